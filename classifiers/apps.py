@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ClassifiersConfig(AppConfig):
+    name = "classifiers"
+    verbose_name = "Classifiers and policy"

@@ -1,0 +1,205 @@
+"""Writes to items and reports. The API, the demo loader and the tests all go through here."""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from queues.images import CheckedImage, store_image
+from queues.models import Author, Item, Report
+
+
+@dataclass(frozen=True)
+class AuthorSubmission:
+    external_id: str
+    handle: str = ""
+    account_created_at: datetime | None = None
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportSubmission:
+    reason: str
+    reporter_id: str = ""
+    text: str = ""
+    reported_at: datetime | None = None
+    external_id: str | None = None
+
+    def fingerprint(self) -> str:
+        """What makes two reports the same report, so that re-sending one counts it once.
+
+        A report id from the sender is its identity. Without one, the same reporter giving the
+        same reason and words (at the same time, when a time is sent) is the same report.
+        """
+        if self.external_id:
+            identity = ["id", self.external_id]
+        else:
+            when = self.reported_at.isoformat() if self.reported_at else ""
+            identity = ["content", self.reporter_id, self.reason, self.text, when]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ItemSubmission:
+    source: str
+    external_id: str
+    text: str = ""
+    image: CheckedImage | None = None
+    author: AuthorSubmission | None = None
+    metadata: dict = field(default_factory=dict)
+    reports: list[ReportSubmission] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.external_id)
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    index: int
+    item_id: int
+    source: str
+    external_id: str
+    created: bool
+    state: str
+    report_count: int
+
+
+def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionResult]:
+    """Store validated items and their reports; return, per submission, its item and whether it is new.
+
+    An item is identified by ``(source, external_id)``. Sending one that exists adds its new reports
+    to the existing item and changes nothing else (the first content received is what is reviewed).
+    Re-sending the same submissions creates nothing. All rows are written in one transaction, with
+    a bounded number of queries whatever the batch size.
+    """
+    keys = list(dict.fromkeys(submission.key for submission in submissions))
+    existing_before = set(_item_ids_by_key(keys))
+    first_by_key: dict[tuple[str, str], ItemSubmission] = {}
+    for submission in submissions:
+        first_by_key.setdefault(submission.key, submission)
+    new_submissions = [first_by_key[key] for key in keys if key not in existing_before]
+
+    # Images are content-addressed files, written before the transaction: if it then fails, what is
+    # left is an unreferenced copy of an image, never a row pointing at a missing file.
+    image_names = {s.key: store_image(s.image) for s in new_submissions if s.image is not None}
+
+    with transaction.atomic():
+        author_ids = _upsert_authors(new_submissions)
+        Item.objects.bulk_create(
+            [_new_item(s, author_ids, image_names.get(s.key)) for s in new_submissions], ignore_conflicts=True
+        )
+        item_ids = _item_ids_by_key(keys)
+        reports = [
+            _new_report(item_ids[submission.key], report)
+            for submission in submissions
+            for report in submission.reports
+        ]
+        if reports:
+            Report.objects.bulk_create(reports, ignore_conflicts=True)
+            _refresh_report_counts({report.item_id for report in reports})
+        rows = {
+            (row["source"], row["external_id"]): row
+            for row in Item.objects.filter(id__in=item_ids.values()).values(
+                "id", "source", "external_id", "state", "report_count"
+            )
+        }
+
+    results = []
+    seen: set[tuple[str, str]] = set()
+    for index, submission in enumerate(submissions):
+        row = rows[submission.key]
+        created = submission.key not in existing_before and submission.key not in seen
+        seen.add(submission.key)
+        results.append(
+            SubmissionResult(
+                index=index,
+                item_id=row["id"],
+                source=row["source"],
+                external_id=row["external_id"],
+                created=created,
+                state=row["state"],
+                report_count=row["report_count"],
+            )
+        )
+    return results
+
+
+def _item_ids_by_key(keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    wanted = set(keys)
+    sources = {source for source, _ in keys}
+    external_ids = {external_id for _, external_id in keys}
+    rows = Item.objects.filter(source__in=sources, external_id__in=external_ids).values_list(
+        "id", "source", "external_id"
+    )
+    return {(source, external_id): pk for pk, source, external_id in rows if (source, external_id) in wanted}
+
+
+def _upsert_authors(submissions: Sequence[ItemSubmission]) -> dict[tuple[str, str], int]:
+    """Create or refresh the authors of new items; handles and attributes change over time."""
+    by_key: dict[tuple[str, str], Author] = {}
+    for submission in submissions:
+        if submission.author is None:
+            continue
+        author = submission.author
+        # The last mention in a batch wins; duplicates would make one upsert touch a row twice.
+        by_key[(submission.source, author.external_id)] = Author(
+            source=submission.source,
+            external_id=author.external_id,
+            handle=author.handle,
+            account_created_at=author.account_created_at,
+            attributes=author.attributes,
+        )
+    if not by_key:
+        return {}
+    Author.objects.bulk_create(
+        list(by_key.values()),
+        update_conflicts=True,
+        unique_fields=["source", "external_id"],
+        update_fields=["handle", "account_created_at", "attributes", "updated_at"],
+    )
+    rows = Author.objects.filter(
+        source__in={source for source, _ in by_key}, external_id__in={external_id for _, external_id in by_key}
+    ).values_list("id", "source", "external_id")
+    return {(source, external_id): pk for pk, source, external_id in rows}
+
+
+def _new_item(submission: ItemSubmission, author_ids: dict[tuple[str, str], int], image_name: str | None) -> Item:
+    image = submission.image
+    author_id = author_ids[(submission.source, submission.author.external_id)] if submission.author else None
+    return Item(
+        source=submission.source,
+        external_id=submission.external_id,
+        author_id=author_id,
+        text=submission.text,
+        image=image_name or "",
+        image_sha256=image.sha256 if image else "",
+        image_bytes=len(image.data) if image else None,
+        image_format=image.format if image else "",
+        image_width=image.width if image else None,
+        image_height=image.height if image else None,
+        metadata=submission.metadata,
+    )
+
+
+def _new_report(item_id: int, report: ReportSubmission) -> Report:
+    return Report(
+        item_id=item_id,
+        reporter_id=report.reporter_id,
+        reason=report.reason,
+        text=report.text,
+        reported_at=report.reported_at or timezone.now(),
+        fingerprint=report.fingerprint(),
+    )
+
+
+def _refresh_report_counts(item_ids: set[int]) -> None:
+    # Counted from the rows rather than incremented, so a repeated or concurrent call is still right.
+    count = Report.objects.filter(item=OuterRef("pk")).order_by().values("item").annotate(n=Count("pk")).values("n")
+    Item.objects.filter(id__in=item_ids).update(report_count=Coalesce(Subquery(count), 0), updated_at=timezone.now())

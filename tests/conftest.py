@@ -1,0 +1,18 @@
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import make_token
+
+
+@pytest.fixture
+def api_client(db) -> APIClient:
+    """A client holding a token with every items scope."""
+    client = APIClient()
+    _, secret = make_token(scopes=["items:read", "items:write"])
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+@pytest.fixture
+def anonymous_client() -> APIClient:
+    return APIClient()
