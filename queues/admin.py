@@ -66,7 +66,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if secret:
             messages.warning(
                 request,
-                f"The token's secret is {secret} — copy it now: it is stored only as a hash and will not be shown again.",
+                f"The token's secret is {secret} — copy it now: "
+                "it is stored only as a hash and will not be shown again.",
             )
 
     @admin.action(description="Revoke the selected tokens")

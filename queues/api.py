@@ -56,7 +56,9 @@ def _payload_of(request: Request) -> object:
     if request.content_type.startswith("multipart/"):
         unknown = sorted(set(request.data) - set(request.FILES) - {"payload"})
         if unknown:
-            raise serializers.ValidationError({name: ["Unknown form field; put items in 'payload'."] for name in unknown})
+            raise serializers.ValidationError(
+                {name: ["Unknown form field; put items in 'payload'."] for name in unknown}
+            )
         raw = request.data.get("payload")
         if raw is None:
             raise serializers.ValidationError({"payload": ["A multipart request needs a 'payload' part (JSON)."]})
@@ -74,7 +76,7 @@ class ItemCollectionView(APIView):
         operation_id="items_create",
         summary="Send one flagged item or a batch of up to 500",
         description=(
-            "Send one item as a JSON object, or a batch as `{\"items\": [...]}` (at most 500). Images go in "
+            'Send one item as a JSON object, or a batch as `{"items": [...]}` (at most 500). Images go in '
             "`image_base64`, or, in a `multipart/form-data` request, in a file part named by `image_part`, "
             "with the JSON document in a part called `payload`.\n\n"
             "**Identity and idempotency.** An item is identified by `(source, external_id)`. Sending an item "
@@ -112,15 +114,25 @@ class ItemCollectionView(APIView):
             ),
             OpenApiExample(
                 "Result of one item",
-                value={"index": 0, "id": 41, "source": "creatorhub.comments", "external_id": "c-98812",
-                       "status": "created", "state": "received", "report_count": 1},
+                value={
+                    "index": 0,
+                    "id": 41,
+                    "source": "creatorhub.comments",
+                    "external_id": "c-98812",
+                    "status": "created",
+                    "state": "received",
+                    "report_count": 1,
+                },
                 response_only=True,
                 status_codes=["201"],
             ),
             OpenApiExample(
                 "A refused batch",
-                value={"code": "invalid", "message": "items[1].text: An item needs text, an image, or both.",
-                       "errors": {"items[1].text": ["An item needs text, an image, or both; this one has neither."]}},
+                value={
+                    "code": "invalid",
+                    "message": "items[1].text: An item needs text, an image, or both.",
+                    "errors": {"items[1].text": ["An item needs text, an image, or both; this one has neither."]},
+                },
                 response_only=True,
                 status_codes=["400"],
             ),
@@ -131,7 +143,7 @@ class ItemCollectionView(APIView):
         payload = _payload_of(request)
         if not isinstance(payload, dict):
             raise serializers.ValidationError(
-                {"non_field_errors": ["The body must be a JSON object: one item, or {\"items\": [...]}."]}
+                {"non_field_errors": ['The body must be a JSON object: one item, or {"items": [...]}.']}
             )
         context = {"files": request.FILES}
         if "items" in payload:
@@ -163,7 +175,5 @@ class ItemDetailView(APIView):
         tags=["items"],
     )
     def get(self, request: Request, item_id: int) -> Response:
-        item = get_object_or_404(
-            Item.objects.select_related("author").prefetch_related("reports"), pk=item_id
-        )
+        item = get_object_or_404(Item.objects.select_related("author").prefetch_related("reports"), pk=item_id)
         return Response(ItemOutSerializer(item).data)

@@ -1,7 +1,7 @@
 """One JSON error shape for every API error: a code, a message, and errors by field path.
 
-    {"code": "invalid", "message": "items[2].image_base64: Not valid base64.",
-     "errors": {"items[2].image_base64": ["Not valid base64."]}}
+{"code": "invalid", "message": "items[2].image_base64: Not valid base64.",
+ "errors": {"items[2].image_base64": ["Not valid base64."]}}
 """
 
 from typing import Any

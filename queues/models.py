@@ -62,9 +62,7 @@ class Item(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="item_unique_per_source"),
-            models.CheckConstraint(
-                condition=~models.Q(text="") | ~models.Q(image=""), name="item_has_text_or_image"
-            ),
+            models.CheckConstraint(condition=~models.Q(text="") | ~models.Q(image=""), name="item_has_text_or_image"),
         ]
         indexes = [models.Index(fields=["state", "created_at"], name="item_state_created")]
 

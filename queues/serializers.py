@@ -67,7 +67,8 @@ class ReportInSerializer(StrictSerializer):
     )
     reporter_id = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
     reason = serializers.RegexField(
-        REASON_PATTERN, help_text="Reason code, lower case, e.g. 'spam' or 'scam_fraud'.",
+        REASON_PATTERN,
+        help_text="Reason code, lower case, e.g. 'spam' or 'scam_fraud'.",
         error_messages={"invalid": "Use 1-64 characters from a-z, 0-9, '_', '.', ':', '-'."},
     )
     text = StrictCharField(max_length=5000, required=False, allow_blank=True, default="", trim_whitespace=False)

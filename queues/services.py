@@ -97,9 +97,7 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
         )
         item_ids = _item_ids_by_key(keys)
         reports = [
-            _new_report(item_ids[submission.key], report)
-            for submission in submissions
-            for report in submission.reports
+            _new_report(item_ids[submission.key], report) for submission in submissions for report in submission.reports
         ]
         if reports:
             Report.objects.bulk_create(reports, ignore_conflicts=True)

@@ -5,30 +5,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='PolicyCategory',
+            name="PolicyCategory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(help_text='Stable identifier used by the API and the models.', max_length=40, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('severity', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
-                ('description', models.TextField(help_text='The policy in plain words. The cold-start text model compares items with it, so be concrete.')),
-                ('position', models.PositiveSmallIntegerField(default=0, help_text='Order on screen and keyboard shortcut (1-9).')),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "slug",
+                    models.SlugField(
+                        help_text="Stable identifier used by the API and the models.", max_length=40, unique=True
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "severity",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ]
+                    ),
+                ),
+                (
+                    "description",
+                    models.TextField(
+                        help_text="The policy in plain words. The cold-start text model compares items with it, so be concrete."
+                    ),
+                ),
+                (
+                    "position",
+                    models.PositiveSmallIntegerField(
+                        default=0, help_text="Order on screen and keyboard shortcut (1-9)."
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name_plural': 'policy categories',
-                'ordering': ['position', 'slug'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('severity__gte', 1), ('severity__lte', 5)), name='policy_category_severity_1_to_5')],
+                "verbose_name_plural": "policy categories",
+                "ordering": ["position", "slug"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("severity__gte", 1), ("severity__lte", 5)),
+                        name="policy_category_severity_1_to_5",
+                    )
+                ],
             },
         ),
     ]

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,91 +14,143 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="Who or what uses the token, e.g. 'Zendesk bridge'.", max_length=100)),
-                ('scopes', models.JSONField(default=list, help_text='What the token may do.')),
-                ('prefix', models.CharField(editable=False, max_length=8, unique=True)),
-                ('secret_hash', models.CharField(editable=False, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(help_text="Actions taken with the token are recorded as this user's.", on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(help_text="Who or what uses the token, e.g. 'Zendesk bridge'.", max_length=100),
+                ),
+                ("scopes", models.JSONField(default=list, help_text="What the token may do.")),
+                ("prefix", models.CharField(editable=False, max_length=8, unique=True)),
+                ("secret_hash", models.CharField(editable=False, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        help_text="Actions taken with the token are recorded as this user's.",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Author',
+            name="Author",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=64)),
-                ('external_id', models.CharField(max_length=255)),
-                ('handle', models.CharField(blank=True, max_length=255)),
-                ('account_created_at', models.DateTimeField(blank=True, null=True)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("source", models.CharField(max_length=64)),
+                ("external_id", models.CharField(max_length=255)),
+                ("handle", models.CharField(blank=True, max_length=255)),
+                ("account_created_at", models.DateTimeField(blank=True, null=True)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('source', 'external_id'), name='author_unique_per_source')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("source", "external_id"), name="author_unique_per_source")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(help_text='Which platform or surface sent the item.', max_length=64)),
-                ('external_id', models.CharField(help_text="The item's id on the sending platform.", max_length=255)),
-                ('text', models.TextField(blank=True)),
-                ('image', models.FileField(blank=True, max_length=255, upload_to='')),
-                ('image_sha256', models.CharField(blank=True, max_length=64)),
-                ('image_bytes', models.PositiveIntegerField(blank=True, null=True)),
-                ('image_format', models.CharField(blank=True, max_length=8)),
-                ('image_width', models.PositiveIntegerField(blank=True, null=True)),
-                ('image_height', models.PositiveIntegerField(blank=True, null=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('state', models.CharField(choices=[('received', 'Received'), ('scoring', 'Scoring'), ('scored', 'Scored'), ('queued', 'Queued'), ('decided', 'Decided'), ('failed', 'Failed')], default='received', max_length=16)),
-                ('failure_reason', models.TextField(blank=True, help_text='Why scoring failed, in words a reviewer can read.')),
-                ('report_count', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='items', to='queues.author')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("source", models.CharField(help_text="Which platform or surface sent the item.", max_length=64)),
+                ("external_id", models.CharField(help_text="The item's id on the sending platform.", max_length=255)),
+                ("text", models.TextField(blank=True)),
+                ("image", models.FileField(blank=True, max_length=255, upload_to="")),
+                ("image_sha256", models.CharField(blank=True, max_length=64)),
+                ("image_bytes", models.PositiveIntegerField(blank=True, null=True)),
+                ("image_format", models.CharField(blank=True, max_length=8)),
+                ("image_width", models.PositiveIntegerField(blank=True, null=True)),
+                ("image_height", models.PositiveIntegerField(blank=True, null=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("scoring", "Scoring"),
+                            ("scored", "Scored"),
+                            ("queued", "Queued"),
+                            ("decided", "Decided"),
+                            ("failed", "Failed"),
+                        ],
+                        default="received",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "failure_reason",
+                    models.TextField(blank=True, help_text="Why scoring failed, in words a reviewer can read."),
+                ),
+                ("report_count", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="items",
+                        to="queues.author",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Report',
+            name="Report",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reporter_id', models.CharField(blank=True, max_length=255)),
-                ('reason', models.CharField(help_text="Reason code from the reporting platform, e.g. 'spam'.", max_length=64)),
-                ('text', models.TextField(blank=True)),
-                ('reported_at', models.DateTimeField()),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reports', to='queues.item')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("reporter_id", models.CharField(blank=True, max_length=255)),
+                (
+                    "reason",
+                    models.CharField(help_text="Reason code from the reporting platform, e.g. 'spam'.", max_length=64),
+                ),
+                ("text", models.TextField(blank=True)),
+                ("reported_at", models.DateTimeField()),
+                ("fingerprint", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="reports", to="queues.item"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['reported_at', 'id'],
+                "ordering": ["reported_at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='item',
-            index=models.Index(fields=['state', 'created_at'], name='item_state_created'),
+            model_name="item",
+            index=models.Index(fields=["state", "created_at"], name="item_state_created"),
         ),
         migrations.AddConstraint(
-            model_name='item',
-            constraint=models.UniqueConstraint(fields=('source', 'external_id'), name='item_unique_per_source'),
+            model_name="item",
+            constraint=models.UniqueConstraint(fields=("source", "external_id"), name="item_unique_per_source"),
         ),
         migrations.AddConstraint(
-            model_name='item',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('text', ''), _negated=True), models.Q(('image', ''), _negated=True), _connector='OR'), name='item_has_text_or_image'),
+            model_name="item",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("text", ""), _negated=True), models.Q(("image", ""), _negated=True), _connector="OR"
+                ),
+                name="item_has_text_or_image",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='report',
-            constraint=models.UniqueConstraint(fields=('item', 'fingerprint'), name='report_unique_per_item'),
+            model_name="report",
+            constraint=models.UniqueConstraint(fields=("item", "fingerprint"), name="report_unique_per_item"),
         ),
     ]

@@ -72,7 +72,9 @@ def test_sending_the_same_batch_twice_creates_nothing_new(api_client):
 
 def test_a_report_with_an_id_is_counted_once_even_when_its_text_changes(api_client):
     api_client.post(URL, item_payload(3, reports=[{"id": "r-1", "reason": "spam", "text": "v1"}]), format="json")
-    again = api_client.post(URL, item_payload(3, reports=[{"id": "r-1", "reason": "spam", "text": "v2"}]), format="json")
+    again = api_client.post(
+        URL, item_payload(3, reports=[{"id": "r-1", "reason": "spam", "text": "v2"}]), format="json"
+    )
     assert again.json()["report_count"] == 1
 
 
@@ -110,7 +112,13 @@ def test_an_image_item_is_stored_with_its_hash_size_format_and_dimensions(api_cl
     assert item.image.name.endswith(f"{item.image_sha256}.png")
     assert (media_root / item.image.name).read_bytes() == data
     detail = api_client.get(f"{URL}/{item.id}").json()
-    assert detail["image"] == {"sha256": item.image_sha256, "bytes": len(data), "format": "PNG", "width": 40, "height": 30}
+    assert detail["image"] == {
+        "sha256": item.image_sha256,
+        "bytes": len(data),
+        "format": "PNG",
+        "width": 40,
+        "height": 30,
+    }
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF"])

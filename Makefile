@@ -1,0 +1,50 @@
+# The commands people type. CI (.ci/run) calls `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run setup test lint format worker web bench clean
+
+## run: install everything, prepare the embedded database and demo content, start web + worker
+run: setup
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py create_demo_users
+	scripts/fetch-datasets.sh
+	$(BIN)/python manage.py load_demo_content --spamassassin var/datasets/spam-assassin --limit 600
+	@echo "Open http://127.0.0.1:8000/ and sign in with the credentials above (also in var/demo_credentials.txt)."
+	$(BIN)/honcho start
+
+## setup: create the virtual environment and install the pinned requirements
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+## test: lint, then the whole suite (on PostgreSQL and Redis when they are installed here)
+test: setup lint
+	scripts/with-services.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+web: setup
+	$(BIN)/gunicorn moderation_site.wsgi -b 127.0.0.1:8000 --workers 2
+
+worker: setup
+	$(BIN)/celery -A moderation_site worker -Q inference,training,default --concurrency 1 --loglevel INFO
+
+bench: setup
+	scripts/with-services.sh $(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf var
