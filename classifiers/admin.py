@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from classifiers.models import PolicyCategory
+from classifiers.models import ModelVersion, PolicyCategory
+from classifiers.services import RegistryError, set_model_version_status
 
 
 @admin.register(PolicyCategory)
@@ -9,3 +12,52 @@ class PolicyCategoryAdmin(admin.ModelAdmin):
     list_editable = ["severity", "position", "is_active"]
     search_fields = ["slug", "name", "description"]
     prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    """Versions are registered by training or a management command; here admins change their status."""
+
+    list_display = ["name", "kind", "architecture", "status", "trained_categories", "created_at", "activated_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["name", "architecture", "training_snapshot"]
+    readonly_fields = [
+        "name", "kind", "architecture", "status", "categories", "artifact", "artifact_sha256", "backbone_file",
+        "backbone_sha256", "training_snapshot", "metrics", "created_at", "activated_at",
+    ]  # fmt: skip
+    fields = [*readonly_fields, "notes"]
+    actions = ["promote", "shadow", "retire", "make_candidate"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Trained categories")
+    def trained_categories(self, version: ModelVersion) -> str:
+        return ", ".join(version.categories) or "none (prior only)"
+
+    def _set(self, request: HttpRequest, queryset: QuerySet[ModelVersion], status: str) -> None:
+        for version in queryset:
+            try:
+                set_model_version_status(version=version, status=status, actor=request.user)
+                self.message_user(request, f"{version.name}: now {status}.")
+            except RegistryError as exc:
+                self.message_user(request, f"{version.name}: {exc}", level=messages.ERROR)
+
+    @admin.action(description="Promote to active (retires the current active version of that kind)")
+    def promote(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Promote exactly one version at a time.", level=messages.ERROR)
+            return
+        self._set(request, queryset, ModelVersion.Status.ACTIVE)
+
+    @admin.action(description="Run in shadow (scores new items, does not route)")
+    def shadow(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        self._set(request, queryset, ModelVersion.Status.SHADOW)
+
+    @admin.action(description="Retire")
+    def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        self._set(request, queryset, ModelVersion.Status.RETIRED)
+
+    @admin.action(description="Back to candidate")
+    def make_candidate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        self._set(request, queryset, ModelVersion.Status.CANDIDATE)

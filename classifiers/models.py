@@ -29,3 +29,93 @@ class PolicyCategory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (severity {self.severity})"
+
+
+class ModelVersion(models.Model):
+    """One trained (or cold-start) classifier, with where it came from and how well it did.
+
+    Exactly one version per kind is active: its scores drive routing. Shadow versions score every
+    new item too, for comparison only. A version with no trained categories scores from the
+    cold-start prior alone.
+    """
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text"
+        IMAGE = "image", "Image"
+
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"
+        SHADOW = "shadow", "Shadow"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    name = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    architecture = models.CharField(max_length=100, help_text="Backbone, e.g. 'all-MiniLM-L6-v2' or a timm name.")
+    backbone_file = models.FileField(blank=True, max_length=255, help_text="Backbone weights, if not built in.")
+    backbone_sha256 = models.CharField(max_length=64, blank=True)
+    artifact = models.FileField(blank=True, max_length=255, help_text="The trained head; empty for a prior-only model.")
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    categories = models.JSONField(default=list, blank=True, help_text="Slugs the trained head predicts.")
+    training_snapshot = models.CharField(max_length=200, blank=True, help_text="The labelled data it was trained on.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Held-out metrics per category.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CANDIDATE)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=models.Q(status="active"), name="one_active_model_version_per_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()}, {self.get_status_display()})"
+
+    @property
+    def is_prior_only(self) -> bool:
+        return not self.artifact
+
+
+class Score(models.Model):
+    """One model version's probability that one item violates one policy category.
+
+    Items are known here only by id (DESIGN.md invariant 5), so ``item_id`` is a plain integer.
+    """
+
+    item_id = models.BigIntegerField()
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scores")
+    category = models.ForeignKey(PolicyCategory, on_delete=models.CASCADE, related_name="scores")
+    probability = models.FloatField()
+    from_prior = models.BooleanField(help_text="True when the score comes from the cold-start prior, not training.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item_id", "model_version", "category"], name="score_unique"),
+            models.CheckConstraint(
+                condition=models.Q(probability__gte=0, probability__lte=1), name="score_probability_0_to_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} {self.category_id}={self.probability:.3f}"
+
+
+class Embedding(models.Model):
+    """An item's vector in one backbone's space, stored as float16 so retraining never recomputes it."""
+
+    item_id = models.BigIntegerField()
+    backbone = models.CharField(max_length=120)
+    dim = models.PositiveSmallIntegerField()
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item_id", "backbone"], name="embedding_unique")]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} in {self.backbone}"

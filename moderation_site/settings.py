@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "audit",
     "classifiers",
     "queues",
 ]
@@ -245,8 +246,25 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Separate queues, so a retrain never starves scoring and housekeeping never waits behind either.
+CELERY_TASK_ROUTES = {
+    "queues.tasks.score_items": {"queue": "inference"},
+    "*.train_*": {"queue": "training"},
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    # Re-queues items whose scoring message was lost or whose worker died (DESIGN.md invariant 1).
+    "sweep-scoring": {"task": "queues.tasks.sweep_scoring", "schedule": env_int("SCORING_SWEEP_SECONDS", 30)},
+}
+
+# Scoring: micro-batches, leases, and the share of cores each inference process takes.
+SCORING_BATCH_SIZE = env_int("SCORING_BATCH_SIZE", 32)
+SCORING_FILL_WAIT_MS = env_int("SCORING_FILL_WAIT_MS", 200)
+SCORING_LEASE_SECONDS = env_int("SCORING_LEASE_SECONDS", 120)
+SCORING_MAX_ATTEMPTS = env_int("SCORING_MAX_ATTEMPTS", 3)
+INFERENCE_PROCESSES = env_int("INFERENCE_PROCESSES", 1)  # worker processes per machine that run models
+INFERENCE_THREADS = env_int("INFERENCE_THREADS", 0)  # torch threads per process; 0 = cores / processes
 
 # Content-Security-Policy: no inline script or style, no third-party origins.
 CONTENT_SECURITY_POLICY = {

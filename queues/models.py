@@ -56,6 +56,12 @@ class Item(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
     failure_reason = models.TextField(blank=True, help_text="Why scoring failed, in words a reviewer can read.")
     report_count = models.PositiveIntegerField(default=0)
+    # Scoring is claimed under a lease: a worker that dies leaves a lease that expires, and the
+    # sweeper hands the item to another worker. The token tells a worker whether it still holds it.
+    scoring_token = models.UUIDField(null=True, blank=True, editable=False)
+    scoring_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    scoring_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    scored_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from queues.images import CheckedImage, store_image
 from queues.models import Author, Item, Report
+from queues.scoring import enqueue_scoring
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
             [_new_item(s, author_ids, image_names.get(s.key)) for s in new_submissions], ignore_conflicts=True
         )
         item_ids = _item_ids_by_key(keys)
+        created_ids = [item_ids[s.key] for s in new_submissions if s.key in item_ids]
+        if created_ids:
+            enqueue_scoring(created_ids)
         reports = [
             _new_report(item_ids[submission.key], report) for submission in submissions for report in submission.reports
         ]

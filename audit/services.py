@@ -1,0 +1,33 @@
+"""Writing audit events. Call inside the transaction of the change, so both land or neither does."""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import models
+
+from audit.models import AuditEvent
+
+
+def record_event(
+    *,
+    action: str,
+    target: models.Model,
+    actor: AbstractBaseUser | None = None,
+    actor_label: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    ip_address: str | None = None,
+) -> AuditEvent:
+    """Append one event describing ``action`` on ``target``."""
+    label = actor_label or (actor.get_username() if actor is not None else "system")
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_label=label[:150],
+        action=action,
+        object_type=target._meta.label_lower,
+        object_id=str(target.pk),
+        object_repr=str(target)[:200],
+        before=before,
+        after=after,
+        ip_address=ip_address,
+    )

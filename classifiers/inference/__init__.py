@@ -1,0 +1,31 @@
+"""Model code: the only package that imports torch, timm and sentence-transformers.
+
+A web process never imports this package (DESIGN.md invariant 6); workers and management
+commands do. Everything here works on plain values (texts, PIL images, numpy arrays) and knows
+nothing of Django models, so the runtime (``classifiers.runtime``) decides what to load and where
+results are stored.
+
+Contract shared by the text and image model modules:
+
+* ``embed(inputs) -> np.ndarray``: float32 array of shape ``(len(inputs), dim)``, one row per input,
+  in order. Inputs are already validated by the caller (non-empty text; decoded RGB PIL images).
+* ``predict(embeddings, inputs) -> list[dict[str, CategoryScore]]``: one dict per input, keyed by
+  policy category slug, for every category the caller asked for. ``from_prior`` is True where the
+  score comes from the cold-start prior rather than a head trained on labels.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CategoryScore:
+    probability: float
+    from_prior: bool
+
+
+@dataclass(frozen=True)
+class CategoryInfo:
+    """What the models know of a policy category: its slug and its policy text (for the prior)."""
+
+    slug: str
+    description: str

@@ -1,0 +1,214 @@
+"""Scoring contents with every active and shadow model version, in a worker process.
+
+Importing this module is cheap and torch-free; the model code (``classifiers.inference``) is
+imported on first use, so only processes that score ever load torch. Each model version is loaded
+once per process and kept while its files are unchanged.
+"""
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from classifiers.models import Embedding, ModelVersion, PolicyCategory, Score
+
+logger = logging.getLogger(__name__)
+
+_models: dict[tuple[int, str, str], Any] = {}
+_threads_set = False
+
+
+@dataclass(frozen=True)
+class Content:
+    """What the models see of an item: its id, its text, and the storage name of its image."""
+
+    item_id: int
+    text: str = ""
+    image_name: str = ""
+
+
+@dataclass
+class ScoringReport:
+    """Per item, why scoring failed (empty when it did not), and how many scores were written."""
+
+    failures: dict[int, str] = field(default_factory=dict)
+    scores_written: int = 0
+
+
+def configure_torch_threads() -> None:
+    """Give torch this worker's share of the cores, once per process."""
+    global _threads_set
+    if _threads_set:
+        return
+    import torch
+
+    threads = settings.INFERENCE_THREADS or max(1, (os.cpu_count() or 1) // max(1, settings.INFERENCE_PROCESSES))
+    torch.set_num_threads(threads)
+    _threads_set = True
+
+
+def scoring_versions() -> list[ModelVersion]:
+    return list(
+        ModelVersion.objects.filter(status__in=[ModelVersion.Status.ACTIVE, ModelVersion.Status.SHADOW]).order_by("id")
+    )
+
+
+def _category_infos() -> list[Any]:
+    from classifiers.inference import CategoryInfo
+
+    return [CategoryInfo(slug=c.slug, description=c.description) for c in PolicyCategory.objects.filter(is_active=True)]
+
+
+def load_model(version: ModelVersion, categories: list[Any]) -> Any:
+    """The in-memory model of ``version``, loaded on first use in this process."""
+    key = (version.pk, version.artifact_sha256, version.backbone_sha256)
+    model = _models.get(key)
+    if model is None:
+        configure_torch_threads()
+        artifact = default_storage.path(version.artifact.name) if version.artifact else None
+        if version.kind == ModelVersion.Kind.TEXT:
+            from classifiers.inference.text import TextModel
+
+            model = TextModel.load(artifact, categories)
+        else:
+            from classifiers.heads import Head
+            from classifiers.inference.image import ImageModel
+
+            backbone = default_storage.path(version.backbone_file.name) if version.backbone_file else None
+            model = ImageModel.load(
+                backbone, version.architecture, categories, head=Head.load(artifact) if artifact else None
+            )
+        _models[key] = model
+    return model
+
+
+def score_contents(contents: list[Content]) -> ScoringReport:
+    """Score ``contents`` with every active and shadow version; store embeddings and scores.
+
+    Writes are upserts keyed by (item, version, category) and (item, backbone), so scoring the same
+    item again, after a redelivered message or a crashed worker, changes nothing twice. An item whose
+    image cannot be decoded, or whose text is empty, is reported in ``failures`` with a reason a
+    reviewer can read; the rest of the batch is scored normally.
+    """
+    report = ScoringReport()
+    versions = scoring_versions()
+    categories = _category_infos()
+    category_ids = dict(PolicyCategory.objects.values_list("slug", "id"))
+    scores: list[Score] = []
+    embeddings: list[Embedding] = []
+
+    texts = {}
+    for content in contents:
+        if content.text and content.text.strip():
+            texts[content.item_id] = content.text
+        elif content.text or not content.image_name:
+            report.failures[content.item_id] = (
+                "The text is empty or only whitespace; the text model has nothing to read."
+            )
+
+    text_versions = [v for v in versions if v.kind == ModelVersion.Kind.TEXT]
+    image_versions = [v for v in versions if v.kind == ModelVersion.Kind.IMAGE]
+    if texts and text_versions:
+        ids = list(texts)
+        inputs = [texts[i] for i in ids]
+        _score_with(text_versions, ids, inputs, categories, category_ids, scores, embeddings)
+
+    with_images = [c for c in contents if c.image_name]
+    if with_images and image_versions:
+        decoder = load_model(image_versions[0], categories)
+        ids, images = [], []
+        for content in with_images:
+            try:
+                with default_storage.open(content.image_name, "rb") as handle:
+                    images.append(decoder.decode(handle.read()))
+                ids.append(content.item_id)
+            except Exception as exc:  # noqa: BLE001 - any decode failure becomes a reviewer-readable reason
+                reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+                report.failures[content.item_id] = f"The image could not be decoded: {reason}"
+        if ids:
+            _score_with(image_versions, ids, images, categories, category_ids, scores, embeddings)
+
+    with transaction.atomic():
+        Embedding.objects.bulk_create(embeddings, ignore_conflicts=True)
+        Score.objects.bulk_create(
+            scores,
+            update_conflicts=True,
+            unique_fields=["item_id", "model_version", "category"],
+            update_fields=["probability", "from_prior"],
+        )
+    report.scores_written = len(scores)
+    return report
+
+
+def _score_with(
+    versions: list[ModelVersion],
+    ids: list[int],
+    inputs: list[Any],
+    categories: list[Any],
+    category_ids: dict[str, int],
+    scores: list[Score],
+    embeddings: list[Embedding],
+) -> None:
+    """Embed once per backbone (reusing stored embeddings), then let each version predict."""
+    by_backbone: dict[str, np.ndarray] = {}
+    for version in versions:
+        model = load_model(version, categories)
+        if model.backbone not in by_backbone:
+            by_backbone[model.backbone] = _embeddings_for(model, ids, inputs, embeddings)
+        predictions = model.predict(by_backbone[model.backbone], inputs)
+        for item_id, per_category in zip(ids, predictions, strict=True):
+            for slug, score in per_category.items():
+                if slug in category_ids:
+                    scores.append(
+                        Score(
+                            item_id=item_id,
+                            model_version_id=version.pk,
+                            category_id=category_ids[slug],
+                            probability=min(1.0, max(0.0, float(score.probability))),
+                            from_prior=score.from_prior,
+                        )
+                    )
+
+
+def _embeddings_for(model: Any, ids: list[int], inputs: list[Any], embeddings: list[Embedding]) -> np.ndarray:
+    stored = {
+        item_id: np.frombuffer(vector, dtype=np.float16)
+        for item_id, vector in Embedding.objects.filter(item_id__in=ids, backbone=model.backbone).values_list(
+            "item_id", "vector"
+        )
+    }
+    missing = [index for index, item_id in enumerate(ids) if item_id not in stored]
+    fresh = model.embed([inputs[index] for index in missing]) if missing else None
+    rows = []
+    fresh_by_index = dict(zip(missing, fresh, strict=True)) if fresh is not None else {}
+    for index, item_id in enumerate(ids):
+        if item_id in stored:
+            rows.append(stored[item_id].astype(np.float32))
+        else:
+            vector = fresh_by_index[index]
+            rows.append(vector.astype(np.float32))
+            embeddings.append(
+                Embedding(
+                    item_id=item_id,
+                    backbone=model.backbone,
+                    dim=vector.shape[0],
+                    vector=vector.astype(np.float16).tobytes(),
+                )
+            )
+    return np.stack(rows)
+
+
+def load_embeddings(item_ids: list[int], backbone: str) -> dict[int, np.ndarray]:
+    """Stored embeddings of ``item_ids`` in ``backbone``'s space, as float32."""
+    rows = Embedding.objects.filter(item_id__in=item_ids, backbone=backbone).values_list("item_id", "vector")
+    return {item_id: np.frombuffer(vector, dtype=np.float16).astype(np.float32) for item_id, vector in rows}
+
+
+def forget_loaded_models() -> None:
+    """Drop the per-process model cache (tests, and after a promotion in a long-lived process)."""
+    _models.clear()

@@ -1,0 +1,130 @@
+"""Moving items through scoring: enqueue after commit, claim under a lease, record the outcome.
+
+The database is the source of truth: an item waits in ``received`` until a worker claims it with a
+conditional update (state and lease in the WHERE clause), so two workers never score the same item
+at once and a lost message or a killed worker only delays an item until the sweeper re-queues it.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from classifiers.runtime import Content, score_contents
+from queues.models import Item
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_scoring(item_ids: Iterable[int]) -> None:
+    """Queue scoring of ``item_ids`` once the current transaction commits, in micro-batch sized messages."""
+    from queues.tasks import score_items
+
+    ids = list(item_ids)
+    size = settings.SCORING_BATCH_SIZE
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        transaction.on_commit(lambda chunk=chunk: score_items.delay(chunk))
+
+
+def _claimable(now) -> Q:  # noqa: ANN001
+    expired = Q(state=Item.State.SCORING, scoring_lease_until__lt=now)
+    return (Q(state=Item.State.RECEIVED) | expired) & Q(scoring_attempts__lt=settings.SCORING_MAX_ATTEMPTS)
+
+
+def claim_for_scoring(item_ids: list[int], *, token: uuid.UUID, limit: int) -> int:
+    """Claim up to ``limit`` items: ``item_ids`` first, then the oldest others waiting. Returns how many."""
+    now = timezone.now()
+    lease = {
+        "state": Item.State.SCORING,
+        "scoring_token": token,
+        "scoring_lease_until": now + timedelta(seconds=settings.SCORING_LEASE_SECONDS),
+        "scoring_attempts": F("scoring_attempts") + 1,
+    }
+    claimed = Item.objects.filter(_claimable(now), id__in=item_ids[:limit]).update(**lease) if item_ids else 0
+    if claimed < limit:
+        # Fill the micro-batch with other waiting items: a model scores 32 items far faster than 32 x 1.
+        others = list(
+            Item.objects.filter(_claimable(now))
+            .exclude(scoring_token=token)
+            .order_by("id")
+            .values_list("id", flat=True)[: limit - claimed]
+        )
+        if others:
+            claimed += Item.objects.filter(_claimable(now), id__in=others).update(**lease)
+    return claimed
+
+
+def score_pending_items(*, item_ids: list[int], batch_size: int | None = None, fill_wait_ms: int | None = None) -> int:
+    """Claim a micro-batch (``item_ids`` first), score it, and record each item's outcome.
+
+    Waits up to ``fill_wait_ms`` for the batch to fill when fewer items are waiting. Returns how
+    many items this call scored; 0 when every one was already taken or done (a redelivery).
+    """
+    batch_size = batch_size or settings.SCORING_BATCH_SIZE
+    fill_wait_ms = settings.SCORING_FILL_WAIT_MS if fill_wait_ms is None else fill_wait_ms
+    token = uuid.uuid4()
+    claimed = claim_for_scoring(item_ids, token=token, limit=batch_size)
+    deadline = time.monotonic() + fill_wait_ms / 1000
+    while claimed and claimed < batch_size and time.monotonic() < deadline:
+        time.sleep(0.05)
+        claimed += claim_for_scoring([], token=token, limit=batch_size - claimed)
+    if not claimed:
+        return 0
+    items = list(Item.objects.filter(scoring_token=token, state=Item.State.SCORING).values("id", "text", "image"))
+    report = score_contents([Content(item_id=i["id"], text=i["text"], image_name=i["image"]) for i in items])
+    now = timezone.now()
+    held = Q(scoring_token=token, state=Item.State.SCORING)
+    with transaction.atomic():
+        failed = list(report.failures.items())
+        for item_id, reason in failed:
+            Item.objects.filter(held, id=item_id).update(
+                state=Item.State.FAILED,
+                failure_reason=reason,
+                scoring_token=None,
+                scoring_lease_until=None,
+                scored_at=now,
+            )
+        done = Item.objects.filter(held).update(
+            state=Item.State.SCORED, scoring_token=None, scoring_lease_until=None, scored_at=now
+        )
+    logger.info("scored %d items (%d failed, %d scores)", done, len(failed), report.scores_written)
+    return done + len(failed)
+
+
+def requeue_stuck_scoring(*, older_than_seconds: int | None = None) -> int:
+    """Re-queue items whose message was lost or whose worker died; fail those that keep crashing.
+
+    An item waiting in ``received`` longer than ``older_than_seconds`` (default: the lease), or
+    holding an expired lease, gets a new message. One that has used every attempt is marked
+    failed with a reason, so it still reaches a reviewer instead of looping forever.
+    """
+    now = timezone.now()
+    age = timedelta(seconds=older_than_seconds if older_than_seconds is not None else settings.SCORING_LEASE_SECONDS)
+    exhausted = Item.objects.filter(
+        state=Item.State.SCORING, scoring_lease_until__lt=now, scoring_attempts__gte=settings.SCORING_MAX_ATTEMPTS
+    ).update(
+        state=Item.State.FAILED,
+        failure_reason=(
+            f"Scoring did not finish after {settings.SCORING_MAX_ATTEMPTS} attempts (the worker crashed or timed out)."
+        ),
+        scoring_token=None,
+        scoring_lease_until=None,
+    )
+    stuck = list(
+        Item.objects.filter(
+            Q(state=Item.State.RECEIVED, created_at__lt=now - age)
+            | Q(state=Item.State.SCORING, scoring_lease_until__lt=now)
+        ).values_list("id", flat=True)[:10_000]
+    )
+    if stuck:
+        enqueue_scoring(stuck)
+    if stuck or exhausted:
+        logger.warning("sweeper: re-queued %d items, failed %d after too many attempts", len(stuck), exhausted)
+    return len(stuck)

@@ -1,0 +1,17 @@
+"""Celery tasks. Each takes ids, and calls one service; redelivery changes nothing twice."""
+
+from celery import shared_task
+
+from queues import scoring
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def score_items(item_ids: list[int]) -> int:
+    """Score a micro-batch, starting with ``item_ids``; a no-op for items already taken or done."""
+    return scoring.score_pending_items(item_ids=item_ids)
+
+
+@shared_task(ignore_result=True)
+def sweep_scoring() -> int:
+    """Periodic: re-queue items stuck in scoring (lost message, killed worker)."""
+    return scoring.requeue_stuck_scoring()
