@@ -45,10 +45,10 @@ def configure_torch_threads() -> None:
     global _threads_set
     if _threads_set:
         return
-    import torch
+    from classifiers.inference.threads import set_torch_threads
 
     threads = settings.INFERENCE_THREADS or max(1, (os.cpu_count() or 1) // max(1, settings.INFERENCE_PROCESSES))
-    torch.set_num_threads(threads)
+    set_torch_threads(threads)
     _threads_set = True
 
 
