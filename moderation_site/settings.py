@@ -256,7 +256,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Re-queues items whose scoring message was lost or whose worker died (DESIGN.md invariant 1).
     "sweep-scoring": {"task": "queues.tasks.sweep_scoring", "schedule": env_int("SCORING_SWEEP_SECONDS", 30)},
+    "release-expired-leases": {"task": "queues.tasks.release_expired_leases", "schedule": 30},
 }
+
+# Reviewing: how long a claim lasts without a heartbeat, and how long a skipped item stays away.
+REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600)
+REVIEW_SKIP_COOLDOWN_SECONDS = env_int("REVIEW_SKIP_COOLDOWN_SECONDS", 300)
 
 # Scoring: micro-batches, leases, and the share of cores each inference process takes.
 SCORING_BATCH_SIZE = env_int("SCORING_BATCH_SIZE", 32)

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -62,6 +63,11 @@ class Item(models.Model):
     scoring_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     scoring_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     scored_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Near-duplicate signatures (64-bit SimHash of the text, perceptual hash of the image), and the group
+    # of pending near-duplicates the item joined when it was routed.
+    text_simhash = models.BigIntegerField(null=True, blank=True, editable=False)
+    image_phash = models.BigIntegerField(null=True, blank=True, editable=False)
+    duplicate_group = models.BigIntegerField(null=True, blank=True, db_index=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -163,3 +169,187 @@ class ApiToken(models.Model):
         if len(parts) != 3 or parts[0] != "mod" or len(parts[1]) != ApiToken.PREFIX_LENGTH:
             return None
         return parts[1]
+
+
+class Queue(models.Model):
+    """A review queue: who works it, how fast items must be decided, and in which order they come."""
+
+    class Ordering(models.TextChoices):
+        RISK = "risk", "Highest risk first (aged towards the deadline)"
+        UNCERTAIN = "uncertain", "Most uncertain first (for labelling)"
+        OLDEST = "oldest", "Oldest first"
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="moderation_queues")
+    member_groups = models.ManyToManyField("auth.Group", blank=True, related_name="moderation_queues")
+    deadline = models.DurationField(
+        default=timedelta(hours=4), help_text="Service-level target from entering the queue to a decision."
+    )
+    ordering = models.CharField(max_length=10, choices=Ordering.choices, default=Ordering.RISK)
+    is_default = models.BooleanField(default=False, help_text="Catches every item no routing rule matches.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True), name="one_default_queue")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoutingRule(models.Model):
+    """One ordered rule: when every condition holds, send the item to a queue or act automatically."""
+
+    class Action(models.TextChoices):
+        ROUTE = "route", "Send to a queue"
+        AUTO_APPROVE = "auto_approve", "Approve automatically"
+        AUTO_REMOVE = "auto_remove", "Remove automatically"
+
+    name = models.CharField(max_length=100)
+    position = models.PositiveIntegerField(default=0, help_text="Rules are tried in this order; the first match wins.")
+    is_active = models.BooleanField(default=True)
+    conditions = models.JSONField(
+        default=list, blank=True, help_text='All must hold, e.g. [{"field": "score.sexual", "op": ">=", "value": 0.8}]'
+    )
+    action = models.CharField(max_length=12, choices=Action.choices, default=Action.ROUTE)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="rules")
+    sample_rate = models.FloatField(default=0.0, help_text="For automatic actions: share still sent to QA (0.05 = 5%).")
+    qa_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="qa_rules")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sample_rate__gte=0, sample_rate__lte=1), name="rule_sample_rate_0_to_1"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(action="route") | models.Q(queue__isnull=False), name="route_rule_has_queue"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}"
+
+
+class QueueEntry(models.Model):
+    """An item's stay in one queue: waiting, held by a reviewer under a lease, then closed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CLAIMED = "claimed", "Claimed"
+        DONE = "done", "Decided"
+        MOVED = "moved", "Moved to another queue"
+
+    class Selection(models.TextChoices):
+        ROUTED = "routed", "Routed by risk"
+        SAMPLED = "sampled", "Sampled at random (QA)"
+        UNCERTAINTY = "uncertainty", "Chosen for uncertainty"
+        ESCALATED = "escalated", "Escalated"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="entries")
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="entries")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    sort_key = models.FloatField(help_text="Ascending order of service, fixed when the item entered the queue.")
+    risk = models.FloatField(default=0.0)
+    risk_category = models.CharField(max_length=40, blank=True)
+    selection = models.CharField(max_length=12, choices=Selection.choices, default=Selection.ROUTED)
+    rule = models.ForeignKey(RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True, help_text="Why it was escalated here.")
+    enqueued_at = models.DateTimeField()
+    deadline_at = models.DateTimeField()
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    fencing_token = models.PositiveBigIntegerField(default=0, help_text="Raised on every claim; stale tokens are refused.")
+    skipped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    skip_until = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "queue entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item"], condition=models.Q(status__in=["pending", "claimed"]), name="one_open_entry_per_item"
+            ),
+        ]
+        indexes = [
+            # Serves "the best unclaimed item of a queue" straight from the index, with no sort.
+            models.Index(fields=["queue", "sort_key"], condition=models.Q(status="pending"), name="entry_pending_order"),
+            models.Index(fields=["lease_until"], condition=models.Q(status="claimed"), name="entry_claimed_lease"),
+            models.Index(fields=["queue", "deadline_at"], condition=models.Q(status="pending"), name="entry_deadline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} in {self.queue_id} ({self.status})"
+
+
+class Decision(models.Model):
+    """A reviewer's (or an automatic rule's) decision on an item."""
+
+    class Action(models.TextChoices):
+        NO_VIOLATION = "no_violation", "No violation"
+        REMOVE = "remove", "Remove"
+        ESCALATE = "escalate", "Escalate"
+        NEEDS_CONTEXT = "needs_context", "Needs more context"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="decisions")
+    entry = models.ForeignKey(QueueEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="moderation_decisions"
+    )
+    action = models.CharField(max_length=14, choices=Action.choices)
+    categories = models.ManyToManyField("classifiers.PolicyCategory", blank=True, related_name="decisions")
+    note = models.TextField(blank=True)
+    automatic = models.BooleanField(default=False, help_text="Taken by a routing rule, not a person.")
+    applied_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="group_copies",
+        help_text="The decision on another item of the near-duplicate group that this one copies.",
+    )  # fmt: skip
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} on item {self.item_id}"
+
+
+class Label(models.Model):
+    """One category's verdict on one item, from a decision: what retraining learns from."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="labels")
+    category = models.ForeignKey("classifiers.PolicyCategory", on_delete=models.CASCADE, related_name="labels")
+    value = models.BooleanField(help_text="True: the item violates this category.")
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="labels")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    selection = models.CharField(max_length=12, choices=QueueEntry.Selection.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["decision", "category"], name="one_label_per_category")]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} {self.category_id}={self.value}"
+
+
+class NearDuplicateKey(models.Model):
+    """Locality-sensitive keys of an item's text and image: items sharing a key are near-duplicate candidates."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="near_duplicate_keys")
+    key = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "key"], name="near_duplicate_key_unique")]

@@ -95,7 +95,18 @@ def score_pending_items(*, item_ids: list[int], batch_size: int | None = None, f
             state=Item.State.SCORED, scoring_token=None, scoring_lease_until=None, scored_at=now
         )
     logger.info("scored %d items (%d failed, %d scores)", done, len(failed), report.scores_written)
+    _route([item["id"] for item in items])
     return done + len(failed)
+
+
+def _route(item_ids: list[int]) -> None:
+    from queues.enqueue import NoDefaultQueue, route_items
+
+    try:
+        route_items(item_ids=item_ids)
+    except NoDefaultQueue as exc:
+        # The items stay scored; the sweeper routes them once an admin creates a default queue.
+        logger.error("cannot route %d scored items: %s", len(item_ids), exc)
 
 
 def requeue_stuck_scoring(*, older_than_seconds: int | None = None) -> int:
@@ -125,6 +136,13 @@ def requeue_stuck_scoring(*, older_than_seconds: int | None = None) -> int:
     )
     if stuck:
         enqueue_scoring(stuck)
+    unrouted = list(
+        Item.objects.filter(state__in=[Item.State.SCORED, Item.State.FAILED], updated_at__lt=now - age)
+        .exclude(entries__status__in=["pending", "claimed"])
+        .values_list("id", flat=True)[:2_000]
+    )
+    if unrouted:
+        _route(unrouted)
     if stuck or exhausted:
         logger.warning("sweeper: re-queued %d items, failed %d after too many attempts", len(stuck), exhausted)
     return len(stuck)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from queues import scoring
+from queues import review, scoring
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -15,3 +15,9 @@ def score_items(item_ids: list[int]) -> int:
 def sweep_scoring() -> int:
     """Periodic: re-queue items stuck in scoring (lost message, killed worker)."""
     return scoring.requeue_stuck_scoring()
+
+
+@shared_task(ignore_result=True)
+def release_expired_leases() -> int:
+    """Periodic: items whose reviewer's lease ran out go back to their queue."""
+    return review.release_expired_leases()

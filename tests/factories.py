@@ -39,3 +39,32 @@ def item_payload(n: int | None = None, **fields) -> dict:
     payload = {"source": "tests.posts", "external_id": f"post-{n}", "text": f"item number {n}"}
     payload.update(fields)
     return payload
+
+
+def make_queue(*, members=(), name: str | None = None, **fields):
+    from queues.models import Queue
+
+    n = next(_counter)
+    queue = Queue.objects.create(name=name or f"Queue {n}", slug=f"queue-{n}", **fields)
+    queue.members.set(members)
+    return queue
+
+
+def make_item(*, text: str | None = None, **fields):
+    from queues.models import Item
+
+    n = next(_counter)
+    return Item.objects.create(source="tests", external_id=f"item-{n}", text=text or f"item text {n}", **fields)
+
+
+def enqueue(item, queue, *, sort_key: float = 0.0, **fields):
+    from django.utils import timezone
+
+    from queues.models import Item, QueueEntry
+
+    now = timezone.now()
+    entry = QueueEntry.objects.create(
+        item=item, queue=queue, sort_key=sort_key, enqueued_at=now, deadline_at=now + queue.deadline, **fields
+    )
+    Item.objects.filter(pk=item.pk).update(state=Item.State.QUEUED)
+    return entry

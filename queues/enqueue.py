@@ -1,0 +1,213 @@
+"""Placing scored items into queues: routing rules, priority keys, near-duplicate groups, auto-actions.
+
+The decisions themselves are pure (``queues.routing``, ``queues.priority``); this module gathers
+the facts from the database and writes the outcome, one transaction per batch.
+"""
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.services import record_event
+from classifiers.models import ModelVersion, PolicyCategory, Score
+from queues import near_duplicates
+from queues.models import Decision, Item, NearDuplicateKey, Queue, QueueEntry, Report, RoutingRule
+from queues.priority import oldest_sort_key, risk_of, risk_sort_key, uncertainty_sort_key
+from queues.routing import ItemFacts, Rule, RoutingDecision, route
+
+logger = logging.getLogger(__name__)
+
+
+class NoDefaultQueue(RuntimeError):
+    """Routing needs a default queue to catch what no rule matches."""
+
+
+def active_scores(item_ids: list[int]) -> dict[int, dict[str, float]]:
+    """Per item, each category's probability from the active versions (the higher of text and image)."""
+    rows = Score.objects.filter(item_id__in=item_ids, model_version__status=ModelVersion.Status.ACTIVE).values_list(
+        "item_id", "category__slug", "probability"
+    )
+    scores: dict[int, dict[str, float]] = defaultdict(dict)
+    for item_id, slug, probability in rows:
+        scores[item_id][slug] = max(probability, scores[item_id].get(slug, 0.0))
+    return scores
+
+
+def load_rules() -> list[Rule]:
+    return [
+        Rule(
+            id=rule.pk,
+            conditions=rule.conditions,
+            action=rule.action,
+            queue_id=rule.queue_id,
+            sample_rate=rule.sample_rate,
+            qa_queue_id=rule.qa_queue_id,
+        )
+        for rule in RoutingRule.objects.filter(is_active=True).order_by("position", "id")
+    ]
+
+
+def default_queue() -> Queue:
+    queue = Queue.objects.filter(is_default=True).first()
+    if queue is None:
+        raise NoDefaultQueue("No default queue: mark one queue as the default in the admin.")
+    return queue
+
+
+def item_facts(
+    items: list[Item], scores: dict[int, dict[str, float]], severities: dict[str, int]
+) -> dict[int, ItemFacts]:
+    reasons: dict[int, set[str]] = defaultdict(set)
+    for item_id, reason in Report.objects.filter(item__in=items).values_list("item_id", "reason"):
+        reasons[item_id].add(reason)
+    now = timezone.now()
+    facts = {}
+    for item in items:
+        created = item.author.account_created_at if item.author else None
+        facts[item.pk] = ItemFacts(
+            item_id=item.pk,
+            kind=item.kind.value,
+            source=item.source,
+            scores=scores.get(item.pk, {}),
+            risk=risk_of(scores.get(item.pk, {}), severities).value,
+            report_count=item.report_count,
+            report_reasons=frozenset(reasons[item.pk]),
+            author_account_age_days=(now - created).total_seconds() / 86400 if created else None,
+            metadata=item.metadata if isinstance(item.metadata, dict) else {},
+            failed=bool(item.failure_reason),
+        )
+    return facts
+
+
+def sort_key_for(queue: Queue, *, risk: float, scores: dict[str, float], enqueued_at: datetime) -> float:
+    if queue.ordering == Queue.Ordering.UNCERTAIN:
+        return uncertainty_sort_key(scores)
+    if queue.ordering == Queue.Ordering.OLDEST:
+        return oldest_sort_key(enqueued_at)
+    return risk_sort_key(risk=risk, enqueued_at=enqueued_at, deadline=queue.deadline)
+
+
+def new_entry(
+    *, item: Item, queue: Queue, scores: dict[str, float], severities: dict[str, int], selection: str, **fields
+) -> QueueEntry:
+    now = timezone.now()
+    risk = risk_of(scores, severities)
+    return QueueEntry(
+        item=item,
+        queue=queue,
+        sort_key=sort_key_for(queue, risk=risk.value, scores=scores, enqueued_at=now),
+        risk=risk.value,
+        risk_category=risk.category or "",
+        selection=selection,
+        enqueued_at=now,
+        deadline_at=now + queue.deadline,
+        **fields,
+    )
+
+
+def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
+    """Route scored or failed items that are not yet in a queue. Items already routed are left alone."""
+    severities = dict(PolicyCategory.objects.filter(is_active=True).values_list("slug", "severity"))
+    rules = load_rules()
+    fallback = default_queue()
+    queues = {queue.pk: queue for queue in Queue.objects.all()}
+    decisions: dict[int, RoutingDecision] = {}
+    with transaction.atomic():
+        items = list(
+            Item.objects.select_for_update(of=("self",))
+            .select_related("author")
+            .filter(id__in=item_ids, state__in=[Item.State.SCORED, Item.State.FAILED])
+        )
+        if not items:
+            return {}
+        scores = active_scores([item.pk for item in items])
+        facts = item_facts(items, scores, severities)
+        _assign_duplicate_groups(items)
+        entries, queued, decided = [], [], []
+        for item in items:
+            decision = route(facts[item.pk], rules, default_queue_id=fallback.pk)
+            decisions[item.pk] = decision
+            if decision.action != "route":
+                _record_automatic_decision(item, decision)
+            if decision.queue_id is not None:
+                selection = QueueEntry.Selection.SAMPLED if decision.sampled_for_qa else QueueEntry.Selection.ROUTED
+                entries.append(
+                    new_entry(
+                        item=item,
+                        queue=queues[decision.queue_id],
+                        scores=scores.get(item.pk, {}),
+                        severities=severities,
+                        selection=selection,
+                        rule_id=decision.rule_id,
+                    )
+                )
+                queued.append(item.pk)
+            else:
+                decided.append(item.pk)
+        QueueEntry.objects.bulk_create(entries)
+        Item.objects.filter(id__in=queued).update(state=Item.State.QUEUED, updated_at=timezone.now())
+        Item.objects.filter(id__in=decided).update(state=Item.State.DECIDED, updated_at=timezone.now())
+    return decisions
+
+
+def _record_automatic_decision(item: Item, decision: RoutingDecision) -> None:
+    action = Decision.Action.REMOVE if decision.action == "auto_remove" else Decision.Action.NO_VIOLATION
+    made = Decision.objects.create(item=item, action=action, automatic=True, note=f"routing rule {decision.rule_id}")
+    record_event(
+        action=f"decision.{decision.action}",
+        target=made,
+        actor_label="routing",
+        after={"item": item.pk, "rule": decision.rule_id, "sampled_for_qa": decision.sampled_for_qa},
+    )
+
+
+def _assign_duplicate_groups(items: list[Item]) -> None:
+    """Compute each item's signatures, index their band keys, and join the group of a pending near-duplicate."""
+    keys: list[NearDuplicateKey] = []
+    for item in items:
+        item.text_simhash = near_duplicates.text_simhash(item.text) if item.text else None
+        if item.image:
+            try:
+                with default_storage.open(item.image.name, "rb") as handle:
+                    item.image_phash = near_duplicates.image_phash(handle.read())
+            except OSError:
+                item.image_phash = None
+        for signature, kind in ((item.text_simhash, "text"), (item.image_phash, "image")):
+            if signature is not None:
+                keys += [
+                    NearDuplicateKey(item=item, key=key) for key in near_duplicates.band_keys(signature, kind=kind)
+                ]
+    NearDuplicateKey.objects.bulk_create(keys, ignore_conflicts=True)
+    by_item: dict[int, list[int]] = defaultdict(list)
+    for key in keys:
+        by_item[key.item_id].append(key.key)
+    open_entry = Q(entries__status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED])
+    batch = Q(id__in=[item.pk for item in items])
+    for item in sorted(items, key=lambda i: i.pk):
+        matches = []
+        if by_item[item.pk]:
+            candidates = (
+                Item.objects.filter(open_entry | batch)
+                .filter(near_duplicate_keys__key__in=by_item[item.pk])
+                .exclude(pk=item.pk)
+                .values_list("id", "text_simhash", "image_phash", "duplicate_group")
+                .distinct()[:500]
+            )
+            matches = [
+                (other_id, other_group)
+                for other_id, simhash, phash, other_group in candidates
+                if near_duplicates.is_near_duplicate(item.text_simhash, simhash)
+                or near_duplicates.is_near_duplicate(item.image_phash, phash)
+            ]
+        # A group is named after its oldest member; members found without a group join it.
+        item.duplicate_group = min([group or other for other, group in matches] + [item.pk]) if matches else None
+        if matches:
+            Item.objects.filter(pk__in=[other for other, group in matches if group is None]).update(
+                duplicate_group=item.duplicate_group
+            )
+        item.save(update_fields=["text_simhash", "image_phash", "duplicate_group"])

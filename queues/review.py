@@ -1,0 +1,300 @@
+"""Working a queue: claim the next item under a lease, renew it, skip, escalate, decide.
+
+A reviewer holds an item only through a lease that carries a fencing token. Every write that acts
+on a held item names the token it was given; a token that is no longer current (the lease expired
+and someone else claimed the item, or the reviewer already decided) is refused with ``LeaseLost``.
+The web views and the REST API call these same functions.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.services import record_event
+from classifiers.models import PolicyCategory
+from queues.enqueue import active_scores, new_entry
+from queues.models import Decision, Item, Label, Queue, QueueEntry
+
+
+class NotAMember(PermissionError):
+    """The user may not work this queue (HTTP 403)."""
+
+
+class LeaseLost(RuntimeError):
+    """The user does not hold this item (any more) under this token (HTTP 409)."""
+
+
+class InvalidDecision(ValueError):
+    """The decision itself is malformed: unknown action or category, or a removal without one (HTTP 400)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    entry_id: int
+    item_id: int
+    token: int
+    lease_until: object
+
+
+def queues_for(user: AbstractBaseUser):  # noqa: ANN201 - a QuerySet[Queue]
+    """The queues ``user`` may work: direct membership or through a group."""
+    return Queue.objects.filter(Q(members=user) | Q(member_groups__user=user)).distinct()
+
+
+def ensure_member(user: AbstractBaseUser, queue: Queue) -> None:
+    if not queues_for(user).filter(pk=queue.pk).exists():
+        raise NotAMember(f"You are not a member of the queue {queue.name!r}.")
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
+
+
+CLAIM_SQL = """
+UPDATE queues_queueentry
+   SET status = 'claimed', claimed_by_id = %(user)s, claimed_at = %(now)s, lease_until = %(until)s,
+       fencing_token = fencing_token + 1
+ WHERE id = (
+        SELECT id FROM queues_queueentry
+         WHERE queue_id = %(queue)s AND status = 'pending'
+           AND (skipped_by_id IS DISTINCT FROM %(user)s OR skip_until IS NULL OR skip_until <= %(now)s)
+         ORDER BY sort_key
+         LIMIT 1
+           FOR UPDATE SKIP LOCKED)
+RETURNING id, item_id, fencing_token, lease_until
+"""
+
+
+def claim_next_item(*, queue: Queue, user: AbstractBaseUser) -> Claim | None:
+    """Hand ``user`` the best unclaimed item of ``queue`` under a fresh lease, or None when it is empty.
+
+    A reviewer who already holds a live lease in this queue gets that item back (a reload or a
+    second tab does not take a second item). On PostgreSQL the claim is one statement over the
+    partial index of pending entries, skipping rows other claimers have locked; on SQLite the
+    immediate-mode transaction serialises writers, so the select-then-update pair is just as safe.
+    """
+    ensure_member(user, queue)
+    now = timezone.now()
+    held = (
+        QueueEntry.objects.filter(queue=queue, status=QueueEntry.Status.CLAIMED, claimed_by=user, lease_until__gt=now)
+        .values_list("id", "item_id", "fencing_token", "lease_until")
+        .first()
+    )
+    if held:
+        return Claim(*held)
+    params = {"user": user.pk, "now": now, "until": now + _lease(), "queue": queue.pk}
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(CLAIM_SQL, params)
+                row = cursor.fetchone()
+        else:
+            row = _claim_serialised(params)
+    return Claim(*row) if row else None
+
+
+def _claim_serialised(params: dict) -> tuple | None:
+    candidate = (
+        QueueEntry.objects.filter(queue_id=params["queue"], status=QueueEntry.Status.PENDING)
+        .exclude(skipped_by_id=params["user"], skip_until__gt=params["now"])
+        .order_by("sort_key")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if candidate is None:
+        return None
+    entry = QueueEntry.objects.get(pk=candidate)
+    entry.status = QueueEntry.Status.CLAIMED
+    entry.claimed_by_id = params["user"]
+    entry.claimed_at = params["now"]
+    entry.lease_until = params["until"]
+    entry.fencing_token += 1
+    entry.save(update_fields=["status", "claimed_by", "claimed_at", "lease_until", "fencing_token"])
+    return entry.pk, entry.item_id, entry.fencing_token, entry.lease_until
+
+
+def _held_entry(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEntry:
+    """Lock and return the entry if ``user`` holds it under ``token`` with a live lease; else LeaseLost."""
+    entry = QueueEntry.objects.select_for_update().select_related("queue", "item").filter(pk=entry_id).first()
+    if entry is None:
+        raise LeaseLost("No such queue entry.")
+    if entry.status != QueueEntry.Status.CLAIMED or entry.claimed_by_id != user.pk:
+        raise LeaseLost("You no longer hold this item: it was released, decided, or claimed by someone else.")
+    if entry.fencing_token != token:
+        raise LeaseLost("This lease was replaced by a newer claim; reload to get the current item.")
+    if entry.lease_until <= timezone.now():
+        raise LeaseLost("Your lease on this item expired; it went back to the queue.")
+    return entry
+
+
+def renew_lease(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEntry:
+    """Heartbeat: extend the lease while the reviewer has the item open."""
+    with transaction.atomic():
+        entry = _held_entry(entry_id=entry_id, token=token, user=user)
+        entry.lease_until = timezone.now() + _lease()
+        entry.save(update_fields=["lease_until"])
+    return entry
+
+
+def release_item(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEntry:
+    """Skip: put the item back, and keep it away from this reviewer for a short cooldown."""
+    with transaction.atomic():
+        entry = _held_entry(entry_id=entry_id, token=token, user=user)
+        entry.status = QueueEntry.Status.PENDING
+        entry.claimed_by = None
+        entry.lease_until = None
+        entry.skipped_by = user
+        entry.skip_until = timezone.now() + timedelta(seconds=settings.REVIEW_SKIP_COOLDOWN_SECONDS)
+        entry.save(update_fields=["status", "claimed_by", "lease_until", "skipped_by", "skip_until"])
+        record_event(action="entry.skipped", target=entry, actor=user, after={"item": entry.item_id})
+    return entry
+
+
+def escalate_item(*, entry_id: int, token: int, user: AbstractBaseUser, to_queue: Queue, note: str) -> QueueEntry:
+    """Move a held item to another queue with a note; the item keeps its risk there."""
+    if not note.strip():
+        raise InvalidDecision("An escalation needs a note saying why.")
+    with transaction.atomic():
+        entry = _held_entry(entry_id=entry_id, token=token, user=user)
+        if to_queue.pk == entry.queue_id:
+            raise InvalidDecision("The item is already in that queue.")
+        _close(entry, QueueEntry.Status.MOVED)
+        severities = dict(PolicyCategory.objects.values_list("slug", "severity"))
+        moved = new_entry(
+            item=entry.item,
+            queue=to_queue,
+            scores=active_scores([entry.item_id]).get(entry.item_id, {}),
+            severities=severities,
+            selection=QueueEntry.Selection.ESCALATED,
+            note=note,
+        )
+        moved.save()
+        decision = Decision.objects.create(
+            item=entry.item, entry=entry, reviewer=user, action=Decision.Action.ESCALATE, note=note,
+            claimed_at=entry.claimed_at,
+        )  # fmt: skip
+        record_event(
+            action="item.escalated",
+            target=entry.item,
+            actor=user,
+            before={"queue": entry.queue.name},
+            after={"queue": to_queue.name, "note": note, "decision": decision.pk},
+        )
+    return moved
+
+
+def record_decision(
+    *,
+    entry_id: int,
+    token: int,
+    user: AbstractBaseUser,
+    action: str,
+    categories: list[str],
+    note: str = "",
+    apply_to_group: bool = False,
+) -> list[Decision]:
+    """Decide a held item: the decision, one label per category and an audit event, in one transaction.
+
+    With ``apply_to_group``, the same decision is applied to every pending item of the item's
+    near-duplicate group; each gets its own decision, labels and audit event. Items of the group
+    that another reviewer holds are left to them.
+    """
+    if action not in {Decision.Action.NO_VIOLATION, Decision.Action.REMOVE, Decision.Action.NEEDS_CONTEXT}:
+        raise InvalidDecision(
+            f"Unknown action {action!r}; use no_violation, remove or needs_context (escalate has its own call)."
+        )
+    known = {c.slug: c for c in PolicyCategory.objects.filter(is_active=True)}
+    unknown = sorted(set(categories) - set(known))
+    if unknown:
+        raise InvalidDecision(f"Unknown categories: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+    if action == Decision.Action.REMOVE and not categories:
+        raise InvalidDecision("A removal needs at least one policy category.")
+    if action == Decision.Action.NO_VIOLATION and categories:
+        raise InvalidDecision("'No violation' cannot name violated categories.")
+    with transaction.atomic():
+        entry = _held_entry(entry_id=entry_id, token=token, user=user)
+        entries = [entry]
+        if apply_to_group and entry.item.duplicate_group is not None:
+            entries += list(
+                QueueEntry.objects.select_for_update(skip_locked=connection.vendor == "postgresql")
+                .select_related("queue", "item")
+                .filter(item__duplicate_group=entry.item.duplicate_group, status=QueueEntry.Status.PENDING)
+                .filter(queue__in=queues_for(user))
+                .exclude(pk=entry.pk)
+            )
+        made: list[Decision] = []
+        for target in entries:
+            decision = _decide_one(
+                target, user=user, action=action, categories=[known[s] for s in categories], note=note,
+                all_categories=list(known.values()), applied_from=made[0] if made else None,
+            )  # fmt: skip
+            made.append(decision)
+    return made
+
+
+def _decide_one(
+    entry: QueueEntry,
+    *,
+    user: AbstractBaseUser,
+    action: str,
+    categories: list[PolicyCategory],
+    note: str,
+    all_categories: list[PolicyCategory],
+    applied_from: Decision | None,
+) -> Decision:
+    decision = Decision.objects.create(
+        item=entry.item, entry=entry, reviewer=user, action=action, note=note, claimed_at=entry.claimed_at,
+        applied_from=applied_from,
+    )  # fmt: skip
+    decision.categories.set(categories)
+    if action != Decision.Action.NEEDS_CONTEXT:
+        # A reviewer who saw the item and named these categories judged the others not violated.
+        violated = {category.pk for category in categories}
+        Label.objects.bulk_create(
+            [
+                Label(
+                    item=entry.item,
+                    category=category,
+                    value=category.pk in violated,
+                    decision=decision,
+                    reviewer=user,
+                    queue=entry.queue,
+                    selection=entry.selection,
+                )  # fmt: skip
+                for category in all_categories
+            ]
+        )
+    _close(entry, QueueEntry.Status.DONE)
+    Item.objects.filter(pk=entry.item_id).update(state=Item.State.DECIDED, updated_at=timezone.now())
+    record_event(
+        action="decision.created",
+        target=decision,
+        actor=user,
+        after={
+            "item": entry.item_id,
+            "action": action,
+            "categories": sorted(c.slug for c in categories),
+            "queue": entry.queue.name,
+            "group_of": applied_from.item_id if applied_from else None,
+        },
+    )
+    return decision
+
+
+def _close(entry: QueueEntry, status: str) -> None:
+    entry.status = status
+    entry.closed_at = timezone.now()
+    entry.lease_until = None
+    entry.save(update_fields=["status", "closed_at", "lease_until"])
+
+
+def release_expired_leases() -> int:
+    """Periodic: return items whose reviewer's lease ran out to their queue."""
+    return QueueEntry.objects.filter(status=QueueEntry.Status.CLAIMED, lease_until__lt=timezone.now()).update(
+        status=QueueEntry.Status.PENDING, claimed_by=None, lease_until=None
+    )
