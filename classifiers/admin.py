@@ -2,12 +2,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.admin_mixins import AuditedAdminMixin
 from classifiers.models import ModelVersion, PolicyCategory
 from classifiers.services import RegistryError, set_model_version_status
 
 
 @admin.register(PolicyCategory)
-class PolicyCategoryAdmin(admin.ModelAdmin):
+class PolicyCategoryAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "severity", "position", "is_active", "updated_at"]
     list_editable = ["severity", "position", "is_active"]
     search_fields = ["slug", "name", "description"]

@@ -40,6 +40,14 @@ def _body(code: str, message: str, errors: dict[str, list[str]] | None = None) -
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    from queues.review import InvalidDecision, LeaseLost, NotAMember
+
+    if isinstance(exc, NotAMember):
+        return Response(_body("not_a_member", str(exc)), status=403)
+    if isinstance(exc, LeaseLost):
+        return Response(_body("lease_lost", str(exc)), status=409)
+    if isinstance(exc, InvalidDecision):
+        return Response(_body("invalid_decision", str(exc)), status=400)
     if isinstance(exc, RequestDataTooBig):
         return Response(_body("request_too_large", "The request body is too large."), status=413)
     response = drf_exception_handler(exc, context)

@@ -5,6 +5,7 @@ the facts from the database and writes the outcome, one transaction per batch.
 """
 
 import logging
+from dataclasses import dataclass
 from collections import defaultdict
 from datetime import datetime
 
@@ -211,3 +212,37 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
                 duplicate_group=item.duplicate_group
             )
         item.save(update_fields=["text_simhash", "image_phash", "duplicate_group"])
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    destination: str  # a queue's name, or "auto-approved" / "auto-removed"
+    count: int
+    sample_item_ids: list[int]
+
+
+def preview_routing(rules: list[Rule], *, last_n: int) -> list[PreviewRow]:
+    """Where the last ``last_n`` scored items would go under ``rules``, without writing anything."""
+    severities = dict(PolicyCategory.objects.filter(is_active=True).values_list("slug", "severity"))
+    fallback = default_queue()
+    names = dict(Queue.objects.values_list("pk", "name"))
+    items = list(
+        Item.objects.select_related("author")
+        .exclude(state__in=[Item.State.RECEIVED, Item.State.SCORING])
+        .order_by("-id")[:last_n]
+    )
+    scores = active_scores([item.pk for item in items])
+    facts = item_facts(items, scores, severities)
+    rows: dict[str, list[int]] = defaultdict(list)
+    for item in items:
+        decision = route(facts[item.pk], rules, default_queue_id=fallback.pk)
+        if decision.action != "route":
+            label = "auto-removed" if decision.action == "auto_remove" else "auto-approved"
+            rows[f"{label} (sampled to {names[decision.queue_id]})" if decision.sampled_for_qa else label].append(
+                item.pk
+            )
+        else:
+            rows[names[decision.queue_id]].append(item.pk)
+    return sorted(
+        (PreviewRow(destination, len(ids), ids[:10]) for destination, ids in rows.items()), key=lambda r: -r.count
+    )

@@ -120,6 +120,7 @@ class ApiToken(models.Model):
     class Scope(models.TextChoices):
         ITEMS_READ = "items:read", "Read items"
         ITEMS_WRITE = "items:write", "Create items"
+        DECISIONS_WRITE = "decisions:write", "Claim and decide items (as the token's user)"
 
     PREFIX_LENGTH = 8
 
@@ -195,7 +196,9 @@ class Queue(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True), name="one_default_queue")
+            models.UniqueConstraint(
+                fields=["is_default"], condition=models.Q(is_default=True), name="one_default_queue"
+            )
         ]
 
     def __str__(self) -> str:
@@ -269,7 +272,9 @@ class QueueEntry(models.Model):
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
-    fencing_token = models.PositiveBigIntegerField(default=0, help_text="Raised on every claim; stale tokens are refused.")
+    fencing_token = models.PositiveBigIntegerField(
+        default=0, help_text="Raised on every claim; stale tokens are refused."
+    )
     skipped_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -285,7 +290,9 @@ class QueueEntry(models.Model):
         ]
         indexes = [
             # Serves "the best unclaimed item of a queue" straight from the index, with no sort.
-            models.Index(fields=["queue", "sort_key"], condition=models.Q(status="pending"), name="entry_pending_order"),
+            models.Index(
+                fields=["queue", "sort_key"], condition=models.Q(status="pending"), name="entry_pending_order"
+            ),
             models.Index(fields=["lease_until"], condition=models.Q(status="claimed"), name="entry_claimed_lease"),
             models.Index(fields=["queue", "deadline_at"], condition=models.Q(status="pending"), name="entry_deadline"),
         ]

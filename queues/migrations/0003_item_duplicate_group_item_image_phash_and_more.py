@@ -7,177 +7,427 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('classifiers', '0004_seed_prior_model_versions'),
-        ('queues', '0002_item_scored_at_item_scoring_attempts_and_more'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("classifiers", "0004_seed_prior_model_versions"),
+        ("queues", "0002_item_scored_at_item_scoring_attempts_and_more"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='item',
-            name='duplicate_group',
+            model_name="item",
+            name="duplicate_group",
             field=models.BigIntegerField(blank=True, db_index=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='item',
-            name='image_phash',
+            model_name="item",
+            name="image_phash",
             field=models.BigIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='item',
-            name='text_simhash',
+            model_name="item",
+            name="text_simhash",
             field=models.BigIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.CreateModel(
-            name='Decision',
+            name="Decision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('no_violation', 'No violation'), ('remove', 'Remove'), ('escalate', 'Escalate'), ('needs_context', 'Needs more context')], max_length=14)),
-                ('note', models.TextField(blank=True)),
-                ('automatic', models.BooleanField(default=False, help_text='Taken by a routing rule, not a person.')),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('applied_from', models.ForeignKey(blank=True, help_text='The decision on another item of the near-duplicate group that this one copies.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='group_copies', to='queues.decision')),
-                ('categories', models.ManyToManyField(blank=True, related_name='decisions', to='classifiers.policycategory')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='decisions', to='queues.item')),
-                ('reviewer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='moderation_decisions', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("no_violation", "No violation"),
+                            ("remove", "Remove"),
+                            ("escalate", "Escalate"),
+                            ("needs_context", "Needs more context"),
+                        ],
+                        max_length=14,
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("automatic", models.BooleanField(default=False, help_text="Taken by a routing rule, not a person.")),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "applied_from",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The decision on another item of the near-duplicate group that this one copies.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="group_copies",
+                        to="queues.decision",
+                    ),
+                ),
+                (
+                    "categories",
+                    models.ManyToManyField(blank=True, related_name="decisions", to="classifiers.policycategory"),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="decisions", to="queues.item"
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="moderation_decisions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Queue',
+            name="Queue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('slug', models.SlugField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('deadline', models.DurationField(default=datetime.timedelta(seconds=14400), help_text='Service-level target from entering the queue to a decision.')),
-                ('ordering', models.CharField(choices=[('risk', 'Highest risk first (aged towards the deadline)'), ('uncertain', 'Most uncertain first (for labelling)'), ('oldest', 'Oldest first')], default='risk', max_length=10)),
-                ('is_default', models.BooleanField(default=False, help_text='Catches every item no routing rule matches.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('member_groups', models.ManyToManyField(blank=True, related_name='moderation_queues', to='auth.group')),
-                ('members', models.ManyToManyField(blank=True, related_name='moderation_queues', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("slug", models.SlugField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "deadline",
+                    models.DurationField(
+                        default=datetime.timedelta(seconds=14400),
+                        help_text="Service-level target from entering the queue to a decision.",
+                    ),
+                ),
+                (
+                    "ordering",
+                    models.CharField(
+                        choices=[
+                            ("risk", "Highest risk first (aged towards the deadline)"),
+                            ("uncertain", "Most uncertain first (for labelling)"),
+                            ("oldest", "Oldest first"),
+                        ],
+                        default="risk",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "is_default",
+                    models.BooleanField(default=False, help_text="Catches every item no routing rule matches."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "member_groups",
+                    models.ManyToManyField(blank=True, related_name="moderation_queues", to="auth.group"),
+                ),
+                (
+                    "members",
+                    models.ManyToManyField(blank=True, related_name="moderation_queues", to=settings.AUTH_USER_MODEL),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Label',
+            name="Label",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.BooleanField(help_text='True: the item violates this category.')),
-                ('selection', models.CharField(blank=True, choices=[('routed', 'Routed by risk'), ('sampled', 'Sampled at random (QA)'), ('uncertainty', 'Chosen for uncertainty'), ('escalated', 'Escalated')], max_length=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('category', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labels', to='classifiers.policycategory')),
-                ('decision', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labels', to='queues.decision')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labels', to='queues.item')),
-                ('reviewer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('queue', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='queues.queue')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("value", models.BooleanField(help_text="True: the item violates this category.")),
+                (
+                    "selection",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("routed", "Routed by risk"),
+                            ("sampled", "Sampled at random (QA)"),
+                            ("uncertainty", "Chosen for uncertainty"),
+                            ("escalated", "Escalated"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "category",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="labels",
+                        to="classifiers.policycategory",
+                    ),
+                ),
+                (
+                    "decision",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="labels", to="queues.decision"
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="labels", to="queues.item"
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "queue",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="queues.queue",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='QueueEntry',
+            name="QueueEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('claimed', 'Claimed'), ('done', 'Decided'), ('moved', 'Moved to another queue')], default='pending', max_length=8)),
-                ('sort_key', models.FloatField(help_text='Ascending order of service, fixed when the item entered the queue.')),
-                ('risk', models.FloatField(default=0.0)),
-                ('risk_category', models.CharField(blank=True, max_length=40)),
-                ('selection', models.CharField(choices=[('routed', 'Routed by risk'), ('sampled', 'Sampled at random (QA)'), ('uncertainty', 'Chosen for uncertainty'), ('escalated', 'Escalated')], default='routed', max_length=12)),
-                ('note', models.TextField(blank=True, help_text='Why it was escalated here.')),
-                ('enqueued_at', models.DateTimeField()),
-                ('deadline_at', models.DateTimeField()),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('fencing_token', models.PositiveBigIntegerField(default=0, help_text='Raised on every claim; stale tokens are refused.')),
-                ('skip_until', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='queues.item')),
-                ('queue', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='queues.queue')),
-                ('skipped_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("claimed", "Claimed"),
+                            ("done", "Decided"),
+                            ("moved", "Moved to another queue"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "sort_key",
+                    models.FloatField(help_text="Ascending order of service, fixed when the item entered the queue."),
+                ),
+                ("risk", models.FloatField(default=0.0)),
+                ("risk_category", models.CharField(blank=True, max_length=40)),
+                (
+                    "selection",
+                    models.CharField(
+                        choices=[
+                            ("routed", "Routed by risk"),
+                            ("sampled", "Sampled at random (QA)"),
+                            ("uncertainty", "Chosen for uncertainty"),
+                            ("escalated", "Escalated"),
+                        ],
+                        default="routed",
+                        max_length=12,
+                    ),
+                ),
+                ("note", models.TextField(blank=True, help_text="Why it was escalated here.")),
+                ("enqueued_at", models.DateTimeField()),
+                ("deadline_at", models.DateTimeField()),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                (
+                    "fencing_token",
+                    models.PositiveBigIntegerField(
+                        default=0, help_text="Raised on every claim; stale tokens are refused."
+                    ),
+                ),
+                ("skip_until", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "claimed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="entries", to="queues.item"
+                    ),
+                ),
+                (
+                    "queue",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="entries", to="queues.queue"
+                    ),
+                ),
+                (
+                    "skipped_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'queue entries',
+                "verbose_name_plural": "queue entries",
             },
         ),
         migrations.AddField(
-            model_name='decision',
-            name='entry',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='decisions', to='queues.queueentry'),
+            model_name="decision",
+            name="entry",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="decisions",
+                to="queues.queueentry",
+            ),
         ),
         migrations.CreateModel(
-            name='RoutingRule',
+            name="RoutingRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('position', models.PositiveIntegerField(default=0, help_text='Rules are tried in this order; the first match wins.')),
-                ('is_active', models.BooleanField(default=True)),
-                ('conditions', models.JSONField(blank=True, default=list, help_text='All must hold, e.g. [{"field": "score.sexual", "op": ">=", "value": 0.8}]')),
-                ('action', models.CharField(choices=[('route', 'Send to a queue'), ('auto_approve', 'Approve automatically'), ('auto_remove', 'Remove automatically')], default='route', max_length=12)),
-                ('sample_rate', models.FloatField(default=0.0, help_text='For automatic actions: share still sent to QA (0.05 = 5%).')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('qa_queue', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='qa_rules', to='queues.queue')),
-                ('queue', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='rules', to='queues.queue')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "position",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Rules are tried in this order; the first match wins."
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "conditions",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='All must hold, e.g. [{"field": "score.sexual", "op": ">=", "value": 0.8}]',
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("route", "Send to a queue"),
+                            ("auto_approve", "Approve automatically"),
+                            ("auto_remove", "Remove automatically"),
+                        ],
+                        default="route",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "sample_rate",
+                    models.FloatField(
+                        default=0.0, help_text="For automatic actions: share still sent to QA (0.05 = 5%)."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "qa_queue",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="qa_rules",
+                        to="queues.queue",
+                    ),
+                ),
+                (
+                    "queue",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="rules",
+                        to="queues.queue",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.AddField(
-            model_name='queueentry',
-            name='rule',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='queues.routingrule'),
+            model_name="queueentry",
+            name="rule",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="queues.routingrule",
+            ),
         ),
         migrations.CreateModel(
-            name='NearDuplicateKey',
+            name="NearDuplicateKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.BigIntegerField(db_index=True)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='near_duplicate_keys', to='queues.item')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.BigIntegerField(db_index=True)),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="near_duplicate_keys",
+                        to="queues.item",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('item', 'key'), name='near_duplicate_key_unique')],
+                "constraints": [models.UniqueConstraint(fields=("item", "key"), name="near_duplicate_key_unique")],
             },
         ),
         migrations.AddConstraint(
-            model_name='queue',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('is_default',), name='one_default_queue'),
+            model_name="queue",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_default", True)), fields=("is_default",), name="one_default_queue"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='label',
-            constraint=models.UniqueConstraint(fields=('decision', 'category'), name='one_label_per_category'),
+            model_name="label",
+            constraint=models.UniqueConstraint(fields=("decision", "category"), name="one_label_per_category"),
         ),
         migrations.AddConstraint(
-            model_name='routingrule',
-            constraint=models.CheckConstraint(condition=models.Q(('sample_rate__gte', 0), ('sample_rate__lte', 1)), name='rule_sample_rate_0_to_1'),
+            model_name="routingrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sample_rate__gte", 0), ("sample_rate__lte", 1)), name="rule_sample_rate_0_to_1"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='routingrule',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('action', 'route'), _negated=True), ('queue__isnull', False), _connector='OR'), name='route_rule_has_queue'),
+            model_name="routingrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("action", "route"), _negated=True), ("queue__isnull", False), _connector="OR"
+                ),
+                name="route_rule_has_queue",
+            ),
         ),
         migrations.AddIndex(
-            model_name='queueentry',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['queue', 'sort_key'], name='entry_pending_order'),
+            model_name="queueentry",
+            index=models.Index(
+                condition=models.Q(("status", "pending")), fields=["queue", "sort_key"], name="entry_pending_order"
+            ),
         ),
         migrations.AddIndex(
-            model_name='queueentry',
-            index=models.Index(condition=models.Q(('status', 'claimed')), fields=['lease_until'], name='entry_claimed_lease'),
+            model_name="queueentry",
+            index=models.Index(
+                condition=models.Q(("status", "claimed")), fields=["lease_until"], name="entry_claimed_lease"
+            ),
         ),
         migrations.AddIndex(
-            model_name='queueentry',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['queue', 'deadline_at'], name='entry_deadline'),
+            model_name="queueentry",
+            index=models.Index(
+                condition=models.Q(("status", "pending")), fields=["queue", "deadline_at"], name="entry_deadline"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='queueentry',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['pending', 'claimed'])), fields=('item',), name='one_open_entry_per_item'),
+            model_name="queueentry",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["pending", "claimed"])),
+                fields=("item",),
+                name="one_open_entry_per_item",
+            ),
         ),
     ]

@@ -82,7 +82,9 @@ def media_root(settings, tmp_path):
 def submit_texts(n: int, prefix: str) -> list[int]:
     results = submit_items(
         submissions=[
-            ItemSubmission(source="worker.test", external_id=f"{prefix}-{i}", text=f"Buy cheap followers now, offer {i}")
+            ItemSubmission(
+                source="worker.test", external_id=f"{prefix}-{i}", text=f"Buy cheap followers now, offer {i}"
+            )
             for i in range(n)
         ]
     )
