@@ -5,8 +5,8 @@ the facts from the database and writes the outcome, one transaction per batch.
 """
 
 import logging
-from dataclasses import dataclass
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.files.storage import default_storage
@@ -19,7 +19,7 @@ from classifiers.models import ModelVersion, PolicyCategory, Score
 from queues import near_duplicates
 from queues.models import Decision, Item, NearDuplicateKey, Queue, QueueEntry, Report, RoutingRule
 from queues.priority import oldest_sort_key, risk_of, risk_sort_key, uncertainty_sort_key
-from queues.routing import ItemFacts, Rule, RoutingDecision, route
+from queues.routing import ItemFacts, RoutingDecision, Rule, route
 
 logger = logging.getLogger(__name__)
 

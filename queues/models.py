@@ -360,3 +360,6 @@ class NearDuplicateKey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "key"], name="near_duplicate_key_unique")]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} key {self.key}"

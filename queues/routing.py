@@ -181,7 +181,7 @@ def _condition_problems(condition: dict[str, Any], categories: set[str]) -> list
             return ["'source' compares with text."]
         return []
     if name == "report_reason":
-        if op not in {"contains", "in"} or not (isinstance(value, str) or isinstance(value, list)):
+        if op not in {"contains", "in"} or not isinstance(value, str | list):
             return ["'report_reason' takes 'contains' with a reason code, or 'in' with a list of them."]
         return []
     if name.startswith("metadata."):
