@@ -171,18 +171,19 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
     """Compute each item's signatures, index their band keys, and join the group of a pending near-duplicate."""
     keys: list[NearDuplicateKey] = []
     for item in items:
-        item.text_simhash = near_duplicates.text_simhash(item.text) if item.text else None
+        item.text_minhash = near_duplicates.text_minhash(item.text) if item.text else None
         if item.image:
             try:
                 with default_storage.open(item.image.name, "rb") as handle:
                     item.image_phash = near_duplicates.image_phash(handle.read())
             except OSError:
                 item.image_phash = None
-        for signature, kind in ((item.text_simhash, "text"), (item.image_phash, "image")):
-            if signature is not None:
-                keys += [
-                    NearDuplicateKey(item=item, key=key) for key in near_duplicates.band_keys(signature, kind=kind)
-                ]
+        item_keys = []
+        if item.text_minhash is not None:
+            item_keys += near_duplicates.text_band_keys(item.text_minhash)
+        if item.image_phash is not None:
+            item_keys += near_duplicates.image_band_keys(item.image_phash)
+        keys += [NearDuplicateKey(item=item, key=key) for key in item_keys]
     NearDuplicateKey.objects.bulk_create(keys, ignore_conflicts=True)
     by_item: dict[int, list[int]] = defaultdict(list)
     for key in keys:
@@ -196,14 +197,15 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
                 Item.objects.filter(open_entry | batch)
                 .filter(near_duplicate_keys__key__in=by_item[item.pk])
                 .exclude(pk=item.pk)
-                .values_list("id", "text_simhash", "image_phash", "duplicate_group")
+                .values_list("id", "text_minhash", "image_phash", "duplicate_group")
                 .distinct()[:500]
             )
             matches = [
                 (other_id, other_group)
-                for other_id, simhash, phash, other_group in candidates
-                if near_duplicates.is_near_duplicate(item.text_simhash, simhash)
-                or near_duplicates.is_near_duplicate(item.image_phash, phash)
+                for other_id, minhash, phash, other_group in candidates
+                if near_duplicates.is_near_duplicate(
+                    text_a=item.text_minhash, text_b=minhash and bytes(minhash), image_a=item.image_phash, image_b=phash
+                )
             ]
         # A group is named after its oldest member; members found without a group join it.
         item.duplicate_group = min([group or other for other, group in matches] + [item.pk]) if matches else None
@@ -211,7 +213,7 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
             Item.objects.filter(pk__in=[other for other, group in matches if group is None]).update(
                 duplicate_group=item.duplicate_group
             )
-        item.save(update_fields=["text_simhash", "image_phash", "duplicate_group"])
+        item.save(update_fields=["text_minhash", "image_phash", "duplicate_group"])
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,9 @@ class Item(models.Model):
     scoring_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     scoring_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     scored_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # Near-duplicate signatures (64-bit SimHash of the text, perceptual hash of the image), and the group
-    # of pending near-duplicates the item joined when it was routed.
-    text_simhash = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Near-duplicate signatures (MinHash of the text, perceptual hash of the image), and the group of
+    # pending near-duplicates the item joined when it was routed.
+    text_minhash = models.BinaryField(null=True, blank=True, editable=False)
     image_phash = models.BigIntegerField(null=True, blank=True, editable=False)
     duplicate_group = models.BigIntegerField(null=True, blank=True, db_index=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

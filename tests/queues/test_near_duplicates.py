@@ -2,23 +2,37 @@
 
 import io
 
+import numpy as np
 from PIL import Image, ImageDraw
 
-from queues.near_duplicates import band_keys, distance, image_phash, is_near_duplicate, text_simhash
+from queues.near_duplicates import (
+    image_band_keys,
+    image_distance,
+    image_phash,
+    is_near_duplicate,
+    text_band_keys,
+    text_minhash,
+    text_similarity,
+)
 
 SCAM = (
     "Congratulations! You have been selected to receive a free iPhone 17. To claim your prize, send your full "
     "name, address and card number to our verification team within 24 hours or the offer expires."
 )
+OTHER = "Thanks for the stream yesterday, the new song sounded great and the chat was fun as always."
 
 
 def test_a_lightly_edited_text_is_a_near_duplicate_and_an_unrelated_one_is_not():
-    edited = SCAM.replace("24 hours", "48 hours").replace("iPhone 17", "iPhone 16")
-    other = "Thanks for the stream yesterday, the new song sounded great and the chat was fun as always."
-    assert distance(text_simhash(SCAM), text_simhash(SCAM)) == 0
-    assert distance(text_simhash(SCAM), text_simhash(edited)) < distance(text_simhash(SCAM), text_simhash(other))
-    assert distance(text_simhash(SCAM), text_simhash(other)) > 10
-    assert text_simhash("too short") is None
+    edited = SCAM.replace("24 hours", "48 hours").replace("iPhone 17", "Galaxy S30")
+    a, b, c = text_minhash(SCAM), text_minhash(edited), text_minhash(OTHER)
+    assert text_similarity(a, a) == 1.0
+    assert text_similarity(a, b) > 0.7
+    assert text_similarity(a, c) < 0.1
+    assert is_near_duplicate(text_a=a, text_b=b, image_a=None, image_b=None)
+    assert not is_near_duplicate(text_a=a, text_b=c, image_a=None, image_b=None)
+    assert set(text_band_keys(a)) & set(text_band_keys(b))
+    assert not set(text_band_keys(a)) & set(text_band_keys(c))
+    assert text_minhash("hi there") is None
 
 
 def _poster(text: str) -> bytes:
@@ -35,17 +49,22 @@ def test_a_resized_recompressed_image_is_a_near_duplicate():
     Image.open(io.BytesIO(data)).resize((640, 480)).save(resized, format="WEBP", quality=40)
     original, copy = image_phash(data), image_phash(resized.getvalue())
     different = image_phash(_poster("see you in Berlin, tour dates"))
-    assert is_near_duplicate(original, copy)
-    assert not is_near_duplicate(original, different)
+    assert is_near_duplicate(text_a=None, text_b=None, image_a=original, image_b=copy)
+    assert not is_near_duplicate(text_a=None, text_b=None, image_a=original, image_b=different)
     assert image_phash(b"not an image") is None
 
 
-def test_signatures_within_three_bits_always_share_a_band_key():
-    base = text_simhash(SCAM)
-    for flips in ([0, 1, 2], [5, 21, 40], [15, 31, 63], [16, 32, 48]):
+def test_image_hashes_within_three_bits_always_share_a_band_key():
+    base = image_phash(_poster("FREE GIFT CARD"))
+    rng = np.random.default_rng(0)
+    for _ in range(200):
         changed = base
-        for bit in flips:
-            changed ^= 1 << bit
+        for bit in rng.choice(64, size=3, replace=False):
+            changed ^= 1 << int(bit)
         changed = changed - (1 << 64) if changed >= 1 << 63 else changed
-        assert set(band_keys(base, kind="text")) & set(band_keys(changed, kind="text"))
-    assert not set(band_keys(base, kind="text")) & set(band_keys(base, kind="image"))
+        assert image_distance(base, changed) == 3
+        assert set(image_band_keys(base)) & set(image_band_keys(changed))
+
+
+def test_text_and_image_keys_never_collide():
+    assert not set(text_band_keys(text_minhash(SCAM))) & set(image_band_keys(image_phash(_poster("x"))))

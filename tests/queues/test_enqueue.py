@@ -1,0 +1,114 @@
+"""Routing scored items into queues with the database: entries, keys, auto-actions, groups."""
+
+from datetime import timedelta
+
+import pytest
+
+from classifiers.models import ModelVersion, PolicyCategory, Score
+from queues.enqueue import route_items
+from queues.models import Decision, Item, QueueEntry, RoutingRule
+from queues.services import AuthorSubmission, ItemSubmission, ReportSubmission, submit_items
+from tests.factories import make_queue
+
+pytestmark = pytest.mark.django_db
+
+SCAM = (
+    "Congratulations! You have been selected to receive a free iPhone. To claim your prize, send your full name, "
+    "address and card number to our verification team within 24 hours or the offer expires."
+)
+
+
+def ingest(external_id: str, text: str, **fields) -> Item:
+    [result] = submit_items(submissions=[ItemSubmission(source="t", external_id=external_id, text=text, **fields)])
+    return Item.objects.get(pk=result.item_id)
+
+
+def score(item: Item, **probabilities: float) -> Item:
+    version = ModelVersion.objects.get(kind="text", status="active")
+    for category in PolicyCategory.objects.all():
+        Score.objects.create(
+            item_id=item.pk, model_version=version, category=category,
+            probability=probabilities.get(category.slug, 0.0), from_prior=True,
+        )  # fmt: skip
+    Item.objects.filter(pk=item.pk).update(state=Item.State.SCORED)
+    return item
+
+
+def test_items_are_routed_by_rule_with_risk_and_driving_category_and_the_rest_by_default():
+    scams = make_queue(name="Scams", deadline=timedelta(hours=1))
+    RoutingRule.objects.create(
+        name="scams", position=1, queue=scams, conditions=[{"field": "score.scam_fraud", "op": ">=", "value": 0.7}]
+    )
+    hit = score(ingest("a", SCAM), scam_fraud=0.9, spam=0.95)
+    miss = score(ingest("b", "hello there, nice stream"), spam=0.1)
+    route_items(item_ids=[hit.pk, miss.pk])
+    entry = QueueEntry.objects.get(item=hit)
+    assert entry.queue == scams and entry.status == "pending"
+    assert entry.risk_category == "scam_fraud" and entry.risk == pytest.approx(0.9 * 4 / 5)
+    assert entry.deadline_at - entry.enqueued_at == timedelta(hours=1)
+    assert QueueEntry.objects.get(item=miss).queue.is_default
+    assert set(Item.objects.values_list("state", flat=True)) == {"queued"}
+
+
+def test_routing_twice_does_nothing_the_second_time():
+    item = score(ingest("a", "some text here for routing"))
+    route_items(item_ids=[item.pk])
+    route_items(item_ids=[item.pk])
+    assert QueueEntry.objects.filter(item=item).count() == 1
+
+
+def test_conditions_see_reports_author_age_and_metadata():
+    fresh = make_queue(name="New accounts")
+    RoutingRule.objects.create(
+        name="new+reported", position=1, queue=fresh,
+        conditions=[
+            {"field": "author_account_age_days", "op": "<", "value": 7},
+            {"field": "report_reason", "op": "contains", "value": "scam_fraud"},
+            {"field": "metadata.surface", "op": "==", "value": "dm"},
+        ],
+    )  # fmt: skip
+    from django.utils import timezone
+
+    author = AuthorSubmission(external_id="u1", account_created_at=timezone.now() - timedelta(days=2))
+    item = score(
+        ingest("a", "hi", author=author, metadata={"surface": "dm"}, reports=[ReportSubmission(reason="scam_fraud")])
+    )
+    route_items(item_ids=[item.pk])
+    assert QueueEntry.objects.get(item=item).queue == fresh
+
+
+def test_auto_remove_decides_without_a_human_except_the_sampled_share():
+    qa = make_queue(name="QA")
+    RoutingRule.objects.create(
+        name="obvious spam", position=1, action="auto_remove", sample_rate=0.2, qa_queue=qa,
+        conditions=[{"field": "score.spam", "op": ">=", "value": 0.98}],
+    )  # fmt: skip
+    items = [score(ingest(f"s{i}", f"buy now number {i} cheap pills"), spam=0.99) for i in range(100)]
+    route_items(item_ids=[i.pk for i in items])
+    sampled = QueueEntry.objects.filter(queue=qa, selection="sampled").count()
+    assert Decision.objects.filter(automatic=True, action="remove").count() == 100
+    assert 8 <= sampled <= 35
+    assert Item.objects.filter(state="decided").count() == 100 - sampled
+
+
+def test_an_item_whose_scoring_failed_still_reaches_a_reviewer():
+    RoutingRule.objects.create(name="approve all", position=1, action="auto_approve", conditions=[])
+    item = ingest("broken", "   ")
+    Item.objects.filter(pk=item.pk).update(state=Item.State.FAILED, failure_reason="The text is empty")
+    route_items(item_ids=[item.pk])
+    entry = QueueEntry.objects.get(item=item)
+    assert entry.queue.is_default
+    assert Item.objects.get(pk=item.pk).failure_reason == "The text is empty"
+
+
+def test_near_duplicates_of_a_pending_item_join_its_group():
+    first = score(ingest("a", SCAM))
+    route_items(item_ids=[first.pk])
+    copy = score(ingest("b", SCAM.replace("24 hours", "48 hours")))
+    unrelated = score(ingest("c", "Thanks for the stream yesterday, the new song sounded great and the chat was fun."))
+    route_items(item_ids=[copy.pk, unrelated.pk])
+    first.refresh_from_db()
+    copy.refresh_from_db()
+    unrelated.refresh_from_db()
+    assert first.duplicate_group == copy.duplicate_group == first.pk
+    assert unrelated.duplicate_group is None
