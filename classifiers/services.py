@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import ModelVersion
+from classifiers.signals import model_version_activated
 
 
 class RegistryError(ValueError):
@@ -105,6 +106,10 @@ def set_model_version_status(
         record_event(
             action=action, target=version, actor=actor, actor_label=actor_label, before=before, after=_snapshot(version)
         )
+        if status == ModelVersion.Status.ACTIVE:
+            transaction.on_commit(
+                lambda: model_version_activated.send(sender=ModelVersion, version_id=version.pk, kind=version.kind)
+            )
     return version
 
 

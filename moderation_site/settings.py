@@ -249,6 +249,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Separate queues, so a retrain never starves scoring and housekeeping never waits behind either.
 CELERY_TASK_ROUTES = {
     "queues.tasks.score_items": {"queue": "inference"},
+    "queues.tasks.reroute_pending": {"queue": "inference"},
     "*.train_*": {"queue": "training"},
 }
 CELERY_TIMEZONE = TIME_ZONE

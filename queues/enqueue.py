@@ -94,19 +94,27 @@ def sort_key_for(queue: Queue, *, risk: float, scores: dict[str, float], enqueue
 
 
 def new_entry(
-    *, item: Item, queue: Queue, scores: dict[str, float], severities: dict[str, int], selection: str, **fields
+    *,
+    item: Item,
+    queue: Queue,
+    scores: dict[str, float],
+    severities: dict[str, int],
+    selection: str,
+    enqueued_at: datetime | None = None,
+    **fields,
 ) -> QueueEntry:
-    now = timezone.now()
+    """An entry for ``item`` in ``queue``; ``enqueued_at`` keeps the original clock when an item moves."""
+    enqueued_at = enqueued_at or timezone.now()
     risk = risk_of(scores, severities)
     return QueueEntry(
         item=item,
         queue=queue,
-        sort_key=sort_key_for(queue, risk=risk.value, scores=scores, enqueued_at=now),
+        sort_key=sort_key_for(queue, risk=risk.value, scores=scores, enqueued_at=enqueued_at),
         risk=risk.value,
         risk_category=risk.category or "",
         selection=selection,
-        enqueued_at=now,
-        deadline_at=now + queue.deadline,
+        enqueued_at=enqueued_at,
+        deadline_at=enqueued_at + queue.deadline,
         **fields,
     )
 
@@ -248,3 +256,68 @@ def preview_routing(rules: list[Rule], *, last_n: int) -> list[PreviewRow]:
     return sorted(
         (PreviewRow(destination, len(ids), ids[:10]) for destination, ids in rows.items()), key=lambda r: -r.count
     )
+
+
+def reroute_pending_items(*, batch_size: int = 500) -> int:
+    """Route every pending, rule-routed item again under the active models; returns how many moved.
+
+    Items without scores from an active version are scored first. An item whose destination is
+    unchanged keeps its entry with a new risk and key; one that now belongs elsewhere moves there,
+    keeping the time it first entered a queue, so its deadline does not restart.
+    """
+    from classifiers.runtime import Content, score_contents
+
+    severities = dict(PolicyCategory.objects.filter(is_active=True).values_list("slug", "severity"))
+    rules = load_rules()
+    fallback = default_queue()
+    queues = {queue.pk: queue for queue in Queue.objects.all()}
+    active = list(ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("pk", flat=True))
+    moved, last_id = 0, 0
+    while True:
+        entries = list(
+            QueueEntry.objects.filter(
+                status=QueueEntry.Status.PENDING, selection=QueueEntry.Selection.ROUTED, pk__gt=last_id
+            )
+            .select_related("item__author")
+            .order_by("pk")[:batch_size]
+        )
+        if not entries:
+            return moved
+        last_id = entries[-1].pk
+        items = [entry.item for entry in entries]
+        scored = set(
+            Score.objects.filter(item_id__in=[i.pk for i in items], model_version__in=active).values_list(
+                "item_id", flat=True
+            )
+        )
+        unscored = [i for i in items if i.pk not in scored]
+        if unscored:
+            score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
+        scores = active_scores([i.pk for i in items])
+        facts = item_facts(items, scores, severities)
+        with transaction.atomic():
+            for entry in (
+                QueueEntry.objects.select_for_update()
+                .filter(pk__in=[e.pk for e in entries], status=QueueEntry.Status.PENDING)
+                .select_related("item")
+            ):
+                decision = route(facts[entry.item_id], rules, default_queue_id=fallback.pk)
+                target = queues.get(decision.queue_id) if decision.action == "route" else None
+                item_scores = scores.get(entry.item_id, {})
+                if target is None or target.pk == entry.queue_id:
+                    refreshed = new_entry(
+                        item=entry.item, queue=entry.queue, scores=item_scores, severities=severities,
+                        selection=entry.selection, enqueued_at=entry.enqueued_at,
+                    )  # fmt: skip
+                    entry.risk, entry.risk_category, entry.sort_key = (
+                        refreshed.risk, refreshed.risk_category, refreshed.sort_key,
+                    )  # fmt: skip
+                    entry.save(update_fields=["risk", "risk_category", "sort_key"])
+                    continue
+                entry.status, entry.closed_at = QueueEntry.Status.MOVED, timezone.now()
+                entry.save(update_fields=["status", "closed_at"])
+                new_entry(
+                    item=entry.item, queue=target, scores=item_scores, severities=severities,
+                    selection=QueueEntry.Selection.ROUTED, enqueued_at=entry.enqueued_at, rule_id=decision.rule_id,
+                ).save()  # fmt: skip
+                moved += 1

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from queues import review, scoring
+from queues import enqueue, review, scoring
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -21,3 +21,9 @@ def sweep_scoring() -> int:
 def release_expired_leases() -> int:
     """Periodic: items whose reviewer's lease ran out go back to their queue."""
     return review.release_expired_leases()
+
+
+@shared_task(ignore_result=True)
+def reroute_pending() -> int:
+    """After a model version becomes active: score pending items with it and route them again."""
+    return enqueue.reroute_pending_items()

@@ -112,3 +112,32 @@ def test_near_duplicates_of_a_pending_item_join_its_group():
     unrelated.refresh_from_db()
     assert first.duplicate_group == copy.duplicate_group == first.pk
     assert unrelated.duplicate_group is None
+
+
+def test_promoting_a_model_reroutes_pending_items_keeping_their_deadline_clock(django_capture_on_commit_callbacks):
+    from classifiers.services import register_model_version, set_model_version_status
+    from queues.enqueue import reroute_pending_items
+
+    spam_queue = make_queue(name="Spam")
+    RoutingRule.objects.create(
+        name="spam", position=1, queue=spam_queue, conditions=[{"field": "score.spam", "op": ">=", "value": 0.8}]
+    )
+    item = score(ingest("a", "limited offer buy followers now"), spam=0.9)
+    route_items(item_ids=[item.pk])
+    before = QueueEntry.objects.get(item=item)
+    assert before.queue == spam_queue
+
+    candidate = register_model_version(name="text-2", kind="text", architecture="all-MiniLM-L6-v2")
+    for category in PolicyCategory.objects.all():
+        Score.objects.create(
+            item_id=item.pk, model_version=candidate, category=category, probability=0.05, from_prior=False
+        )
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        set_model_version_status(version=candidate, status="active")
+    assert callbacks, "activation must announce itself after commit so pending items get re-routed"
+
+    assert reroute_pending_items() == 1
+    after = QueueEntry.objects.get(item=item, status="pending")
+    assert after.queue.is_default
+    assert after.enqueued_at == before.enqueued_at
+    assert QueueEntry.objects.get(pk=before.pk).status == "moved"
