@@ -263,6 +263,8 @@ CELERY_BEAT_SCHEDULE = {
 # Reviewing: how long a claim lasts without a heartbeat, and how long a skipped item stays away.
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600)
 REVIEW_SKIP_COOLDOWN_SECONDS = env_int("REVIEW_SKIP_COOLDOWN_SECONDS", 300)
+REVIEW_UNDO_SECONDS = env_int("REVIEW_UNDO_SECONDS", 10)
+REVIEW_IMAGE_MAX_SIDE = env_int("REVIEW_IMAGE_MAX_SIDE", 1024)
 
 # Scoring: micro-batches, leases, and the share of cores each inference process takes.
 SCORING_BATCH_SIZE = env_int("SCORING_BATCH_SIZE", 32)

@@ -363,3 +363,13 @@ class NearDuplicateKey(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.item_id} key {self.key}"
+
+
+class ReviewerPreference(models.Model):
+    """Per-reviewer display settings."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_preference")
+    blur_images = models.BooleanField(default=True, help_text="Show images blurred until revealed.")
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user}"

@@ -298,3 +298,47 @@ def release_expired_leases() -> int:
     return QueueEntry.objects.filter(status=QueueEntry.Status.CLAIMED, lease_until__lt=timezone.now()).update(
         status=QueueEntry.Status.PENDING, claimed_by=None, lease_until=None
     )
+
+
+def undo_decision(*, decision_id: int, user: AbstractBaseUser) -> Claim:
+    """Take back one's own decision within the undo window: the item returns to the reviewer's hands.
+
+    The decision, its group copies and their labels are removed; the audit log keeps both the
+    decision and its undoing. The reviewer gets the item back under a fresh lease and token.
+    """
+    window = timedelta(seconds=settings.REVIEW_UNDO_SECONDS)
+    with transaction.atomic():
+        decision = Decision.objects.select_for_update().select_related("entry").filter(pk=decision_id).first()
+        if decision is None or decision.reviewer_id != user.pk or decision.entry is None:
+            raise LeaseLost("There is no decision of yours to undo.")
+        if timezone.now() - decision.created_at > window:
+            raise LeaseLost(f"Decisions can be undone for {settings.REVIEW_UNDO_SECONDS} seconds; this one is older.")
+        entries = [decision.entry, *(copy.entry for copy in decision.group_copies.select_related("entry"))]
+        now = timezone.now()
+        for entry in entries:
+            if (
+                entry is None
+                or QueueEntry.objects.filter(item_id=entry.item_id, status__in=["pending", "claimed"]).exists()
+            ):
+                continue
+            entry.status = QueueEntry.Status.PENDING
+            entry.closed_at = None
+            entry.save(update_fields=["status", "closed_at"])
+            Item.objects.filter(pk=entry.item_id).update(state=Item.State.QUEUED, updated_at=now)
+        record_event(
+            action="decision.undone",
+            target=decision,
+            actor=user,
+            before={"item": decision.item_id, "action": decision.action, "group": len(entries) - 1},
+        )
+        main = decision.entry
+        decision.group_copies.all().delete()
+        decision.delete()
+        main.refresh_from_db()
+        main.status = QueueEntry.Status.CLAIMED
+        main.claimed_by = user
+        main.claimed_at = now
+        main.lease_until = now + _lease()
+        main.fencing_token += 1
+        main.save(update_fields=["status", "claimed_by", "claimed_at", "lease_until", "fencing_token"])
+    return Claim(main.pk, main.item_id, main.fencing_token, main.lease_until)

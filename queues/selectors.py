@@ -1,11 +1,115 @@
 """Reads that views and the API share."""
 
-from django.db.models import Count
+from dataclasses import dataclass
+from datetime import datetime
 
-from queues.models import Item
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from classifiers.models import ModelVersion, PolicyCategory, Score
+from queues.models import Decision, Item, Queue, QueueEntry
+from queues.review import queues_for
 
 
 def item_state_counts() -> list[tuple[str, int]]:
     """How many items are in each lifecycle state, in lifecycle order, zeros included."""
     counts = dict(Item.objects.order_by().values_list("state").annotate(n=Count("id")))
     return [(label, counts.get(value, 0)) for value, label in Item.State.choices]
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: Queue
+    pending: int
+    oldest_enqueued_at: datetime | None
+    past_deadline: int
+
+
+def queue_stats_for(user: AbstractBaseUser) -> list[QueueStats]:
+    """The user's queues with their depth, oldest pending item and items past their deadline."""
+    now = timezone.now()
+    pending = Q(entries__status=QueueEntry.Status.PENDING)
+    queues = (
+        Queue.objects.filter(pk__in=queues_for(user).values("pk"))
+        .annotate(
+            pending=Count("entries", filter=pending),
+            oldest=Min("entries__enqueued_at", filter=pending),
+            past_deadline=Count("entries", filter=pending & Q(entries__deadline_at__lt=now)),
+        )
+        .order_by("name")
+    )
+    return [QueueStats(q, q.pending, q.oldest, q.past_deadline) for q in queues]
+
+
+def decisions_today(user: AbstractBaseUser) -> int:
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return Decision.objects.filter(reviewer=user, created_at__gte=start, automatic=False).count()
+
+
+@dataclass(frozen=True)
+class CategoryScore:
+    slug: str
+    name: str
+    shortcut: int
+    probability: float | None
+    from_prior: bool
+    version: str
+
+
+@dataclass(frozen=True)
+class AuthorHistoryRow:
+    item: Item
+    last_action: str
+
+
+def category_scores(item: Item) -> list[CategoryScore]:
+    """One row per active category: the active models' probability, which version, and whether it is a prior."""
+    rows = (
+        Score.objects.filter(item_id=item.pk, model_version__status=ModelVersion.Status.ACTIVE)
+        .select_related("model_version")
+        .values_list("category_id", "probability", "from_prior", "model_version__name")
+    )
+    best: dict[int, tuple[float, bool, str]] = {}
+    for category_id, probability, from_prior, version in rows:
+        if category_id not in best or probability > best[category_id][0]:
+            best[category_id] = (probability, from_prior, version)
+    result = []
+    for shortcut, category in enumerate(PolicyCategory.objects.filter(is_active=True), start=1):
+        probability, from_prior, version = best.get(category.pk, (None, False, ""))
+        result.append(CategoryScore(category.slug, category.name, shortcut, probability, from_prior, version))
+    return result
+
+
+def author_history(item: Item, *, limit: int = 10) -> list[AuthorHistoryRow]:
+    """The author's other recent items, each with the latest decision taken on it."""
+    if item.author_id is None:
+        return []
+    others = list(Item.objects.filter(author_id=item.author_id).exclude(pk=item.pk).order_by("-created_at")[:limit])
+    actions: dict[int, str] = {}
+    for item_id, action in (
+        Decision.objects.filter(item__in=others).order_by("item_id", "-created_at").values_list("item_id", "action")
+    ):
+        actions.setdefault(item_id, Decision.Action(action).label)
+    return [
+        AuthorHistoryRow(other, actions.get(other.pk, "pending" if other.state != "decided" else ""))
+        for other in others
+    ]
+
+
+def duplicate_group_pending(item: Item) -> int:
+    """How many other items of the item's near-duplicate group are still waiting for a decision."""
+    if item.duplicate_group is None:
+        return 0
+    return (
+        QueueEntry.objects.filter(item__duplicate_group=item.duplicate_group, status=QueueEntry.Status.PENDING)
+        .exclude(item=item)
+        .count()
+    )
+
+
+def can_view_item(user: AbstractBaseUser, item_id: int) -> bool:
+    """Staff see everything; a moderator sees items that are or were in one of their queues."""
+    if user.is_staff:
+        return True
+    return QueueEntry.objects.filter(item_id=item_id, queue__in=queues_for(user)).exists()

@@ -14,4 +14,13 @@ api_urlpatterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("queues/<slug:slug>/", views.work, name="work"),
+    path("queues/<slug:slug>/entries/<int:entry_id>/", views.entry, name="entry"),
+    path("queues/<slug:slug>/entries/<int:entry_id>/decide", views.decide, name="decide"),
+    path("queues/<slug:slug>/entries/<int:entry_id>/skip", views.skip, name="skip"),
+    path("queues/<slug:slug>/entries/<int:entry_id>/escalate", views.escalate, name="escalate"),
+    path("queues/<slug:slug>/entries/<int:entry_id>/heartbeat", views.heartbeat, name="heartbeat"),
+    path("queues/<slug:slug>/decisions/<int:decision_id>/undo", views.undo, name="undo"),
+    path("items/<int:item_id>/image", views.item_image, name="item-image"),
+    path("preferences/blur", views.toggle_blur, name="toggle-blur"),
 ]
