@@ -16,7 +16,8 @@
 
   function submitWith(buttonId) {
     const button = document.getElementById(buttonId);
-    if (button && !button.disabled) { button.form.requestSubmit(button); }
+    // A real click, so htmx sends the button's name and value (the action) with the form.
+    if (button && !button.disabled) { button.click(); }
   }
 
   function lockWorkspace(message) {
@@ -95,7 +96,7 @@
       case "n": { const note = $("#note"); if (note) { note.focus(); } break; }
       case "v": reveal(); break;
       case "g": grayscale(); break;
-      case "z": { const undo = $("#undo-form"); if (undo) { undo.requestSubmit(); } break; }
+      case "z": { const undo = $("#undo-form button"); if (undo) { undo.click(); } break; }
       case "?": { const help = $("#shortcuts"); if (help) { help.hidden = !help.hidden; } break; }
       default: return;
     }
