@@ -258,6 +258,7 @@ CELERY_BEAT_SCHEDULE = {
     # Re-queues items whose scoring message was lost or whose worker died (DESIGN.md invariant 1).
     "sweep-scoring": {"task": "queues.tasks.sweep_scoring", "schedule": env_int("SCORING_SWEEP_SECONDS", 30)},
     "release-expired-leases": {"task": "queues.tasks.release_expired_leases", "schedule": 30},
+    "sample-queue-depths": {"task": "queues.tasks.sample_queue_depths", "schedule": 300},
 }
 
 # Reviewing: how long a claim lasts without a heartbeat, and how long a skipped item stays away.

@@ -321,3 +321,21 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
                     selection=QueueEntry.Selection.ROUTED, enqueued_at=entry.enqueued_at, rule_id=decision.rule_id,
                 ).save()  # fmt: skip
                 moved += 1
+
+
+def sample_queue_depths() -> int:
+    """Record every queue's pending count and deadline breaches now (for the depth-over-time chart)."""
+    from django.db.models import Count
+
+    from queues.models import QueueDepthSample
+
+    now = timezone.now()
+    pending = Q(entries__status=QueueEntry.Status.PENDING)
+    rows = Queue.objects.annotate(
+        pending=Count("entries", filter=pending),
+        late=Count("entries", filter=pending & Q(entries__deadline_at__lt=now)),
+    )
+    QueueDepthSample.objects.bulk_create(
+        [QueueDepthSample(queue=q, taken_at=now, pending=q.pending, past_deadline=q.late) for q in rows]
+    )
+    return len(rows)

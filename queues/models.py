@@ -373,3 +373,18 @@ class ReviewerPreference(models.Model):
 
     def __str__(self) -> str:
         return f"preferences of {self.user}"
+
+
+class QueueDepthSample(models.Model):
+    """A periodic snapshot of a queue's depth, for the depth-over-time chart."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="depth_samples")
+    taken_at = models.DateTimeField(db_index=True)
+    pending = models.PositiveIntegerField()
+    past_deadline = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["taken_at"]
+
+    def __str__(self) -> str:
+        return f"{self.queue_id} @ {self.taken_at:%H:%M}: {self.pending}"

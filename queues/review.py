@@ -308,7 +308,9 @@ def undo_decision(*, decision_id: int, user: AbstractBaseUser) -> Claim:
     """
     window = timedelta(seconds=settings.REVIEW_UNDO_SECONDS)
     with transaction.atomic():
-        decision = Decision.objects.select_for_update(of=("self",)).select_related("entry").filter(pk=decision_id).first()
+        decision = (
+            Decision.objects.select_for_update(of=("self",)).select_related("entry").filter(pk=decision_id).first()
+        )
         if decision is None or decision.reviewer_id != user.pk or decision.entry is None:
             raise LeaseLost("There is no decision of yours to undo.")
         if timezone.now() - decision.created_at > window:

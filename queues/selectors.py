@@ -1,7 +1,7 @@
 """Reads that views and the API share."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Min, Q
@@ -113,3 +113,46 @@ def can_view_item(user: AbstractBaseUser, item_id: int) -> bool:
     if user.is_staff:
         return True
     return QueueEntry.objects.filter(item_id=item_id, queue__in=queues_for(user)).exists()
+
+
+@dataclass(frozen=True)
+class QueueOverview:
+    queue: Queue
+    depth: list[tuple[str, float]]
+    decisions_per_hour: list[tuple[str, float]]
+    breaches_per_hour: list[tuple[str, float]]
+
+
+def queue_overview(queue: Queue, *, hours: int = 48) -> QueueOverview:
+    """Depth over time (from periodic samples), decisions and deadline breaches per hour."""
+    from django.db.models import F
+    from django.db.models.functions import TruncHour
+
+    from queues.models import QueueDepthSample
+
+    since = timezone.now() - timedelta(hours=hours)
+    depth = [
+        (sample.taken_at.strftime("%d %H:%M"), float(sample.pending))
+        for sample in QueueDepthSample.objects.filter(queue=queue, taken_at__gte=since)
+    ]
+    hour_slots = [(since + timedelta(hours=i)).replace(minute=0, second=0, microsecond=0) for i in range(1, hours + 1)]
+    decided = dict(
+        Decision.objects.filter(entry__queue=queue, created_at__gte=since, automatic=False)
+        .annotate(hour=TruncHour("created_at"))
+        .values_list("hour")
+        .annotate(n=Count("id"))
+        .values_list("hour", "n")
+    )
+    breached = dict(
+        QueueEntry.objects.filter(queue=queue, closed_at__gte=since, closed_at__gt=F("deadline_at"))
+        .annotate(hour=TruncHour("closed_at"))
+        .values_list("hour")
+        .annotate(n=Count("id"))
+        .values_list("hour", "n")
+    )
+    return QueueOverview(
+        queue=queue,
+        depth=depth,
+        decisions_per_hour=[(slot.strftime("%d %H:00"), float(decided.get(slot, 0))) for slot in hour_slots],
+        breaches_per_hour=[(slot.strftime("%d %H:00"), float(breached.get(slot, 0))) for slot in hour_slots],
+    )

@@ -27,3 +27,9 @@ def release_expired_leases() -> int:
 def reroute_pending() -> int:
     """After a model version becomes active: score pending items with it and route them again."""
     return enqueue.reroute_pending_items()
+
+
+@shared_task(ignore_result=True)
+def sample_queue_depths() -> int:
+    """Periodic: record each queue's depth for the overview charts."""
+    return enqueue.sample_queue_depths()

@@ -15,6 +15,7 @@ api_urlpatterns = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("queues/<slug:slug>/", views.work, name="work"),
+    path("queues/<slug:slug>/overview", views.queue_overview, name="queue-overview"),
     path("queues/<slug:slug>/entries/<int:entry_id>/", views.entry, name="entry"),
     path("queues/<slug:slug>/entries/<int:entry_id>/decide", views.decide, name="decide"),
     path("queues/<slug:slug>/entries/<int:entry_id>/skip", views.skip, name="skip"),

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
 from PIL import Image, ImageOps
 
-from queues import review, selectors
+from queues import charts, review, selectors
 from queues.models import Item, Queue, QueueEntry, ReviewerPreference
 
 
@@ -227,6 +227,25 @@ def undo(request: HttpRequest, slug: str, decision_id: int) -> HttpResponse:
     if request.htmx:
         return _render_work(request, queue, held, notice="Decision undone.")
     return redirect("entry", queue.slug, held.pk)
+
+
+@require_GET
+@login_required
+def queue_overview(request: HttpRequest, slug: str) -> HttpResponse:
+    """For admins: a queue's depth over time, decisions per hour and deadline breaches, as charts."""
+    if not request.user.is_staff:
+        raise PermissionDenied("The queue overview is for admins.")
+    overview = selectors.queue_overview(get_object_or_404(Queue, slug=slug))
+    return render(
+        request,
+        "queues/overview.html",
+        {
+            "overview": overview,
+            "depth_chart": charts.line_chart(overview.depth),
+            "decisions_chart": charts.bar_chart(overview.decisions_per_hour),
+            "breaches_chart": charts.bar_chart(overview.breaches_per_hour),
+        },
+    )
 
 
 @require_POST

@@ -318,3 +318,21 @@ def test_every_response_carries_a_strict_content_security_policy(as_mira, queue)
     _, url = claim_page(as_mira, queue)
     policy = as_mira.get(url)["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "style-src 'self'" in policy
+
+
+def test_the_queue_overview_draws_charts_for_admins_only(as_mira, queue, mira):
+    from queues.enqueue import sample_queue_depths
+
+    enqueue(make_item(), queue)
+    entry, _ = claim_page(as_mira, queue)
+    as_mira.post(f"/queues/{queue.slug}/entries/{entry.pk}/decide", {"token": entry.fencing_token, "action": "no_violation"})
+    enqueue(make_item(), queue)
+    assert sample_queue_depths() >= 1
+    assert as_mira.get(f"/queues/{queue.slug}/overview").status_code == 403
+    admin = Client()
+    admin.force_login(make_user(is_staff=True))
+    response = admin.get(f"/queues/{queue.slug}/overview")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count("<svg") == 3 and "<rect" in html and "<polyline" in html
+    assert sum(value for _, value in response.context["overview"].decisions_per_hour) == 1
