@@ -1,0 +1,72 @@
+"""Training a text version from a dataset, promoting it, and scoring items with it (shipped encoder, no download)."""
+
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from classifiers.models import Embedding, ModelVersion, Score
+from classifiers.runtime import Content, forget_loaded_models, score_contents
+
+pytestmark = pytest.mark.django_db
+TINY = Path(__file__).with_name("tiny_text_dataset.jsonl")
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    forget_loaded_models()
+
+
+def test_train_classifier_registers_a_candidate_with_held_out_metrics_and_can_activate_it(capsys):
+    call_command("train_classifier", kind="text", dataset=TINY, name="text-tiny", held_out=0.3, activate=True)
+    version = ModelVersion.objects.get(name="text-tiny")
+    assert version.status == "active"
+    assert version.categories == ["spam"]
+    assert len(version.artifact_sha256) == 64
+    assert set(version.metrics["held_out"]["spam"]) >= {"precision", "recall", "f1", "roc_auc", "pr_auc", "ece"}
+    assert "tiny_text_dataset.jsonl sha256:" in version.training_snapshot
+    assert "Held-out metrics" in capsys.readouterr().out
+    assert ModelVersion.objects.get(name="text-prior").status == "retired"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"text": "x", "labels": {"nudity": 1}}', "unknown category 'nudity'"),
+        ('{"text": "x", "labels": {"spam": 2}}', "must be 0 or 1"),
+        ('{"text": "", "labels": {"spam": 1}}', "needs non-empty 'text'"),
+        ("not json", "not valid JSON"),
+        ('{"text": "x"}', "'labels' must be"),
+    ],
+)
+def test_a_bad_dataset_line_is_named(tmp_path, line, message):
+    dataset = tmp_path / "bad.jsonl"
+    dataset.write_text('{"text": "fine", "labels": {"spam": 0}}\n' + line + "\n")
+    with pytest.raises(CommandError, match=message) as error:
+        call_command("train_classifier", kind="text", dataset=dataset)
+    assert "bad.jsonl:2" in str(error.value)
+    assert not ModelVersion.objects.filter(status="candidate").exists()
+
+
+def test_scoring_uses_the_trained_head_where_it_exists_and_the_prior_elsewhere():
+    call_command("train_classifier", kind="text", dataset=TINY, name="text-tiny", held_out=0.3, activate=True)
+    version = ModelVersion.objects.get(name="text-tiny")
+    report = score_contents(
+        [
+            Content(item_id=1, text="Cheap pills, limited offer, buy now and click here"),
+            Content(item_id=2, text="The build fails on arm64, I attached the log"),
+            Content(item_id=3, text="   "),
+        ]
+    )
+    assert report.failures == {3: "The text is empty or only whitespace; the text model has nothing to read."}
+    spam = dict(Score.objects.filter(model_version=version, category__slug="spam").values_list("item_id", "probability"))
+    assert spam[1] > 0.5 > spam[2]
+    assert not Score.objects.get(model_version=version, category__slug="spam", item_id=1).from_prior
+    assert Score.objects.get(model_version=version, category__slug="hate", item_id=1).from_prior
+    assert Embedding.objects.filter(item_id__in=[1, 2]).count() == 2
+
+    # Scoring again (a redelivered task) writes nothing twice.
+    before = Score.objects.count()
+    score_contents([Content(item_id=1, text="Cheap pills, limited offer, buy now and click here")])
+    assert Score.objects.count() == before
