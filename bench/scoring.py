@@ -1,0 +1,234 @@
+"""Scoring throughput and latency through a real Celery worker and Redis, beside the bare model's own speed.
+
+    scripts/with-services.sh .venv/bin/python bench/scoring.py [--texts 512] [--images 128]
+
+Measures, in one run and with the same torch thread count:
+  * bare model: texts/s and images/s of embed + predict in batches of 32, in this process;
+  * end to end: items/s from committing N items (the API's service) to every score committed by one
+    worker process (queue ``inference``, concurrency 1), for text and for images; the ratio to bare;
+  * latency: items fed at half the measured end-to-end peak for a while; p50/p95 from ingest commit
+    to scores committed;
+  * peak RSS (VmHWM) of the worker's pool process, which has both models loaded.
+Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL); scripts/with-services.sh provides both.
+"""
+
+import argparse
+import io
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+DB_NAME = "moderation_bench_scoring"
+
+
+def database_urls() -> tuple[str, str]:
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith("postgres"):
+        sys.exit("bench/scoring.py needs DATABASE_URL pointing at PostgreSQL (run it through scripts/with-services.sh)")
+    prefix, _, _ = base.rpartition("/")
+    return base, f"{prefix}/{DB_NAME}"
+
+
+def fresh_database(admin_url: str, bench_url: str, var: Path) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    env = {**os.environ, "DATABASE_URL": bench_url, "VAR_DIR": str(var)}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def setup_django(bench_url: str, var: Path, broker: str) -> None:
+    os.environ.update(
+        {"DATABASE_URL": bench_url, "VAR_DIR": str(var), "CELERY_BROKER_URL": broker, "MEDIA_ROOT": str(var / "media")}
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation_site.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def texts(n: int) -> list[str]:
+    from classifiers.corpora import read_mail, spamassassin_files
+
+    corpus = ROOT / "var" / "datasets" / "spam-assassin"
+    if corpus.exists():
+        files = spamassassin_files(corpus)[:: max(1, len(spamassassin_files(corpus)) // n)][:n]
+        return [read_mail(path, max_body_chars=4000).text or "empty" for path in files]
+    return [f"Limited offer number {i}: buy followers now, click the link in bio" for i in range(n)]
+
+
+def posters(n: int) -> list[bytes]:
+    from PIL import Image, ImageDraw
+
+    out = []
+    for i in range(n):
+        image = Image.new("RGB", (480, 360), (i * 37 % 255, i * 91 % 255, i * 53 % 255))
+        ImageDraw.Draw(image).text((40, 160), f"poster {i} FREE GIFT", fill="white", font_size=36)
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=85)
+        out.append(buffer.getvalue())
+    return out
+
+
+def bare_throughput(kind: str, inputs: list) -> float:
+    """embed + predict in batches of 32 with the active version of ``kind``; items/s."""
+    from classifiers.models import ModelVersion
+    from classifiers.runtime import _category_infos, load_model
+
+    model = load_model(ModelVersion.objects.get(kind=kind, status="active"), _category_infos())
+    if kind == "image":
+        inputs = [model.decode(data) for data in inputs]
+    model.predict(model.embed(inputs[:8]), inputs[:8])  # warm up
+    started = time.perf_counter()
+    for start in range(0, len(inputs), 32):
+        batch = inputs[start : start + 32]
+        model.predict(model.embed(batch), batch)
+    return len(inputs) / (time.perf_counter() - started)
+
+
+def start_worker(bench_url: str, var: Path, broker: str, log: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": bench_url,
+        "VAR_DIR": str(var),
+        "CELERY_BROKER_URL": broker,
+        "MEDIA_ROOT": str(var / "media"),
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "moderation_site", "worker", "--queues", "inference,default",
+         "--concurrency", "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log.open("w"),
+    )  # fmt: skip
+
+
+def pool_pids(worker: subprocess.Popen) -> list[int]:
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
+    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def submit(prefix: str, start: int, contents: list, kind: str) -> list[int]:
+    from queues.images import check_image
+    from queues.services import ItemSubmission, submit_items
+
+    submissions = []
+    for offset, content in enumerate(contents):
+        external_id = f"{prefix}-{start + offset}"
+        if kind == "text":
+            submissions.append(ItemSubmission(source="bench", external_id=external_id, text=content))
+        else:
+            image = check_image(content, max_bytes=10**7, max_pixels=4 * 10**7)
+            submissions.append(ItemSubmission(source="bench", external_id=external_id, image=image))
+    return [r.item_id for r in submit_items(submissions=submissions)]
+
+
+def wait_scored(ids: list[int], timeout: float) -> float:
+    from queues.models import Item
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Item.objects.filter(id__in=ids, state__in=["received", "scoring"]).exists():
+            return time.monotonic()
+        time.sleep(0.05)
+    raise SystemExit(f"timed out: {Item.objects.filter(id__in=ids, state__in=['received', 'scoring']).count()} unscored")
+
+
+def end_to_end(kind: str, contents: list, prefix: str) -> float:
+    started = time.monotonic()
+    ids = []
+    for start in range(0, len(contents), 500):
+        ids += submit(prefix, start, contents[start : start + 500], kind)
+    finished = wait_scored(ids, timeout=1800)
+    return len(ids) / (finished - started)
+
+
+def latency_at(rate: float, seconds: float, contents: list, kind: str) -> list[float]:
+    """Feed items at ``rate`` per second for ``seconds``; return commit-to-scored latencies in seconds."""
+    from queues.models import Item
+
+    ids, sent, started = [], 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        due = int((time.monotonic() - started) * rate) - sent
+        if due > 0:
+            batch = [contents[(sent + i) % len(contents)] for i in range(due)]
+            ids += submit(f"lat-{kind}", sent, batch, kind)
+            sent += due
+        time.sleep(0.02)
+    wait_scored(ids, timeout=600)
+    rows = Item.objects.filter(id__in=ids).values_list("created_at", "scored_at")
+    return sorted((scored - created).total_seconds() for created, scored in rows)
+
+
+def percentile(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=512)
+    parser.add_argument("--images", type=int, default=128)
+    parser.add_argument("--latency-seconds", type=float, default=30)
+    args = parser.parse_args()
+    broker = os.environ.get("REDIS_URL") or sys.exit("bench/scoring.py needs REDIS_URL (scripts/with-services.sh)")
+    admin_url, bench_url = database_urls()
+    var = ROOT / "var" / "bench-scoring"
+    var.mkdir(parents=True, exist_ok=True)
+    fresh_database(admin_url, bench_url, var)
+    setup_django(bench_url, var, broker)
+    import redis
+
+    redis.Redis.from_url(broker).flushdb()
+    from django.conf import settings
+
+    from classifiers.runtime import configure_torch_threads
+
+    configure_torch_threads()
+    import torch
+
+    print(f"machine: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, load {os.getloadavg()}")
+    text_inputs, image_inputs = texts(args.texts), posters(args.images)
+    bare_text = bare_throughput("text", text_inputs)
+    bare_image = bare_throughput("image", image_inputs)
+    print(f"bare model: text {bare_text:.1f} items/s, image {bare_image:.1f} items/s (batches of 32)")
+
+    log = var / "worker.log"
+    worker = start_worker(bench_url, var, broker, log)
+    try:
+        # Warm the worker up (model loading is a one-off cost per process, not throughput).
+        wait_scored(submit("warm", 0, text_inputs[:4], "text") + submit("warm-img", 0, image_inputs[:2], "image"), 600)
+        e2e_text = end_to_end("text", text_inputs, "e2e-text")
+        e2e_image = end_to_end("image", image_inputs, "e2e-image")
+        print(f"end to end: text {e2e_text:.1f} items/s ({e2e_text / bare_text:.0%} of bare), "
+              f"image {e2e_image:.1f} items/s ({e2e_image / bare_image:.0%} of bare)")  # fmt: skip
+        rate = e2e_text / 2
+        latencies = latency_at(rate, args.latency_seconds, text_inputs, "text")
+        print(f"latency at {rate:.1f} text items/s (half of peak), {len(latencies)} items: "
+              f"p50 {percentile(latencies, 50):.2f} s, p95 {percentile(latencies, 95):.2f} s, "
+              f"max {latencies[-1]:.2f} s (fill wait {settings.SCORING_FILL_WAIT_MS} ms)")  # fmt: skip
+        rss = max((peak_rss_mb(pid) for pid in pool_pids(worker)), default=0.0)
+        print(f"worker pool process peak RSS with text and image models loaded: {rss:.0f} MB")
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    print(f"load average at end: {os.getloadavg()}")
+    summary = statistics.mean([e2e_text / bare_text, e2e_image / bare_image])
+    print(f"summary: end-to-end/bare mean {summary:.0%}")
+
+
+if __name__ == "__main__":
+    main()
