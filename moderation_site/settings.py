@@ -265,6 +265,8 @@ CELERY_BEAT_SCHEDULE = {
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600)
 REVIEW_SKIP_COOLDOWN_SECONDS = env_int("REVIEW_SKIP_COOLDOWN_SECONDS", 300)
 REVIEW_UNDO_SECONDS = env_int("REVIEW_UNDO_SECONDS", 10)
+# Cold-start prior scores count this much in risk (they rank items but are not calibrated per category).
+RISK_PRIOR_WEIGHT = float(os.environ.get("RISK_PRIOR_WEIGHT", "0.5"))
 REVIEW_IMAGE_MAX_SIDE = env_int("REVIEW_IMAGE_MAX_SIDE", 1024)
 
 # Scoring: micro-batches, leases, and the share of cores each inference process takes.

@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
@@ -28,14 +29,21 @@ class NoDefaultQueue(RuntimeError):
     """Routing needs a default queue to catch what no rule matches."""
 
 
-def active_scores(item_ids: list[int]) -> dict[int, dict[str, float]]:
-    """Per item, each category's probability from the active versions (the higher of text and image)."""
+def active_scores(item_ids: list[int], *, for_risk: bool = False) -> dict[int, dict[str, float]]:
+    """Per item, each category's probability from the active versions (the higher of text and image).
+
+    With ``for_risk``, scores from a cold-start prior are multiplied by ``RISK_PRIOR_WEIGHT``: priors
+    rank items but are not calibrated per category (they run high for rare, severe categories), so
+    they must not outrank what a trained model is sure of.
+    """
     rows = Score.objects.filter(item_id__in=item_ids, model_version__status=ModelVersion.Status.ACTIVE).values_list(
-        "item_id", "category__slug", "probability"
+        "item_id", "category__slug", "probability", "from_prior"
     )
+    weight = settings.RISK_PRIOR_WEIGHT if for_risk else 1.0
     scores: dict[int, dict[str, float]] = defaultdict(dict)
-    for item_id, slug, probability in rows:
-        scores[item_id][slug] = max(probability, scores[item_id].get(slug, 0.0))
+    for item_id, slug, probability, from_prior in rows:
+        value = probability * weight if from_prior else probability
+        scores[item_id][slug] = max(value, scores[item_id].get(slug, 0.0))
     return scores
 
 
@@ -61,7 +69,11 @@ def default_queue() -> Queue:
 
 
 def item_facts(
-    items: list[Item], scores: dict[int, dict[str, float]], severities: dict[str, int]
+    items: list[Item],
+    scores: dict[int, dict[str, float]],
+    severities: dict[str, int],
+    *,
+    risk_scores: dict[int, dict[str, float]] | None = None,
 ) -> dict[int, ItemFacts]:
     reasons: dict[int, set[str]] = defaultdict(set)
     for item_id, reason in Report.objects.filter(item__in=items).values_list("item_id", "reason"):
@@ -75,7 +87,7 @@ def item_facts(
             kind=item.kind.value,
             source=item.source,
             scores=scores.get(item.pk, {}),
-            risk=risk_of(scores.get(item.pk, {}), severities).value,
+            risk=risk_of((risk_scores if risk_scores is not None else scores).get(item.pk, {}), severities).value,
             report_count=item.report_count,
             report_reasons=frozenset(reasons[item.pk]),
             author_account_age_days=(now - created).total_seconds() / 86400 if created else None,
@@ -135,7 +147,8 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
         if not items:
             return {}
         scores = active_scores([item.pk for item in items])
-        facts = item_facts(items, scores, severities)
+        risk_scores = active_scores([item.pk for item in items], for_risk=True)
+        facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         _assign_duplicate_groups(items)
         entries, queued, decided = [], [], []
         for item in items:
@@ -149,7 +162,7 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
                     new_entry(
                         item=item,
                         queue=queues[decision.queue_id],
-                        scores=scores.get(item.pk, {}),
+                        scores=risk_scores.get(item.pk, {}),
                         severities=severities,
                         selection=selection,
                         rule_id=decision.rule_id,
@@ -241,8 +254,8 @@ def preview_routing(rules: list[Rule], *, last_n: int) -> list[PreviewRow]:
         .exclude(state__in=[Item.State.RECEIVED, Item.State.SCORING])
         .order_by("-id")[:last_n]
     )
-    scores = active_scores([item.pk for item in items])
-    facts = item_facts(items, scores, severities)
+    ids = [item.pk for item in items]
+    facts = item_facts(items, active_scores(ids), severities, risk_scores=active_scores(ids, for_risk=True))
     rows: dict[str, list[int]] = defaultdict(list)
     for item in items:
         decision = route(facts[item.pk], rules, default_queue_id=fallback.pk)
@@ -294,7 +307,8 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
         if unscored:
             score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
         scores = active_scores([i.pk for i in items])
-        facts = item_facts(items, scores, severities)
+        risk_scores = active_scores([i.pk for i in items], for_risk=True)
+        facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         with transaction.atomic():
             for entry in (
                 QueueEntry.objects.select_for_update()
@@ -303,7 +317,7 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
             ):
                 decision = route(facts[entry.item_id], rules, default_queue_id=fallback.pk)
                 target = queues.get(decision.queue_id) if decision.action == "route" else None
-                item_scores = scores.get(entry.item_id, {})
+                item_scores = risk_scores.get(entry.item_id, {})
                 if target is None or target.pk == entry.queue_id:
                     refreshed = new_entry(
                         item=entry.item, queue=entry.queue, scores=item_scores, severities=severities,

@@ -175,7 +175,7 @@ def escalate_item(*, entry_id: int, token: int, user: AbstractBaseUser, to_queue
         moved = new_entry(
             item=entry.item,
             queue=to_queue,
-            scores=active_scores([entry.item_id]).get(entry.item_id, {}),
+            scores=active_scores([entry.item_id], for_risk=True).get(entry.item_id, {}),
             severities=severities,
             selection=QueueEntry.Selection.ESCALATED,
             note=note,

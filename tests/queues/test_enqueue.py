@@ -23,12 +23,12 @@ def ingest(external_id: str, text: str, **fields) -> Item:
     return Item.objects.get(pk=result.item_id)
 
 
-def score(item: Item, **probabilities: float) -> Item:
+def score(item: Item, from_prior: bool = False, **probabilities: float) -> Item:
     version = ModelVersion.objects.get(kind="text", status="active")
     for category in PolicyCategory.objects.all():
         Score.objects.create(
             item_id=item.pk, model_version=version, category=category,
-            probability=probabilities.get(category.slug, 0.0), from_prior=True,
+            probability=probabilities.get(category.slug, 0.0), from_prior=from_prior,
         )  # fmt: skip
     Item.objects.filter(pk=item.pk).update(state=Item.State.SCORED)
     return item
@@ -141,3 +141,14 @@ def test_promoting_a_model_reroutes_pending_items_keeping_their_deadline_clock(d
     assert after.queue.is_default
     assert after.enqueued_at == before.enqueued_at
     assert QueueEntry.objects.get(pk=before.pk).status == "moved"
+
+
+def test_cold_start_priors_count_half_in_risk_so_a_confident_trained_score_comes_first(settings):
+    settings.RISK_PRIOR_WEIGHT = 0.5
+    trained = score(ingest("t", "buy followers now cheap"), spam=0.99)  # risk 0.99 * 2/5 = 0.396
+    prior = score(ingest("p", "from heaven, a poem"), from_prior=True, self_harm=0.64)  # 0.64 * 5/5 * 0.5 = 0.32
+    route_items(item_ids=[trained.pk, prior.pk])
+    entries = {e.item_id: e for e in QueueEntry.objects.all()}
+    assert entries[trained.pk].risk == pytest.approx(0.396)
+    assert entries[prior.pk].risk == pytest.approx(0.32)
+    assert entries[trained.pk].sort_key < entries[prior.pk].sort_key

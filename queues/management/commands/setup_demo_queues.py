@@ -17,15 +17,15 @@ QUEUES = [
 ]
 RULES = [
     ("Images go to the image queue", "images", [{"field": "kind", "op": "in", "value": ["image", "text_and_image"]}]),
-    ("Likely scam", "scams-spam", [{"field": "score.scam_fraud", "op": ">=", "value": 0.5}]),
+    ("Likely scam", "scams-spam", [{"field": "score.scam_fraud", "op": ">=", "value": 0.7}]),
     ("Likely spam", "scams-spam", [{"field": "score.spam", "op": ">=", "value": 0.5}]),
     (
         "Reported as spam or scam",
         "scams-spam",
         [{"field": "report_reason", "op": "in", "value": ["spam", "scam_fraud"]}],
     ),
-    ("Likely harassment", "harassment-hate", [{"field": "score.harassment", "op": ">=", "value": 0.5}]),
-    ("Likely hate", "harassment-hate", [{"field": "score.hate", "op": ">=", "value": 0.5}]),
+    ("Likely harassment", "harassment-hate", [{"field": "score.harassment", "op": ">=", "value": 0.6}]),
+    ("Likely hate", "harassment-hate", [{"field": "score.hate", "op": ">=", "value": 0.6}]),
 ]
 
 
