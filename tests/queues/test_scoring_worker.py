@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 
 from classifiers.models import Embedding, ModelVersion, PolicyCategory, Score
-from queues.models import Item
+from queues.models import Item, QueueEntry
 from queues.scoring import requeue_stuck_scoring
 from queues.services import ItemSubmission, submit_items
 from tests.factories import image_bytes
@@ -104,9 +104,9 @@ def test_a_real_worker_scores_new_items_with_every_category_and_stores_embedding
     worker = start_worker(broker_url, tmp_path)
     try:
         wait_until(
-            lambda: not Item.objects.filter(state__in=["received", "scoring"]).exists(),
+            lambda: not Item.objects.exclude(state="queued").exists(),
             timeout=180,
-            what="every item to leave received/scoring",
+            what="every item to be scored and routed",
             log=tmp_path / "worker.log",
         )
     finally:
@@ -114,14 +114,17 @@ def test_a_real_worker_scores_new_items_with_every_category_and_stores_embedding
 
     text_version = ModelVersion.objects.get(kind="text", status="active")
     categories = PolicyCategory.objects.filter(is_active=True).count()
-    assert set(Item.objects.filter(id__in=ids).values_list("state", flat=True)) == {"scored"}
+    # Scored, then routed by the same worker: every item waits in a queue.
+    assert set(Item.objects.filter(id__in=ids).values_list("state", flat=True)) == {"queued"}
     assert Score.objects.filter(item_id__in=ids, model_version=text_version).count() == len(ids) * categories
     assert Embedding.objects.filter(item_id__in=ids).count() == len(ids)
     assert Score.objects.filter(item_id__in=ids, from_prior=False).count() == 0  # only the prior exists yet
 
     blank_item, broken_item = Item.objects.get(pk=blank.item_id), Item.objects.get(pk=broken.item_id)
-    assert blank_item.state == "failed" and "text is empty" in blank_item.failure_reason
-    assert broken_item.state == "failed" and "image could not be decoded" in broken_item.failure_reason
+    # Failed items keep their reason and still reach a reviewer.
+    assert "text is empty" in blank_item.failure_reason and blank_item.entries.filter(status="pending").exists()
+    assert "image could not be decoded" in broken_item.failure_reason
+    assert broken_item.entries.filter(status="pending").exists()
 
 
 def test_killing_a_worker_mid_batch_loses_no_item(broker_url, tmp_path, settings):
@@ -129,25 +132,26 @@ def test_killing_a_worker_mid_batch_loses_no_item(broker_url, tmp_path, settings
     ids = submit_texts(300, "kill")
     worker = start_worker(broker_url, tmp_path, lease_seconds=3)
     wait_until(
-        lambda: Item.objects.filter(id__in=ids, state="scored").exists(),
+        lambda: Item.objects.filter(id__in=ids, state="queued").exists(),
         timeout=180,
         what="scoring to start",
         log=tmp_path / "worker.log",
     )
     stop(worker, signal.SIGKILL)  # the whole process group: parent and pool child, mid-batch
-    unfinished = Item.objects.filter(id__in=ids).exclude(state="scored").count()
+    unfinished = Item.objects.filter(id__in=ids).exclude(state="queued").count()
     assert unfinished > 0, "the worker finished everything before it was killed; the test proved nothing"
 
     worker = start_worker(broker_url, tmp_path, lease_seconds=3)
     try:
         deadline = time.monotonic() + 240
-        while Item.objects.filter(id__in=ids).exclude(state="scored").exists() and time.monotonic() < deadline:
+        while Item.objects.filter(id__in=ids).exclude(state="queued").exists() and time.monotonic() < deadline:
             time.sleep(3.5)
             requeue_stuck_scoring(older_than_seconds=3)  # what Celery beat runs periodically
     finally:
         stop(worker)
 
-    assert Item.objects.filter(id__in=ids, state="scored").count() == len(ids)
+    assert Item.objects.filter(id__in=ids, state="queued").count() == len(ids)
+    assert QueueEntry.objects.filter(item_id__in=ids).count() == len(ids)  # each routed exactly once
     version = ModelVersion.objects.get(kind="text", status="active")
     categories = PolicyCategory.objects.filter(is_active=True).count()
     assert Score.objects.filter(item_id__in=ids, model_version=version).count() == len(ids) * categories
