@@ -70,8 +70,8 @@ def test_training_is_deterministic_and_leaves_the_global_rng_alone():
 
 
 def test_a_hidden_layer_head_trains_too():
-    x, y = toy_problem(600, seed=0)
-    head = train_head(x, y, categories=CATEGORIES, config=HeadConfig(hidden=16, epochs=100, seed=1))
+    x, y = toy_problem(400, seed=0)
+    head = train_head(x, y, categories=CATEGORIES, config=HeadConfig(hidden=16, epochs=40, seed=1))
     x_test, y_test = toy_problem(300, seed=1)
     assert evaluate(head.predict_proba(x_test), y_test, categories=CATEGORIES)["spam"]["f1"] > 0.9
 

@@ -1,0 +1,391 @@
+"""A multi-label classification head over fixed feature vectors, shared by the text and image models.
+
+The backbones (sentence encoder, timm image model) stay frozen; what is trained on reviewer labels
+is this small head: a linear layer (``hidden=0``, one logistic regression per category) or a
+one-hidden-layer MLP, over standardised features. A label matrix holds 1 (violates), 0 (does not)
+or -1 (unknown: nobody decided that category for that item), and unknown entries are masked out of
+the loss, so a decision about one category never counts as a negative for another.
+
+Probabilities are calibrated per category on a held-out calibration split with Platt scaling
+(a temperature and a bias on the logit), fitted as a maximum a posteriori estimate. Why not isotonic
+regression: heads are trained from as few as a few dozen labels, where isotonic regression overfits
+its step function, and its flat steps tie scores, which lowers ROC-AUC and blurs the ordering of a
+review queue; Platt scaling has two parameters and is strictly monotone, so it never changes the
+ranking. Why a bias as well as a temperature: the class weighting of training (``pos_weight``) and
+the weight decay both move the point of even odds away from logit 0, and a temperature cannot move
+it back. ``bench/text_quality.py`` compares the calibration error of each choice (bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+from torch import nn
+from torch.nn import functional as F
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "moderation.head/1"
+UNKNOWN = -1
+# A category with one positive among thousands would otherwise get a weight large enough to
+# destabilise training; beyond 100:1 the calibration bias absorbs the rest of the imbalance.
+MAX_POS_WEIGHT = 100.0
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    # Units in the hidden layer (ReLU); 0 trains a linear head, the measured best with the text
+    # model's features. An MLP costs far more per epoch: on 10,000 x 384 features hidden=64 with
+    # epochs=100 is the cheap setting (bench/RESULTS.md has the timings).
+    hidden: int = 0
+    # Training is full-batch L-BFGS: an epoch is one L-BFGS iteration (a pass or two over every row;
+    # the features of a label set fit in memory many times over), and it stops early once converged.
+    # Full batch makes training deterministic without shuffling, needs no learning-rate schedule, and
+    # runs as a few large matrix products instead of thousands of tiny ones, which keeps it fast on
+    # two busy cores.
+    epochs: int = 200
+    lr: float = 1.0  # L-BFGS step scale; the strong-Wolfe line search adapts it
+    weight_decay: float = 1e-2  # L2 penalty on the weights (not the biases), added to the mean loss
+    calibration_fraction: float = 0.2  # share of the labelled rows held out to fit calibration
+    seed: int = 0  # weight initialisation and the calibration split
+
+
+class Head:
+    """A trained head: ``predict_proba(features)`` gives calibrated probabilities, one column per category.
+
+    ``categories`` are the slugs the head was trained on, in column order. ``features`` describes the
+    feature pipeline the head expects (opaque here; the text or image model builds the features).
+    """
+
+    def __init__(
+        self,
+        *,
+        categories: Sequence[str],
+        dim: int,
+        config: HeadConfig,
+        state_dict: Mapping[str, torch.Tensor],
+        mean: np.ndarray,
+        scale: np.ndarray,
+        calibration: np.ndarray,
+        features: Mapping[str, Any] | None = None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.categories = tuple(categories)
+        self.dim = int(dim)
+        self.config = config
+        self.features = dict(features or {})
+        self.summary = dict(summary or {})
+        self._mean = torch.as_tensor(np.asarray(mean, dtype=np.float32))
+        self._scale = torch.as_tensor(np.asarray(scale, dtype=np.float32))
+        self._calibration = np.asarray(calibration, dtype=np.float64).reshape(len(self.categories), 2)
+        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten anyway
+            self._net = _build_net(self.dim, len(self.categories), config)
+        self._net.load_state_dict(state_dict)
+        self._net.eval()
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """Uncalibrated logits, shape ``(n, len(categories))``."""
+        x = _as_features(features, self.dim)
+        with torch.inference_mode():
+            out = self._net((torch.from_numpy(x) - self._mean) / self._scale)
+        return out.numpy().astype(np.float64)
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities, float32, shape ``(n, len(categories))``."""
+        z = self.logits(features)
+        slope, bias = self._calibration[:, 0], self._calibration[:, 1]
+        return _sigmoid(z * slope + bias).astype(np.float32)
+
+    def save(self, path: Path | str) -> None:
+        """Write the head with ``torch.save``; only tensors and plain values, so it loads with ``weights_only``."""
+        torch.save(
+            {
+                "format": FORMAT,
+                "categories": list(self.categories),
+                "dim": self.dim,
+                "config": asdict(self.config),
+                "state_dict": {key: value.detach().clone() for key, value in self._net.state_dict().items()},
+                "mean": self._mean.clone(),
+                "scale": self._scale.clone(),
+                "calibration": torch.from_numpy(self._calibration.copy()),
+                "features": self.features,
+                "summary": self.summary,
+            },
+            Path(path),
+        )
+
+    @classmethod
+    def load(cls, path: Path | str, *, expected_dim: int | None = None) -> Head:
+        """Read a head written by ``save``. Raises ValueError for another format or a feature-size mismatch."""
+        try:
+            blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # torch raises several types for a file that is not its own
+            raise ValueError(f"{path} is not a {FORMAT} file: {exc}") from exc
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+            found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+            raise ValueError(f"{path} is not a {FORMAT} file (format: {found!r})")
+        dim, categories = int(blob["dim"]), list(blob["categories"])
+        if expected_dim is not None and dim != expected_dim:
+            raise ValueError(f"{path} expects {dim}-dimensional features, this model gives {expected_dim}")
+        known = {field.name for field in fields(HeadConfig)}
+        config = HeadConfig(**{key: value for key, value in blob["config"].items() if key in known})
+        mean, scale, calibration = blob["mean"], blob["scale"], blob["calibration"]
+        if mean.shape != (dim,) or scale.shape != (dim,) or calibration.shape != (len(categories), 2):
+            raise ValueError(f"{path} is inconsistent: its arrays do not match dim={dim}, {len(categories)} categories")
+        try:
+            return cls(
+                categories=categories,
+                dim=dim,
+                config=config,
+                state_dict=blob["state_dict"],
+                mean=mean.numpy(),
+                scale=scale.numpy(),
+                calibration=calibration.numpy(),
+                features=blob.get("features"),
+                summary=blob.get("summary"),
+            )
+        except RuntimeError as exc:  # load_state_dict: weights of another shape
+            raise ValueError(f"{path} is inconsistent: {exc}") from exc
+
+
+def train_head(
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    categories: Sequence[str],
+    config: HeadConfig | None = None,
+    feature_spec: Mapping[str, Any] | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> Head:
+    """Train and calibrate a head on ``features`` (n, d) and ``labels`` (n, C) of 1, 0 or -1 (unknown).
+
+    ``categories`` names the label columns. A category is trained only if it has at least one known
+    positive and one known negative; the others are left out of the returned head (its
+    ``categories`` say which were trained). ``feature_spec`` is stored in the head for the model that
+    builds the features. ``progress(passes, loss)`` is called after every full pass over the data. The result is
+    deterministic for a given seed, data and torch thread count; global RNG state is left untouched.
+    """
+    config = config or HeadConfig()
+    x = np.asarray(features, dtype=np.float32)
+    y = np.asarray(labels)
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or y.shape[1] != len(categories):
+        raise ValueError(f"need features (n, d) and labels (n, {len(categories)}); got {x.shape} and {y.shape}")
+    if not np.isin(y, (UNKNOWN, 0, 1)).all():
+        raise ValueError("labels must be 1, 0 or -1 (unknown)")
+    if not np.isfinite(x).all():
+        raise ValueError("features contain NaN or infinity")
+    trainable = ((y == 1).sum(axis=0) > 0) & ((y == 0).sum(axis=0) > 0)
+    if not trainable.any():
+        raise ValueError("no category has both a positive and a negative label")
+    skipped = [slug for slug, ok in zip(categories, trainable, strict=True) if not ok]
+    if skipped:
+        logger.info("head: no positive or no negative labels for %s; left to the prior", ", ".join(skipped))
+    slugs = [slug for slug, ok in zip(categories, trainable, strict=True) if ok]
+    y = y[:, trainable].astype(np.int8)
+    labelled = (y != UNKNOWN).any(axis=1)  # rows with nothing known add nothing to any loss
+    x, y = x[labelled], y[labelled]
+
+    fit_rows, calibration_rows = _calibration_split(y, config.calibration_fraction, config.seed)
+    mean = x[fit_rows].mean(axis=0)
+    scale = x[fit_rows].std(axis=0)
+    scale = np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
+    standardized = (x - mean) / scale
+
+    net = _fit(standardized[fit_rows], y[fit_rows], config, progress)
+    with torch.inference_mode():
+        held_out = net(torch.from_numpy(standardized[calibration_rows])).numpy().astype(np.float64)
+    calibration = np.array([fit_platt(held_out[:, j], y[calibration_rows, j]) for j in range(len(slugs))])
+    summary = {
+        "rows": int(len(x)),
+        "fit_rows": int(len(fit_rows)),
+        "calibration_rows": int(len(calibration_rows)),
+        "positives": {slug: int((y[:, j] == 1).sum()) for j, slug in enumerate(slugs)},
+        "negatives": {slug: int((y[:, j] == 0).sum()) for j, slug in enumerate(slugs)},
+        "skipped": skipped,
+    }
+    return Head(
+        categories=slugs,
+        dim=x.shape[1],
+        config=config,
+        state_dict=net.state_dict(),
+        mean=mean,
+        scale=scale,
+        calibration=calibration,
+        features=feature_spec,
+        summary=summary,
+    )
+
+
+def evaluate(
+    probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5, *, categories: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per-category metrics on rows whose label is known (not -1).
+
+    Each entry: ``precision``, ``recall``, ``f1`` at ``threshold``; ``roc_auc``, ``pr_auc`` (average
+    precision); ``ece`` (expected calibration error, 10 equal-width bins); ``brier``; ``support``
+    (positives, negatives). A metric that is undefined (an AUC without both classes, a precision
+    without predicted positives) is None rather than an arbitrary number.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels)
+    if p.shape != y.shape or p.ndim != 2 or p.shape[1] != len(categories):
+        raise ValueError(f"need probs and labels of shape (n, {len(categories)}); got {p.shape} and {y.shape}")
+    report: dict[str, dict[str, Any]] = {}
+    for j, slug in enumerate(categories):
+        known = y[:, j] != UNKNOWN
+        truth, score = y[known, j] == 1, p[known, j]
+        positives, negatives = int(truth.sum()), int((~truth).sum())
+        predicted = score >= threshold
+        tp = int((predicted & truth).sum())
+        precision = tp / int(predicted.sum()) if predicted.any() else None
+        recall = tp / positives if positives else None
+        f1 = 2 * tp / (positives + int(predicted.sum())) if positives + predicted.sum() else None
+        both = positives > 0 and negatives > 0
+        report[slug] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "roc_auc": float(roc_auc_score(truth, score)) if both else None,
+            "pr_auc": float(average_precision_score(truth, score)) if both else None,
+            "ece": expected_calibration_error(score, truth) if known.any() else None,
+            "brier": float(np.mean((score - truth) ** 2)) if known.any() else None,
+            "support": {"positives": positives, "negatives": negatives},
+        }
+    return report
+
+
+def expected_calibration_error(probs: np.ndarray, truth: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed rate - mean probability| over equal-width probability bins, weighted by bin size."""
+    p = np.asarray(probs, dtype=np.float64)
+    t = np.asarray(truth, dtype=np.float64)
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        in_bin = index == b
+        if in_bin.any():
+            total += in_bin.sum() * abs(t[in_bin].mean() - p[in_bin].mean())
+    return float(total / max(len(p), 1))
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _build_net(dim: int, n_categories: int, config: HeadConfig) -> nn.Module:
+    if config.hidden <= 0:
+        return nn.Sequential(nn.Linear(dim, n_categories))
+    return nn.Sequential(nn.Linear(dim, config.hidden), nn.ReLU(), nn.Linear(config.hidden, n_categories))
+
+
+def _fit(x: np.ndarray, y: np.ndarray, config: HeadConfig, progress: Callable[[int, float], None] | None) -> nn.Module:
+    known = y != UNKNOWN
+    positives = (y == 1).sum(axis=0)
+    negatives = (y == 0).sum(axis=0)
+    pos_weight = np.clip(negatives / np.maximum(positives, 1), 1 / MAX_POS_WEIGHT, MAX_POS_WEIGHT)
+    features = torch.from_numpy(np.ascontiguousarray(x))
+    targets = torch.from_numpy((y == 1).astype(np.float32))
+    mask = torch.from_numpy(known.astype(np.float32))
+    # Each category's loss is the mean over its known labels; unknown entries weigh nothing.
+    entry_weight = mask / mask.sum(dim=0).clamp(min=1) / y.shape[1]
+    weight = torch.from_numpy(pos_weight.astype(np.float32))
+
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation, caller's RNG state untouched
+        torch.manual_seed(config.seed)
+        net = _build_net(x.shape[1], y.shape[1], config)
+    matrices = [p for name, p in net.named_parameters() if name.endswith("weight")]
+    optimizer = torch.optim.LBFGS(
+        net.parameters(),
+        lr=config.lr,
+        max_iter=config.epochs,
+        max_eval=config.epochs * 5 // 4,
+        history_size=20,
+        tolerance_change=1e-9,
+        line_search_fn="strong_wolfe",
+    )
+    passes = 0
+
+    def closure() -> torch.Tensor:
+        nonlocal passes
+        optimizer.zero_grad()
+        losses = F.binary_cross_entropy_with_logits(net(features), targets, pos_weight=weight, reduction="none")
+        loss = (losses * entry_weight).sum()
+        loss = loss + 0.5 * config.weight_decay * sum((m * m).sum() for m in matrices)
+        loss.backward()
+        passes += 1
+        if progress is not None:
+            progress(passes, loss.detach().item())
+        return loss
+
+    net.train()
+    optimizer.step(closure)  # one call: L-BFGS keeps its curvature history only within a call
+    net.eval()
+    return net
+
+
+def _calibration_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to fit on and rows to calibrate on, stratified by each row's rarest positive category."""
+    rng = np.random.default_rng(seed)
+    rarity = np.argsort(np.argsort((y == 1).sum(axis=0)))  # 0 = the category with fewest positives
+    stratum = np.full(len(y), len(rarity), dtype=np.int64)  # rows without a positive share one stratum
+    for j in np.argsort(-rarity):  # rarest last, so it wins
+        stratum[y[:, j] == 1] = rarity[j]
+    fit, calibrate = [], []
+    for value in np.unique(stratum):
+        rows = rng.permutation(np.flatnonzero(stratum == value))
+        take = round(len(rows) * fraction) if len(rows) > 1 else 0
+        calibrate.append(rows[:take])
+        fit.append(rows[take:])
+    return np.sort(np.concatenate(fit)), np.sort(np.concatenate(calibrate))
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Slope and bias of sigmoid(slope * logit + bias) fitted to the known labels (1/0/-1) of one category.
+
+    A maximum a posteriori fit: the log-likelihood of the labels plus a unit Gaussian prior on the
+    log-slope and on the bias, centred on the head's own probabilities (slope 1, bias 0). Large
+    calibration sets are ruled by the data; small or separable ones stay near the head's output
+    instead of driving the slope to infinity. (Platt's smoothed targets, the classic fix, pull the
+    minority class's probabilities down and cost recall at 0.5.) Without both classes among the
+    labels the prior alone decides: slope 1, bias 0.
+    """
+    known = labels != UNKNOWN
+    z, truth = logits[known].astype(np.float64), (labels[known] == 1).astype(np.float64)
+    if truth.min(initial=1.0) == truth.max(initial=0.0):
+        return 1.0, 0.0
+    scores, targets = torch.from_numpy(z), torch.from_numpy(truth)
+    log_slope = torch.zeros((), dtype=torch.float64, requires_grad=True)  # slope = exp(.) > 0: monotone
+    bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_slope, bias], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(scores * log_slope.exp() + bias, targets, reduction="sum")
+        loss = loss + 0.5 * (log_slope**2 + bias**2)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    slope, offset = float(log_slope.detach().exp()), float(bias.detach())
+    if not (math.isfinite(slope) and math.isfinite(offset)):
+        return 1.0, 0.0
+    return slope, offset
+
+
+def _as_features(features: np.ndarray, dim: int) -> np.ndarray:
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"this head expects features of shape (n, {dim}); got {x.shape}")
+    return x
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow warnings for large |z|
