@@ -145,7 +145,9 @@ def wait_scored(ids: list[int], timeout: float) -> float:
         if not Item.objects.filter(id__in=ids, state__in=["received", "scoring"]).exists():
             return time.monotonic()
         time.sleep(0.05)
-    raise SystemExit(f"timed out: {Item.objects.filter(id__in=ids, state__in=['received', 'scoring']).count()} unscored")
+    raise SystemExit(
+        f"timed out: {Item.objects.filter(id__in=ids, state__in=['received', 'scoring']).count()} unscored"
+    )
 
 
 def end_to_end(kind: str, contents: list, prefix: str) -> float:
