@@ -186,7 +186,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=128)
     parser.add_argument("--latency-seconds", type=float, default=30)
     args = parser.parse_args()
-    broker = os.environ.get("REDIS_URL") or sys.exit("bench/scoring.py needs REDIS_URL (scripts/with-services.sh)")
+    redis_url = os.environ.get("REDIS_URL") or sys.exit("bench/scoring.py needs REDIS_URL (scripts/with-services.sh)")
+    broker = redis_url.rpartition("/")[0] + "/1"  # a database of its own: the test suite uses /0
     admin_url, bench_url = database_urls()
     var = ROOT / "var" / "bench-scoring"
     var.mkdir(parents=True, exist_ok=True)
