@@ -60,7 +60,9 @@ def test_scoring_uses_the_trained_head_where_it_exists_and_the_prior_elsewhere()
         ]
     )
     assert report.failures == {3: "The text is empty or only whitespace; the text model has nothing to read."}
-    spam = dict(Score.objects.filter(model_version=version, category__slug="spam").values_list("item_id", "probability"))
+    spam = dict(
+        Score.objects.filter(model_version=version, category__slug="spam").values_list("item_id", "probability")
+    )
     assert spam[1] > 0.5 > spam[2]
     assert not Score.objects.get(model_version=version, category__slug="spam", item_id=1).from_prior
     assert Score.objects.get(model_version=version, category__slug="hate", item_id=1).from_prior

@@ -325,7 +325,9 @@ def test_the_queue_overview_draws_charts_for_admins_only(as_mira, queue, mira):
 
     enqueue(make_item(), queue)
     entry, _ = claim_page(as_mira, queue)
-    as_mira.post(f"/queues/{queue.slug}/entries/{entry.pk}/decide", {"token": entry.fencing_token, "action": "no_violation"})
+    as_mira.post(
+        f"/queues/{queue.slug}/entries/{entry.pk}/decide", {"token": entry.fencing_token, "action": "no_violation"}
+    )
     enqueue(make_item(), queue)
     assert sample_queue_depths() >= 1
     assert as_mira.get(f"/queues/{queue.slug}/overview").status_code == 403
