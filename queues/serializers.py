@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from classifiers.models import Score
 from queues.images import CheckedImage, ImageRejected, check_image
 from queues.models import Author, Item, Report
 from queues.services import AuthorSubmission, ItemSubmission, ReportSubmission, SubmissionResult
@@ -235,8 +236,17 @@ class ImageOutSerializer(serializers.Serializer):
     height = serializers.IntegerField(source="image_height")
 
 
+class ScoreOutSerializer(serializers.Serializer):
+    category = serializers.CharField(source="category.slug")
+    probability = serializers.FloatField()
+    from_prior = serializers.BooleanField(help_text="True: a cold-start prior, not a model trained on labels.")
+    model_version = serializers.CharField(source="model_version.name")
+    status = serializers.CharField(source="model_version.status", help_text="active or shadow")
+
+
 class ItemOutSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=Item.Kind.choices)
+    scores = serializers.SerializerMethodField()
     author = AuthorOutSerializer(allow_null=True)
     image = serializers.SerializerMethodField()
     reports = ReportOutSerializer(many=True)
@@ -245,8 +255,17 @@ class ItemOutSerializer(serializers.ModelSerializer):
         model = Item
         fields = [
             "id", "source", "external_id", "kind", "text", "image", "author", "metadata", "state",
-            "failure_reason", "report_count", "reports", "created_at", "updated_at",
+            "failure_reason", "report_count", "reports", "scores", "created_at", "updated_at",
         ]  # fmt: skip
+
+    @extend_schema_field(ScoreOutSerializer(many=True))
+    def get_scores(self, item: Item) -> list[dict]:
+        rows = (
+            Score.objects.filter(item_id=item.pk, model_version__status__in=["active", "shadow"])
+            .select_related("category", "model_version")
+            .order_by("model_version__status", "category__position")
+        )
+        return ScoreOutSerializer(rows, many=True).data
 
     @extend_schema_field(ImageOutSerializer(allow_null=True))
     def get_image(self, item: Item) -> dict | None:

@@ -69,3 +69,20 @@ def test_the_promote_command_names_unknown_versions():
     register_model_version(name="img-2", kind="image", architecture="mobilenetv3_small_100")
     call_command("promote_model", "img-2")
     assert ModelVersion.objects.get(name="img-2").status == "active"
+
+
+def test_an_operator_timm_checkpoint_is_registered_as_an_image_backbone(tmp_path):
+    import timm
+    import torch
+
+    source = timm.create_model("resnet10t", pretrained=False, num_classes=10)
+    checkpoint = tmp_path / "operator.pth"
+    torch.save({"state_dict": source.state_dict()}, checkpoint)
+    call_command(
+        "register_image_backbone", checkpoint=checkpoint, architecture="resnet10t", name="img-op", activate=True
+    )
+    version = ModelVersion.objects.get(name="img-op")
+    assert version.status == "active" and version.backbone_sha256 == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    with pytest.raises(CommandError, match="does not load into mobilenetv3_small_100"):
+        call_command("register_image_backbone", checkpoint=checkpoint, architecture="mobilenetv3_small_100", name="x")
+    assert not ModelVersion.objects.filter(name="x").exists()

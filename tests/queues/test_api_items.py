@@ -155,3 +155,18 @@ def test_reading_an_unknown_item_is_a_404_in_the_error_format(api_client):
     response = api_client.get(f"{URL}/999999")
     assert response.status_code == 404
     assert set(response.json()) == {"code", "message", "errors"}
+
+
+def test_reading_an_item_shows_its_scores_and_which_come_from_a_prior(api_client):
+    from classifiers.models import ModelVersion, PolicyCategory, Score
+
+    item_id = api_client.post(URL, item_payload(), format="json").json()["id"]
+    version = ModelVersion.objects.get(kind="text", status="active")
+    Score.objects.create(
+        item_id=item_id, model_version=version, category=PolicyCategory.objects.get(slug="spam"), probability=0.91,
+        from_prior=True,
+    )  # fmt: skip
+    [score] = api_client.get(f"{URL}/{item_id}").json()["scores"]
+    assert score == {
+        "category": "spam", "probability": 0.91, "from_prior": True, "model_version": version.name, "status": "active",
+    }  # fmt: skip
