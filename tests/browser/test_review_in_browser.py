@@ -17,6 +17,13 @@ def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def seed_data():
+    from tests.seed import ensure_seed_data
+
+    ensure_seed_data()
+
+
 @pytest.fixture
 def mira():
     return make_user(username="mira", password=PASSWORD)

@@ -79,6 +79,13 @@ def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def seed_data():
+    from tests.seed import ensure_seed_data
+
+    ensure_seed_data()
+
+
 def submit_texts(n: int, prefix: str) -> list[int]:
     results = submit_items(
         submissions=[
