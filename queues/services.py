@@ -161,7 +161,8 @@ def _upsert_authors(submissions: Sequence[ItemSubmission]) -> dict[tuple[str, st
     if not by_key:
         return {}
     Author.objects.bulk_create(
-        list(by_key.values()),
+        # In key order, so concurrent batches that share authors lock their rows in the same order (no deadlock).
+        [by_key[key] for key in sorted(by_key)],
         update_conflicts=True,
         unique_fields=["source", "external_id"],
         update_fields=["handle", "account_created_at", "attributes", "updated_at"],
