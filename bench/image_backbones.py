@@ -2,6 +2,7 @@
 """Measure candidate timm image backbones on this machine's CPU, to choose the default one.
 
     .venv/bin/python bench/image_backbones.py --threads 2 --sizes 224 160 128 --train-size 64
+    .venv/bin/python bench/image_backbones.py --threads 1 --pipeline mobilenetv3_small_100 160
 
 Nothing is downloaded: every model is ``timm.create_model(arch, pretrained=False, ...)``.
 
@@ -16,6 +17,9 @@ Nothing is downloaded: every model is ``timm.create_model(arch, pretrained=False
    ``--seconds`` after one warm-up batch. Interleaving the models round by round means a burst of
    load from other processes hits all candidates alike; the table shows the best round (closest to
    an idle machine) and the median round.
+3. With ``--pipeline ARCH SIZE``, instead: what a worker does per image through
+   ``classifiers.inference.image.ImageModel`` (decode JPEG bytes, preprocess, embed, prior) on 64
+   generated 480x360 JPEGs, in images/s per stage.
 
 Prints one table, then the same as Markdown for bench/RESULTS.md. Numbers are only comparable
 within one run: other work on the machine changes them.
@@ -145,6 +149,54 @@ def speed(
     return rates
 
 
+def pipeline(arch: str, size: int, threads: int, images: int) -> dict:
+    """Child process: the worker's path through ``ImageModel`` on generated 480x360 JPEG photos-to-be."""
+    import io
+
+    import numpy as np
+    import torch
+    from PIL import Image, ImageDraw, ImageFilter
+
+    torch.set_num_threads(threads)
+    sys.path.insert(0, str(ROOT))
+    from classifiers.inference import CategoryInfo
+    from classifiers.inference.image import ImageModel
+
+    rng = np.random.default_rng(0)
+    blobs = []
+    for _ in range(images):
+        picture = Image.new("RGB", (480, 360), tuple(int(v) for v in rng.integers(0, 256, 3)))
+        draw = ImageDraw.Draw(picture)
+        for _ in range(12):
+            x, y = rng.integers(0, 480), rng.integers(0, 360)
+            box = (x, y, x + rng.integers(20, 200), y + rng.integers(20, 200))
+            draw.ellipse(box, fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        buffer = io.BytesIO()
+        picture.filter(ImageFilter.GaussianBlur(2)).save(buffer, format="JPEG", quality=85)
+        blobs.append(buffer.getvalue())
+    slugs = ["spam", "scam_fraud", "harassment", "hate", "sexual", "violence", "self_harm"]
+    model = ImageModel.load(None, arch, [CategoryInfo(slug=s, description="") for s in slugs], input_size=size)
+    model.embed([model.decode(blobs[0])] * 2)  # warm-up
+    t0 = time.perf_counter()
+    decoded = [model.decode(blob) for blob in blobs]
+    t1 = time.perf_counter()
+    with torch.inference_mode():
+        batch = model.preprocess(decoded)
+    t2 = time.perf_counter()
+    vectors = model.embed(decoded)
+    t3 = time.perf_counter()
+    model.predict(vectors, decoded)
+    t4 = time.perf_counter()
+    return {
+        "decode": images / (t1 - t0),
+        "preprocess": images / (t2 - t1),
+        "embed (incl. preprocess)": images / (t3 - t2),
+        "predict (prior)": images / (t4 - t3),
+        "end to end": images / (t1 - t0 + t4 - t2),
+        "shape": list(batch.shape),
+    }
+
+
 def _machine() -> str:
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as fh:
@@ -180,12 +232,26 @@ def main() -> int:
     parser.add_argument("--train-size", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per measurement and round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--pipeline",
+        nargs=2,
+        metavar=("ARCH", "SIZE"),
+        help="instead of the comparison: images/s of decode, preprocess, embed and prior for ImageModel on "
+        "64 generated 480x360 JPEGs, with --threads torch threads",
+    )
     parser.add_argument("--footprint-child", help=argparse.SUPPRESS)
     parser.add_argument("--speed-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.footprint_child:
         print(json.dumps(footprint(args.footprint_child, args.sizes, args.batch, args.threads, args.train_size)))
+        return 0
+    if args.pipeline:
+        arch, size = args.pipeline[0], int(args.pipeline[1])
+        print(f"machine: {_machine()}")
+        print(f"ImageModel pipeline, {arch} at {size}px, threads {args.threads}, batch 32, 64 JPEGs of 480x360")
+        for stage, value in pipeline(arch, size, args.threads, 64).items():
+            print(f"  {stage}: {value if stage == 'shape' else f'{value:.0f} img/s'}")
         return 0
     if args.speed_child:
         rates = speed(

@@ -2,7 +2,7 @@
 """Prove the image training loop on real labelled images: Fashion-MNIST, from scratch, on CPU.
 
     apt-get install -y dataset-fashion-mnist      # Debian package: /usr/share/datasets/fashion-mnist
-    .venv/bin/python bench/image_training.py --threads 1 --sizes 1000 5000 20000 --epochs 12 5 3
+    .venv/bin/python bench/image_training.py --threads 1 --sizes 1000 5000 20000 --epochs 10 4 2
 
 Fashion-MNIST (Zalando; 60,000 training and 10,000 test greyscale 28x28 images of clothing, 10
 classes) is outside the policy categories: it only shows that ``classifiers.image_training`` trains
@@ -99,7 +99,7 @@ def main() -> int:
     parser.add_argument("--arch", default=DEFAULT_ARCHITECTURE)
     parser.add_argument("--input-size", type=int, default=64)
     parser.add_argument("--sizes", nargs="+", type=int, default=[1000, 5000, 20000], help="training set sizes N")
-    parser.add_argument("--epochs", nargs="+", type=int, default=[12, 5, 3], help="epochs for each N")
+    parser.add_argument("--epochs", nargs="+", type=int, default=[10, 4, 2], help="epochs for each N")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=1)

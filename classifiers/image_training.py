@@ -184,8 +184,9 @@ def _fit(
             total_loss += float(loss.detach()) * len(index)
             correct += int((logits.argmax(1) == target).sum())
         seen = steps_per_epoch * batch_size
-        recalibrate_batchnorm(model, pixels, metrics.mean, metrics.std, seed=seed + epoch)
         val_accuracy = None
+        if val is not None or epoch == epochs:
+            recalibrate_batchnorm(model, pixels, metrics.mean, metrics.std, seed=seed + epoch)
         if val is not None:
             val_accuracy = float((classify(model, val[0], metrics.mean, metrics.std) == val[1]).mean())
         result = EpochResult(
@@ -209,7 +210,7 @@ def recalibrate_batchnorm(
     mean: Sequence[float],
     std: Sequence[float],
     *,
-    max_images: int = 2048,
+    max_images: int = 1024,
     batch_size: int = 128,
     seed: int = 0,
 ) -> None:
