@@ -1,5 +1,6 @@
 """Scoring through a real Celery worker process and a real Redis broker, including a SIGKILL mid-batch."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,9 +61,14 @@ def start_worker(broker_url: str, tmp_path: Path, lease_seconds: int = 120) -> s
 
 
 def stop(worker: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop the worker's whole process group; never leave one behind to eat later tests' messages."""
     if worker.poll() is None:
         os.killpg(worker.pid, sig)
-        worker.wait(timeout=60)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal.SIGKILL)  # the pool child may outlive its parent
+    worker.wait(timeout=30)
 
 
 def wait_until(condition, *, timeout: float, what: str, log: Path) -> None:  # noqa: ANN001
