@@ -18,7 +18,7 @@ Nothing is downloaded: every model is ``timm.create_model(arch, pretrained=False
    load from other processes hits all candidates alike; the table shows the best round (closest to
    an idle machine) and the median round.
 3. With ``--pipeline ARCH SIZE``, instead: what a worker does per image through
-   ``classifiers.inference.image.ImageModel`` (decode JPEG bytes, preprocess, embed, prior) on 64
+   ``classifiers.inference.image.ImageModel`` (decode JPEG bytes, preprocess, embed, prior) on 128
    generated 480x360 JPEGs, in images/s per stage.
 
 Prints one table, then the same as Markdown for bench/RESULTS.md. Numbers are only comparable
@@ -176,7 +176,7 @@ def pipeline(arch: str, size: int, threads: int, images: int) -> dict:
         blobs.append(buffer.getvalue())
     slugs = ["spam", "scam_fraud", "harassment", "hate", "sexual", "violence", "self_harm"]
     model = ImageModel.load(None, arch, [CategoryInfo(slug=s, description="") for s in slugs], input_size=size)
-    model.embed([model.decode(blobs[0])] * 2)  # warm-up
+    model.predict(model.embed([model.decode(blobs[0])] * 32), [model.decode(blobs[0])] * 32)  # warm-up, full batch
     t0 = time.perf_counter()
     decoded = [model.decode(blob) for blob in blobs]
     t1 = time.perf_counter()
@@ -237,7 +237,7 @@ def main() -> int:
         nargs=2,
         metavar=("ARCH", "SIZE"),
         help="instead of the comparison: images/s of decode, preprocess, embed and prior for ImageModel on "
-        "64 generated 480x360 JPEGs, with --threads torch threads",
+        "128 generated 480x360 JPEGs, with --threads torch threads",
     )
     parser.add_argument("--footprint-child", help=argparse.SUPPRESS)
     parser.add_argument("--speed-child", nargs="+", help=argparse.SUPPRESS)
@@ -249,8 +249,8 @@ def main() -> int:
     if args.pipeline:
         arch, size = args.pipeline[0], int(args.pipeline[1])
         print(f"machine: {_machine()}")
-        print(f"ImageModel pipeline, {arch} at {size}px, threads {args.threads}, batch 32, 64 JPEGs of 480x360")
-        for stage, value in pipeline(arch, size, args.threads, 64).items():
+        print(f"ImageModel pipeline, {arch} at {size}px, threads {args.threads}, batch 32, 128 JPEGs of 480x360")
+        for stage, value in pipeline(arch, size, args.threads, 128).items():
             print(f"  {stage}: {value if stage == 'shape' else f'{value:.0f} img/s'}")
         return 0
     if args.speed_child:
