@@ -203,12 +203,6 @@ def _embeddings_for(model: Any, ids: list[int], inputs: list[Any], embeddings: l
     return np.stack(rows)
 
 
-def load_embeddings(item_ids: list[int], backbone: str) -> dict[int, np.ndarray]:
-    """Stored embeddings of ``item_ids`` in ``backbone``'s space, as float32."""
-    rows = Embedding.objects.filter(item_id__in=item_ids, backbone=backbone).values_list("item_id", "vector")
-    return {item_id: np.frombuffer(vector, dtype=np.float16).astype(np.float32) for item_id, vector in rows}
-
-
 def forget_loaded_models() -> None:
     """Drop the per-process model cache (tests, and after a promotion in a long-lived process)."""
     _models.clear()

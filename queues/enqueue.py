@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import ModelVersion, PolicyCategory, Score
-from queues import near_duplicates
 from queues.models import Decision, Item, NearDuplicateKey, Queue, QueueEntry, Report, RoutingRule
 from queues.priority import oldest_sort_key, risk_of, risk_sort_key, uncertainty_sort_key
 from queues.routing import ItemFacts, RoutingDecision, Rule, route
@@ -190,6 +189,9 @@ def _record_automatic_decision(item: Item, decision: RoutingDecision) -> None:
 
 def _assign_duplicate_groups(items: list[Item]) -> None:
     """Compute each item's signatures, index their band keys, and join the group of a pending near-duplicate."""
+    # Imported here: datasketch and imagehash (and numpy) are worker-side; admin and review views import this module.
+    from queues import near_duplicates
+
     keys: list[NearDuplicateKey] = []
     for item in items:
         item.text_minhash = near_duplicates.text_minhash(item.text) if item.text else None

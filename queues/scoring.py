@@ -16,7 +16,6 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from classifiers.runtime import Content, score_contents
 from queues.models import Item
 
 logger = logging.getLogger(__name__)
@@ -77,6 +76,9 @@ def score_pending_items(*, item_ids: list[int], batch_size: int | None = None, f
         claimed += claim_for_scoring([], token=token, limit=batch_size - claimed)
     if not claimed:
         return 0
+    # Imported here: the runtime pulls in numpy, and web processes (which only enqueue) never need it.
+    from classifiers.runtime import Content, score_contents
+
     items = list(Item.objects.filter(scoring_token=token, state=Item.State.SCORING).values("id", "text", "image"))
     report = score_contents([Content(item_id=i["id"], text=i["text"], image_name=i["image"]) for i in items])
     now = timezone.now()

@@ -150,7 +150,9 @@ def decide(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
         held = _held_entry_or_none(request, queue, entry_id)
         if held is None:
             return _lease_lost(request, queue, "You no longer hold this item.")
-        return HttpResponse(_render_work(request, queue, held, error=str(exc)).content, status=400)
+        response = _render_work(request, queue, held, error=str(exc))
+        response.status_code = 400  # keeps the htmx headers the fragment set
+        return response
     except review.LeaseLost as exc:
         return _lease_lost(request, queue, str(exc))
     undo = {"decision": decisions[0], "count": len(decisions), "undo_seconds": settings.REVIEW_UNDO_SECONDS}
@@ -187,7 +189,9 @@ def escalate(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
         held = _held_entry_or_none(request, queue, entry_id)
         if held is None:
             return _lease_lost(request, queue, "You no longer hold this item.")
-        return HttpResponse(_render_work(request, queue, held, error=str(exc)).content, status=400)
+        response = _render_work(request, queue, held, error=str(exc))
+        response.status_code = 400  # keeps the htmx headers the fragment set
+        return response
     except (review.LeaseLost, ValueError) as exc:
         return _lease_lost(request, queue, str(exc))
     return _next(request, queue)
