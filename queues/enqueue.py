@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import ModelVersion, PolicyCategory, Score
-from queues.models import Decision, Item, NearDuplicateKey, Queue, QueueEntry, Report, RoutingRule
+from queues.models import Decision, Item, ItemSignature, NearDuplicateKey, Queue, QueueEntry, Report, RoutingRule
 from queues.priority import oldest_sort_key, risk_of, risk_sort_key, uncertainty_sort_key
 from queues.routing import ItemFacts, RoutingDecision, Rule, route
 
@@ -192,9 +192,12 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
     # Imported here: datasketch and imagehash (and numpy) are worker-side; admin and review views import this module.
     from queues import near_duplicates
 
+    minhashes: dict[int, bytes] = {}
     keys: list[NearDuplicateKey] = []
     for item in items:
-        item.text_minhash = near_duplicates.text_minhash(item.text) if item.text else None
+        minhash = near_duplicates.text_minhash(item.text) if item.text else None
+        if minhash is not None:
+            minhashes[item.pk] = minhash
         if item.image:
             try:
                 with default_storage.open(item.image.name, "rb") as handle:
@@ -202,11 +205,17 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
             except OSError:
                 item.image_phash = None
         item_keys = []
-        if item.text_minhash is not None:
-            item_keys += near_duplicates.text_band_keys(item.text_minhash)
+        if minhash is not None:
+            item_keys += near_duplicates.text_band_keys(minhash)
         if item.image_phash is not None:
             item_keys += near_duplicates.image_band_keys(item.image_phash)
         keys += [NearDuplicateKey(item=item, key=key) for key in item_keys]
+    ItemSignature.objects.bulk_create(
+        [ItemSignature(item_id=pk, text_minhash=minhash) for pk, minhash in minhashes.items()],
+        update_conflicts=True,
+        unique_fields=["item"],
+        update_fields=["text_minhash"],
+    )
     NearDuplicateKey.objects.bulk_create(keys, ignore_conflicts=True)
     by_item: dict[int, list[int]] = defaultdict(list)
     for key in keys:
@@ -220,14 +229,17 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
                 Item.objects.filter(open_entry | batch)
                 .filter(near_duplicate_keys__key__in=by_item[item.pk])
                 .exclude(pk=item.pk)
-                .values_list("id", "text_minhash", "image_phash", "duplicate_group")
+                .values_list("id", "signature__text_minhash", "image_phash", "duplicate_group")
                 .distinct()[:500]
             )
             matches = [
                 (other_id, other_group)
-                for other_id, minhash, phash, other_group in candidates
+                for other_id, other_minhash, phash, other_group in candidates
                 if near_duplicates.is_near_duplicate(
-                    text_a=item.text_minhash, text_b=minhash and bytes(minhash), image_a=item.image_phash, image_b=phash
+                    text_a=minhashes.get(item.pk),
+                    text_b=other_minhash and bytes(other_minhash),
+                    image_a=item.image_phash,
+                    image_b=phash,
                 )
             ]
         # A group is named after its oldest member; members found without a group join it.
@@ -236,7 +248,7 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
             Item.objects.filter(pk__in=[other for other, group in matches if group is None]).update(
                 duplicate_group=item.duplicate_group
             )
-        item.save(update_fields=["text_minhash", "image_phash", "duplicate_group"])
+        item.save(update_fields=["image_phash", "duplicate_group"])
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,8 @@ class Item(models.Model):
     scoring_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     scoring_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     scored_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # Near-duplicate signatures (MinHash of the text, perceptual hash of the image), and the group of
+    # Perceptual hash of the image (the text's MinHash lives in ItemSignature), and the group of
     # pending near-duplicates the item joined when it was routed.
-    text_minhash = models.BinaryField(null=True, blank=True, editable=False)
     image_phash = models.BigIntegerField(null=True, blank=True, editable=False)
     duplicate_group = models.BigIntegerField(null=True, blank=True, db_index=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -350,6 +349,20 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.item_id} {self.category_id}={self.value}"
+
+
+class ItemSignature(models.Model):
+    """An item's text MinHash, kept out of the item row.
+
+    Only routing reads it, and a binary column on ``Item`` would make Django give up its single
+    UNNEST statement for bulk inserts on PostgreSQL (500 items would bind 11,500 parameters).
+    """
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="signature")
+    text_minhash = models.BinaryField(editable=False)
+
+    def __str__(self) -> str:
+        return f"signature of item {self.item_id}"
 
 
 class NearDuplicateKey(models.Model):
