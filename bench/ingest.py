@@ -9,12 +9,13 @@ What it does, in order:
 1. refuses to run unless ``DATABASE_URL`` names a PostgreSQL database;
 2. runs ``manage.py migrate`` against it, then (through the ORM) creates a user and an API token
    with the ``items:write`` scope; with ``--truncate`` it first empties items, reports and authors;
-3. starts ``gunicorn moderation_site.wsgi`` on a free loopback port (``--workers`` sync workers,
+3. starts ``gunicorn moderation_site.wsgi`` on a free loopback port (``--workers`` workers of the class set in
+   ``gunicorn.conf.py``, gthread with 4 threads, unless ``--gunicorn-arg=--worker-class=sync``;
    ``MODERATION_ENV=embedded``, ``VAR_DIR`` in a temp dir, ``LOG_LEVEL=WARNING``) and waits for it;
 4. for each mode (``batch``: ``{"items": [500 items]}`` per request; ``single``: one item per request)
    runs a short warm-up, then ``--clients`` threads sending requests back to back for ``--seconds``
    (or until ``--max-requests``), over ``http.client`` connections that are kept open when the server
-   allows it (gunicorn's sync worker does not: it closes after every response);
+   allows it (gthread keeps them alive; the sync worker closes after every response);
 5. prints items/s, requests/s, p50/p95/max latency per request, and the CPU time spent by the gunicorn
    workers, the PostgreSQL backends and this client, then one summary line per mode;
 6. always stops gunicorn; exits 1 if any request got a non-2xx answer (the first error body is printed)
@@ -695,7 +696,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured duration per mode (default 15)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured warm-up per mode, seconds (default 2)")
     parser.add_argument("--max-requests", type=int, default=20_000, help="cap on measured requests per mode")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument(
         "--clients",
         type=int,
@@ -760,7 +761,7 @@ def main() -> int:
             per_request = args.batch_size if mode == "batch" else 1
             print(
                 f"\n== {mode}: {per_request} item(s)/request, {clients} client threads, "
-                f"{args.workers} gunicorn sync workers, {args.seconds:.0f} s (max {args.max_requests} requests)"
+                f"{args.workers} gunicorn workers, {args.seconds:.0f} s (max {args.max_requests} requests)"
             )
             result = run_mode(
                 mode=mode,

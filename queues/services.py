@@ -2,12 +2,13 @@
 
 import hashlib
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -81,11 +82,13 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
     a bounded number of queries whatever the batch size.
     """
     keys = list(dict.fromkeys(submission.key for submission in submissions))
-    existing_before = set(_item_ids_by_key(keys))
+    existing = _items_by_key(keys)
     first_by_key: dict[tuple[str, str], ItemSubmission] = {}
+    fingerprints: dict[tuple[str, str], set[str]] = defaultdict(set)
     for submission in submissions:
         first_by_key.setdefault(submission.key, submission)
-    new_submissions = [first_by_key[key] for key in keys if key not in existing_before]
+        fingerprints[submission.key].update(report.fingerprint() for report in submission.reports)
+    new_submissions = [first_by_key[key] for key in keys if key not in existing]
 
     # Images are content-addressed files, written before the transaction: if it then fails, what is
     # left is an unreferenced copy of an image, never a row pointing at a missing file.
@@ -93,39 +96,47 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
 
     with transaction.atomic():
         author_ids = _upsert_authors(new_submissions)
+        new_items = [
+            _new_item(s, author_ids, image_names.get(s.key), report_count=len(fingerprints[s.key]))
+            for s in new_submissions
+        ]
+        # ON CONFLICT DO UPDATE (of updated_at alone) rather than DO NOTHING, so that every row comes
+        # back with its id even when a concurrent request created the same item a moment ago.
         Item.objects.bulk_create(
-            [_new_item(s, author_ids, image_names.get(s.key)) for s in new_submissions], ignore_conflicts=True
+            new_items, update_conflicts=True, unique_fields=["source", "external_id"], update_fields=["updated_at"]
         )
-        item_ids = _item_ids_by_key(keys)
-        created_ids = [item_ids[s.key] for s in new_submissions if s.key in item_ids]
-        if created_ids:
-            enqueue_scoring(created_ids)
+        created = {(item.source, item.external_id): item for item in new_items}
+        item_ids = {key: row["id"] for key, row in existing.items()} | {key: item.pk for key, item in created.items()}
+        if new_items:
+            enqueue_scoring([item.pk for item in new_items])
         reports = [
             _new_report(item_ids[submission.key], report) for submission in submissions for report in submission.reports
         ]
+        recounted = 0
         if reports:
             Report.objects.bulk_create(reports, ignore_conflicts=True)
-            _refresh_report_counts({report.item_id for report in reports})
-        rows = {
-            (row["source"], row["external_id"]): row
-            for row in Item.objects.filter(id__in=item_ids.values()).values(
-                "id", "source", "external_id", "state", "report_count"
-            )
+            recounted = _correct_report_counts({report.item_id for report in reports})
+        rows = existing | {
+            key: {"id": item.pk, "state": item.state, "report_count": item.report_count}
+            for key, item in created.items()
         }
+        if recounted:
+            # Merged reports changed some counts (or a concurrent request created one of our items first).
+            rows = _items_by_key(keys)
 
     results = []
     seen: set[tuple[str, str]] = set()
     for index, submission in enumerate(submissions):
         row = rows[submission.key]
-        created = submission.key not in existing_before and submission.key not in seen
+        is_new = submission.key not in existing and submission.key not in seen
         seen.add(submission.key)
         results.append(
             SubmissionResult(
                 index=index,
                 item_id=row["id"],
-                source=row["source"],
-                external_id=row["external_id"],
-                created=created,
+                source=submission.source,
+                external_id=submission.external_id,
+                created=is_new,
                 state=row["state"],
                 report_count=row["report_count"],
             )
@@ -133,14 +144,14 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
     return results
 
 
-def _item_ids_by_key(keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+def _items_by_key(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
     wanted = set(keys)
     sources = {source for source, _ in keys}
     external_ids = {external_id for _, external_id in keys}
-    rows = Item.objects.filter(source__in=sources, external_id__in=external_ids).values_list(
-        "id", "source", "external_id"
+    rows = Item.objects.filter(source__in=sources, external_id__in=external_ids).values(
+        "id", "source", "external_id", "state", "report_count"
     )
-    return {(source, external_id): pk for pk, source, external_id in rows if (source, external_id) in wanted}
+    return {(row["source"], row["external_id"]): row for row in rows if (row["source"], row["external_id"]) in wanted}
 
 
 def _upsert_authors(submissions: Sequence[ItemSubmission]) -> dict[tuple[str, str], int]:
@@ -167,13 +178,13 @@ def _upsert_authors(submissions: Sequence[ItemSubmission]) -> dict[tuple[str, st
         unique_fields=["source", "external_id"],
         update_fields=["handle", "account_created_at", "attributes", "updated_at"],
     )
-    rows = Author.objects.filter(
-        source__in={source for source, _ in by_key}, external_id__in={external_id for _, external_id in by_key}
-    ).values_list("id", "source", "external_id")
-    return {(source, external_id): pk for pk, source, external_id in rows}
+    # PostgreSQL and SQLite return the ids of inserted and updated rows alike (RETURNING).
+    return {key: author.pk for key, author in by_key.items()}
 
 
-def _new_item(submission: ItemSubmission, author_ids: dict[tuple[str, str], int], image_name: str | None) -> Item:
+def _new_item(
+    submission: ItemSubmission, author_ids: dict[tuple[str, str], int], image_name: str | None, *, report_count: int
+) -> Item:
     image = submission.image
     author_id = author_ids[(submission.source, submission.author.external_id)] if submission.author else None
     return Item(
@@ -188,6 +199,7 @@ def _new_item(submission: ItemSubmission, author_ids: dict[tuple[str, str], int]
         image_width=image.width if image else None,
         image_height=image.height if image else None,
         metadata=submission.metadata,
+        report_count=report_count,
     )
 
 
@@ -202,7 +214,17 @@ def _new_report(item_id: int, report: ReportSubmission) -> Report:
     )
 
 
-def _refresh_report_counts(item_ids: set[int]) -> None:
-    # Counted from the rows rather than incremented, so a repeated or concurrent call is still right.
+def _correct_report_counts(item_ids: set[int]) -> int:
+    """Set ``report_count`` from the report rows where it differs; return how many items changed.
+
+    New items were inserted with their count, so usually only items that received merged reports are
+    rewritten. Counting rows rather than incrementing keeps a repeated or concurrent call right.
+    """
     count = Report.objects.filter(item=OuterRef("pk")).order_by().values("item").annotate(n=Count("pk")).values("n")
-    Item.objects.filter(id__in=item_ids).update(report_count=Coalesce(Subquery(count), 0), updated_at=timezone.now())
+    actual = Coalesce(Subquery(count), 0)
+    return (
+        Item.objects.filter(id__in=item_ids)
+        .alias(actual=actual)
+        .exclude(report_count=F("actual"))
+        .update(report_count=actual, updated_at=timezone.now())
+    )

@@ -122,6 +122,14 @@ def test_text_over_the_limit_is_refused(api_client, nothing_written, settings):
     assert_refused(response, 400, "text", "20001 characters; the limit is 20000")
 
 
+@pytest.mark.parametrize("field", ["text", "external_id"])
+def test_a_lone_surrogate_is_refused(api_client, nothing_written, field):
+    # "\ud800" in JSON decodes to a lone surrogate, which no database or encoder can store.
+    body = json.dumps(item_payload(**{field: "hello \ud800 there"}))
+    response = api_client.post(URL, body, content_type="application/json")
+    assert_refused(response, 400, field, "surrogate character u+d800")
+
+
 def test_text_at_the_limit_is_accepted(api_client):
     assert api_client.post(URL, item_payload(text="x" * 20_000), format="json").status_code == 201
 
