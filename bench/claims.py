@@ -19,7 +19,7 @@ What it does, in order:
    random ``sort_key``; secondary indexes and foreign keys of the big tables are dropped for the load
    and recreated from their saved definitions, then ``VACUUM (ANALYZE)``. Labels and audit events are
    not generated for the old decisions (35,000,000 label rows would only cost load time);
-3. prints ``EXPLAIN (ANALYZE, BUFFERS)`` of ``queues.review.CLAIM_SQL`` with real parameters, in a
+3. prints ``EXPLAIN (ANALYZE, BUFFERS)`` of ``queues.review.claim_sql`` with real parameters, in a
    transaction that is rolled back, and checks it scans ``entry_pending_order`` with no Sort node;
 4. a short serial baseline (``--baseline`` claims by one claimer, nothing else running from here);
 5. the load: ``--claimers`` claimers in ``--processes`` forked processes (threads inside each when
@@ -300,18 +300,18 @@ def data_sizes(url: str) -> dict[str, int]:
 
 
 def explain_claim(user_id: int, queue_id: int) -> list[str]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the real CLAIM_SQL with real parameters; the claim is rolled back."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the real claim statement with real parameters; the claim is rolled back."""
     from django.conf import settings
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from queues.review import CLAIM_SQL
+    from queues.review import claim_sql
 
     now = timezone.now()
     params = {"user": user_id, "now": now, "until": now + settings_lease(settings), "queue": queue_id}
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + CLAIM_SQL, params)
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + claim_sql(relax_durability=False), params)
             plan = [row[0] for row in cursor.fetchall()]
         transaction.set_rollback(True)
     return plan
@@ -744,7 +744,7 @@ def main() -> int:
 
     failures: list[str] = []
     plan = explain_claim(user_ids[0], queue_ids[0])
-    print("\nEXPLAIN (ANALYZE, BUFFERS) of queues.review.CLAIM_SQL, before the load (rolled back):")
+    print("\nEXPLAIN (ANALYZE, BUFFERS) of queues.review.claim_sql, before the load (rolled back):")
     print("\n".join("    " + line for line in plan))
     uses_index, sorts = check_plan(plan)
     print(f"uses entry_pending_order: {uses_index}; Sort node: {sorts}")
@@ -916,7 +916,7 @@ def main() -> int:
         failures.append(f"{sum(errors.values())} service calls failed")
 
     plan = explain_claim(user_ids[0], queue_ids[0])
-    print("\nEXPLAIN (ANALYZE, BUFFERS) of queues.review.CLAIM_SQL, after the load (rolled back):")
+    print("\nEXPLAIN (ANALYZE, BUFFERS) of queues.review.claim_sql, after the load (rolled back):")
     print("\n".join("    " + line for line in plan))
     uses_index, sorts = check_plan(plan)
     print(f"uses entry_pending_order: {uses_index}; Sort node: {sorts}")

@@ -8,8 +8,10 @@ The web views and the REST API call these same functions.
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Q
@@ -55,18 +57,52 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
 
 
-CLAIM_SQL = """
-UPDATE queues_queueentry
-   SET status = 'claimed', claimed_by_id = %(user)s, claimed_at = %(now)s, lease_until = %(until)s,
-       fencing_token = fencing_token + 1
- WHERE id = (
-        SELECT id FROM queues_queueentry
-         WHERE queue_id = %(queue)s AND status = 'pending'
-           AND (skipped_by_id IS DISTINCT FROM %(user)s OR skip_until IS NULL OR skip_until <= %(now)s)
-         ORDER BY sort_key
-         LIMIT 1
-           FOR UPDATE SKIP LOCKED)
-RETURNING id, item_id, fencing_token, lease_until
+@cache
+def claim_sql(*, relax_durability: bool) -> str:
+    """The whole claim as one statement: membership, "already holding one?", and the claim itself.
+
+    One round trip instead of five (membership query, held-lease query, BEGIN, UPDATE, COMMIT).
+    The pending scan only runs when the user is a member and holds nothing in the queue (a one-time
+    filter), then walks the partial index ``entry_pending_order`` skipping rows other claimers locked.
+    """
+    user_groups = get_user_model().groups.through._meta.db_table
+    durability = (
+        # A claim lost in a crash costs nothing: the reviewer's decision would carry a token the
+        # database never saw and be refused. So the claim need not wait for the WAL flush. Local to
+        # this statement's own transaction, which is why it is only used outside atomic blocks.
+        ", durability AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)"
+        if relax_durability
+        else ", durability AS (SELECT '' AS setting)"
+    )
+    return f"""
+WITH member AS (
+    SELECT EXISTS (SELECT 1 FROM {Queue.members.through._meta.db_table}
+                    WHERE queue_id = %(queue)s AND user_id = %(user)s)
+        OR EXISTS (SELECT 1 FROM {Queue.member_groups.through._meta.db_table} qg
+                     JOIN {user_groups} ug ON ug.group_id = qg.group_id
+                    WHERE qg.queue_id = %(queue)s AND ug.user_id = %(user)s) AS ok
+), held AS (
+    SELECT id, item_id, fencing_token, lease_until FROM queues_queueentry
+     WHERE status = 'claimed' AND queue_id = %(queue)s AND claimed_by_id = %(user)s AND lease_until > %(now)s
+     LIMIT 1
+), claimed AS (
+    UPDATE queues_queueentry
+       SET status = 'claimed', claimed_by_id = %(user)s, claimed_at = %(now)s, lease_until = %(until)s,
+           fencing_token = fencing_token + 1
+     WHERE id = (
+            SELECT id FROM queues_queueentry
+             WHERE (SELECT ok FROM member) AND NOT EXISTS (SELECT 1 FROM held)
+               AND queue_id = %(queue)s AND status = 'pending'
+               AND (skipped_by_id IS DISTINCT FROM %(user)s OR skip_until IS NULL OR skip_until <= %(now)s)
+             ORDER BY sort_key
+             LIMIT 1
+               FOR UPDATE SKIP LOCKED)
+    RETURNING id, item_id, fencing_token, lease_until
+){durability}
+SELECT member.ok, found.id, found.item_id, found.fencing_token, found.lease_until
+  FROM member CROSS JOIN durability
+  LEFT JOIN (SELECT * FROM held UNION ALL SELECT * FROM claimed) found ON true
+ WHERE durability.setting IS NOT NULL
 """
 
 
@@ -77,9 +113,18 @@ def claim_next_item(*, queue: Queue, user: AbstractBaseUser) -> Claim | None:
     second tab does not take a second item). On PostgreSQL the claim is one statement over the
     partial index of pending entries, skipping rows other claimers have locked; on SQLite the
     immediate-mode transaction serialises writers, so the select-then-update pair is just as safe.
+    Raises NotAMember when ``user`` may not work ``queue``.
     """
-    ensure_member(user, queue)
     now = timezone.now()
+    params = {"user": user.pk, "now": now, "until": now + _lease(), "queue": queue.pk}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(claim_sql(relax_durability=not connection.in_atomic_block), params)
+            is_member, *found = cursor.fetchone()
+        if not is_member:
+            raise NotAMember(f"You are not a member of the queue {queue.name!r}.")
+        return Claim(*found) if found[0] is not None else None
+    ensure_member(user, queue)
     held = (
         QueueEntry.objects.filter(queue=queue, status=QueueEntry.Status.CLAIMED, claimed_by=user, lease_until__gt=now)
         .values_list("id", "item_id", "fencing_token", "lease_until")
@@ -87,17 +132,8 @@ def claim_next_item(*, queue: Queue, user: AbstractBaseUser) -> Claim | None:
     )
     if held:
         return Claim(*held)
-    params = {"user": user.pk, "now": now, "until": now + _lease(), "queue": queue.pk}
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                # A claim lost in a crash costs nothing: the reviewer's decision would carry a token
-                # the database never saw and be refused. So the claim need not wait for the disk flush.
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                cursor.execute(CLAIM_SQL, params)
-                row = cursor.fetchone()
-        else:
-            row = _claim_serialised(params)
+        row = _claim_serialised(params)
     return Claim(*row) if row else None
 
 
