@@ -317,26 +317,6 @@ def explain_claim(user_id: int, queue_id: int) -> list[str]:
     return plan
 
 
-def explain_held(user_id: int, queue_id: int) -> list[str]:
-    """The plan of claim_next_item's first query ('do I already hold an item here?')."""
-    from django.db import connection
-    from django.utils import timezone
-
-    from queues.models import QueueEntry
-
-    qs = (
-        QueueEntry.objects.filter(
-            queue_id=queue_id, status="claimed", claimed_by_id=user_id, lease_until__gt=timezone.now()
-        )
-        .values_list("id", "item_id", "fencing_token", "lease_until")
-        .order_by("pk")[:1]
-    )
-    sql, params = qs.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-        return [row[0] for row in cursor.fetchall()]
-
-
 def settings_lease(settings):  # noqa: ANN001, ANN201
     from datetime import timedelta
 
@@ -355,7 +335,7 @@ def check_plan(plan: list[str]) -> tuple[bool, bool]:
 
 
 class StatementTimer:
-    """A Django execute_wrapper: counts statements and times the claim UPDATE on its own."""
+    """A Django execute_wrapper: counts statements and times the claim statement on its own."""
 
     def __init__(self) -> None:
         self.statements = 0
@@ -363,7 +343,7 @@ class StatementTimer:
 
     def __call__(self, execute, sql, params, many, context):  # noqa: ANN001, ANN204
         self.statements += 1
-        if "SKIP LOCKED" in sql and sql.lstrip().startswith("UPDATE"):
+        if "SKIP LOCKED" in sql:
             started = time.perf_counter()
             try:
                 return execute(sql, params, many, context)
@@ -426,6 +406,9 @@ def claimer(user_id: int, queue_ids: list[int], shared: dict, seed: int) -> dict
                     with counter.get_lock():
                         counter.value -= 1
                     continue
+                if shared["think_seconds"]:
+                    # The reviewer reads the item: 0.5x to 1.5x the mean reading time.
+                    time.sleep(shared["think_seconds"] * rng.uniform(0.5, 1.5))
                 if rng.random() < 0.2:
                     action, categories = "remove", [rng.choice(CATEGORIES)]
                 else:
@@ -686,6 +669,12 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=100_000, help="stop after this many decided items")
     parser.add_argument("--max-seconds", type=float, default=900.0)
     parser.add_argument("--baseline", type=int, default=300, help="serial claims+decisions by one claimer first")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean time a claimer holds an item before deciding it (reading time); default 0: back to back",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--synchronous-commit",
@@ -750,8 +739,6 @@ def main() -> int:
     print(f"uses entry_pending_order: {uses_index}; Sort node: {sorts}")
     if not uses_index or sorts:
         failures.append("the claim plan does not come straight from entry_pending_order")
-    print("\nEXPLAIN (ANALYZE, BUFFERS) of claim_next_item's 'already holding?' query:")
-    print("\n".join("    " + line for line in explain_held(user_ids[0], queue_ids[0])))
 
     if args.baseline:
         user = get_user_model().objects.get(pk=user_ids[0])
@@ -795,6 +782,7 @@ def main() -> int:
         "ready": context.Event(),
         "target": args.items,
         "max_seconds": args.max_seconds,
+        "think_seconds": args.think_ms / 1000,
     }
     results = context.Queue()
     groups = [user_ids[i::processes] for i in range(processes)]
@@ -809,6 +797,11 @@ def main() -> int:
     while shared["loaded"].value < args.claimers and time.perf_counter() - waited < 180:
         time.sleep(0.2)
     print(f"{shared['loaded'].value} claimers connected in {time.perf_counter() - waited:.1f} s")
+    print(
+        f"reading time per item: {args.think_ms:.0f} ms mean (uniform 0.5x-1.5x)"
+        if args.think_ms
+        else "reading time per item: none (claim and decide back to back)"
+    )
     with connect(url) as conn:
         run_started_at = conn.execute("SELECT now()").fetchone()[0]
     stats_before = table_stats(url)
