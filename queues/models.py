@@ -327,13 +327,65 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("review_decisions", "Can review other moderators' decisions")]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} on item {self.item_id}"
 
 
+class QAReview(models.Model):
+    """A senior moderator's check of another reviewer's decision: agree, or overturn with the right call.
+
+    One per decision. An overturn carries the action and categories the decision should have had,
+    and its labels replace the decision's (see ``Label.superseded_by``).
+    """
+
+    class Verdict(models.TextChoices):
+        AGREE = "agree", "Agree"
+        OVERTURN = "overturn", "Overturn"
+
+    decision = models.OneToOneField(Decision, on_delete=models.CASCADE, related_name="qa_review")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="qa_reviews"
+    )
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    new_action = models.CharField(
+        max_length=14, choices=Decision.Action.choices, blank=True, help_text="For an overturn: the right action."
+    )
+    categories = models.ManyToManyField(
+        "classifiers.PolicyCategory", blank=True, related_name="qa_reviews", help_text="For an overturn."
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "QA review"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(verdict="agree", new_action="")
+                | (models.Q(verdict="overturn") & ~models.Q(new_action="")),
+                name="qa_overturn_has_action",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_verdict_display()} on decision {self.decision_id}"
+
+
+class LabelQuerySet(models.QuerySet):
+    def current(self) -> "LabelQuerySet":
+        """The labels training may use: those no QA overturn has replaced."""
+        return self.filter(superseded_by__isnull=True)
+
+
 class Label(models.Model):
-    """One category's verdict on one item, from a decision: what retraining learns from."""
+    """One category's verdict on one item, from a decision: what retraining learns from.
+
+    A senior's QA overturn does not edit or delete labels: it marks the decision's labels as
+    superseded and writes new ones (``qa_review`` set, reviewer = the senior). Training reads
+    ``Label.objects.current()`` only.
+    """
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="labels")
     category = models.ForeignKey("classifiers.PolicyCategory", on_delete=models.CASCADE, related_name="labels")
@@ -342,10 +394,26 @@ class Label(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     selection = models.CharField(max_length=12, choices=QueueEntry.Selection.choices, blank=True)
+    qa_review = models.ForeignKey(
+        QAReview, null=True, blank=True, on_delete=models.CASCADE, related_name="labels",
+        help_text="The QA overturn that wrote this label; empty for the original reviewer's.",
+    )  # fmt: skip
+    superseded_by = models.ForeignKey(
+        QAReview, null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded_labels",
+        help_text="The QA overturn that replaced this label. Training uses only labels without one.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = LabelQuerySet.as_manager()
+
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["decision", "category"], name="one_label_per_category")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["decision", "category"],
+                condition=models.Q(superseded_by__isnull=True),
+                name="one_current_label_per_category",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"item {self.item_id} {self.category_id}={self.value}"
