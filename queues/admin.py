@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.admin_mixins import AuditedAdminMixin
 from classifiers.models import PolicyCategory
 from queues.enqueue import load_rules, preview_routing
-from queues.models import ApiToken, Author, Decision, Item, Queue, QueueEntry, Report, RoutingRule
+from queues.models import ApiToken, Author, Decision, Item, QAReview, Queue, QueueEntry, Report, RoutingRule
 from queues.routing import Rule, validate_conditions
 
 
@@ -196,4 +196,24 @@ class DecisionAdmin(admin.ModelAdmin):
         return False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(QAReview)
+class QAReviewAdmin(admin.ModelAdmin):
+    """Read-only: verdicts are recorded by the QA review page, with their labels and audit event."""
+
+    list_display = ["decision", "verdict", "new_action", "reviewer", "created_at"]
+    list_filter = ["verdict", "new_action"]
+    raw_id_fields = ["decision", "reviewer"]
+    readonly_fields = ["decision", "reviewer", "verdict", "new_action", "categories", "note", "created_at"]
+    list_select_related = ["decision", "reviewer"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: QAReview | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: QAReview | None = None) -> bool:
         return False

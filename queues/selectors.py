@@ -4,11 +4,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from classifiers.models import ModelVersion, PolicyCategory, Score
-from queues.models import Decision, Item, Queue, QueueEntry
+from queues.models import Decision, Item, QAReview, Queue, QueueEntry
 from queues.review import queues_for
 
 
@@ -156,3 +156,57 @@ def queue_overview(queue: Queue, *, hours: int = 48) -> QueueOverview:
         decisions_per_hour=[(slot.strftime("%d %H:00"), float(decided.get(slot, 0))) for slot in hour_slots],
         breaches_per_hour=[(slot.strftime("%d %H:00"), float(breached.get(slot, 0))) for slot in hour_slots],
     )
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    entry: QueueEntry
+    escalated_by: str | None
+    from_queue: str | None
+
+
+def pending_escalations(user: AbstractBaseUser, *, limit: int = 25) -> tuple[list[EscalationRow], int]:
+    """Escalated items waiting in the user's queues, oldest first, with who escalated them and from where.
+
+    An escalation is the pending entry ``escalate_item`` created (selection "escalated", with the
+    note); who escalated it and from which queue come from the item's latest escalate decision.
+    """
+    escalation = Decision.objects.filter(item=OuterRef("item"), action=Decision.Action.ESCALATE).order_by("-created_at")
+    pending = QueueEntry.objects.filter(
+        status=QueueEntry.Status.PENDING,
+        selection=QueueEntry.Selection.ESCALATED,
+        queue__in=queues_for(user),
+    )
+    rows = (
+        pending.select_related("item", "queue")
+        .annotate(
+            escalated_by=Subquery(escalation.values("reviewer__username")[:1]),
+            from_queue=Subquery(escalation.values("entry__queue__name")[:1]),
+        )
+        .order_by("enqueued_at", "pk")[:limit]
+    )
+    return [EscalationRow(entry, entry.escalated_by, entry.from_queue) for entry in rows], pending.count()
+
+
+@dataclass(frozen=True)
+class OverturnRate:
+    reviewer: str
+    reviewed: int
+    overturned: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.overturned / self.reviewed if self.reviewed else 0.0
+
+
+def overturn_rates(*, days: int = 30) -> list[OverturnRate]:
+    """Per reviewer, how many of their decisions seniors QA-reviewed in the last ``days`` days and overturned."""
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        QAReview.objects.filter(created_at__gte=since, decision__reviewer__isnull=False)
+        .order_by()
+        .values_list("decision__reviewer__username")
+        .annotate(reviewed=Count("id"), overturned=Count("id", filter=Q(verdict=QAReview.Verdict.OVERTURN)))
+    )
+    rates = [OverturnRate(username, reviewed, overturned) for username, reviewed, overturned in rows]
+    return sorted(rates, key=lambda rate: (-rate.percent, rate.reviewer))

@@ -1,4 +1,4 @@
-"""Create the demo queues and routing rules, with the demo moderator as a member. Safe to re-run."""
+"""Create the demo queues and routing rules, with the demo moderator and senior as members. Safe to re-run."""
 
 from datetime import timedelta
 
@@ -30,11 +30,11 @@ RULES = [
 
 
 class Command(BaseCommand):
-    help = "Create demo queues and routing rules; the demo moderator (and admin) join every queue."
+    help = "Create demo queues and routing rules; the demo moderator, senior (and admin) join every queue."
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
-        members = list(get_user_model().objects.filter(username__in=["moderator", "admin"]))
+        members = list(get_user_model().objects.filter(username__in=["moderator", "senior", "admin"]))
         by_slug = {}
         for name, slug, deadline, ordering, description in QUEUES:
             queue, _ = Queue.objects.get_or_create(
