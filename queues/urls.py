@@ -1,6 +1,6 @@
 from django.urls import path
 
-from queues import api, api_review, views
+from queues import api, api_review, views, views_qa
 
 api_urlpatterns = [
     path("items", api.ItemCollectionView.as_view(), name="api-items"),
@@ -24,4 +24,8 @@ urlpatterns = [
     path("queues/<slug:slug>/decisions/<int:decision_id>/undo", views.undo, name="undo"),
     path("items/<int:item_id>/image", views.item_image, name="item-image"),
     path("preferences/blur", views.toggle_blur, name="toggle-blur"),
+    path("qa/", views_qa.qa_next, name="qa"),
+    path("qa/decisions/<int:decision_id>/", views_qa.qa_decision, name="qa-decision"),
+    path("qa/decisions/<int:decision_id>/reveal", views_qa.qa_reveal, name="qa-reveal"),
+    path("qa/decisions/<int:decision_id>/verdict", views_qa.qa_verdict, name="qa-verdict"),
 ]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
 from PIL import Image, ImageOps
 
-from queues import charts, review, selectors
+from queues import charts, qa, review, selectors
 from queues.models import Item, Queue, QueueEntry, ReviewerPreference
 
 
@@ -101,7 +101,12 @@ def _lease_lost(request: HttpRequest, queue: Queue, message: str) -> HttpRespons
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The reviewer's queues with depth, oldest item, items past deadline, and their own decisions today."""
+    """The reviewer's queues with depth, oldest item, items past deadline, and their own decisions today.
+
+    Senior moderators also see the escalated items waiting in their queues, and the way to QA review.
+    """
+    senior = qa.is_senior(request.user)
+    escalations, escalations_total = selectors.pending_escalations(request.user) if senior else ([], 0)
     return render(
         request,
         "queues/home.html",
@@ -109,6 +114,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "queues": selectors.queue_stats_for(request.user),
             "decided_today": selectors.decisions_today(request.user),
             "now": timezone.now(),
+            "senior": senior,
+            "escalations": escalations,
+            "escalations_total": escalations_total,
         },
     )
 

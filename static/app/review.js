@@ -81,6 +81,7 @@
     switch (key) {
       case "a": submitWith("approve"); break;
       case "r":
+        if (!document.getElementById("remove")) { break; }
         if (!document.querySelector('input[name="categories"]:checked')) {
           showError("Choose at least one category (1–9) before removing.");
           break;
@@ -88,6 +89,8 @@
         submitWith("remove");
         break;
       case "s": submitWith("skip"); break;
+      case "y": submitWith("qa-agree"); break; // QA review: agree with the original decision
+      case "o": submitWith("qa-overturn"); break; // QA review: overturn it
       case "e": {
         const panel = $("#escalate-panel");
         if (panel) { panel.open = true; const note = $("#escalate-note"); if (note) { note.focus(); } }
