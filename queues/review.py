@@ -313,7 +313,10 @@ def _decide_one(
         item=entry.item, entry=entry, reviewer=user, action=action, note=note, claimed_at=entry.claimed_at,
         applied_from=applied_from,
     )  # fmt: skip
-    decision.categories.set(categories)
+    # A new decision has no categories yet: one INSERT, without the read that .set() or .add() make first.
+    Decision.categories.through.objects.bulk_create(
+        [Decision.categories.through(decision=decision, policycategory=category) for category in categories]
+    )
     if action != Decision.Action.NEEDS_CONTEXT:
         # A reviewer who saw the item and named these categories judged the others not violated.
         violated = {category.pk for category in categories}
