@@ -209,7 +209,24 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "queues.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["queues.api_throttling.TokenRateThrottle"],
 }
+# Requests per token (or per signed-in user) and period: "600/min", "20/s", "10000/hour"; empty = no limit.
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/min")
+
+# The cache holds the API's rate-limit counters. Embedded: in process memory, so each web process
+# counts on its own. With Redis, every process on every machine shares the counts.
+_cache_url = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL")
+if _cache_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "moderation"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Moderation API",
     "DESCRIPTION": (
@@ -222,6 +239,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DecisionActionEnum": "queues.models.Decision.Action",
+        "ReviewActionEnum": ["no_violation", "remove", "needs_context"],
+        "ItemKindEnum": "queues.models.Item.Kind",
+        "ModelVersionKindEnum": "classifiers.models.ModelVersion.Kind",
+    },
 }
 
 # Celery: the database is the source of truth; the broker only carries ids (see DESIGN.md).

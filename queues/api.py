@@ -3,22 +3,30 @@
 import json
 
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from queues.api_filters import ItemFilter
+from queues.api_pagination import KeysetPagination
 from queues.models import ApiToken, Item
 from queues.serializers import (
     BatchResultSerializer,
     ItemBatchInSerializer,
     ItemInSerializer,
+    ItemListOutSerializer,
     ItemOutSerializer,
     SubmissionResultSerializer,
+    TicketInSerializer,
+    TicketOutSerializer,
+    scores_of,
     submission_from,
 )
 from queues.services import submit_items
+from queues.tickets import attach_ticket
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -33,7 +41,21 @@ ERROR_RESPONSES = {
     400: OpenApiResponse(ERROR_SCHEMA, description="Invalid input; `errors` names each field and its problem."),
     401: OpenApiResponse(ERROR_SCHEMA, description="Missing, unknown, expired or revoked token."),
     403: OpenApiResponse(ERROR_SCHEMA, description="The token lacks the scope for this operation."),
+    429: OpenApiResponse(
+        ERROR_SCHEMA,
+        description="Over the token's rate limit (API_RATE_LIMIT, default 600 requests a minute); "
+        "the `Retry-After` header says how many seconds to wait.",
+    ),
 }
+NOT_FOUND = {404: OpenApiResponse(ERROR_SCHEMA, description="No such object.")}
+
+SYNC_NOTE = (
+    "\n\n**Pages and incremental sync.** Rows come in ascending `({key}, id)` order, one page per call; "
+    "pass `next_cursor` back as `cursor` for the next. The last page has `has_more: false` and still "
+    "a `next_cursor`: keep it, and a later call with it returns only rows {verb} since. A transaction "
+    "that commits late can carry a slightly earlier `{key}` than rows already read, so a sync that must "
+    "miss nothing restarts from `{key}_after` = the last `{key}` seen minus a minute and de-duplicates by `id`."
+)
 
 SINGLE_EXAMPLE = {
     "source": "creatorhub.comments",
@@ -69,8 +91,36 @@ def _payload_of(request: Request) -> object:
     return request.data
 
 
-class ItemCollectionView(APIView):
-    required_scope = {"POST": ApiToken.Scope.ITEMS_WRITE}
+class KeysetListView(generics.ListAPIView):
+    """A filtered list in cursor pages (see ``queues.api_pagination``)."""
+
+    pagination_class = KeysetPagination
+    filter_backends = [DjangoFilterBackend]
+    key_field = "updated_at"
+
+
+class ItemCollectionView(KeysetListView):
+    required_scope = {"GET": ApiToken.Scope.ITEMS_READ, "POST": ApiToken.Scope.ITEMS_WRITE}
+    queryset = Item.objects.select_related("author")
+    serializer_class = ItemListOutSerializer
+    filterset_class = ItemFilter
+
+    @extend_schema(
+        operation_id="items_list",
+        summary="List items, filtered, in cursor pages ordered by last change",
+        description=(
+            "Items with their state, scores (active and shadow models) and ticket. Every filter is optional "
+            "and they combine with AND; `score_min`/`score_max` need `category` and compare the active "
+            "model's probability for it. `updated_at` changes when the item's state, report count or "
+            "ticket changes." + SYNC_NOTE.format(key="updated_at", verb="changed")
+        ),
+        responses={200: ItemListOutSerializer(many=True), **ERROR_RESPONSES},
+        tags=["items"],
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        context = {**self.get_serializer_context(), "scores_by_item": scores_of([item.pk for item in page])}
+        return self.get_paginated_response(ItemListOutSerializer(page, many=True, context=context).data)
 
     @extend_schema(
         operation_id="items_create",
@@ -171,9 +221,38 @@ class ItemDetailView(APIView):
     @extend_schema(
         operation_id="items_retrieve",
         summary="Read an item, its reports and its state",
-        responses={200: ItemOutSerializer, **ERROR_RESPONSES, 404: OpenApiResponse(ERROR_SCHEMA)},
+        responses={200: ItemOutSerializer, **ERROR_RESPONSES, **NOT_FOUND},
         tags=["items"],
     )
     def get(self, request: Request, item_id: int) -> Response:
         item = get_object_or_404(Item.objects.select_related("author").prefetch_related("reports"), pk=item_id)
         return Response(ItemOutSerializer(item).data)
+
+
+class ItemTicketView(APIView):
+    required_scope = {"PUT": ApiToken.Scope.ITEMS_WRITE}
+
+    @extend_schema(
+        operation_id="items_ticket",
+        summary="Attach the ticket your ticketing system opened for an item",
+        description=(
+            "Sets the item's `ticket_id` and `ticket_url` (http or https), replacing any earlier ones. "
+            "Sending the same values again changes nothing but `updated_at`. The change is audited."
+        ),
+        request=TicketInSerializer,
+        responses={200: TicketOutSerializer, **ERROR_RESPONSES, **NOT_FOUND},
+        examples=[
+            OpenApiExample(
+                "A Zendesk ticket",
+                value={"ticket_id": "ZD-40112", "ticket_url": "https://acme.zendesk.com/agent/tickets/40112"},
+                request_only=True,
+            )
+        ],
+        tags=["items"],
+    )
+    def put(self, request: Request, item_id: int) -> Response:
+        item = get_object_or_404(Item, pk=item_id)
+        body = TicketInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        item = attach_ticket(item=item, actor=request.user, **body.validated_data)
+        return Response(TicketOutSerializer(item).data)

@@ -7,6 +7,7 @@
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -40,8 +41,11 @@ def _body(code: str, message: str, errors: dict[str, list[str]] | None = None) -
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    from queues.item_decisions import NotInAQueue
     from queues.review import InvalidDecision, LeaseLost, NotAMember
 
+    if isinstance(exc, NotInAQueue):
+        return Response(_body("not_in_a_queue", str(exc)), status=409)
     if isinstance(exc, NotAMember):
         return Response(_body("not_a_member", str(exc)), status=403)
     if isinstance(exc, LeaseLost):
@@ -50,6 +54,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(_body("invalid_decision", str(exc)), status=400)
     if isinstance(exc, RequestDataTooBig):
         return Response(_body("request_too_large", "The request body is too large."), status=413)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()  # what DRF does inside its handler; done here so the code is "not_found"
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

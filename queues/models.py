@@ -67,15 +67,24 @@ class Item(models.Model):
     # pending near-duplicates the item joined when it was routed.
     image_phash = models.BigIntegerField(null=True, blank=True, editable=False)
     duplicate_group = models.BigIntegerField(null=True, blank=True, db_index=True, editable=False)
+    # The ticket an integrator's ticketing system opened for the item (PUT /api/v1/items/{id}/ticket).
+    ticket_id = models.CharField(max_length=255, blank=True)
+    ticket_url = models.URLField(max_length=2000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="item_unique_per_source"),
             models.CheckConstraint(condition=~models.Q(text="") | ~models.Q(image=""), name="item_has_text_or_image"),
         ]
-        indexes = [models.Index(fields=["state", "created_at"], name="item_state_created")]
+        indexes = [
+            models.Index(fields=["state", "created_at"], name="item_state_created"),
+            # The API lists items in (updated_at, id) order, the keyset of its cursor pages: these serve
+            # the unfiltered list and the state filter straight from an index, with no sort.
+            models.Index(fields=["updated_at", "id"], name="item_updated_id"),
+            models.Index(fields=["state", "updated_at", "id"], name="item_state_updated_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"
@@ -120,6 +129,8 @@ class ApiToken(models.Model):
         ITEMS_READ = "items:read", "Read items"
         ITEMS_WRITE = "items:write", "Create items"
         DECISIONS_WRITE = "decisions:write", "Claim and decide items (as the token's user)"
+        DECISIONS_READ = "decisions:read", "Read decisions, labels, queues and categories"
+        ADMIN = "admin", "Everything (implies every other scope)"
 
     PREFIX_LENGTH = 8
 
@@ -161,7 +172,7 @@ class ApiToken(models.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
     def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes
+        return scope in self.scopes or ApiToken.Scope.ADMIN in self.scopes
 
     @staticmethod
     def prefix_of(full_secret: str) -> str | None:
@@ -323,11 +334,13 @@ class Decision(models.Model):
         help_text="The decision on another item of the near-duplicate group that this one copies.",
     )  # fmt: skip
     claimed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
         permissions = [("review_decisions", "Can review other moderators' decisions")]
+        # The API's cursor pages walk decisions in (created_at, id) order.
+        indexes = [models.Index(fields=["created_at", "id"], name="decision_created_id")]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} on item {self.item_id}"
@@ -412,6 +425,14 @@ class Label(models.Model):
                 fields=["decision", "category"],
                 condition=models.Q(superseded_by__isnull=True),
                 name="one_current_label_per_category",
+            )
+        ]
+        # The API's cursor pages over current labels, in (created_at, id) order.
+        indexes = [
+            models.Index(
+                fields=["created_at", "id"],
+                condition=models.Q(superseded_by__isnull=True),
+                name="label_current_created_id",
             )
         ]
 

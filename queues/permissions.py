@@ -8,11 +8,24 @@ from rest_framework.request import Request
 from queues.models import ApiToken
 
 
-class HasTokenScope(BasePermission):
-    """A token must carry the view's ``required_scope``; a browser session must be a staff user's.
+def scopes_for(view: Any, method: str) -> tuple[str, ...]:
+    """The scopes that each allow ``method`` on ``view`` (any one is enough); empty when none is declared.
 
-    Views declare ``required_scope``. A view that forgets it is refused to everyone, so a new
-    endpoint is closed until someone decides who may use it.
+    Views declare ``required_scope = {"GET": "items:read", "POST": ("a", "b")}``; a tuple means any of.
+    HEAD is answered by GET and needs what GET needs.
+    """
+    declared = getattr(view, "required_scope", {}).get("GET" if method == "HEAD" else method)
+    if declared is None:
+        return ()
+    return (declared,) if isinstance(declared, str) else tuple(declared)
+
+
+class HasTokenScope(BasePermission):
+    """A token must carry one of the view's ``required_scope`` for the method (``admin`` carries all);
+    a browser session must be a staff user's.
+
+    A view that forgets ``required_scope`` is refused to everyone, so a new endpoint is closed until
+    someone decides who may use it.
     """
 
     message = "This token does not carry the scope this operation needs."
@@ -20,12 +33,13 @@ class HasTokenScope(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.user is None or not request.user.is_authenticated:
             return False
-        scope = getattr(view, "required_scope", {}).get(request.method)
-        if scope is None:
+        scopes = scopes_for(view, request.method)
+        if not scopes:
             return False
         if isinstance(request.auth, ApiToken):
-            self.message = f"This token lacks the '{scope}' scope."
-            return request.auth.has_scope(scope)
+            names = " or ".join(f"'{scope}'" for scope in scopes)
+            self.message = f"This token lacks the {names} scope."
+            return any(request.auth.has_scope(scope) for scope in scopes)
         if getattr(view, "session_users_allowed", False):
             return True  # the service behind the view checks what this user may touch
         self.message = "Only staff users may call the API with a browser session; use an API token."

@@ -12,9 +12,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from classifiers.models import Score
+from classifiers.models import ModelVersion, PolicyCategory, Score
 from queues.images import CheckedImage, ImageRejected, check_image
-from queues.models import Author, Item, Report
+from queues.models import Author, Decision, Item, Label, Queue, Report
 from queues.services import AuthorSubmission, ItemSubmission, ReportSubmission, SubmissionResult
 
 SOURCE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -275,18 +275,150 @@ class ItemOutSerializer(serializers.ModelSerializer):
         model = Item
         fields = [
             "id", "source", "external_id", "kind", "text", "image", "author", "metadata", "state",
-            "failure_reason", "report_count", "reports", "scores", "created_at", "updated_at",
+            "failure_reason", "report_count", "reports", "scores", "ticket_id", "ticket_url", "created_at",
+            "updated_at",
         ]  # fmt: skip
 
     @extend_schema_field(ScoreOutSerializer(many=True))
     def get_scores(self, item: Item) -> list[dict]:
-        rows = (
-            Score.objects.filter(item_id=item.pk, model_version__status__in=["active", "shadow"])
-            .select_related("category", "model_version")
-            .order_by("model_version__status", "category__position")
-        )
-        return ScoreOutSerializer(rows, many=True).data
+        prefetched = self.context.get("scores_by_item")
+        if prefetched is not None:
+            return ScoreOutSerializer(prefetched.get(item.pk, []), many=True).data
+        return ScoreOutSerializer(scores_of([item.pk]).get(item.pk, []), many=True).data
 
     @extend_schema_field(ImageOutSerializer(allow_null=True))
     def get_image(self, item: Item) -> dict | None:
         return ImageOutSerializer(item).data if item.image else None
+
+
+def scores_of(item_ids: list[int]) -> dict[int, list[Score]]:
+    """The active and shadow scores of many items in one query (Score knows items only by id)."""
+    rows = (
+        Score.objects.filter(item_id__in=item_ids, model_version__status__in=["active", "shadow"])
+        .select_related("category", "model_version")
+        .order_by("model_version__status", "category__position")
+    )
+    by_item: dict[int, list[Score]] = {}
+    for row in rows:
+        by_item.setdefault(row.item_id, []).append(row)
+    return by_item
+
+
+class ItemListOutSerializer(ItemOutSerializer):
+    """An item in a list: as read one by one, less the reports (``report_count`` stays)."""
+
+    class Meta(ItemOutSerializer.Meta):
+        fields = [field for field in ItemOutSerializer.Meta.fields if field != "reports"]
+
+
+def _web_url(value: str) -> str:
+    if not value.lower().startswith(("http://", "https://")):
+        raise serializers.ValidationError("Use an http:// or https:// URL.")
+    return value
+
+
+class TicketInSerializer(StrictSerializer):
+    ticket_id = StrictCharField(max_length=255, help_text="The ticket's id in your ticketing system.")
+    ticket_url = serializers.URLField(
+        max_length=2000, required=False, allow_blank=True, default="", validators=[_web_url],
+        help_text="A link to the ticket (http or https).",
+    )  # fmt: skip
+
+
+class TicketOutSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField(source="pk")
+    ticket_id = serializers.CharField()
+    ticket_url = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+
+
+class DecisionListOutSerializer(serializers.ModelSerializer):
+    item_id = serializers.IntegerField()
+    queue = serializers.SerializerMethodField(help_text="Slug of the queue it was taken in; null for automatic ones.")
+    reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    categories = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    applied_from = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The decision on a near-duplicate this one copies."
+    )
+    qa_verdict = serializers.SerializerMethodField(help_text="A senior's QA verdict (agree, overturn), if any.")
+
+    class Meta:
+        model = Decision
+        fields = [
+            "id", "item_id", "queue", "reviewer", "action", "categories", "note", "automatic", "applied_from",
+            "qa_verdict", "created_at",
+        ]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_queue(self, decision: Decision) -> str | None:
+        return decision.entry.queue.slug if decision.entry_id else None
+
+    @extend_schema_field(serializers.ChoiceField(choices=["agree", "overturn"], allow_null=True))
+    def get_qa_verdict(self, decision: Decision) -> str | None:
+        review = getattr(decision, "qa_review", None)
+        return review.verdict if review else None
+
+
+class LabelOutSerializer(serializers.ModelSerializer):
+    item_id = serializers.IntegerField()
+    decision_id = serializers.IntegerField()
+    category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    from_qa = serializers.SerializerMethodField(help_text="True: written by a senior's QA overturn.")
+
+    class Meta:
+        model = Label
+        fields = ["id", "item_id", "decision_id", "category", "value", "reviewer", "queue", "selection", "from_qa",
+                  "created_at"]  # fmt: skip
+
+    def get_from_qa(self, label: Label) -> bool:
+        return label.qa_review_id is not None
+
+
+class QueueOutSerializer(serializers.ModelSerializer):
+    deadline_seconds = serializers.SerializerMethodField(help_text="Target time from entering the queue to a decision.")
+    pending = serializers.IntegerField(help_text="Items waiting (not claimed).")
+    oldest_enqueued_at = serializers.DateTimeField(allow_null=True, help_text="When the oldest waiting item entered.")
+    oldest_age_seconds = serializers.SerializerMethodField()
+    past_deadline = serializers.IntegerField(help_text="Waiting items already past their deadline.")
+
+    class Meta:
+        model = Queue
+        fields = ["id", "slug", "name", "description", "ordering", "is_default", "deadline_seconds", "pending",
+                  "oldest_enqueued_at", "oldest_age_seconds", "past_deadline"]  # fmt: skip
+
+    def get_deadline_seconds(self, queue: Queue) -> int:
+        return int(queue.deadline.total_seconds())
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_oldest_age_seconds(self, queue: Queue) -> int | None:
+        oldest = queue.oldest_enqueued_at
+        return None if oldest is None else max(0, int((self.context["now"] - oldest).total_seconds()))
+
+
+class CategoryOutSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PolicyCategory
+        fields = ["slug", "name", "severity", "description", "position", "is_active"]
+
+
+class ModelVersionOutSerializer(serializers.ModelSerializer):
+    prior_only = serializers.BooleanField(source="is_prior_only", help_text="No trained head: scores are priors.")
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "name", "kind", "architecture", "status", "categories", "metrics", "training_snapshot",
+                  "prior_only", "notes", "created_at", "activated_at"]  # fmt: skip
+
+
+class ItemDecisionInSerializer(StrictSerializer):
+    action = serializers.ChoiceField(
+        choices=[Decision.Action.NO_VIOLATION, Decision.Action.REMOVE, Decision.Action.NEEDS_CONTEXT]
+    )
+    categories = serializers.ListField(
+        child=StrictCharField(max_length=40), required=False, default=list, max_length=50,
+        help_text="Slugs of the violated categories (GET /api/v1/categories).",
+    )  # fmt: skip
+    note = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+    apply_to_group = serializers.BooleanField(required=False, default=False)

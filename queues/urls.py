@@ -1,10 +1,18 @@
 from django.urls import path
 
-from queues import api, api_review, views, views_qa
+from queues import api, api_catalog, api_decisions, api_review, views, views_qa
 
 api_urlpatterns = [
     path("items", api.ItemCollectionView.as_view(), name="api-items"),
     path("items/<int:item_id>", api.ItemDetailView.as_view(), name="api-item-detail"),
+    path("items/<int:item_id>/ticket", api.ItemTicketView.as_view(), name="api-item-ticket"),
+    path("items/<int:item_id>/decision", api_decisions.ItemDecisionView.as_view(), name="api-item-decision"),
+    path("decisions", api_decisions.DecisionListView.as_view(), name="api-decisions"),
+    path("queues", api_catalog.QueueListView.as_view(), name="api-queues"),
+    path("queues/<int:queue_id>", api_catalog.QueueDetailView.as_view(), name="api-queue-detail"),
+    path("categories", api_catalog.CategoryListView.as_view(), name="api-categories"),
+    path("model-versions", api_catalog.ModelVersionListView.as_view(), name="api-model-versions"),
+    path("labels", api_catalog.LabelListView.as_view(), name="api-labels"),
     path("queues/<int:queue_id>/claim", api_review.ClaimView.as_view(), name="api-queue-claim"),
     path("entries/<int:entry_id>/heartbeat", api_review.HeartbeatView.as_view(), name="api-entry-heartbeat"),
     path("entries/<int:entry_id>/release", api_review.ReleaseView.as_view(), name="api-entry-release"),

@@ -1,0 +1,95 @@
+"""REST API v1 reference reads: queues with their live stats, policy categories, model versions, labels."""
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from classifiers.models import ModelVersion, PolicyCategory
+from queues.api import ERROR_RESPONSES, NOT_FOUND, SYNC_NOTE, KeysetListView
+from queues.api_filters import LabelFilter
+from queues.models import ApiToken, Label, Queue
+from queues.selectors import with_queue_stats
+from queues.serializers import CategoryOutSerializer, LabelOutSerializer, ModelVersionOutSerializer, QueueOutSerializer
+
+Scope = ApiToken.Scope
+# Reference data every integrator needs to read its own results (which queue, which category slug).
+REFERENCE_SCOPES = (Scope.ITEMS_READ, Scope.DECISIONS_READ, Scope.DECISIONS_WRITE)
+
+
+class QueueListView(APIView):
+    required_scope = {"GET": REFERENCE_SCOPES}
+
+    @extend_schema(
+        operation_id="queues_list",
+        summary="All review queues with their live depth, oldest waiting item and deadline breaches",
+        responses={200: QueueOutSerializer(many=True), **ERROR_RESPONSES},
+        tags=["queues"],
+    )
+    def get(self, request: Request) -> Response:
+        queues = with_queue_stats(Queue.objects.all()).order_by("name")
+        return Response(QueueOutSerializer(queues, many=True, context={"now": timezone.now()}).data)
+
+
+class QueueDetailView(APIView):
+    required_scope = {"GET": REFERENCE_SCOPES}
+
+    @extend_schema(
+        operation_id="queues_retrieve",
+        summary="One review queue with its live stats",
+        responses={200: QueueOutSerializer, **ERROR_RESPONSES, **NOT_FOUND},
+        tags=["queues"],
+    )
+    def get(self, request: Request, queue_id: int) -> Response:
+        queue = get_object_or_404(with_queue_stats(Queue.objects.all()), pk=queue_id)
+        return Response(QueueOutSerializer(queue, context={"now": timezone.now()}).data)
+
+
+class CategoryListView(APIView):
+    required_scope = {"GET": REFERENCE_SCOPES}
+
+    @extend_schema(
+        operation_id="categories_list",
+        summary="Policy categories: the slugs that scores, decisions and labels use",
+        responses={200: CategoryOutSerializer(many=True), **ERROR_RESPONSES},
+        tags=["reference"],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(CategoryOutSerializer(PolicyCategory.objects.all(), many=True).data)
+
+
+class ModelVersionListView(APIView):
+    required_scope = {"GET": (Scope.ITEMS_READ, Scope.DECISIONS_READ)}
+
+    @extend_schema(
+        operation_id="model_versions_list",
+        summary="Classifier versions: status, categories, held-out metrics, training data",
+        responses={200: ModelVersionOutSerializer(many=True), **ERROR_RESPONSES},
+        tags=["reference"],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(ModelVersionOutSerializer(ModelVersion.objects.all(), many=True).data)
+
+
+class LabelListView(KeysetListView):
+    required_scope = {"GET": Scope.DECISIONS_READ}
+    queryset = Label.objects.current().select_related("category", "reviewer", "queue")
+    serializer_class = LabelOutSerializer
+    filterset_class = LabelFilter
+    key_field = "created_at"
+
+    @extend_schema(
+        operation_id="labels_list",
+        summary="Current labels (what training learns from), in cursor pages ordered by creation",
+        description=(
+            "One label per category per decision: `value` true when the item violates it. Only current labels: "
+            "when a senior overturns a decision in QA, its labels are replaced by new ones (`from_qa` true) "
+            "and no longer listed." + SYNC_NOTE.format(key="created_at", verb="created")
+        ),
+        responses={200: LabelOutSerializer(many=True), **ERROR_RESPONSES},
+        tags=["labels"],
+    )
+    def get(self, request: Request) -> Response:
+        return self.list(request)
