@@ -1,5 +1,6 @@
 """Policy categories: what the classifiers score and what reviewers decide against."""
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -119,3 +120,110 @@ class Embedding(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.item_id} in {self.backbone}"
+
+
+class TrainingSnapshot(models.Model):
+    """An immutable, versioned export of the reviewers' labels: ``items.jsonl``, ``images/``, ``manifest.json``.
+
+    Written once by ``queues.training_data.export_training_snapshot`` (labels live in ``queues``);
+    never rewritten: a second export is a new snapshot. The same labels and cutoff give a
+    byte-identical ``items.jsonl``. The file format is in ``classifiers.snapshots``.
+    """
+
+    class HeldOutSource(models.TextChoices):
+        RANDOM_SAMPLE = "random_sample", "Randomly sampled items only"
+        RANDOM_SAMPLE_AND_HASH = "random_sample+hash", "Randomly sampled items and a hash split of the rest"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_label = models.CharField(max_length=150, blank=True, help_text="Who or what asked for it.")
+    label_cutoff = models.DateTimeField(help_text="Labels and QA overturns up to this time are in the snapshot.")
+    path = models.CharField(max_length=500, help_text="The snapshot's directory.")
+    item_count = models.PositiveIntegerField(default=0)
+    label_count = models.PositiveIntegerField(default=0)
+    held_out_count = models.PositiveIntegerField(default=0)
+    held_out_source = models.CharField(max_length=20, choices=HeldOutSource.choices, blank=True)
+    counts = models.JSONField(default=dict, blank=True, help_text="Per category: positives and negatives, by split.")
+    items_sha256 = models.CharField(max_length=64, blank=True)
+    file_hashes = models.JSONField(default=dict, blank=True, help_text="sha256 of every file, by relative path.")
+    manifest = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.pk} ({self.item_count} items, labels to {self.label_cutoff:%Y-%m-%d %H:%M})"
+
+    @property
+    def label(self) -> str:
+        """How a model version names the data it was trained on."""
+        return f"snapshot-{self.pk} sha256:{self.items_sha256[:16]} ({self.item_count} items)"
+
+
+class RetrainingRun(models.Model):
+    """One retraining of the text heads: why it started, its progress, and the candidate it produced.
+
+    The row is the source of truth (DESIGN.md invariant 1): a worker claims it with a conditional
+    update and holds it under a lease it renews while it trains; a sweeper re-sends runs whose
+    message was lost or whose worker died. A failed run records its error and registers nothing.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        LABELS = "labels", "New labels"
+        ADMIN = "admin", "Started by an admin"
+        COMMAND = "command", "Management command or benchmark"
+
+    OPEN_STATES = (State.QUEUED, State.RUNNING)
+
+    kind = models.CharField(max_length=8, choices=ModelVersion.Kind.choices, default=ModelVersion.Kind.TEXT)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    worker_token = models.UUIDField(null=True, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=100, blank=True, help_text="What the worker is doing now.")
+    epoch_losses = models.JSONField(default=list, blank=True, help_text="Training loss after each L-BFGS pass.")
+    error = models.TextField(blank=True)
+    snapshot = models.ForeignKey(TrainingSnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
+    candidate = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="retraining_runs"
+    )
+    compared_with = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The version that was active when the candidate was evaluated.",
+    )  # fmt: skip
+    metrics = models.JSONField(default=dict, blank=True, help_text="Candidate and active on the same held-out set.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one retraining per kind at a time: triggers that fire together start one run.
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="one_open_retraining_per_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"retraining {self.pk} ({self.get_state_display()}, {self.get_trigger_display()})"
+
+    def held_out_f1(self, side: str) -> dict[str, float | None]:
+        """Held-out F1 per category of ``side``: "candidate" or "active" (measured on the same rows)."""
+        block = (self.metrics.get(side) or {}).get("held_out") or {}
+        return {slug: row.get("f1") for slug, row in block.items()}

@@ -15,6 +15,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -275,6 +276,7 @@ CELERY_TASK_ROUTES = {
     "queues.tasks.score_items": {"queue": "inference"},
     "queues.tasks.reroute_pending": {"queue": "inference"},
     "*.train_*": {"queue": "training"},
+    "queues.tasks.retrain_text_heads": {"queue": "training"},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -283,7 +285,24 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-scoring": {"task": "queues.tasks.sweep_scoring", "schedule": env_int("SCORING_SWEEP_SECONDS", 30)},
     "release-expired-leases": {"task": "queues.tasks.release_expired_leases", "schedule": 30},
     "sample-queue-depths": {"task": "queues.tasks.sample_queue_depths", "schedule": 300},
+    # Retraining: daily, after RETRAIN_AFTER_LABELS new labels, and a sweeper for lost or crashed runs.
+    "retrain-daily": {
+        "task": "queues.tasks.retrain_scheduled",
+        "schedule": crontab(hour=env_int("RETRAIN_DAILY_HOUR", 3), minute=0),
+    },
+    "retrain-after-new-labels": {"task": "queues.tasks.retrain_after_new_labels", "schedule": 300},
+    "sweep-retraining": {"task": "queues.tasks.sweep_retraining", "schedule": 60},
 }
+
+# Training data and retraining (queues/training_data.py, queues/retraining.py).
+TRAINING_SNAPSHOT_DIR = Path(env_str("TRAINING_SNAPSHOT_DIR", str(VAR_DIR / "training-snapshots")))
+# Held out: the randomly sampled items when there are this many, else those plus a hash split of the rest.
+TRAINING_MIN_RANDOM_HELD_OUT = env_int("TRAINING_MIN_RANDOM_HELD_OUT", 200)
+TRAINING_HELD_OUT_FRACTION = float(os.environ.get("TRAINING_HELD_OUT_FRACTION", "0.2"))
+RETRAIN_AFTER_LABELS = env_int("RETRAIN_AFTER_LABELS", 2000)  # new current labels (one per category decided); 0 = off
+RETRAIN_LEASE_SECONDS = env_int("RETRAIN_LEASE_SECONDS", 300)
+RETRAIN_MAX_ATTEMPTS = env_int("RETRAIN_MAX_ATTEMPTS", 3)
+RETRAIN_TIME_LIMIT_SECONDS = env_int("RETRAIN_TIME_LIMIT_SECONDS", 3600)
 
 # Reviewing: how long a claim lasts without a heartbeat, and how long a skipped item stays away.
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600)

@@ -217,3 +217,5 @@ class QAReviewAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: QAReview | None = None) -> bool:
         return False
+
+from queues import admin_training  # noqa: E402, F401 - registers the training snapshot and retraining run pages

@@ -1,6 +1,7 @@
 """Celery tasks. Each takes ids, and calls one service; redelivery changes nothing twice."""
 
 from celery import shared_task
+from django.conf import settings
 
 from queues import enqueue, review, scoring
 
@@ -33,3 +34,41 @@ def reroute_pending() -> int:
 def sample_queue_depths() -> int:
     """Periodic: record each queue's depth for the overview charts."""
     return enqueue.sample_queue_depths()
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=settings.RETRAIN_TIME_LIMIT_SECONDS,
+    time_limit=settings.RETRAIN_TIME_LIMIT_SECONDS + 60,
+)
+def retrain_text_heads(run_id: int) -> str:
+    """Run one retraining (queue ``training``): snapshot, train heads, evaluate, register a candidate."""
+    from queues.retraining import run_retraining
+
+    return run_retraining(run_id=run_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_retraining() -> int:
+    """Periodic: re-send retraining runs whose message was lost or whose worker died."""
+    from queues.retraining import sweep_retraining_runs
+
+    return sweep_retraining_runs()
+
+
+@shared_task(ignore_result=True)
+def retrain_after_new_labels() -> bool:
+    """Periodic: start a retraining once ``RETRAIN_AFTER_LABELS`` new labels are in."""
+    from queues.retraining import retrain_if_enough_new_labels
+
+    return retrain_if_enough_new_labels() is not None
+
+
+@shared_task(ignore_result=True)
+def retrain_scheduled() -> bool:
+    """Daily: start a retraining if any label came in since the last run."""
+    from queues.retraining import retrain_on_schedule
+
+    return retrain_on_schedule() is not None

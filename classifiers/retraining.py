@@ -1,0 +1,237 @@
+"""Retraining the text model's heads from a training snapshot, and comparing the candidate with the active version.
+
+Input is a snapshot directory (``classifiers.snapshots``): plain records of item id, text, labels per
+category and split. The sentence embeddings come from the ``Embedding`` rows that scoring stored;
+only items without one are embedded here, with the same frozen encoder, and stored for next time.
+The head is ``classifiers.heads``' linear head over the text model's default features (embedding +
+hashed character n-grams), trained with full-batch L-BFGS; every L-BFGS pass reports its loss, which
+is the "per-epoch loss" a retraining run shows.
+
+Calibration is per category, inside ``train_head``: Platt scaling (a slope and a bias on each
+category's logit) fitted as a MAP estimate on a 20 % calibration split of the training rows. Not
+isotonic regression: with a few hundred labels its steps tie scores and cost ROC-AUC (0.989 -> 0.940
+at 200 labels in bench/RESULTS.md, "Calibration"); not temperature alone: it cannot move the point
+of even odds that class weighting shifts. Platt is monotone, so it never reorders a queue.
+
+Evaluation is on the snapshot's ``held_out`` rows only (how they are chosen, and why, is in
+``queues.training_data``), for the candidate and for the active text version on the same rows, so
+the two sets of metrics can be compared directly. The candidate is registered with status
+``candidate``: nothing here changes which version is active.
+
+The optional fine-tuning of the encoder is not implemented: heads only.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.models import Embedding, ModelVersion, PolicyCategory
+from classifiers.services import register_model_version
+from classifiers.snapshots import Snapshot, Split, TrainingRecord
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN = -1
+EMBED_BATCH = 32
+
+
+class RetrainingError(ValueError):
+    """The snapshot cannot train or evaluate a candidate (no labels, one class only...); the message says why."""
+
+
+@dataclass(frozen=True)
+class FittedCandidate:
+    """A trained head and its metrics, not registered yet."""
+
+    head: Any
+    metrics: dict[str, Any]
+    losses: list[float]
+    train_rows: int
+    held_out_rows: int
+
+
+def label_matrix(records: Sequence[TrainingRecord], categories: Sequence[str]) -> np.ndarray:
+    """(n, C) int8 of 1, 0 and -1 (nobody decided that category for that item)."""
+    matrix = np.full((len(records), len(categories)), UNKNOWN, dtype=np.int8)
+    column = {slug: j for j, slug in enumerate(categories)}
+    for row, record in enumerate(records):
+        for slug, value in record.labels.items():
+            if slug in column:
+                matrix[row, column[slug]] = value
+    return matrix
+
+
+def text_embeddings(
+    records: Sequence[TrainingRecord], *, progress: Callable[[int, int], None] | None = None
+) -> np.ndarray:
+    """float32 (n, 384) sentence embeddings of ``records``: stored rows first, the encoder for the rest."""
+    from classifiers.inference.text import BACKBONE, EMBEDDING_DIM
+
+    ids = [record.item_id for record in records]
+    stored: dict[int, bytes] = {}
+    for start in range(0, len(ids), 5_000):  # stay under SQLite's bound-parameter limit
+        stored.update(
+            Embedding.objects.filter(item_id__in=ids[start : start + 5_000], backbone=BACKBONE).values_list(
+                "item_id", "vector"
+            )
+        )
+    out = np.empty((len(records), EMBEDDING_DIM), dtype=np.float32)
+    missing = []
+    for row, item_id in enumerate(ids):
+        vector = stored.get(item_id)
+        if vector is None or len(vector) != EMBEDDING_DIM * 2:
+            missing.append(row)
+        else:
+            out[row] = np.frombuffer(vector, dtype=np.float16)
+    if missing:
+        from classifiers.inference.text import embed_texts
+
+        logger.info("retraining: embedding %d items without a stored %s embedding", len(missing), BACKBONE)
+        for start in range(0, len(missing), EMBED_BATCH):
+            rows = missing[start : start + EMBED_BATCH]
+            vectors = embed_texts([records[row].text for row in rows])
+            out[rows] = vectors
+            Embedding.objects.bulk_create(
+                [
+                    Embedding(
+                        item_id=records[row].item_id,
+                        backbone=BACKBONE,
+                        dim=EMBEDDING_DIM,
+                        vector=vector.astype(np.float16).tobytes(),
+                    )
+                    for row, vector in zip(rows, vectors, strict=True)
+                ],
+                ignore_conflicts=True,
+            )
+            if progress:
+                progress(min(start + EMBED_BATCH, len(missing)), len(missing))
+    # Stored vectors are float16: use them at that precision everywhere, so a retrain on stored rows and
+    # a retrain that had to embed give the same features.
+    return out.astype(np.float16).astype(np.float32)
+
+
+def fit_text_candidate(
+    *,
+    snapshot: Snapshot,
+    config: Any = None,
+    on_loss: Callable[[int, float], None] | None = None,
+    on_embedding: Callable[[int, int], None] | None = None,
+) -> FittedCandidate:
+    """Train text heads on the snapshot's training rows; evaluate them and the active version on its held-out rows.
+
+    Raises RetrainingError when there is nothing to train or evaluate on. Writes nothing but the
+    embeddings of items that had none stored.
+    """
+    from classifiers.heads import evaluate
+    from classifiers.inference.text import DEFAULT_FEATURES, build_features, train_text_head
+
+    records = [record for record in snapshot.records if record.text.strip()]
+    train = [record for record in records if record.split == Split.TRAIN]
+    held_out = [record for record in records if record.split == Split.HELD_OUT]
+    if not train:
+        raise RetrainingError("The snapshot has no training labels on items with text.")
+    if not held_out:
+        raise RetrainingError("The snapshot has no held-out labels on items with text to evaluate on.")
+    present = {slug for record in records for slug in record.labels}
+    categories = [slug for slug in PolicyCategory.objects.values_list("slug", flat=True) if slug in present]
+
+    vectors = text_embeddings(records, progress=on_embedding)
+    is_train = np.array([record.split == Split.TRAIN for record in records])
+    losses: list[float] = []
+
+    def on_pass(passes: int, loss: float) -> None:
+        losses.append(float(loss))
+        if on_loss:
+            on_loss(passes, float(loss))
+
+    try:
+        head = train_text_head(
+            vectors[is_train],
+            [record.text for record in train],
+            label_matrix(train, categories),
+            categories=categories,
+            config=config,
+            progress=on_pass,
+        )
+    except ValueError as exc:  # e.g. no category with both a positive and a negative label
+        raise RetrainingError(f"Cannot train: {exc}.") from exc
+
+    trained = list(head.categories)
+    held_vectors = vectors[~is_train]
+    held_texts = [record.text for record in held_out]
+    held_labels = label_matrix(held_out, trained)
+    candidate_probs = head.predict_proba(build_features(held_vectors, held_texts, DEFAULT_FEATURES))
+    metrics: dict[str, Any] = {
+        "held_out": evaluate(candidate_probs, held_labels, categories=trained),
+        "train_rows": len(train),
+        "held_out_rows": len(held_out),
+        "held_out_source": snapshot.manifest.get("split", {}).get("mode", ""),
+        "snapshot": snapshot.manifest.get("snapshot"),
+        "passes": len(losses),
+        "final_loss": losses[-1] if losses else None,
+        "skipped_categories": list(head.summary.get("skipped", [])),
+    }
+    active = ModelVersion.objects.filter(kind=ModelVersion.Kind.TEXT, status=ModelVersion.Status.ACTIVE).first()
+    if active is not None:
+        active_probs = version_probabilities(active, held_vectors, held_texts, trained)
+        metrics["active"] = {
+            "version": active.name,
+            "held_out": evaluate(active_probs, held_labels, categories=trained),
+        }
+    return FittedCandidate(
+        head=head, metrics=metrics, losses=losses, train_rows=len(train), held_out_rows=len(held_out)
+    )
+
+
+def register_text_candidate(
+    fitted: FittedCandidate, *, name: str, snapshot_label: str, notes: str = ""
+) -> ModelVersion:
+    """Store the head and register it as a ``candidate`` with its metrics (the active version is untouched)."""
+    from classifiers.inference.text import BACKBONE
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "head.pt"
+        fitted.head.save(path)
+        return register_model_version(
+            name=name,
+            kind=ModelVersion.Kind.TEXT,
+            architecture=BACKBONE.removeprefix("sentence:"),
+            artifact_path=path,
+            categories=list(fitted.head.categories),
+            metrics=fitted.metrics,
+            training_snapshot=snapshot_label,
+            notes=notes or f"Retrained heads on {fitted.train_rows} items; metrics on {fitted.held_out_rows} held out.",
+        )
+
+
+def version_probabilities(
+    version: ModelVersion, embeddings: np.ndarray, texts: list[str], categories: Sequence[str]
+) -> np.ndarray:
+    """(n, C) probabilities that ``version`` (head where trained, prior elsewhere) gives ``texts``."""
+    from django.core.files.storage import default_storage
+
+    from classifiers.heads import Head
+    from classifiers.inference import CategoryInfo
+    from classifiers.inference.text import TextModel
+
+    descriptions = dict(PolicyCategory.objects.filter(slug__in=categories).values_list("slug", "description"))
+    infos = [CategoryInfo(slug=slug, description=descriptions.get(slug, "")) for slug in categories]
+    # Loaded here rather than through the runtime's per-process cache, which is keyed by version only and
+    # would keep this subset of categories for later scoring in the same process.
+    artifact = default_storage.path(version.artifact.name) if version.artifact else None
+    head = Head.load(artifact) if artifact else None
+    if head is not None and set(categories) <= set(head.categories):
+        model = TextModel(head=head, categories=infos)  # no category left to the prior: no encoder to load
+    else:
+        model = TextModel.load(artifact, infos)
+    rows = model.predict(np.asarray(embeddings, dtype=np.float32), list(texts))
+    return np.array([[row[slug].probability for slug in categories] for row in rows], dtype=np.float64).reshape(
+        len(texts), len(categories)
+    )
