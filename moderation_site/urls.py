@@ -14,3 +14,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("queues.urls")),
 ]
+
+handler404 = "queues.api_errors.not_found"

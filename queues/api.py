@@ -150,8 +150,15 @@ class ItemCollectionView(KeysetListView):
             },
         },
         responses={
-            200: OpenApiResponse(BatchResultSerializer, description="A batch: one result per item, in order."),
-            201: OpenApiResponse(SubmissionResultSerializer, description="One item, created or merged."),
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="ItemSubmissionOk",
+                    serializers=[BatchResultSerializer, SubmissionResultSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="A batch: one result per item, in order. Or one item that existed: merged.",
+            ),
+            201: OpenApiResponse(SubmissionResultSerializer, description="One item, created."),
             **ERROR_RESPONSES,
             413: OpenApiResponse(ERROR_SCHEMA, description="The request body is over the size limit."),
         },

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from queues import review
-from queues.api import ERROR_RESPONSES, ERROR_SCHEMA
+from queues.api import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND
 from queues.models import ApiToken, Decision, Queue
 from queues.serializers import StrictCharField, StrictSerializer
 
@@ -59,7 +59,12 @@ class ClaimView(ReviewView):
         operation_id="queues_claim",
         summary="Claim the best unclaimed item of a queue under a lease",
         request=None,
-        responses={200: ClaimOutSerializer, 204: OpenApiResponse(description="The queue is empty."), **ERROR_RESPONSES},
+        responses={
+            200: ClaimOutSerializer,
+            204: OpenApiResponse(description="The queue is empty."),
+            **ERROR_RESPONSES,
+            **NOT_FOUND,
+        },
         tags=["review"],
     )
     def post(self, request: Request, queue_id: int) -> Response:
@@ -74,7 +79,7 @@ class HeartbeatView(ReviewView):
         operation_id="entries_heartbeat",
         summary="Renew the lease on a held item",
         request=TokenInSerializer,
-        responses={200: ClaimOutSerializer, **ERROR_RESPONSES, **CONFLICT},
+        responses={200: ClaimOutSerializer, **ERROR_RESPONSES, **NOT_FOUND, **CONFLICT},
         tags=["review"],
     )
     def post(self, request: Request, entry_id: int) -> Response:
@@ -96,7 +101,7 @@ class ReleaseView(ReviewView):
         operation_id="entries_release",
         summary="Skip: put a held item back in its queue",
         request=TokenInSerializer,
-        responses={204: None, **ERROR_RESPONSES, **CONFLICT},
+        responses={204: None, **ERROR_RESPONSES, **NOT_FOUND, **CONFLICT},
         tags=["review"],
     )
     def post(self, request: Request, entry_id: int) -> Response:
@@ -111,7 +116,7 @@ class EscalateView(ReviewView):
         operation_id="entries_escalate",
         summary="Move a held item to another queue with a note",
         request=EscalateInSerializer,
-        responses={204: None, **ERROR_RESPONSES, **CONFLICT},
+        responses={204: None, **ERROR_RESPONSES, **NOT_FOUND, **CONFLICT},
         tags=["review"],
     )
     def post(self, request: Request, entry_id: int) -> Response:
@@ -132,7 +137,7 @@ class DecisionView(ReviewView):
         operation_id="entries_decide",
         summary="Decide a held item (optionally its whole near-duplicate group)",
         request=DecisionInSerializer,
-        responses={201: DecisionOutSerializer(many=True), **ERROR_RESPONSES, **CONFLICT},
+        responses={201: DecisionOutSerializer(many=True), **ERROR_RESPONSES, **NOT_FOUND, **CONFLICT},
         tags=["review"],
     )
     def post(self, request: Request, entry_id: int) -> Response:

@@ -180,3 +180,11 @@ def test_a_ticket_for_an_unknown_item_is_a_404():
     response = client_for("items:write").put(f"{URL}/999999/ticket", {"ticket_id": "T"}, format="json")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_an_unknown_api_url_is_a_json_404_and_other_urls_keep_the_html_page(reader, client):
+    response = reader.get("/api/v1/items/not-an-id")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
