@@ -228,3 +228,17 @@ def test_the_export_command_writes_a_snapshot_and_prints_its_counts(queue, mira,
         call_command("export_training_set", cutoff="yesterday")
     with pytest.raises(CommandError, match="No human labels"):
         call_command("export_training_set", cutoff="2000-01-01T00:00:00Z")
+
+
+def test_the_admin_lists_snapshots_read_only(client, queue, mira):
+    decide(queue, mira, categories=["spam"])
+    snapshot = export_training_snapshot()
+    admin_user = make_user(username="ada", is_staff=True)
+    admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    listing = client.get("/admin/classifiers/trainingsnapshot/").content.decode()
+    assert f"/admin/classifiers/trainingsnapshot/{snapshot.pk}/change/" in listing
+    page = client.get(f"/admin/classifiers/trainingsnapshot/{snapshot.pk}/change/")
+    assert page.status_code == 200 and snapshot.items_sha256 in page.content.decode()
+    assert 'name="_save"' not in page.content.decode()  # immutable: nothing to save
