@@ -1,10 +1,12 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from audit.admin_mixins import AuditedAdminMixin
 from classifiers.models import ModelVersion, PolicyCategory
-from classifiers.services import RegistryError, set_model_version_status
+from classifiers.services import RegistryError, roll_back_model_version, set_model_version_status
 
 
 @admin.register(PolicyCategory)
@@ -26,8 +28,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "name", "kind", "architecture", "status", "categories", "artifact", "artifact_sha256", "backbone_file",
         "backbone_sha256", "training_snapshot", "metrics", "created_at", "activated_at",
     ]  # fmt: skip
-    fields = [*readonly_fields, "notes"]
-    actions = ["promote", "shadow", "retire", "make_candidate"]
+    fields = ["monitoring", *readonly_fields, "notes"]
+    actions = ["promote", "roll_back", "shadow", "retire", "make_candidate"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ModelVersion | None = None) -> list[str]:
+        return ["monitoring", *self.readonly_fields]
+
+    @admin.display(description="Monitoring")
+    def monitoring(self, version: ModelVersion) -> str:
+        # The page lives in the queues app (it needs reviewer labels); linked by URL name, not imported.
+        try:
+            url = reverse("model-monitor", args=[version.pk])
+        except NoReverseMatch:
+            return "—"
+        return format_html('<a href="{}">Precision, calibration, drift and experiments</a>', url)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -50,6 +64,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Promote exactly one version at a time.", level=messages.ERROR)
             return
         self._set(request, queryset, ModelVersion.Status.ACTIVE)
+
+    @admin.action(description="Roll back: re-activate the previously active version of that kind")
+    def roll_back(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        for kind in sorted(set(queryset.values_list("kind", flat=True))):
+            try:
+                restored = roll_back_model_version(kind=kind, actor=request.user)
+                self.message_user(request, f"{kind}: {restored.name} is active again.")
+            except RegistryError as exc:
+                self.message_user(request, f"{kind}: {exc}", level=messages.ERROR)
 
     @admin.action(description="Run in shadow (scores new items, does not route)")
     def shadow(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:

@@ -113,6 +113,43 @@ def set_model_version_status(
     return version
 
 
+def previous_active_version(*, kind: str) -> ModelVersion | None:
+    """The version that was active before the current one: the retired one of ``kind`` activated last."""
+    current = ModelVersion.objects.filter(kind=kind, status=ModelVersion.Status.ACTIVE).first()
+    earlier = ModelVersion.objects.filter(
+        kind=kind, status=ModelVersion.Status.RETIRED, activated_at__isnull=False
+    ).order_by("-activated_at", "-pk")
+    if current is not None and current.activated_at is not None:
+        earlier = earlier.filter(activated_at__lt=current.activated_at)
+    return earlier.first()
+
+
+def roll_back_model_version(*, kind: str, actor: AbstractBaseUser | None = None, actor_label: str = "") -> ModelVersion:
+    """Re-activate the previously active version of ``kind`` and retire the current one, in one step.
+
+    Writes ``model_version.rolled_back`` besides the promote/retire events, and re-routes pending
+    items like any activation (``model_version_activated`` after commit). Rolling back twice
+    returns to the version rolled back from: each activation becomes the latest.
+    """
+    with transaction.atomic():
+        current = ModelVersion.objects.select_for_update().filter(kind=kind, status=ModelVersion.Status.ACTIVE).first()
+        previous = previous_active_version(kind=kind)
+        if previous is None:
+            raise RegistryError(f"No earlier active {kind} version to roll back to.")
+        restored = set_model_version_status(
+            version=previous, status=ModelVersion.Status.ACTIVE, actor=actor, actor_label=actor_label
+        )
+        record_event(
+            action="model_version.rolled_back",
+            target=restored,
+            actor=actor,
+            actor_label=actor_label,
+            before={"active": current.name if current else None},
+            after={"active": restored.name, "retired": current.name if current else None},
+        )
+    return restored
+
+
 def _snapshot(version: ModelVersion) -> dict:
     return {
         "name": version.name,

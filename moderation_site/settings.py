@@ -245,6 +245,8 @@ SPECTACULAR_SETTINGS = {
         "ReviewActionEnum": ["no_violation", "remove", "needs_context"],
         "ItemKindEnum": "queues.models.Item.Kind",
         "ModelVersionKindEnum": "classifiers.models.ModelVersion.Kind",
+        "ModelHealthStateEnum": ["ok", "alert", "insufficient", "not_checked"],
+        "ItemStateEnum": "queues.models.Item.State",
     },
 }
 
@@ -292,6 +294,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "retrain-after-new-labels": {"task": "queues.tasks.retrain_after_new_labels", "schedule": 300},
     "sweep-retraining": {"task": "queues.tasks.sweep_retraining", "schedule": 60},
+    # Model monitoring: live precision, calibration and drift per active and shadow version, and the alert state.
+    "check-model-health": {
+        "task": "queues.tasks.check_model_health",
+        "schedule": env_int("MONITOR_INTERVAL_SECONDS", 900),
+    },
 }
 
 # Training data and retraining (queues/training_data.py, queues/retraining.py).
@@ -303,6 +310,16 @@ RETRAIN_AFTER_LABELS = env_int("RETRAIN_AFTER_LABELS", 2000)  # new current labe
 RETRAIN_LEASE_SECONDS = env_int("RETRAIN_LEASE_SECONDS", 300)
 RETRAIN_MAX_ATTEMPTS = env_int("RETRAIN_MAX_ATTEMPTS", 3)
 RETRAIN_TIME_LIMIT_SECONDS = env_int("RETRAIN_TIME_LIMIT_SECONDS", 3600)
+
+# Model monitoring (queues/monitoring.py): alert when live precision at the routing threshold falls under the
+# floor, or the score distribution drifts past the PSI threshold; figures need MONITOR_MIN_SUPPORT labels or scores.
+MONITOR_PRECISION_FLOOR = float(os.environ.get("MONITOR_PRECISION_FLOOR", "0.7"))
+MONITOR_DRIFT_THRESHOLD = float(os.environ.get("MONITOR_DRIFT_THRESHOLD", "0.2"))
+MONITOR_DEFAULT_THRESHOLD = float(os.environ.get("MONITOR_DEFAULT_THRESHOLD", "0.5"))  # categories no rule names
+MONITOR_MIN_SUPPORT = env_int("MONITOR_MIN_SUPPORT", 30)
+MONITOR_WINDOW_DAYS = env_int("MONITOR_WINDOW_DAYS", 7)
+MONITOR_HISTORY_DAYS = env_int("MONITOR_HISTORY_DAYS", 28)
+MONITOR_DRIFT_BASELINE_DAYS = env_int("MONITOR_DRIFT_BASELINE_DAYS", 7)
 
 # Reviewing: how long a claim lasts without a heartbeat, and how long a skipped item stays away.
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600)

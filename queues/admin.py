@@ -218,4 +218,7 @@ class QAReviewAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: QAReview | None = None) -> bool:
         return False
 
-from queues import admin_training  # noqa: E402, F401 - registers the training snapshot and retraining run pages
+
+# Admin pages kept in their own modules, registered on import: training snapshots and retraining runs,
+# A/B experiments and model health.
+from queues import admin_experiments, admin_training  # noqa: E402, F401

@@ -10,6 +10,7 @@ class QueuesConfig(AppConfig):
         from queues import schema  # noqa: F401 - registers the OpenAPI auth extension
 
         model_version_activated.connect(_reroute_after_activation, dispatch_uid="queues.reroute")
+        model_version_activated.connect(_stop_experiments_after_activation, dispatch_uid="queues.experiments")
 
 
 def _reroute_after_activation(sender, version_id: int, kind: str, **kwargs) -> None:  # noqa: ANN001
@@ -17,3 +18,10 @@ def _reroute_after_activation(sender, version_id: int, kind: str, **kwargs) -> N
     from queues.tasks import reroute_pending
 
     reroute_pending.delay()
+
+
+def _stop_experiments_after_activation(sender, version_id: int, kind: str, **kwargs) -> None:  # noqa: ANN001
+    """An A/B experiment compares a candidate with the active version; a new active version ends it."""
+    from queues.experiments import stop_experiments_after_activation
+
+    stop_experiments_after_activation(version_id=version_id, kind=kind)

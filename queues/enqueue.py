@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import ModelVersion, PolicyCategory, Score
+from queues import experiments
+from queues.experiments import Assignment
 from queues.models import Decision, Item, ItemSignature, NearDuplicateKey, Queue, QueueEntry, Report, RoutingRule
 from queues.priority import oldest_sort_key, risk_of, risk_sort_key, uncertainty_sort_key
 from queues.routing import ItemFacts, RoutingDecision, Rule, route
@@ -28,19 +30,36 @@ class NoDefaultQueue(RuntimeError):
     """Routing needs a default queue to catch what no rule matches."""
 
 
-def active_scores(item_ids: list[int], *, for_risk: bool = False) -> dict[int, dict[str, float]]:
+def active_scores(
+    item_ids: list[int], *, for_risk: bool = False, assignments: dict[int, Assignment] | None = None
+) -> dict[int, dict[str, float]]:
     """Per item, each category's probability from the active versions (the higher of text and image).
 
     With ``for_risk``, scores from a cold-start prior are multiplied by ``RISK_PRIOR_WEIGHT``: priors
     rank items but are not calibrated per category (they run high for rare, severe categories), so
     they must not outrank what a trained model is sure of.
+
+    An item in arm B of an experiment (``assignments``, see ``queues.experiments``) takes the
+    candidate's scores in place of the active version's of that kind.
     """
-    rows = Score.objects.filter(item_id__in=item_ids, model_version__status=ModelVersion.Status.ACTIVE).values_list(
-        "item_id", "category__slug", "probability", "from_prior"
-    )
+    assignments = assignments or {}
+    candidates = {a.candidate_id for a in assignments.values() if a.arm == QueueEntry.Arm.B}
+    wanted = Q(model_version__status=ModelVersion.Status.ACTIVE)
+    if candidates:
+        wanted |= Q(model_version_id__in=candidates)
+    rows = Score.objects.filter(wanted, item_id__in=item_ids).values_list(
+        "item_id", "category__slug", "probability", "from_prior", "model_version_id", "model_version__kind",
+        "model_version__status",
+    )  # fmt: skip
     weight = settings.RISK_PRIOR_WEIGHT if for_risk else 1.0
     scores: dict[int, dict[str, float]] = defaultdict(dict)
-    for item_id, slug, probability, from_prior in rows:
+    for item_id, slug, probability, from_prior, version_id, kind, status in rows:
+        assignment = assignments.get(item_id)
+        if assignment is not None and assignment.arm == QueueEntry.Arm.B and assignment.kind == kind:
+            if version_id != assignment.candidate_id:
+                continue
+        elif status != ModelVersion.Status.ACTIVE:
+            continue
         value = probability * weight if from_prior else probability
         scores[item_id][slug] = max(value, scores[item_id].get(slug, 0.0))
     return scores
@@ -145,8 +164,9 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
         )
         if not items:
             return {}
-        scores = active_scores([item.pk for item in items])
-        risk_scores = active_scores([item.pk for item in items], for_risk=True)
+        arms = experiments.assignments_for(items)
+        scores = active_scores([item.pk for item in items], assignments=arms)
+        risk_scores = active_scores([item.pk for item in items], for_risk=True, assignments=arms)
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         _assign_duplicate_groups(items)
         entries, queued, decided = [], [], []
@@ -165,6 +185,7 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
                         severities=severities,
                         selection=selection,
                         rule_id=decision.rule_id,
+                        **(arms[item.pk].entry_fields() if item.pk in arms else {}),
                     )
                 )
                 queued.append(item.pk)
@@ -320,8 +341,9 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
         unscored = [i for i in items if i.pk not in scored]
         if unscored:
             score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
-        scores = active_scores([i.pk for i in items])
-        risk_scores = active_scores([i.pk for i in items], for_risk=True)
+        arms = experiments.assignments_from_entries(entries)
+        scores = active_scores([i.pk for i in items], assignments=arms)
+        risk_scores = active_scores([i.pk for i in items], for_risk=True, assignments=arms)
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         with transaction.atomic():
             for entry in (
@@ -347,6 +369,7 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
                 new_entry(
                     item=entry.item, queue=target, scores=item_scores, severities=severities,
                     selection=QueueEntry.Selection.ROUTED, enqueued_at=entry.enqueued_at, rule_id=decision.rule_id,
+                    experiment_id=entry.experiment_id, arm=entry.arm,
                 ).save()  # fmt: skip
                 moved += 1
 

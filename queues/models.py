@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from classifiers.models import ModelVersion
+
 
 class Author(models.Model):
     """The account that posted an item, as the sending platform knows it."""
@@ -266,6 +268,11 @@ class QueueEntry(models.Model):
         UNCERTAINTY = "uncertainty", "Chosen for uncertainty"
         ESCALATED = "escalated", "Escalated"
 
+    class Arm(models.TextChoices):
+        NONE = "", "Not in an experiment"
+        A = "a", "A: routed by the active model"
+        B = "b", "B: routed by the candidate"
+
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="entries")
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="entries")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
@@ -290,6 +297,12 @@ class QueueEntry(models.Model):
     )
     skip_until = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The A/B experiment that routed the item, and its arm (queues.experiments); a database default
+    # too, so rows written by raw SQL (benchmarks) need not name these columns.
+    experiment = models.ForeignKey(
+        "Experiment", null=True, blank=True, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
+    arm = models.CharField(max_length=1, choices=Arm.choices, blank=True, default="", db_default="")
 
     class Meta:
         verbose_name_plural = "queue entries"
@@ -305,6 +318,9 @@ class QueueEntry(models.Model):
             ),
             models.Index(fields=["lease_until"], condition=models.Q(status="claimed"), name="entry_claimed_lease"),
             models.Index(fields=["queue", "deadline_at"], condition=models.Q(status="pending"), name="entry_deadline"),
+            models.Index(
+                fields=["experiment", "arm"], condition=models.Q(experiment__isnull=False), name="entry_experiment_arm"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -490,3 +506,80 @@ class QueueDepthSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue_id} @ {self.taken_at:%H:%M}: {self.pending}"
+
+
+class Experiment(models.Model):
+    """An A/B test: a share of new items of one kind is routed by a candidate model's scores.
+
+    An item's arm is a stable hash of the experiment and the item (``queues.experiments.arm_of``),
+    so re-routing an item repeats its arm. The candidate scores every new item in ``shadow``
+    status while the experiment runs; stopping the experiment leaves its status alone.
+    """
+
+    kind = models.CharField(max_length=8, choices=ModelVersion.Kind.choices)
+    candidate = models.ForeignKey("classifiers.ModelVersion", on_delete=models.PROTECT, related_name="experiments")
+    control = models.ForeignKey(
+        "classifiers.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The active version of the kind when the experiment started (arm A).",
+    )  # fmt: skip
+    share = models.FloatField(help_text="Share of new items routed by the candidate (arm B), e.g. 0.2.")
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=models.Q(stopped_at__isnull=True), name="one_running_experiment_per_kind"
+            ),
+            models.CheckConstraint(condition=models.Q(share__gt=0, share__lt=1), name="experiment_share_0_to_1"),
+        ]
+
+    def __str__(self) -> str:
+        state = "running" if self.stopped_at is None else "stopped"
+        return f"experiment {self.pk}: {self.candidate_id} on {self.share:.0%} of {self.kind} items ({state})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.stopped_at is None
+
+
+class ModelHealth(models.Model):
+    """The latest monitoring verdict on one model version, written by a periodic task (queues.monitoring).
+
+    The API and the pages read this row instead of recomputing: ``state`` is ``alert`` while live
+    precision at the routing threshold is under ``MONITOR_PRECISION_FLOOR`` or the score
+    distribution has drifted past ``MONITOR_DRIFT_THRESHOLD`` (PSI).
+    """
+
+    class State(models.TextChoices):
+        OK = "ok", "OK"
+        ALERT = "alert", "Alert"
+        INSUFFICIENT = "insufficient", "Not enough labels yet"
+
+    model_version = models.OneToOneField("classifiers.ModelVersion", on_delete=models.CASCADE, related_name="health")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.INSUFFICIENT)
+    reasons = models.JSONField(default=list, blank=True, help_text="Why the state is what it is, in words.")
+    precision = models.FloatField(null=True, blank=True, help_text="Live precision at the routing thresholds.")
+    precision_support = models.PositiveIntegerField(default=0, help_text="Labelled items at or over a threshold.")
+    recall = models.FloatField(null=True, blank=True)
+    pr_auc = models.FloatField(null=True, blank=True)
+    drift_psi = models.FloatField(null=True, blank=True, help_text="The largest PSI over categories.")
+    drift_category = models.CharField(max_length=40, blank=True)
+    drift_reference = models.CharField(max_length=200, blank=True, help_text="What the live scores were compared with.")
+    details = models.JSONField(default=dict, blank=True, help_text="Per-category figures.")
+    window_start = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+    state_since = models.DateTimeField(help_text="When the state last changed.")
+
+    class Meta:
+        verbose_name = "model health"
+        verbose_name_plural = "model health"
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id}: {self.get_state_display()}"

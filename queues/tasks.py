@@ -72,3 +72,11 @@ def retrain_scheduled() -> bool:
     from queues.retraining import retrain_on_schedule
 
     return retrain_on_schedule() is not None
+
+
+@shared_task(ignore_result=True)
+def check_model_health() -> int:
+    """Periodic: recompute live precision, calibration and drift of active and shadow models, and their alerts."""
+    from queues.monitoring import refresh_all_model_health
+
+    return refresh_all_model_health()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from queues import api, api_catalog, api_decisions, api_review, views, views_qa
+from queues import api, api_catalog, api_decisions, api_models, api_review, views, views_models, views_qa
 
 api_urlpatterns = [
     path("items", api.ItemCollectionView.as_view(), name="api-items"),
@@ -12,6 +12,7 @@ api_urlpatterns = [
     path("queues/<int:queue_id>", api_catalog.QueueDetailView.as_view(), name="api-queue-detail"),
     path("categories", api_catalog.CategoryListView.as_view(), name="api-categories"),
     path("model-versions", api_catalog.ModelVersionListView.as_view(), name="api-model-versions"),
+    path("model-versions/<int:version_id>/health", api_models.ModelHealthView.as_view(), name="api-model-health"),
     path("labels", api_catalog.LabelListView.as_view(), name="api-labels"),
     path("queues/<int:queue_id>/claim", api_review.ClaimView.as_view(), name="api-queue-claim"),
     path("entries/<int:entry_id>/heartbeat", api_review.HeartbeatView.as_view(), name="api-entry-heartbeat"),
@@ -32,6 +33,8 @@ urlpatterns = [
     path("queues/<slug:slug>/decisions/<int:decision_id>/undo", views.undo, name="undo"),
     path("items/<int:item_id>/image", views.item_image, name="item-image"),
     path("preferences/blur", views.toggle_blur, name="toggle-blur"),
+    path("models/<int:version_id>/", views_models.model_monitor, name="model-monitor"),
+    path("models/<int:version_id>/recompute", views_models.model_monitor_refresh, name="model-monitor-refresh"),
     path("qa/", views_qa.qa_next, name="qa"),
     path("qa/decisions/<int:decision_id>/", views_qa.qa_decision, name="qa-decision"),
     path("qa/decisions/<int:decision_id>/reveal", views_qa.qa_reveal, name="qa-reveal"),

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
 from PIL import Image, ImageOps
 
-from queues import charts, qa, review, selectors
+from queues import charts, monitoring, qa, review, selectors
 from queues.models import Item, Queue, QueueEntry, ReviewerPreference
 
 
@@ -107,6 +107,7 @@ def home(request: HttpRequest) -> HttpResponse:
     """
     senior = qa.is_senior(request.user)
     escalations, escalations_total = selectors.pending_escalations(request.user) if senior else ([], 0)
+    models = monitoring.monitored_versions() if senior or request.user.is_staff else []
     return render(
         request,
         "queues/home.html",
@@ -117,6 +118,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "senior": senior,
             "escalations": escalations,
             "escalations_total": escalations_total,
+            "models": models,
         },
     )
 
