@@ -287,6 +287,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-scoring": {"task": "queues.tasks.sweep_scoring", "schedule": env_int("SCORING_SWEEP_SECONDS", 30)},
     "release-expired-leases": {"task": "queues.tasks.release_expired_leases", "schedule": 30},
     "sample-queue-depths": {"task": "queues.tasks.sample_queue_depths", "schedule": 300},
+    "rerank-labelling-queues": {"task": "queues.tasks.rerank_labelling_queues", "schedule": 300},
     # Retraining: daily, after RETRAIN_AFTER_LABELS new labels, and a sweeper for lost or crashed runs.
     "retrain-daily": {
         "task": "queues.tasks.retrain_scheduled",

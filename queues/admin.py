@@ -220,5 +220,5 @@ class QAReviewAdmin(admin.ModelAdmin):
 
 
 # Admin pages kept in their own modules, registered on import: training snapshots and retraining runs,
-# A/B experiments and model health.
-from queues import admin_experiments, admin_training  # noqa: E402, F401
+# A/B experiments and model health, gold items.
+from queues import admin_experiments, admin_quality, admin_training  # noqa: E402, F401

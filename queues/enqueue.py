@@ -191,6 +191,10 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
                 queued.append(item.pk)
             else:
                 decided.append(item.pk)
+        if any(queue.gold_rate > 0 for queue in queues.values()):
+            from queues.quality import gold_entries_for  # it builds on this module
+
+            entries += gold_entries_for(entries, queues=queues, severities=severities)
         QueueEntry.objects.bulk_create(entries)
         Item.objects.filter(id__in=queued).update(state=Item.State.QUEUED, updated_at=timezone.now())
         Item.objects.filter(id__in=decided).update(state=Item.State.DECIDED, updated_at=timezone.now())

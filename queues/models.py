@@ -202,6 +202,13 @@ class Queue(models.Model):
     )
     ordering = models.CharField(max_length=10, choices=Ordering.choices, default=Ordering.RISK)
     is_default = models.BooleanField(default=False, help_text="Catches every item no routing rule matches.")
+    # Quality control (queues.quality): see that module's docstring for how each share is drawn.
+    second_review_rate = models.FloatField(
+        default=0.0, help_text="Share of human decisions sent to a second, independent reviewer (0.1 = 10%)."
+    )
+    gold_rate = models.FloatField(
+        default=0.0, help_text="Share of the queue's items that are gold items with a known answer (at most 0.5)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -210,7 +217,12 @@ class Queue(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"], condition=models.Q(is_default=True), name="one_default_queue"
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(second_review_rate__gte=0, second_review_rate__lte=1),
+                name="queue_second_review_rate_0_to_1",
+            ),
+            models.CheckConstraint(condition=models.Q(gold_rate__gte=0, gold_rate__lte=0.5), name="queue_gold_rate"),
         ]
 
     def __str__(self) -> str:
@@ -267,6 +279,8 @@ class QueueEntry(models.Model):
         SAMPLED = "sampled", "Sampled at random (QA)"
         UNCERTAINTY = "uncertainty", "Chosen for uncertainty"
         ESCALATED = "escalated", "Escalated"
+        SECOND_REVIEW = "second_review", "Second independent review"
+        GOLD = "gold", "Gold item (known answer)"
 
     class Arm(models.TextChoices):
         NONE = "", "Not in an experiment"
@@ -279,7 +293,7 @@ class QueueEntry(models.Model):
     sort_key = models.FloatField(help_text="Ascending order of service, fixed when the item entered the queue.")
     risk = models.FloatField(default=0.0)
     risk_category = models.CharField(max_length=40, blank=True)
-    selection = models.CharField(max_length=12, choices=Selection.choices, default=Selection.ROUTED)
+    selection = models.CharField(max_length=16, choices=Selection.choices, default=Selection.ROUTED)
     rule = models.ForeignKey(RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     note = models.TextField(blank=True, help_text="Why it was escalated here.")
     enqueued_at = models.DateTimeField()
@@ -296,6 +310,12 @@ class QueueEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     skip_until = models.DateTimeField(null=True, blank=True)
+    # A second independent review must not go back to the first reviewer (queues.quality). Not the
+    # skip fields: skipping the entry would overwrite them and hand it back to the first reviewer.
+    excluded_reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False,
+        help_text="May not claim or decide this entry (the first reviewer of a second review).",
+    )  # fmt: skip
     closed_at = models.DateTimeField(null=True, blank=True)
     # The A/B experiment that routed the item, and its arm (queues.experiments); a database default
     # too, so rows written by raw SQL (benchmarks) need not name these columns.
@@ -422,7 +442,7 @@ class Label(models.Model):
     decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="labels")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    selection = models.CharField(max_length=12, choices=QueueEntry.Selection.choices, blank=True)
+    selection = models.CharField(max_length=16, choices=QueueEntry.Selection.choices, blank=True)
     qa_review = models.ForeignKey(
         QAReview, null=True, blank=True, on_delete=models.CASCADE, related_name="labels",
         help_text="The QA overturn that wrote this label; empty for the original reviewer's.",
@@ -583,3 +603,51 @@ class ModelHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version_id}: {self.get_state_display()}"
+
+
+class GoldItem(models.Model):
+    """An item with a known answer, mixed into queues at their ``gold_rate`` to measure reviewer accuracy.
+
+    Decisions on gold entries write no labels (queues.quality): the answer is already known, and
+    training on it again would double count it and bias the training set towards the gold pool.
+    """
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="gold")
+    expected_action = models.CharField(
+        max_length=14,
+        choices=[(Decision.Action.NO_VIOLATION, "No violation"), (Decision.Action.REMOVE, "Remove")],
+        help_text="The right call.",
+    )
+    expected_categories = models.ManyToManyField(
+        "classifiers.PolicyCategory", blank=True, related_name="gold_items", help_text="For a removal: the right ones."
+    )
+    queues = models.ManyToManyField(
+        Queue, blank=True, related_name="gold_items", help_text="Serve only in these queues; empty: any queue."
+    )
+    note = models.TextField(blank=True, help_text="Why this is the answer (never shown to reviewers).")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"gold: item {self.item_id} = {self.get_expected_action_display()}"
+
+
+class GoldAnswer(models.Model):
+    """A reviewer's decision on a gold entry, scored against the known answer."""
+
+    decision = models.OneToOneField(Decision, on_delete=models.CASCADE, related_name="gold_answer")
+    gold_item = models.ForeignKey(GoldItem, on_delete=models.CASCADE, related_name="answers")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action_correct = models.BooleanField()
+    categories_correct = models.BooleanField()
+    correct = models.BooleanField(help_text="Both the action and the categories match the known answer.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"gold answer on item {self.gold_item.item_id}: {'right' if self.correct else 'wrong'}"

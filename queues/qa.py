@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import PolicyCategory
-from queues.models import Decision, Label, QAReview
+from queues.models import Decision, Label, QAReview, QueueEntry
 from queues.review import queues_for
 
 PERMISSION = "queues.review_decisions"
@@ -101,6 +101,8 @@ def reviewable_decisions(user: AbstractBaseUser) -> QuerySet[Decision]:
         created_at__gte=now - timedelta(days=SAMPLE_DAYS),
         created_at__lt=now - timedelta(seconds=settings.REVIEW_UNDO_SECONDS),
     ).exclude(reviewer=user)
+    # Gold answers are scored against the known answer; an overturn would write labels for them.
+    candidates = candidates.exclude(entry__selection=QueueEntry.Selection.GOLD)
     if not _sees_every_queue(user):
         candidates = candidates.filter(entry__queue__in=queues_for(user))
     return candidates
@@ -133,6 +135,8 @@ def check_reviewable(*, decision: Decision, user: AbstractBaseUser) -> None:
         raise NotReviewable("Escalations are not verdicts; the queue they went to decides the item.")
     if decision.applied_from_id is not None:
         raise NotReviewable("This decision copies another one of its near-duplicate group; review that one.")
+    if decision.entry_id is not None and decision.entry.selection == QueueEntry.Selection.GOLD:
+        raise NotReviewable("This is an answer on a gold item: it is scored against the known answer.")
     in_my_queues = decision.entry_id is not None and queues_for(user).filter(entries=decision.entry_id).exists()
     if not _sees_every_queue(user) and not in_my_queues:
         raise NotReviewable("This decision was taken in a queue you are not a member of.")

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import PolicyCategory
+from queues import quality
 from queues.enqueue import active_scores, new_entry
 from queues.models import Decision, Item, Label, Queue, QueueEntry
 
@@ -95,6 +96,7 @@ WITH member AS (
              WHERE (SELECT ok FROM member) AND NOT EXISTS (SELECT 1 FROM held)
                AND queue_id = %(queue)s AND status = 'pending'
                AND (skipped_by_id IS DISTINCT FROM %(user)s OR skip_until IS NULL OR skip_until <= %(now)s)
+               AND excluded_reviewer_id IS DISTINCT FROM %(user)s
              ORDER BY sort_key
              LIMIT 1
                FOR UPDATE SKIP LOCKED)
@@ -160,6 +162,7 @@ def _claim_serialised(params: dict) -> tuple | None:
     candidate = (
         QueueEntry.objects.filter(queue_id=params["queue"], status=QueueEntry.Status.PENDING)
         .exclude(skipped_by_id=params["user"], skip_until__gt=params["now"])
+        .exclude(excluded_reviewer_id=params["user"])
         .order_by("sort_key")
         .values_list("id", flat=True)
         .first()
@@ -187,6 +190,8 @@ def _held_entry(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEn
         raise LeaseLost("No such queue entry.")
     if entry.status != QueueEntry.Status.CLAIMED or entry.claimed_by_id != user.pk:
         raise LeaseLost("You no longer hold this item: it was released, decided, or claimed by someone else.")
+    if entry.excluded_reviewer_id == user.pk:
+        raise LeaseLost("This item is a second, independent review of your own decision: someone else decides it.")
     if entry.fencing_token != token:
         raise LeaseLost("This lease was replaced by a newer claim; reload to get the current item.")
     if entry.lease_until <= timezone.now():
@@ -288,6 +293,7 @@ def record_decision(
                 .filter(item__duplicate_group=entry.item.duplicate_group, status=QueueEntry.Status.PENDING)
                 .filter(queue__in=queues_for(user))
                 .exclude(pk=entry.pk)
+                .exclude(selection__in=quality.QC_SELECTIONS)  # independent reviews and gold are decided alone
             )
         made: list[Decision] = []
         for target in entries:
@@ -317,7 +323,8 @@ def _decide_one(
     Decision.categories.through.objects.bulk_create(
         [Decision.categories.through(decision=decision, policycategory=category) for category in categories]
     )
-    if action != Decision.Action.NEEDS_CONTEXT:
+    gold = entry.selection == QueueEntry.Selection.GOLD
+    if action != Decision.Action.NEEDS_CONTEXT and not gold:  # gold: the answer is known (queues.quality)
         # A reviewer who saw the item and named these categories judged the others not violated.
         violated = {category.pk for category in categories}
         Label.objects.bulk_create(
@@ -335,6 +342,9 @@ def _decide_one(
             ]
         )
     _close(entry, QueueEntry.Status.DONE)
+    if gold:  # scored against the known answer; no webhook, the item keeps its state
+        quality.record_gold_answer(entry, decision, categories=categories, user=user)
+        return decision
     Item.objects.filter(pk=entry.item_id).update(state=Item.State.DECIDED, updated_at=timezone.now())
     record_event(
         action="decision.created",
@@ -348,6 +358,7 @@ def _decide_one(
             "group_of": applied_from.item_id if applied_from else None,
         },
     )
+    quality.sample_second_review(entry, decision, user=user)
     return decision
 
 
@@ -381,6 +392,7 @@ def undo_decision(*, decision_id: int, user: AbstractBaseUser) -> Claim:
         if timezone.now() - decision.created_at > window:
             raise LeaseLost(f"Decisions can be undone for {settings.REVIEW_UNDO_SECONDS} seconds; this one is older.")
         entries = [decision.entry, *(copy.entry for copy in decision.group_copies.select_related("entry"))]
+        quality.withdraw_second_review(decision)
         now = timezone.now()
         for entry in entries:
             if (

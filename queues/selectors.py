@@ -91,15 +91,19 @@ def category_scores(item: Item) -> list[CategoryScore]:
     return result
 
 
-def author_history(item: Item, *, limit: int = 10) -> list[AuthorHistoryRow]:
-    """The author's other recent items, each with the latest decision taken on it."""
+def author_history(item: Item, *, limit: int = 10, hide_copies_of: int | None = None) -> list[AuthorHistoryRow]:
+    """The author's other recent items, each with the latest decision taken on it.
+
+    ``hide_copies_of``: leave out the near-duplicate copies of that decision (a blind second review).
+    """
     if item.author_id is None:
         return []
     others = list(Item.objects.filter(author_id=item.author_id).exclude(pk=item.pk).order_by("-created_at")[:limit])
     actions: dict[int, str] = {}
-    for item_id, action in (
-        Decision.objects.filter(item__in=others).order_by("item_id", "-created_at").values_list("item_id", "action")
-    ):
+    decisions = Decision.objects.filter(item__in=others)
+    if hide_copies_of is not None:
+        decisions = decisions.exclude(applied_from_id=hide_copies_of)
+    for item_id, action in decisions.order_by("item_id", "-created_at").values_list("item_id", "action"):
         actions.setdefault(item_id, Decision.Action(action).label)
     return [
         AuthorHistoryRow(other, actions.get(other.pk, "pending" if other.state != "decided" else ""))

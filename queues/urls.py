@@ -1,6 +1,6 @@
 from django.urls import path
 
-from queues import api, api_catalog, api_decisions, api_models, api_review, views, views_models, views_qa
+from queues import api, api_catalog, api_decisions, api_models, api_review, views, views_models, views_qa, views_quality
 
 api_urlpatterns = [
     path("items", api.ItemCollectionView.as_view(), name="api-items"),
@@ -39,4 +39,5 @@ urlpatterns = [
     path("qa/decisions/<int:decision_id>/", views_qa.qa_decision, name="qa-decision"),
     path("qa/decisions/<int:decision_id>/reveal", views_qa.qa_reveal, name="qa-reveal"),
     path("qa/decisions/<int:decision_id>/verdict", views_qa.qa_verdict, name="qa-verdict"),
+    path("quality/", views_quality.quality, name="quality"),
 ]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
 from PIL import Image, ImageOps
 
-from queues import charts, monitoring, qa, review, selectors
+from queues import charts, monitoring, qa, quality, review, selectors
 from queues.models import Item, Queue, QueueEntry, ReviewerPreference
 
 
@@ -52,13 +52,15 @@ def _blur_images(request: HttpRequest) -> bool:
 
 def _workspace_context(request: HttpRequest, queue: Queue, entry: QueueEntry) -> dict:
     item = entry.item
+    quality.disguise_gold(entry)  # a gold item looks like any other (queues.quality)
+    first = quality.first_decision(entry)  # a second review is blind to the first decision
     return {
         "queue": queue,
         "entry": entry,
         "item": item,
         "reports": list(item.reports.all()[:50]),
         "scores": selectors.category_scores(item),
-        "history": selectors.author_history(item),
+        "history": selectors.author_history(item, hide_copies_of=first.pk if first else None),
         "group_pending": selectors.duplicate_group_pending(item),
         "escalation_targets": review.queues_for(request.user).exclude(pk=queue.pk),
         "blur": _blur_images(request),
