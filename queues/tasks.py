@@ -80,3 +80,11 @@ def check_model_health() -> int:
     from queues.monitoring import refresh_all_model_health
 
     return refresh_all_model_health()
+
+
+@shared_task(ignore_result=True)
+def rerank_labelling_queues() -> int:
+    """Periodic: order the most uncertain items of labelling queues for diversity (queues.active_learning)."""
+    from queues.active_learning import rerank_labelling_queues as rerank
+
+    return rerank()

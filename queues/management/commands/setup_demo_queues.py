@@ -14,6 +14,7 @@ QUEUES = [
     ("Images", "images", timedelta(hours=1), "risk", "Everything with an image; shown blurred until revealed."),
     ("Escalations", "escalations", timedelta(hours=8), "oldest", "Items moderators escalated, with their notes."),
     ("QA review", "qa-review", timedelta(hours=24), "oldest", "A sample of automatic decisions, checked by a human."),
+    ("Labeling", "labeling", timedelta(hours=72), "uncertain", "What the model is least sure of, first."),
 ]
 RULES = [
     ("Images go to the image queue", "images", [{"field": "kind", "op": "in", "value": ["image", "text_and_image"]}]),
@@ -26,6 +27,7 @@ RULES = [
     ),
     ("Likely harassment", "harassment-hate", [{"field": "score.harassment", "op": ">=", "value": 0.6}]),
     ("Likely hate", "harassment-hate", [{"field": "score.hate", "op": ">=", "value": 0.6}]),
+    ("Uncertain spam goes to labeling", "labeling", [{"field": "score.spam", "op": ">=", "value": 0.3}]),
 ]
 
 
