@@ -22,6 +22,7 @@ from queues.serializers import (
     SubmissionResultSerializer,
     TicketInSerializer,
     TicketOutSerializer,
+    item_row,
     scores_of,
     submission_from,
 )
@@ -92,11 +93,18 @@ def _payload_of(request: Request) -> object:
 
 
 class KeysetListView(generics.ListAPIView):
-    """A filtered list in cursor pages (see ``queues.api_pagination``)."""
+    """A filtered list in cursor pages (see ``queues.api_pagination``), rows built by ``row``."""
 
     pagination_class = KeysetPagination
     filter_backends = [DjangoFilterBackend]
     key_field = "updated_at"
+    row = None  # a function from a model instance to its JSON dict; None: the serializer
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        if self.row is None:
+            return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.get_paginated_response([type(self).row(obj) for obj in page])
 
 
 class ItemCollectionView(KeysetListView):
@@ -119,8 +127,8 @@ class ItemCollectionView(KeysetListView):
     )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        context = {**self.get_serializer_context(), "scores_by_item": scores_of([item.pk for item in page])}
-        return self.get_paginated_response(ItemListOutSerializer(page, many=True, context=context).data)
+        scores = scores_of([item.pk for item in page])
+        return self.get_paginated_response([item_row(item, scores.get(item.pk, [])) for item in page])
 
     @extend_schema(
         operation_id="items_create",

@@ -12,7 +12,13 @@ from queues.api import ERROR_RESPONSES, NOT_FOUND, SYNC_NOTE, KeysetListView
 from queues.api_filters import LabelFilter
 from queues.models import ApiToken, Label, Queue
 from queues.selectors import with_queue_stats
-from queues.serializers import CategoryOutSerializer, LabelOutSerializer, ModelVersionOutSerializer, QueueOutSerializer
+from queues.serializers import (
+    CategoryOutSerializer,
+    LabelOutSerializer,
+    ModelVersionOutSerializer,
+    QueueOutSerializer,
+    label_row,
+)
 
 Scope = ApiToken.Scope
 # Reference data every integrator needs to read its own results (which queue, which category slug).
@@ -79,6 +85,7 @@ class LabelListView(KeysetListView):
     serializer_class = LabelOutSerializer
     filterset_class = LabelFilter
     key_field = "created_at"
+    row = label_row
 
     @extend_schema(
         operation_id="labels_list",

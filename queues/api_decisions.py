@@ -14,7 +14,7 @@ from queues.api_filters import DecisionFilter
 from queues.api_review import DecisionOutSerializer
 from queues.item_decisions import decide_item
 from queues.models import ApiToken, Decision, Item
-from queues.serializers import DecisionListOutSerializer, ItemDecisionInSerializer
+from queues.serializers import DecisionListOutSerializer, ItemDecisionInSerializer, decision_row
 
 
 class DecisionListView(KeysetListView):
@@ -25,6 +25,7 @@ class DecisionListView(KeysetListView):
     serializer_class = DecisionListOutSerializer
     filterset_class = DecisionFilter
     key_field = "created_at"
+    row = decision_row
 
     @extend_schema(
         operation_id="decisions_list",

@@ -24,6 +24,12 @@ def client_for(*scopes: str) -> APIClient:
 
 
 @pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
 def reader() -> APIClient:
     return client_for("items:read")
 
@@ -188,3 +194,46 @@ def test_an_unknown_api_url_is_a_json_404_and_other_urls_keep_the_html_page(read
     assert response.json()["code"] == "not_found"
     page = client.get("/no-such-page/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_the_fast_list_rows_render_exactly_what_the_documented_serializers_do(media_root):
+    from classifiers.models import ModelVersion as MV
+    from queues import review
+    from queues.models import Decision, Label
+    from queues.serializers import (
+        DecisionListOutSerializer,
+        ItemListOutSerializer,
+        LabelOutSerializer,
+        decision_row,
+        item_row,
+        label_row,
+        scores_of,
+    )
+    from tests.factories import b64, image_bytes, make_user
+
+    writer = client_for("items:write")
+    payload = {
+        "source": "tests.parity", "external_id": "p-1", "text": "hello", "image_base64": b64(image_bytes()),
+        "author": {"external_id": "u-9", "handle": "@nine", "account_created_at": "2026-01-02T03:04:05Z"},
+        "metadata": {"lang": "en"},
+    }  # fmt: skip
+    assert writer.post(URL, payload, format="json").status_code == 201
+    item = Item.objects.select_related("author").get(external_id="p-1")
+    version = MV.objects.filter(status="active").first()
+    Score.objects.create(item_id=item.pk, model_version=version, category=PolicyCategory.objects.get(slug="spam"),
+                         probability=0.25, from_prior=True)  # fmt: skip
+    plain = make_item()
+    for row in (item, Item.objects.select_related("author").get(pk=plain.pk)):
+        scores = scores_of([row.pk])
+        expected = ItemListOutSerializer(row, context={"scores_by_item": scores}).data
+        assert item_row(row, scores.get(row.pk, [])) == expected
+
+    mira = make_user()
+    queue = make_queue(members=[mira])
+    enqueue(plain, queue)
+    claim = review.claim_next_item(queue=queue, user=mira)
+    review.record_decision(entry_id=claim.entry_id, token=claim.token, user=mira, action="remove", categories=["spam"])
+    decision = Decision.objects.select_related("entry__queue", "reviewer", "qa_review").get()
+    assert decision_row(decision) == DecisionListOutSerializer(decision).data
+    for label in Label.objects.select_related("category", "reviewer", "queue"):
+        assert label_row(label) == LabelOutSerializer(label).data
