@@ -276,7 +276,7 @@ def compare_arms(
     now: datetime,
     top_fraction: float = 0.2,
     top_k: int | None = None,
-    resamples: int = 1000,
+    resamples: int = 2000,
     seed: int = 0,
 ) -> Comparison:
     """Per arm and B - A, each with a 95% confidence interval.

@@ -49,6 +49,7 @@ class Labelled:
     score: float
     truth: bool
     labelled_at: datetime
+    item_id: int = 0
 
 
 def routing_thresholds(slugs: list[str]) -> dict[str, float]:
@@ -79,7 +80,7 @@ def labelled_scores(version: ModelVersion, *, since: datetime) -> list[Labelled]
     )
     latest: dict[tuple[int, str], Labelled] = {}
     for item_id, slug, score, value, created_at in rows:
-        latest[(item_id, slug)] = Labelled(slug, score, value, created_at)  # later labels replace earlier ones
+        latest[(item_id, slug)] = Labelled(slug, score, value, created_at, item_id)  # later labels replace earlier
     return list(latest.values())
 
 
@@ -144,11 +145,15 @@ def build_report(
     reference_label: str = "",
     reference: dict[str, list[int]] | None = None,
     live: dict[str, list[int]] | None = None,
+    baseline_name: str = "",
+    baseline_rows: list[Labelled] | None = None,
 ) -> dict:
     """The monitoring report as plain JSON-able data. Pure: every fact comes in as an argument.
 
     ``rows`` cover ``history_days``; the headline figures, per-category table and calibration use
-    the last ``window_days``; the series has one point per day of the history.
+    the last ``window_days``; the series has one point per day of the history. ``baseline_rows``
+    (the active version's scores, for a shadow or candidate version) are compared on exactly the
+    items and categories the window's rows cover, so both models answer the same questions.
     """
     window_start = now - timedelta(days=window_days)
     recent = [row for row in rows if row.labelled_at >= window_start]
@@ -188,8 +193,20 @@ def build_report(
     calibration = [
         vars(b) for b in stats.calibration_bins([r.score for r in recent], [r.truth for r in recent], bins=BINS)
     ]
+    compared = None
+    if baseline_rows is not None:
+        asked = {(row.item_id, row.category) for row in recent}
+        same = [row for row in baseline_rows if (row.item_id, row.category) in asked]
+        both = {(row.item_id, row.category) for row in same}
+        mine = [row for row in recent if (row.item_id, row.category) in both]
+        compared = {
+            "name": baseline_name,
+            "version": _metrics(mine, thresholds),
+            "baseline": _metrics(same, thresholds),
+        }
     return {
         "computed_at": now.isoformat(),
+        "compared_with_active": compared,
         "window_days": window_days,
         "window_start": window_start.isoformat(),
         "overall": _metrics(recent, thresholds),
@@ -247,9 +264,14 @@ def model_report(version: ModelVersion, *, now: datetime | None = None) -> dict:
         baseline_end = first.first() + timedelta(days=settings.MONITOR_DRIFT_BASELINE_DAYS)
         if now - window < baseline_end:
             live = {}
+    active = (
+        ModelVersion.objects.filter(kind=version.kind, status=ModelVersion.Status.ACTIVE).exclude(pk=version.pk).first()
+    )
     return build_report(
         rows, thresholds=routing_thresholds(slugs), now=now, window_days=settings.MONITOR_WINDOW_DAYS,
         history_days=settings.MONITOR_HISTORY_DAYS, reference_label=reference_label, reference=reference, live=live,
+        baseline_name=active.name if active else "",
+        baseline_rows=labelled_scores(active, since=now - window) if active else None,
     )  # fmt: skip
 
 

@@ -1,6 +1,5 @@
 """Model monitoring with the database: the report, the alert state, the page and the API."""
 
-
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
@@ -197,3 +196,23 @@ def test_the_health_endpoint_needs_a_read_scope_and_a_token(version):
     assert APIClient().get(f"/api/v1/model-versions/{version.pk}/health").status_code == 401
     assert _api(["items:read"]).get("/api/v1/model-versions/999999/health").status_code == 404
     assert _api(["items:read"]).post(f"/api/v1/model-versions/{version.pk}/health").status_code in (403, 405)
+
+
+def test_a_shadow_version_is_compared_with_the_active_one_on_the_same_labelled_items(version, staff_client):
+    shadow = ModelVersion.objects.create(name="text-shadow", kind="text", architecture="x", status="shadow")
+    for i in range(10):
+        item = labelled(version, spam=0.9, truth=i < 3)  # active: flags all ten, 3 right
+        spam = PolicyCategory.objects.get(slug="spam")
+        Score.objects.create(
+            item_id=item.pk, model_version=shadow, category=spam, probability=0.9 if i < 3 else 0.1, from_prior=False
+        )  # shadow: flags only the 3 violations
+    labelled(version, spam=0.9, truth=False)  # the shadow never scored it: left out of the comparison
+    report = monitoring.model_report(shadow)
+    compared = report["compared_with_active"]
+    assert compared["name"] == version.name
+    assert compared["version"]["labelled"] == compared["baseline"]["labelled"] == 10
+    assert compared["version"]["precision"] == 1.0 and compared["baseline"]["precision"] == pytest.approx(0.3)
+    assert monitoring.model_report(version)["compared_with_active"] is None
+    monitoring.refresh_model_health(version=shadow)
+    html = staff_client.get(f"/models/{shadow.pk}/").content.decode()
+    assert 'id="shadow"' in html and f"{version.name} (active)" in html

@@ -88,3 +88,16 @@ def test_the_population_stability_index_matches_the_hand_computed_value():
     # An empty bin is floored, not infinite.
     assert math.isfinite(stats.population_stability_index([100, 0], [50, 50]))
     assert stats.histogram([0.0, 0.05, 0.5, 0.99, 1.0]) == [2, 0, 0, 0, 0, 1, 0, 0, 0, 2]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 50])
+def test_the_constant_time_resampled_median_has_the_distribution_of_a_real_resamples_median(n):
+    rng = random.Random(n)
+    ordered = sorted(rng.gauss(0, 1) for _ in range(n))
+    fast_rng, slow_rng = random.Random(1), random.Random(2)
+    fast = sorted(stats.resampled_median(ordered, fast_rng) for _ in range(6000))
+    slow = sorted(stats.median(slow_rng.choices(ordered, k=n)) for _ in range(6000))
+    for q in (0.1, 0.5, 0.9):  # away from the atoms of small samples, where noise picks a side
+        # Quantiles of the two bootstrap distributions agree up to sampling noise.
+        assert fast[int(q * 5999)] == pytest.approx(slow[int(q * 5999)], abs=0.15)
+    assert set(fast) <= {*ordered, *((x + y) / 2 for x in ordered for y in ordered)}
