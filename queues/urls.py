@@ -1,6 +1,17 @@
 from django.urls import path
 
-from queues import api, api_catalog, api_decisions, api_models, api_review, views, views_models, views_qa, views_quality
+from queues import (
+    api,
+    api_catalog,
+    api_decisions,
+    api_models,
+    api_review,
+    api_snapshots,
+    views,
+    views_models,
+    views_qa,
+    views_quality,
+)
 
 api_urlpatterns = [
     path("items", api.ItemCollectionView.as_view(), name="api-items"),
@@ -14,6 +25,17 @@ api_urlpatterns = [
     path("model-versions", api_catalog.ModelVersionListView.as_view(), name="api-model-versions"),
     path("model-versions/<int:version_id>/health", api_models.ModelHealthView.as_view(), name="api-model-health"),
     path("labels", api_catalog.LabelListView.as_view(), name="api-labels"),
+    path("training-snapshots", api_snapshots.TrainingSnapshotListView.as_view(), name="api-training-snapshots"),
+    path(
+        "training-snapshots/<int:snapshot_id>",
+        api_snapshots.TrainingSnapshotDetailView.as_view(),
+        name="api-training-snapshot-detail",
+    ),
+    path(
+        "training-snapshots/<int:snapshot_id>/items.jsonl",
+        api_snapshots.TrainingSnapshotItemsView.as_view(),
+        name="api-training-snapshot-items",
+    ),
     path("queues/<int:queue_id>/claim", api_review.ClaimView.as_view(), name="api-queue-claim"),
     path("entries/<int:entry_id>/heartbeat", api_review.HeartbeatView.as_view(), name="api-entry-heartbeat"),
     path("entries/<int:entry_id>/release", api_review.ReleaseView.as_view(), name="api-entry-release"),
