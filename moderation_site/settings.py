@@ -321,6 +321,7 @@ MONITOR_MIN_SUPPORT = env_int("MONITOR_MIN_SUPPORT", 30)
 MONITOR_WINDOW_DAYS = env_int("MONITOR_WINDOW_DAYS", 7)
 MONITOR_HISTORY_DAYS = env_int("MONITOR_HISTORY_DAYS", 28)
 MONITOR_DRIFT_BASELINE_DAYS = env_int("MONITOR_DRIFT_BASELINE_DAYS", 7)
+MONITOR_MAX_LABELS = env_int("MONITOR_MAX_LABELS", 200_000)  # the most recent labels one check reads
 
 # Reviewing: how long a claim lasts without a heartbeat, and how long a skipped item stays away.
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600)

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from classifiers.models import ModelVersion, PolicyCategory, Score
 from queues import stats
-from queues.models import Label, ModelHealth, RoutingRule
+from queues.models import Item, Label, ModelHealth, RoutingRule
 
 BINS = 10
 MONITORED = (ModelVersion.Status.ACTIVE, ModelVersion.Status.SHADOW)
@@ -65,31 +65,51 @@ def routing_thresholds(slugs: list[str]) -> dict[str, float]:
     return {slug: thresholds.get(slug, settings.MONITOR_DEFAULT_THRESHOLD) for slug in slugs}
 
 
-def labelled_scores(version: ModelVersion, *, since: datetime) -> list[Labelled]:
-    """The version's score beside the latest current label, per (item, category) labelled since ``since``."""
+def labelled_scores(version: ModelVersion, *, since: datetime, limit: int | None = None) -> list[Labelled]:
+    """The version's score beside the latest current label, per (item, category) labelled since ``since``.
+
+    At most the ``limit`` (``MONITOR_MAX_LABELS``) most recent labels are read, so a busy site's
+    check stays bounded; the oldest days of the history are then left out.
+    """
     probability = Score.objects.filter(
         item_id=OuterRef("item_id"), category_id=OuterRef("category_id"), model_version=version
     ).values("probability")[:1]
     rows = (
         Label.objects.current()
         .filter(created_at__gte=since)
+        .order_by("-created_at", "-pk")
         .annotate(score=Subquery(probability))
-        .filter(score__isnull=False)
-        .order_by("created_at", "pk")
-        .values_list("item_id", "category__slug", "score", "value", "created_at")
+        .values_list("item_id", "category__slug", "score", "value", "created_at")[
+            : limit or settings.MONITOR_MAX_LABELS
+        ]
     )
     latest: dict[tuple[int, str], Labelled] = {}
     for item_id, slug, score, value, created_at in rows:
-        latest[(item_id, slug)] = Labelled(slug, score, value, created_at, item_id)  # later labels replace earlier
+        if score is not None:  # newest first: the first label seen per item and category is the latest
+            latest.setdefault((item_id, slug), Labelled(slug, score, value, created_at, item_id))
     return list(latest.values())
 
 
+def first_item_id(at: datetime) -> int | None:
+    """The id of the first item that arrived at or after ``at`` (ids grow with arrival)."""
+    return Item.objects.filter(created_at__gte=at).order_by("created_at").values_list("pk", flat=True).first()
+
+
 def score_histograms(version: ModelVersion, *, start: datetime, end: datetime) -> dict[str, list[int]]:
-    """Per category, counts of the version's scores created in [start, end) over 10 equal-width bins."""
+    """Per category, counts of the version's scores of items that arrived in [start, end), over 10 bins.
+
+    Items are selected by id range (from the index on arrival time), so the database reads the
+    scores through the (item, version, category) index instead of every score the version made.
+    """
     histograms: dict[str, list[int]] = defaultdict(lambda: [0] * BINS)
+    low, high = first_item_id(start), first_item_id(end)
+    if low is None:
+        return {}
+    scores = Score.objects.filter(model_version=version, item_id__gte=low)
+    if high is not None:
+        scores = scores.filter(item_id__lt=high)
     rows = (
-        Score.objects.filter(model_version=version, created_at__gte=start, created_at__lt=end)
-        .annotate(bucket=Floor(F("probability") * BINS))
+        scores.annotate(bucket=Floor(F("probability") * BINS))
         .values_list("category__slug", "bucket")
         .annotate(n=Count("id"))
         .order_by()
@@ -99,19 +119,28 @@ def score_histograms(version: ModelVersion, *, start: datetime, end: datetime) -
     return dict(histograms)
 
 
-def drift_reference(version: ModelVersion, *, now: datetime) -> tuple[str, dict[str, list[int]]]:
-    """What live scores are compared with, and its histograms (see the module docstring)."""
+def drift_reference(version: ModelVersion, *, now: datetime) -> tuple[str, dict[str, list[int]], datetime | None]:
+    """What live scores are compared with, its histograms, and when an own-scores baseline ends.
+
+    See the module docstring: the training run's stored histograms, else the version's first days.
+    """
     stored = (version.metrics or {}).get("score_histograms")
     if isinstance(stored, dict) and stored:
         label = f"training snapshot {version.training_snapshot}" if version.training_snapshot else "training data"
-        return label, {slug: list(counts) for slug, counts in stored.items() if len(counts) == BINS}
-    first = Score.objects.filter(model_version=version).order_by("created_at").values_list("created_at", flat=True)
-    start = first.first()
-    if start is None:
-        return "no scores yet", {}
-    end = min(start + timedelta(days=settings.MONITOR_DRIFT_BASELINE_DAYS), now)
-    label = f"its first {settings.MONITOR_DRIFT_BASELINE_DAYS} days of scores (from {start:%Y-%m-%d})"
-    return label, score_histograms(version, start=start, end=end)
+        return label, {slug: list(counts) for slug, counts in stored.items() if len(counts) == BINS}, None
+    # The version scores items that arrive after it was registered; its first scored item starts the baseline.
+    registered = first_item_id(version.created_at)
+    first = (
+        Score.objects.filter(model_version=version, item_id__gte=registered or 0)
+        .order_by("item_id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if first is None:
+        return "no scores yet", {}, None
+    end = first + timedelta(days=settings.MONITOR_DRIFT_BASELINE_DAYS)
+    label = f"its first {settings.MONITOR_DRIFT_BASELINE_DAYS} days of scores (from {first:%Y-%m-%d})"
+    return label, score_histograms(version, start=first, end=min(end, now)), end
 
 
 def _metrics(rows: list[Labelled], thresholds: dict[str, float]) -> dict:
@@ -255,15 +284,12 @@ def model_report(version: ModelVersion, *, now: datetime | None = None) -> dict:
     window = timedelta(days=settings.MONITOR_WINDOW_DAYS)
     rows = labelled_scores(version, since=now - timedelta(days=settings.MONITOR_HISTORY_DAYS))
     slugs = list(PolicyCategory.objects.values_list("slug", flat=True))
-    reference_label, reference = drift_reference(version, now=now)
+    reference_label, reference, baseline_end = drift_reference(version, now=now)
     live = score_histograms(version, start=now - window, end=now + timedelta(seconds=1))
-    if not reference_label.startswith("training") and reference:
+    if baseline_end is not None and now - window < baseline_end:
         # The version's own first days are the reference: a live window overlapping them compares them with
         # themselves, so drift is judged only once the window starts after the baseline ends.
-        first = Score.objects.filter(model_version=version).order_by("created_at").values_list("created_at", flat=True)
-        baseline_end = first.first() + timedelta(days=settings.MONITOR_DRIFT_BASELINE_DAYS)
-        if now - window < baseline_end:
-            live = {}
+        live = {}
     active = (
         ModelVersion.objects.filter(kind=version.kind, status=ModelVersion.Status.ACTIVE).exclude(pk=version.pk).first()
     )

@@ -1,8 +1,11 @@
 """Model monitoring with the database: the report, the alert state, the page and the API."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
+from django.utils import timezone
 
 from classifiers.models import ModelVersion, PolicyCategory, Score
 from queues import monitoring
@@ -216,3 +219,37 @@ def test_a_shadow_version_is_compared_with_the_active_one_on_the_same_labelled_i
     monitoring.refresh_model_health(version=shadow)
     html = staff_client.get(f"/models/{shadow.pk}/").content.decode()
     assert 'id="shadow"' in html and f"{version.name} (active)" in html
+
+
+def test_without_a_training_histogram_drift_is_measured_against_the_versions_first_week(version):
+    from queues.models import Item
+
+    now = timezone.now()
+    ModelVersion.objects.filter(pk=version.pk).update(created_at=now - timedelta(days=30))
+    spam = PolicyCategory.objects.get(slug="spam")
+
+    def scored(days_ago: float, probability: float) -> None:
+        item = make_item()
+        Item.objects.filter(pk=item.pk).update(created_at=now - timedelta(days=days_ago))
+        score = Score.objects.create(
+            item_id=item.pk, model_version=version, category=spam, probability=probability, from_prior=False
+        )
+        Score.objects.filter(pk=score.pk).update(created_at=now - timedelta(days=days_ago))
+
+    for i in range(40):
+        scored(25 - i / 10, 0.05)  # the first week: low scores
+    for i in range(40):
+        scored(3 - i / 20, 0.75)  # this week: high scores
+    health = monitoring.refresh_model_health(version=version)
+    assert health.drift_category == "spam" and health.drift_psi > 1
+    assert health.drift_reference.startswith("its first 7 days of scores")
+    assert health.state == ModelHealth.State.ALERT
+    drift = health.details["drift"]["categories"]["spam"]
+    assert (drift["reference_n"], drift["live_n"]) == (40, 40)
+
+
+def test_a_young_version_is_not_judged_for_drift_against_itself(version):
+    for _ in range(40):
+        labelled(version, spam=0.95, truth=True)
+    health = monitoring.refresh_model_health(version=version)
+    assert health.drift_psi is None and health.state == ModelHealth.State.OK
