@@ -542,6 +542,7 @@ def server_env(database_url: str, var_dir: Path, secret_key: str) -> dict[str, s
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="moderation_site.settings",
         DEBUG="0",
+        API_RATE_LIMIT="",  # measures ingestion, not the per-token rate limit (600 requests a minute by default)
     )
     return env
 
