@@ -62,6 +62,7 @@ def main() -> None:
     torch.set_num_threads(1)
     cache_dir = Path(os.environ.get("VAR_DIR", ROOT / "var")) / "cache"
     started = time.perf_counter()
+    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
     print_machine()
     corpus = load_corpus(args.corpus, cache_dir)
     y = corpus.is_spam

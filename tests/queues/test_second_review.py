@@ -113,6 +113,28 @@ def test_second_decision_keeps_both_decisions_labels_and_opens_no_third_review(q
     assert Item.objects.get(pk=item.pk).state == "decided"
 
 
+def test_training_takes_the_later_of_the_two_reviews_unless_a_senior_overturns(queue, mira, ada):
+    from queues.training_data import resolve_labels
+
+    item = make_item()
+    enqueue(item, queue)
+    decide(queue, mira)
+    [second] = decide(queue, ada, action="no_violation", categories=())
+    winners = resolve_labels(timezone.now())[item.pk]
+    assert winners["spam"].decision_id == second.pk and winners["spam"].value is False
+
+
+def test_applying_a_decision_to_the_group_leaves_a_waiting_second_review_alone(queue, mira, ada):
+    first_item, twin = make_item(), make_item()
+    Item.objects.filter(pk__in=[first_item.pk, twin.pk]).update(duplicate_group=first_item.pk)
+    enqueue(first_item, queue, sort_key=0.0)
+    decide(queue, mira)  # the first item's second review now waits, for ada
+    enqueue(twin, queue, sort_key=-1.0)
+    [decision] = decide(queue, ada, apply_to_group=True)  # ada decides the twin, and applies it to its group
+    assert decision.item_id == twin.pk
+    assert second_reviews(queue).get(item=first_item).status == "pending"
+
+
 def test_the_work_view_shows_neither_the_first_decision_nor_its_copies(queue, mira, ada):
     author = Author.objects.create(source="tests", external_id="spammer", handle="spammer")
     first_item = make_item(text="Cheap watches, buy now", author=author)
