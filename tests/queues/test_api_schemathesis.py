@@ -23,7 +23,7 @@ from queues import review
 from tests.factories import enqueue, make_item, make_queue, make_token, make_user
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = 10
+EXAMPLES = 8
 
 
 # Loaded when the file is collected (the schema view needs no database), so each operation is a test
@@ -67,6 +67,7 @@ def admin_header(in_test_transaction) -> dict[str, str]:
     max_examples=EXAMPLES,
     deadline=None,
     derandomize=True,
+    database=None,  # no .hypothesis/ directory in the work tree
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_the_api_keeps_to_its_schema(case, admin_header):
