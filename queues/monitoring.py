@@ -286,19 +286,25 @@ def model_report(version: ModelVersion, *, now: datetime | None = None) -> dict:
     slugs = list(PolicyCategory.objects.values_list("slug", flat=True))
     reference_label, reference, baseline_end = drift_reference(version, now=now)
     live = score_histograms(version, start=now - window, end=now + timedelta(seconds=1))
+    drift_note = ""
     if baseline_end is not None and now - window < baseline_end:
         # The version's own first days are the reference: a live window overlapping them compares them with
         # themselves, so drift is judged only once the window starts after the baseline ends.
         live = {}
+        drift_note = (
+            f"Drift is judged from {baseline_end + window:%Y-%m-%d %H:%M}, once the live window is past the baseline."
+        )
     active = (
         ModelVersion.objects.filter(kind=version.kind, status=ModelVersion.Status.ACTIVE).exclude(pk=version.pk).first()
     )
-    return build_report(
+    report = build_report(
         rows, thresholds=routing_thresholds(slugs), now=now, window_days=settings.MONITOR_WINDOW_DAYS,
         history_days=settings.MONITOR_HISTORY_DAYS, reference_label=reference_label, reference=reference, live=live,
         baseline_name=active.name if active else "",
         baseline_rows=labelled_scores(active, since=now - window) if active else None,
     )  # fmt: skip
+    report["drift"]["note"] = drift_note
+    return report
 
 
 def refresh_model_health(*, version: ModelVersion, now: datetime | None = None) -> ModelHealth:
