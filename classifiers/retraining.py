@@ -170,6 +170,11 @@ def fit_text_candidate(
     candidate_probs = head.predict_proba(build_features(held_vectors, held_texts, DEFAULT_FEATURES))
     metrics: dict[str, Any] = {
         "held_out": evaluate(candidate_probs, held_labels, categories=trained),
+        # The candidate's score distribution on held-out rows: what model monitoring measures drift against.
+        "score_histograms": {
+            slug: np.histogram(candidate_probs[:, j], bins=10, range=(0.0, 1.0))[0].tolist()
+            for j, slug in enumerate(trained)
+        },
         "train_rows": len(train),
         "held_out_rows": len(held_out),
         "held_out_source": snapshot.manifest.get("split", {}).get("mode", ""),
