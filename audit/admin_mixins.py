@@ -6,6 +6,7 @@ from django.db import models, transaction
 from django.forms.models import model_to_dict
 from django.http import HttpRequest
 
+from audit.middleware import client_ip as _client_ip
 from audit.services import record_event
 
 
@@ -22,10 +23,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, str | int | float | bool | dict) or value is None:
         return value
     return str(value)
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class AuditedAdminMixin:

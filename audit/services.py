@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
 
+from audit.middleware import current_client_ip
 from audit.models import AuditEvent
 
 
@@ -18,7 +19,10 @@ def record_event(
     after: dict[str, Any] | None = None,
     ip_address: str | None = None,
 ) -> AuditEvent:
-    """Append one event describing ``action`` on ``target``."""
+    """Append one event describing ``action`` on ``target``.
+
+    ``ip_address`` defaults to the address of the request being served (``AuditContextMiddleware``).
+    """
     label = actor_label or (actor.get_username() if actor is not None else "system")
     return AuditEvent.objects.create(
         actor=actor,
@@ -29,5 +33,5 @@ def record_event(
         object_repr=str(target)[:200],
         before=before,
         after=after,
-        ip_address=ip_address,
+        ip_address=ip_address or current_client_ip(),
     )

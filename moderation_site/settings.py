@@ -108,6 +108,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "audit.middleware.AuditContextMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -330,6 +331,10 @@ REVIEW_UNDO_SECONDS = env_int("REVIEW_UNDO_SECONDS", 10)
 # Cold-start prior scores count this much in risk (they rank items but are not calibrated per category).
 RISK_PRIOR_WEIGHT = float(os.environ.get("RISK_PRIOR_WEIGHT", "0.5"))
 REVIEW_IMAGE_MAX_SIDE = env_int("REVIEW_IMAGE_MAX_SIDE", 1024)
+
+# How many proxies in front of the web servers append to X-Forwarded-For; the audit log records the address
+# the nearest one saw. 0: the peer address itself.
+AUDIT_TRUSTED_PROXIES = env_int("AUDIT_TRUSTED_PROXIES", 1 if PRODUCTION else 0)
 
 # Scoring: micro-batches, leases, and the share of cores each inference process takes.
 SCORING_BATCH_SIZE = env_int("SCORING_BATCH_SIZE", 32)
