@@ -12,6 +12,7 @@ from django.utils import timezone
 from audit.services import record_event
 from classifiers.models import ModelVersion
 from classifiers.signals import model_version_activated
+from webhooks.services import emit
 
 
 class RegistryError(ValueError):
@@ -96,6 +97,7 @@ def set_model_version_status(
                     after=_snapshot(previous),
                 )
             version.activated_at = timezone.now()
+            emit(event_type="model.promoted", payload=_promoted_payload(version, actor=actor, actor_label=actor_label))
         elif version.status == ModelVersion.Status.ACTIVE and status != ModelVersion.Status.ACTIVE:
             raise RegistryError(
                 "The active version cannot be demoted directly: promote another version of the same kind instead."
@@ -148,6 +150,18 @@ def roll_back_model_version(*, kind: str, actor: AbstractBaseUser | None = None,
             after={"active": restored.name, "retired": current.name if current else None},
         )
     return restored
+
+
+def _promoted_payload(version: ModelVersion, *, actor: AbstractBaseUser | None, actor_label: str) -> dict:
+    """The ``model.promoted`` webhook: which version now scores items of its kind, since when, on whose word."""
+    return {
+        "model_version_id": version.pk,
+        "name": version.name,
+        "kind": version.kind,
+        "architecture": version.architecture,
+        "activated_at": version.activated_at,
+        "promoted_by": actor_label or (actor.get_username() if actor is not None else "system"),
+    }
 
 
 def _snapshot(version: ModelVersion) -> dict:

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "template_partials",
     "csp",
     "audit",
+    "webhooks",
     "classifiers",
     "queues",
 ]
@@ -289,6 +290,11 @@ CELERY_BEAT_SCHEDULE = {
     "release-expired-leases": {"task": "queues.tasks.release_expired_leases", "schedule": 30},
     "sample-queue-depths": {"task": "queues.tasks.sample_queue_depths", "schedule": 300},
     "rerank-labelling-queues": {"task": "queues.tasks.rerank_labelling_queues", "schedule": 300},
+    # Sends webhook retries when due, and deliveries whose message or worker was lost.
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.sweep_deliveries",
+        "schedule": env_int("WEBHOOK_SWEEP_SECONDS", 10),
+    },
     # Retraining: daily, after RETRAIN_AFTER_LABELS new labels, and a sweeper for lost or crashed runs.
     "retrain-daily": {
         "task": "queues.tasks.retrain_scheduled",
@@ -332,6 +338,19 @@ REVIEW_UNDO_SECONDS = env_int("REVIEW_UNDO_SECONDS", 10)
 RISK_PRIOR_WEIGHT = float(os.environ.get("RISK_PRIOR_WEIGHT", "0.5"))
 REVIEW_IMAGE_MAX_SIDE = env_int("REVIEW_IMAGE_MAX_SIDE", 1024)
 
+# Webhooks: the event types there are, the wait after each failed attempt (5 s ... 8 h, 31.7 h in all, then the
+# delivery fails), timeouts, and the networks an operator allows besides public addresses (SSRF guard), e.g.
+# "10.20.0.0/16,127.0.0.1/32" for a receiver inside the network.
+WEBHOOK_EVENT_TYPES = [
+    "item.created", "item.scored", "item.routed", "decision.created", "item.escalated", "model.promoted",
+]  # fmt: skip
+_WEBHOOK_RETRIES = "5,30,120,600,1800,3600,7200,14400,28800,28800,28800"
+WEBHOOK_RETRY_SCHEDULE = [int(seconds) for seconds in env_list("WEBHOOK_RETRY_SCHEDULE", _WEBHOOK_RETRIES)]
+WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("WEBHOOK_CONNECT_TIMEOUT", "3"))
+WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", "10"))  # the whole attempt, connecting included
+WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", "")
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60)
+WEBHOOK_TASK_BATCH = env_int("WEBHOOK_TASK_BATCH", 10)  # deliveries per task message
 # How many proxies in front of the web servers append to X-Forwarded-For; the audit log records the address
 # the nearest one saw. 0: the peer address itself.
 AUDIT_TRUSTED_PROXIES = env_int("AUDIT_TRUSTED_PROXIES", 1 if PRODUCTION else 0)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import ModelVersion, PolicyCategory, Score
-from queues import experiments
+from queues import events, experiments
 from queues.experiments import Assignment
 from queues.models import Decision, Item, ItemSignature, NearDuplicateKey, Queue, QueueEntry, Report, RoutingRule
 from queues.priority import oldest_sort_key, risk_of, risk_sort_key, uncertainty_sort_key
@@ -198,6 +198,7 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
         QueueEntry.objects.bulk_create(entries)
         Item.objects.filter(id__in=queued).update(state=Item.State.QUEUED, updated_at=timezone.now())
         Item.objects.filter(id__in=decided).update(state=Item.State.DECIDED, updated_at=timezone.now())
+        events.items_routed(items=items, decisions=decisions, queues=queues)
     return decisions
 
 
@@ -210,6 +211,7 @@ def _record_automatic_decision(item: Item, decision: RoutingDecision) -> None:
         actor_label="routing",
         after={"item": item.pk, "rule": decision.rule_id, "sampled_for_qa": decision.sampled_for_qa},
     )
+    events.decision_created(made, categories=[], queue=None)
 
 
 def _assign_duplicate_groups(items: list[Item]) -> None:

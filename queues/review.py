@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import PolicyCategory
-from queues import quality
+from queues import events, quality
 from queues.enqueue import active_scores, new_entry
 from queues.models import Decision, Item, Label, Queue, QueueEntry
 
@@ -252,6 +252,7 @@ def escalate_item(*, entry_id: int, token: int, user: AbstractBaseUser, to_queue
             before={"queue": entry.queue.name},
             after={"queue": to_queue.name, "note": note, "decision": decision.pk},
         )
+        events.item_escalated(entry=entry, to_queue=to_queue, decision=decision, user=user)
     return moved
 
 
@@ -358,6 +359,7 @@ def _decide_one(
             "group_of": applied_from.item_id if applied_from else None,
         },
     )
+    events.decision_created(decision, categories=[c.slug for c in categories], queue=entry.queue)
     quality.sample_second_review(entry, decision, user=user)
     return decision
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from queues import events
 from queues.models import Item
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def score_pending_items(*, item_ids: list[int], batch_size: int | None = None, f
         done = Item.objects.filter(held).update(
             state=Item.State.SCORED, scoring_token=None, scoring_lease_until=None, scored_at=now
         )
+        events.items_scored(item_ids=[item["id"] for item in items], scored_at=now)
     logger.info("scored %d items (%d failed, %d scores)", done, len(failed), report.scores_written)
     _route([item["id"] for item in items])
     return done + len(failed)

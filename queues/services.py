@@ -12,6 +12,7 @@ from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from queues import events
 from queues.images import CheckedImage, store_image
 from queues.models import Author, Item, Report
 from queues.scoring import enqueue_scoring
@@ -109,6 +110,7 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
         item_ids = {key: row["id"] for key, row in existing.items()} | {key: item.pk for key, item in created.items()}
         if new_items:
             enqueue_scoring([item.pk for item in new_items])
+            events.items_created(new_items)
         reports = [
             _new_report(item_ids[submission.key], report) for submission in submissions for report in submission.reports
         ]

@@ -53,8 +53,13 @@ def test_only_classifier_model_code_imports_torch_and_timm():
     allowed = ("classifiers/inference/", "classifiers/heads.py", "classifiers/image_training.py")
     offenders = sorted(
         path
-        for package in ("queues", "classifiers", "audit", "moderation_site")
+        for package in ("queues", "classifiers", "audit", "webhooks", "moderation_site")
         for path, module in _imported_modules(package)
         if module in {"torch", "timm", "torchvision", "sentence_transformers"} and not path.startswith(allowed)
     )
+    assert offenders == []
+
+
+def test_webhooks_is_a_leaf_app_that_queues_and_classifiers_can_both_call():
+    offenders = sorted(path for path, module in _imported_modules("webhooks") if module in {"queues", "classifiers"})
     assert offenders == []

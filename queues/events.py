@@ -1,0 +1,98 @@
+"""The webhook events of the review pipeline: payloads built from queue rows, for ``webhooks.services``.
+
+Each function is called inside the transaction of the change it reports, so the event is written
+if and only if the change is. When nobody subscribes to an event type, a call costs one small query
+and builds nothing. Payloads carry ids, the item's ``source`` and ``external_id`` (how an integrator
+finds its own record), types, names and times; never the content under review.
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from queues.models import Decision, Item, Queue, QueueEntry
+from queues.routing import RoutingDecision
+from webhooks.services import emit, emit_many
+
+
+def _item(item: Item) -> dict:
+    return {"item_id": item.pk, "source": item.source, "external_id": item.external_id}
+
+
+def items_created(items: Iterable[Item]) -> None:
+    emit_many(
+        event_type="item.created",
+        payloads=(
+            _item(item) | {"kind": item.kind.value, "report_count": item.report_count, "created_at": item.created_at}
+            for item in items
+        ),
+    )
+
+
+def items_scored(*, item_ids: list[int], scored_at: datetime) -> None:
+    """Items whose scoring this call recorded (scored, or failed with a reason) at ``scored_at``."""
+    rows = Item.objects.filter(
+        id__in=item_ids, scored_at=scored_at, state__in=[Item.State.SCORED, Item.State.FAILED]
+    ).values("id", "source", "external_id", "state", "failure_reason", "scored_at")
+    emit_many(
+        event_type="item.scored",
+        payloads=(
+            {
+                "item_id": row["id"],
+                "source": row["source"],
+                "external_id": row["external_id"],
+                "failed": row["state"] == Item.State.FAILED,
+                "failure_reason": row["failure_reason"],
+                "scored_at": row["scored_at"],
+            }
+            for row in rows
+        ),
+    )
+
+
+def items_routed(
+    *, items: Iterable[Item], decisions: Mapping[int, RoutingDecision], queues: Mapping[int, Queue]
+) -> None:
+    """Where routing sent each item: a queue, or an automatic action (with the QA queue of a sampled one)."""
+    emit_many(event_type="item.routed", payloads=(_routed(item, decisions[item.pk], queues) for item in items))
+
+
+def _routed(item: Item, decision: RoutingDecision, queues: Mapping[int, Queue]) -> dict:
+    return _item(item) | {
+        "action": decision.action,
+        "queue": queues[decision.queue_id].name if decision.queue_id is not None else None,
+        "rule_id": decision.rule_id,
+        "sampled_for_qa": decision.sampled_for_qa,
+    }
+
+
+def decision_created(decision: Decision, *, categories: Iterable[str], queue: Queue | None) -> None:
+    """A reviewer's decision, or an automatic one by a routing rule (``automatic``, no reviewer)."""
+    emit(
+        event_type="decision.created",
+        payload=_item(decision.item)
+        | {
+            "decision_id": decision.pk,
+            "action": decision.action,
+            "categories": sorted(categories),
+            "automatic": decision.automatic,
+            "reviewer": decision.reviewer.get_username() if decision.reviewer_id else None,
+            "queue": queue.name if queue else None,
+            "decided_at": decision.created_at,
+        },
+    )
+
+
+def item_escalated(*, entry: QueueEntry, to_queue: Queue, decision: Decision, user: AbstractBaseUser) -> None:
+    emit(
+        event_type="item.escalated",
+        payload=_item(entry.item)
+        | {
+            "decision_id": decision.pk,
+            "from_queue": entry.queue.name,
+            "to_queue": to_queue.name,
+            "escalated_by": user.get_username(),
+            "escalated_at": decision.created_at,
+        },
+    )
