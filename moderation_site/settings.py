@@ -216,6 +216,8 @@ REST_FRAMEWORK = {
 }
 # Requests per token (or per signed-in user) and period: "600/min", "20/s", "10000/hour"; empty = no limit.
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/min")
+# How long the API reuses its queue stats (depth, oldest, past deadline) before counting again; 0 = every call.
+API_QUEUE_STATS_SECONDS = env_int("API_QUEUE_STATS_SECONDS", 10)
 
 # The cache holds the API's rate-limit counters. Embedded: in process memory, so each web process
 # counts on its own. With Redis, every process on every machine shares the counts.

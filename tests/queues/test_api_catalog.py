@@ -4,10 +4,12 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from queues import qa, review
+from queues.api_catalog import QUEUE_STATS_KEY
 from queues.models import Decision, Label, QueueEntry
 from tests.factories import enqueue, make_item, make_queue, make_token, make_user
 
@@ -21,7 +23,8 @@ def client_for(*scopes: str, user=None) -> APIClient:
     return client
 
 
-def test_queues_show_depth_oldest_age_and_deadline_breaches():
+def test_queues_show_depth_oldest_age_and_deadline_breaches(settings):
+    settings.API_QUEUE_STATS_SECONDS = 0
     queue = make_queue(deadline=timedelta(minutes=30))
     enqueue(make_item(), queue)
     late = enqueue(make_item(), queue)
@@ -41,6 +44,21 @@ def test_queues_show_depth_oldest_age_and_deadline_breaches():
     empty = make_queue()
     assert reader.get(f"/api/v1/queues/{empty.pk}").json()["oldest_age_seconds"] is None
     assert reader.get("/api/v1/queues/999999").status_code == 404
+
+
+def test_queue_stats_are_reused_for_a_few_seconds_and_say_when_they_were_counted(settings):
+    settings.API_QUEUE_STATS_SECONDS = 60
+    cache.delete(QUEUE_STATS_KEY)
+    queue = make_queue()
+    enqueue(make_item(), queue)
+    reader = client_for("items:read")
+    first = reader.get(f"/api/v1/queues/{queue.pk}").json()
+    enqueue(make_item(), queue)
+    again = reader.get(f"/api/v1/queues/{queue.pk}").json()
+    assert (first["pending"], again["pending"]) == (1, 1)
+    assert again["stats_as_of"] == first["stats_as_of"]
+    cache.delete(QUEUE_STATS_KEY)
+    assert reader.get(f"/api/v1/queues/{queue.pk}").json()["pending"] == 2
 
 
 def test_categories_and_model_versions_are_listed():
