@@ -1,0 +1,395 @@
+#!/usr/bin/env python
+"""API list endpoints benchmark: p50/p95 server time of the v1 lists over 1,000,000 items, on PostgreSQL.
+
+    scripts/with-services.sh .venv/bin/python bench/api_lists.py            # generate (or reuse) and time
+    scripts/with-services.sh .venv/bin/python bench/api_lists.py --fresh    # drop and regenerate the data
+
+The issue's target: every API list endpoint p95 <= 50 ms with 1,000,000 items.
+
+What it does, in order:
+
+1. refuses to run unless ``DATABASE_URL`` names a PostgreSQL database; works only in its own database
+   (``--database``, default ``moderation_bench_api``, created next to the one named; the name must
+   contain 'bench'), and runs ``manage.py migrate`` on it;
+2. unless the database already holds this benchmark's data (and no ``--fresh``), generates it in SQL
+   (``INSERT ... SELECT generate_series``): ``--items`` items (default 1,000,000) from 20,000 authors
+   over 5 sources, created 2 s apart; one queue entry each over 5 queues, 70 % decided (entry done, one
+   decision, a fifth of them removals with a category) and 30 % pending; labels (7 per decision) for
+   every tenth decision; one active-model score for ``spam`` per item; then ``VACUUM (ANALYZE)``;
+3. times each scenario through Django's test client in this process (the whole request: middleware,
+   token authentication, filters, the page query, serialization), ``--requests`` times (default 300),
+   after 10 warm-up requests: first pages, deep pages (cursors taken at random rows), and filtered
+   pages. Rate limiting is off (``API_RATE_LIMIT=""``) so the numbers are the endpoint's own;
+4. prints, per scenario, p50 and p95 of the request's wall time, of this process's CPU time for it, and
+   of the time spent in PostgreSQL round trips, with the query count; flags p95 wall times over the
+   50 ms goal and exits 1 if any is. On a machine shared with other work, compare the CPU and database
+   columns: wall time there includes waiting for a core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable)
+sys.path.insert(0, str(ROOT))
+
+GOAL_MS = 50.0
+AUTHORS = 20_000
+SOURCES = ["bench.posts", "bench.comments", "bench.messages", "bench.profiles", "bench.reviews"]
+QUEUES = 5
+
+
+def require_postgres_url() -> str:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        sys.exit("bench/api_lists.py: DATABASE_URL is not set. Run it through scripts/with-services.sh.")
+    if urlparse(url).scheme not in {"postgres", "postgresql", "pgsql"}:
+        sys.exit("bench/api_lists.py: DATABASE_URL must be a PostgreSQL URL (postgres://...).")
+    return url
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunparse(urlparse(url)._replace(path="/" + name))
+
+
+def connect(url: str, autocommit: bool = False):  # noqa: ANN201 - a psycopg.Connection
+    import psycopg
+
+    parts = urlparse(url)
+    return psycopg.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname=parts.path.lstrip("/"),
+        autocommit=autocommit,
+    )
+
+
+def prepare_database(admin_url: str, name: str, fresh: bool) -> None:
+    if "bench" not in name:
+        sys.exit(f"bench/api_lists.py: refusing to use database {name!r}: its name must contain 'bench'.")
+    with connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if exists and fresh:
+            print(f"dropping database {name} (--fresh)")
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists = False
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def migrate(url: str) -> None:
+    env = dict(os.environ, DATABASE_URL=url, MODERATION_ENV="embedded", LOG_LEVEL="WARNING")
+    subprocess.run([str(PYTHON), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def item_count(url: str) -> int:
+    with connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM queues_item").fetchone()[0]
+
+
+def generate(url: str, *, items: int) -> float:
+    """Fill the migrated database in SQL; returns the seconds it took."""
+    started = time.perf_counter()
+    decided = int(items * 0.7)
+    # Small tables through the ORM, so columns other features add later get their defaults.
+    from django.contrib.auth import get_user_model
+
+    from queues.models import Author, Queue
+
+    user = get_user_model().objects.create_user(username="bench-api-reviewer")
+    queue_rows = [Queue(name=f"API bench queue {n}", slug=f"api-bench-{n}") for n in range(1, QUEUES + 1)]
+    queue_rows = Queue.objects.bulk_create(queue_rows)
+    for queue in queue_rows:
+        queue.members.add(user)
+    Author.objects.bulk_create(
+        [Author(source="bench", external_id=f"u-{n}", handle=f"@author{n}") for n in range(1, AUTHORS + 1)],
+        batch_size=5000,
+    )
+    reviewer, queues = user.pk, [queue.pk for queue in queue_rows]
+    with connect(url) as conn:
+        conn.execute("SET synchronous_commit = off")
+        conn.execute("SET maintenance_work_mem = '256MB'")
+        first_author = conn.execute("SELECT min(id) FROM queues_author").fetchone()[0]
+        params = {
+            "n": items,
+            "decided": decided,
+            "sources": SOURCES,
+            "queues": queues,
+            "reviewer": reviewer,
+            "authors": AUTHORS,
+            "first_author": first_author,
+        }
+        # Items 2 s apart, ending now; a decided item was last updated 10 minutes after it arrived.
+        conn.execute(
+            """INSERT INTO queues_item (source, external_id, author_id, text, image, image_sha256, image_format,
+                                        metadata, state, failure_reason, report_count, created_at, updated_at,
+                                        scored_at, scoring_attempts, ticket_id, ticket_url)
+               SELECT (%(sources)s::text[])[1 + g %% 5], 'b-' || g, %(first_author)s + g %% %(authors)s,
+                      'bench item ' || g || ': win a prize, click the link', '', '', '', '{}',
+                      CASE WHEN g <= %(decided)s THEN 'decided' ELSE 'queued' END, '', 1, t,
+                      CASE WHEN g <= %(decided)s THEN t + interval '10 minutes' ELSE t END, t, 1, '', ''
+                 FROM (SELECT g, now() - (%(n)s - g) * interval '2 s' - interval '10 minutes' AS t
+                         FROM generate_series(1, %(n)s) g) s""",
+            params,
+        )
+        conn.commit()
+        print(f"  items        ({time.perf_counter() - started:5.0f} s)", flush=True)
+        conn.execute(
+            """INSERT INTO queues_queueentry (status, sort_key, risk, risk_category, selection, note, enqueued_at,
+                                              deadline_at, claimed_at, fencing_token, closed_at, claimed_by_id,
+                                              item_id, queue_id)
+               SELECT CASE WHEN done THEN 'done' ELSE 'pending' END, random(), random(), '', 'routed', '',
+                      i.created_at, i.created_at + interval '4 hours',
+                      CASE WHEN done THEN i.created_at + interval '9 minutes' END, CASE WHEN done THEN 1 ELSE 0 END,
+                      CASE WHEN done THEN i.updated_at END, CASE WHEN done THEN %(reviewer)s END,
+                      i.id, (%(queues)s::bigint[])[1 + i.id %% 5]
+                 FROM (SELECT *, state = 'decided' AS done FROM queues_item) i""",
+            params,
+        )
+        conn.commit()
+        print(f"  entries      ({time.perf_counter() - started:5.0f} s)", flush=True)
+        conn.execute(
+            """INSERT INTO queues_decision (action, note, automatic, claimed_at, created_at, item_id, reviewer_id,
+                                            entry_id)
+               SELECT CASE WHEN e.item_id %% 5 = 0 THEN 'remove' ELSE 'no_violation' END, '', false, e.claimed_at,
+                      e.closed_at, e.item_id, %(reviewer)s, e.id
+                 FROM queues_queueentry e WHERE e.status = 'done'""",
+            params,
+        )
+        conn.execute(
+            """INSERT INTO queues_decision_categories (decision_id, policycategory_id)
+               SELECT d.id, (SELECT id FROM classifiers_policycategory WHERE slug = 'spam')
+                 FROM queues_decision d WHERE d.action = 'remove'"""
+        )
+        conn.commit()
+        print(f"  decisions    ({time.perf_counter() - started:5.0f} s)", flush=True)
+        conn.execute(
+            """INSERT INTO queues_label (item_id, category_id, value, decision_id, reviewer_id, queue_id, selection,
+                                         created_at)
+               SELECT d.item_id, c.id, d.action = 'remove' AND c.slug = 'spam', d.id, d.reviewer_id, e.queue_id,
+                      'routed', d.created_at
+                 FROM queues_decision d JOIN queues_queueentry e ON e.id = d.entry_id
+                CROSS JOIN classifiers_policycategory c
+                WHERE d.id % 10 = 0 AND c.is_active"""
+        )
+        conn.commit()
+        print(f"  labels       ({time.perf_counter() - started:5.0f} s)", flush=True)
+        conn.execute(
+            """INSERT INTO classifiers_score (item_id, model_version_id, category_id, probability, from_prior,
+                                              created_at)
+               SELECT i.id, (SELECT id FROM classifiers_modelversion WHERE status = 'active' AND kind = 'text'),
+                      (SELECT id FROM classifiers_policycategory WHERE slug = 'spam'), random(), false, i.created_at
+                 FROM queues_item i"""
+        )
+        conn.commit()
+        print(f"  scores       ({time.perf_counter() - started:5.0f} s)", flush=True)
+    with connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+    return time.perf_counter() - started
+
+
+def data_sizes(url: str) -> dict[str, int]:
+    with connect(url) as conn:
+        one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "items": one("SELECT count(*) FROM queues_item"),
+            "pending entries": one("SELECT count(*) FROM queues_queueentry WHERE status = 'pending'"),
+            "decisions": one("SELECT count(*) FROM queues_decision"),
+            "current labels": one("SELECT count(*) FROM queues_label WHERE superseded_by_id IS NULL"),
+            "scores": one("SELECT count(*) FROM classifiers_score"),
+            "queues": one("SELECT count(*) FROM queues_queue"),
+            "database MB": one("SELECT pg_database_size(current_database()) / 1048576"),
+        }
+
+
+def scenarios(rng: random.Random) -> list[tuple[str, str, object]]:
+    """(name, path, params or a function returning params) for each timed request kind."""
+    from django.db.models import Max, Min
+
+    from queues.api_pagination import KeysetPagination
+    from queues.models import Author, Decision, Item, Label, Queue
+
+    encode = KeysetPagination._encode
+    low, high = Item.objects.aggregate(low=Min("id"), high=Max("id")).values()
+    d_low, d_high = Decision.objects.aggregate(low=Min("id"), high=Max("id")).values()
+    l_low, l_high = Label.objects.aggregate(low=Min("id"), high=Max("id")).values()
+    queue = Queue.objects.filter(slug__startswith="api-bench-").order_by("id").first()
+    author_ids = list(Author.objects.values_list("external_id", flat=True)[:500])
+
+    def item_cursor() -> dict:
+        row = Item.objects.filter(id__gte=rng.randint(low, high)).order_by("id").values("id", "updated_at").first()
+        return {"cursor": encode(row["updated_at"], row["id"])}
+
+    def decision_cursor() -> dict:
+        row = Decision.objects.filter(id__gte=rng.randint(d_low, d_high)).order_by("id").values("id", "created_at")
+        row = row.first()
+        return {"cursor": encode(row["created_at"], row["id"])}
+
+    def label_cursor() -> dict:
+        row = Label.objects.filter(id__gte=rng.randint(l_low, l_high)).order_by("id").values("id", "created_at")
+        row = row.first()
+        return {"cursor": encode(row["created_at"], row["id"])}
+
+    now = time.time()
+
+    def recent_sync() -> dict:
+        # "What changed in the last N minutes": the incremental sync call.
+        from datetime import UTC, datetime
+
+        minutes = rng.randint(1, 120)
+        return {"updated_after": datetime.fromtimestamp(now - minutes * 60, UTC).isoformat()}
+
+    return [
+        ("items: first page", "/api/v1/items", {}),
+        ("items: deep page (random cursor)", "/api/v1/items", item_cursor),
+        ("items: limit=500 deep", "/api/v1/items", lambda: {**item_cursor(), "limit": 500}),
+        ("items: updated_after (sync)", "/api/v1/items", recent_sync),
+        ("items: state=queued", "/api/v1/items", {"state": "queued"}),
+        ("items: state=queued deep", "/api/v1/items", lambda: {**item_cursor(), "state": "queued"}),
+        ("items: source", "/api/v1/items", lambda: {"source": rng.choice(SOURCES)}),
+        ("items: author", "/api/v1/items", lambda: {"author": rng.choice(author_ids)}),
+        ("items: queue slug", "/api/v1/items", {"queue": queue.slug}),
+        ("items: queue deep", "/api/v1/items", lambda: {**item_cursor(), "queue": queue.slug}),
+        ("items: spam score>=0.9", "/api/v1/items", {"category": "spam", "score_min": "0.9"}),
+        (
+            "items: spam score>=0.9 deep",
+            "/api/v1/items",
+            lambda: {**item_cursor(), "category": "spam", "score_min": "0.9"},
+        ),  # fmt: skip
+        ("items: created range", "/api/v1/items", lambda: {**recent_sync(), "created_before": "2100-01-01T00:00:00Z"}),
+        ("decisions: first page", "/api/v1/decisions", {}),
+        ("decisions: deep page", "/api/v1/decisions", decision_cursor),
+        ("decisions: action=remove", "/api/v1/decisions", {"action": "remove"}),
+        ("decisions: category=spam deep", "/api/v1/decisions", lambda: {**decision_cursor(), "category": "spam"}),
+        ("decisions: queue", "/api/v1/decisions", {"queue": queue.slug}),
+        ("labels: first page", "/api/v1/labels", {}),
+        ("labels: deep page", "/api/v1/labels", label_cursor),
+        ("labels: category=spam value=true", "/api/v1/labels", {"category": "spam", "value": "true"}),
+        ("queues (with live stats)", "/api/v1/queues", {}),
+        ("categories", "/api/v1/categories", {}),
+        ("model versions", "/api/v1/model-versions", {}),
+    ]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def run(requests: int, seed: int) -> int:
+    from django.conf import settings
+
+    settings.API_RATE_LIMIT = ""
+    from django.test import Client
+
+    from queues.models import ApiToken
+
+    rng = random.Random(seed)
+    user = (
+        __import__("django.contrib.auth", fromlist=["get_user_model"])
+        .get_user_model()
+        .objects.get(username="bench-api-reviewer")
+    )
+    ApiToken.objects.filter(name="bench/api_lists.py").delete()
+    token = ApiToken(name="bench/api_lists.py", user=user, scopes=["admin"])
+    secret = token.issue_secret()
+    token.save()
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    from django.db import connection
+
+    db_seconds = [0.0]
+    query_count = [0]
+
+    def timed_query(execute, sql, params, many, context):  # noqa: ANN001, ANN202
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            db_seconds[0] += time.perf_counter() - started
+            query_count[0] += 1
+
+    over = []
+    print(
+        "\nwall = the whole request in this process; cpu = this process's CPU time for it (Django, DRF,"
+        "\npsycopg, JSON); db = time spent waiting on PostgreSQL round trips; q = queries per request."
+    )
+    header = (
+        f"{'scenario':<36} {'wall p50':>8} {'wall p95':>8} {'cpu p50':>8} {'cpu p95':>8} {'db p50':>7} {'db p95':>7}"
+    )
+    print(header + f" {'q':>3} {'rows':>5}")
+    with connection.execute_wrapper(timed_query):
+        for name, path, params in scenarios(rng):
+            walls, cpus, dbs, rows, queries = [], [], [], 0, 0
+            for n in range(10 + requests):
+                query = params() if callable(params) else params
+                db_seconds[0], query_count[0] = 0.0, 0
+                cpu_started, started = time.thread_time(), time.perf_counter()
+                response = client.get(path, query)
+                elapsed = (time.perf_counter() - started) * 1000
+                cpu = (time.thread_time() - cpu_started) * 1000
+                if response.status_code != 200:
+                    sys.exit(f"{name}: HTTP {response.status_code}: {response.content[:300]!r}")
+                if n >= 10:
+                    walls.append(elapsed)
+                    cpus.append(cpu)
+                    dbs.append(db_seconds[0] * 1000)
+                    queries = query_count[0]
+                    body = response.json()
+                    rows = max(rows, len(body["results"]) if isinstance(body, dict) else len(body))
+            p95 = percentile(walls, 95)
+            flag = "  OVER" if p95 > GOAL_MS else ""
+            print(
+                f"{name:<36} {statistics.median(walls):8.1f} {p95:8.1f} {statistics.median(cpus):8.1f} "
+                f"{percentile(cpus, 95):8.1f} {statistics.median(dbs):7.1f} {percentile(dbs, 95):7.1f} "
+                f"{queries:>3} {rows:>5}{flag}",
+                flush=True,
+            )
+            if flag:
+                over.append(name)
+    token.delete()
+    print(f"\ngoal: p95 <= {GOAL_MS:.0f} ms; over the goal: {', '.join(over) if over else 'none'}")
+    return 1 if over else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", default="moderation_bench_api", help="its name must contain 'bench'")
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per scenario")
+    parser.add_argument("--fresh", action="store_true", help="drop the database and generate the data again")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    admin_url = require_postgres_url()
+    url = with_database(admin_url, args.database)
+    prepare_database(admin_url, args.database, args.fresh)
+    migrate(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation_site.settings")
+    os.environ["LOG_LEVEL"] = "ERROR"
+    import django
+
+    django.setup()
+    if item_count(url) == 0:
+        print(f"generating {args.items:,} items in {args.database} ...", flush=True)
+        print(f"generated in {generate(url, items=args.items):.0f} s")
+    else:
+        print(f"reusing the data in {args.database} (--fresh to regenerate)")
+    for key, value in data_sizes(url).items():
+        print(f"  {key:<16} {value:>12,}")
+    return run(args.requests, args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
