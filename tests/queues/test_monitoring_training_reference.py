@@ -22,10 +22,12 @@ def test_a_candidate_is_monitored_against_the_score_distribution_of_its_training
     mira = make_user(username="mira")
     label_items(make_queue(members=[mira]), mira)
     run = new_run()
-    assert retraining.run_retraining(run_id=run.pk) == RetrainingRun.State.SUCCEEDED, RetrainingRun.objects.get(pk=run.pk).error
-    candidate = RetrainingRun.objects.get(pk=run.pk).candidate
+    state = retraining.run_retraining(run_id=run.pk)
+    run.refresh_from_db()
+    assert state == RetrainingRun.State.SUCCEEDED, run.error
+    candidate = run.candidate
     histogram = candidate.metrics["score_histograms"]["spam"]
-    held_out = RetrainingRun.objects.get(pk=run.pk).metrics["held_out_rows"]
+    held_out = run.metrics["held_out_rows"]
     assert len(histogram) == 10 and sum(histogram) == held_out > 0
 
     label, reference, baseline_end = monitoring.drift_reference(candidate, now=candidate.created_at)
