@@ -70,8 +70,13 @@ def test_saving_a_rule_and_editing_a_queue_write_audit_events_with_before_and_af
     response = admin_client.post(
         f"/admin/queues/queue/{priority.pk}/change/",
         {
-            "name": "Priority", "slug": priority.slug, "description": "", "deadline": "00:30:00", "ordering": "risk",
-            "second_review_rate": "0", "gold_rate": "0",
+            "name": "Priority",
+            "slug": priority.slug,
+            "description": "",
+            "deadline": "00:30:00",
+            "ordering": "risk",
+            "second_review_rate": "0",
+            "gold_rate": "0",
         },  # fmt: skip
     )
     assert response.status_code == 302
