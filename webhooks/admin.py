@@ -27,7 +27,7 @@ class WebhookSubscriptionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """The signing secret is shown once to whoever creates the subscription, and always to superusers."""
 
     form = SubscriptionForm
-    list_display = ["__str__", "url", "event_types", "is_active", "pending", "failed", "created_at"]
+    list_display = ["__str__", "url", "event_types", "is_active", "pending", "failed", "paused_until", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["url", "description"]
     actions = ["rotate_secrets"]
@@ -62,7 +62,7 @@ class WebhookSubscriptionAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: WebhookSubscription | None = None) -> list[str]:
         secret = "secret_in_full" if request.user.is_superuser else "secret_masked"
-        return [secret, "created_by", "created_at", "updated_at"]
+        return [secret, "paused_until", "unanswered_in_a_row", "created_by", "created_at", "updated_at"]
 
     def save_model(self, request: HttpRequest, obj: WebhookSubscription, form: forms.ModelForm, change: bool) -> None:
         if not change:

@@ -42,6 +42,10 @@ class WebhookSubscription(models.Model):
     # Not editable: forms never show it and the audit log's before/after never contains it.
     secret = models.CharField(max_length=100, default=new_secret, editable=False)
     is_active = models.BooleanField(default=True, help_text="Inactive: new events are not sent, pending ones wait.")
+    # An endpoint that does not answer (refused, timed out, unresolvable) costs a worker up to WEBHOOK_TIMEOUT per
+    # attempt: after each such attempt its other deliveries wait, longer each time, and are not charged an attempt.
+    unanswered_in_a_row = models.PositiveIntegerField(default=0, editable=False)
+    paused_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
@@ -131,6 +135,12 @@ def retry_delay(attempts: int) -> timedelta | None:
     """How long to wait after the ``attempts``-th failed attempt; None once the schedule is used up."""
     schedule = settings.WEBHOOK_RETRY_SCHEDULE
     return timedelta(seconds=schedule[attempts - 1]) if attempts <= len(schedule) else None
+
+
+def pause_after(unanswered_in_a_row: int) -> timedelta:
+    """How long an endpoint's other deliveries wait after that many attempts in a row got no answer."""
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    return timedelta(seconds=schedule[min(unanswered_in_a_row, len(schedule)) - 1])
 
 
 class DeliveryAttempt(models.Model):

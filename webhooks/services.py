@@ -26,6 +26,7 @@ from webhooks.models import (
     WebhookSubscription,
     new_event_id,
     new_secret,
+    pause_after,
     retry_delay,
 )
 from webhooks.signing import signature_headers
@@ -118,9 +119,10 @@ def enqueue_deliveries(delivery_ids: Sequence[int]) -> None:
 def deliver(*, delivery_id: int) -> str | None:
     """Make one attempt at a due delivery and record its outcome; returns the new state.
 
-    The claim is one conditional UPDATE (pending, due, subscription active), so two workers never
-    send the same delivery at once and a redelivered message changes nothing. Returns None when the
-    delivery was not claimable (done, in flight elsewhere, not due, or its subscription inactive).
+    The claim is one conditional UPDATE (pending, due, subscription active and not paused), so two
+    workers never send the same delivery at once and a redelivered message changes nothing. Returns
+    None when the delivery was not claimable (done, in flight elsewhere, not due, or its endpoint
+    inactive or paused after not answering: the sweeper sends it once the pause is over).
     """
     # Imported here: the HTTP client is the workers' business; web processes only write the outbox.
     from webhooks import transport
@@ -129,7 +131,7 @@ def deliver(*, delivery_id: int) -> str | None:
     token = uuid.uuid4()
     # subscription__in, not subscription__is_active: a join would move the whole condition into a subquery,
     # which PostgreSQL does not re-check after waiting for a concurrent claim's row lock (both would win).
-    active = WebhookSubscription.objects.filter(is_active=True).values("pk")
+    active = WebhookSubscription.objects.filter(is_active=True).exclude(paused_until__gt=now).values("pk")
     claimed = Delivery.objects.filter(
         pk=delivery_id, state=Delivery.State.PENDING, next_attempt_at__lte=now, subscription__in=active
     ).update(
@@ -191,8 +193,18 @@ def _record_attempt(
         Delivery.objects.filter(pk=delivery.pk, lease_token=token, state=Delivery.State.DELIVERING).update(
             lease_token=None, lease_until=None, enqueued_at=None, **outcome
         )
+    subscription = delivery.subscription
+    if status_code is None:
+        # No answer at all: the endpoint is down or hangs; its other deliveries wait instead of each costing a worker
+        # the whole timeout. (An HTTP error is about this event: the others still go.)
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(
+            unanswered_in_a_row=F("unanswered_in_a_row") + 1,
+            paused_until=now + pause_after(subscription.unanswered_in_a_row + 1),
+        )
+    elif subscription.unanswered_in_a_row:
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(unanswered_in_a_row=0, paused_until=None)
     if not delivered:
-        logger.info("webhook %s to %s: attempt %d failed (%s)", delivery.event, delivery.subscription.url,
+        logger.info("webhook %s to %s: attempt %d failed (%s)", delivery.event, subscription.url,
                     delivery.attempts, error)  # fmt: skip
     return outcome["state"]
 
@@ -220,6 +232,7 @@ def requeue_deliveries(*, limit: int = 5_000) -> int:
     due = list(
         Delivery.objects.filter(not_sent_lately, state=Delivery.State.PENDING, next_attempt_at__lte=now)
         .filter(subscription__is_active=True)
+        .exclude(subscription__paused_until__gt=now)
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -245,6 +258,8 @@ def redeliver(
         Delivery.objects.filter(pk__in=[d.pk for d in chosen]).update(
             state=Delivery.State.PENDING, attempts=0, next_attempt_at=now, enqueued_at=now, delivered_at=None
         )
+        # Sent now, even to an endpoint paused after not answering: whoever asked expects an attempt.
+        WebhookSubscription.objects.filter(pk__in={d.subscription_id for d in chosen}).update(paused_until=None)
         for delivery in chosen:
             record_event(
                 action="webhook_delivery.redelivered", target=delivery, actor=actor, ip_address=ip_address,

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from tests.webhooks.conftest import free_port, serve_handler, start_receiver
-from webhooks.models import Delivery, DeliveryAttempt, WebhookEvent
+from webhooks.models import Delivery, DeliveryAttempt, WebhookEvent, WebhookSubscription
 from webhooks.services import deliver, emit, requeue_deliveries
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +25,10 @@ def only_delivery() -> Delivery:
 
 
 def fast_forward() -> None:
-    """Make every waiting retry due now: the clock of a test that cannot wait hours."""
-    Delivery.objects.filter(state="pending").update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    """Let every wait run out (retries, endpoint pauses, recent task messages): a test cannot wait for hours."""
+    past = timezone.now() - timedelta(seconds=1)
+    Delivery.objects.filter(state="pending").update(next_attempt_at=past, enqueued_at=None)
+    WebhookSubscription.objects.exclude(paused_until=None).update(paused_until=past)
 
 
 class Answers(BaseHTTPRequestHandler):
@@ -82,34 +84,56 @@ def test_a_signature_made_with_another_secret_is_refused_and_retried(subscribe, 
 def test_a_receiver_down_for_an_hour_loses_nothing(
     subscribe, receiver, eager_celery, django_capture_on_commit_callbacks
 ):
-    """Retries follow the schedule; once the receiver is back, every event arrives, exactly once."""
+    """The endpoint is probed with backoff (one attempt per wait, not one per event); once it is back, every event
+    arrives, exactly once."""
     secret, port = receiver.secret, free_port()
-    subscribe(f"http://127.0.0.1:{port}/webhooks", secret=secret)
+    subscription = subscribe(f"http://127.0.0.1:{port}/webhooks", secret=secret)
     with django_capture_on_commit_callbacks(execute=True):
         for n in range(3):
-            emit(event_type="decision.created", payload=decision(n))  # first attempts right after commit
+            emit(event_type="decision.created", payload=decision(n))  # attempted right after commit
     waited = timedelta()
-    for round_ in range(6):
-        if round_:
+    for round_ in range(1, 7):
+        if round_ > 1:
             fast_forward()
             requeue_deliveries()  # what Celery beat runs; tasks run eagerly here
-        assert set(Delivery.objects.values_list("state", "attempts")) == {("pending", round_ + 1)}
-        delivery = Delivery.objects.first()
-        last = delivery.attempt_log.last()
-        waited += delivery.next_attempt_at - last.started_at
-    assert waited > timedelta(hours=1)  # the scheduled waits so far add up to more than the outage
-    failures = DeliveryAttempt.objects.filter(status_code__isnull=True)
-    assert failures.count() == 18 and all("ConnectError" in error for error in failures.values_list("error", flat=True))
+        subscription.refresh_from_db()
+        last = DeliveryAttempt.objects.latest("id")
+        assert DeliveryAttempt.objects.count() == subscription.unanswered_in_a_row == round_
+        waited += subscription.paused_until - last.started_at
+    assert set(Delivery.objects.values_list("state", flat=True)) == {"pending"}
+    assert 4 * 3600 > waited.total_seconds() > 3600  # 5 s, 30 s, 2 min, 10 min, 30 min, 1 h: longer than the outage
+    errors = DeliveryAttempt.objects.values_list("error", flat=True)
+    assert all("ConnectError" in error for error in errors)
 
     back = start_receiver(secret, port=port)
     try:
         fast_forward()
         assert requeue_deliveries() == 3
-        assert set(Delivery.objects.values_list("state", "attempts")) == {("delivered", 7)}
+        assert set(Delivery.objects.values_list("state", flat=True)) == {"delivered"}
         assert sorted(event["data"]["decision_id"] for event in back.events) == [0, 1, 2]
+        subscription.refresh_from_db()
+        assert (subscription.unanswered_in_a_row, subscription.paused_until) == (0, None)
+        fast_forward()
         assert requeue_deliveries() == 0  # nothing left to send
     finally:
         back.stop()
+
+
+def test_an_endpoint_that_hangs_costs_one_timeout_per_wait_not_one_per_event(subscribe, settings):
+    settings.WEBHOOK_TIMEOUT = 0.5
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        subscription = subscribe(f"http://127.0.0.1:{silent.getsockname()[1]}/webhooks")
+        for n in range(5):
+            emit(event_type="decision.created", payload=decision(n))
+        started = time.monotonic()
+        outcomes = [deliver(delivery_id=pk) for pk in Delivery.objects.order_by("id").values_list("pk", flat=True)]
+        elapsed = time.monotonic() - started
+    assert outcomes == ["pending", None, None, None, None] and elapsed < 1.5
+    subscription.refresh_from_db()
+    assert subscription.paused_until > timezone.now() + timedelta(seconds=3)
+    assert list(Delivery.objects.order_by("id").values_list("attempts", flat=True)) == [1, 0, 0, 0, 0]
 
 
 def test_the_waits_follow_the_schedule_and_the_delivery_fails_when_it_ends(subscribe, settings):
