@@ -282,25 +282,39 @@ class ItemOutSerializer(serializers.ModelSerializer):
     @extend_schema_field(ScoreOutSerializer(many=True))
     def get_scores(self, item: Item) -> list[dict]:
         prefetched = self.context.get("scores_by_item")
-        if prefetched is not None:
-            return ScoreOutSerializer(prefetched.get(item.pk, []), many=True).data
-        return ScoreOutSerializer(scores_of([item.pk]).get(item.pk, []), many=True).data
+        if prefetched is None:
+            prefetched = scores_of([item.pk])
+        return prefetched.get(item.pk, [])
 
     @extend_schema_field(ImageOutSerializer(allow_null=True))
     def get_image(self, item: Item) -> dict | None:
         return ImageOutSerializer(item).data if item.image else None
 
 
-def scores_of(item_ids: list[int]) -> dict[int, list[Score]]:
-    """The active and shadow scores of many items in one query (Score knows items only by id)."""
+def scores_of(item_ids: list[int]) -> dict[int, list[dict]]:
+    """The active and shadow scores of many items in one query, as ScoreOutSerializer renders them.
+
+    Plain rows rather than Score instances: three model instances per score (with the category and
+    version) were a fifth of a 50-item page's CPU time.
+    """
     rows = (
         Score.objects.filter(item_id__in=item_ids, model_version__status__in=["active", "shadow"])
-        .select_related("category", "model_version")
         .order_by("model_version__status", "category__position")
+        .values_list(
+            "item_id", "category__slug", "probability", "from_prior", "model_version__name", "model_version__status"
+        )
     )
-    by_item: dict[int, list[Score]] = {}
-    for row in rows:
-        by_item.setdefault(row.item_id, []).append(row)
+    by_item: dict[int, list[dict]] = {}
+    for item_id, category, probability, from_prior, version, status in rows:
+        by_item.setdefault(item_id, []).append(
+            {
+                "category": category,
+                "probability": probability,
+                "from_prior": from_prior,
+                "model_version": version,
+                "status": status,
+            }
+        )
     return by_item
 
 
@@ -436,17 +450,7 @@ def _iso(value: Any) -> str | None:
     return None if value is None else _DATETIME.to_representation(value)
 
 
-def score_row(score: Score) -> dict:
-    return {
-        "category": score.category.slug,
-        "probability": score.probability,
-        "from_prior": score.from_prior,
-        "model_version": score.model_version.name,
-        "status": score.model_version.status,
-    }
-
-
-def item_row(item: Item, scores: list[Score]) -> dict:
+def item_row(item: Item, scores: list[dict]) -> dict:
     """One item of GET /api/v1/items, as ItemListOutSerializer renders it."""
     author = item.author
     return {
@@ -476,7 +480,7 @@ def item_row(item: Item, scores: list[Score]) -> dict:
         "state": item.state,
         "failure_reason": item.failure_reason,
         "report_count": item.report_count,
-        "scores": [score_row(score) for score in scores],
+        "scores": scores,
         "ticket_id": item.ticket_id,
         "ticket_url": item.ticket_url,
         "created_at": _iso(item.created_at),

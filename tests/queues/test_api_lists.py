@@ -204,6 +204,7 @@ def test_the_fast_list_rows_render_exactly_what_the_documented_serializers_do(me
         DecisionListOutSerializer,
         ItemListOutSerializer,
         LabelOutSerializer,
+        ScoreOutSerializer,
         decision_row,
         item_row,
         label_row,
@@ -222,6 +223,8 @@ def test_the_fast_list_rows_render_exactly_what_the_documented_serializers_do(me
     version = MV.objects.filter(status="active").first()
     Score.objects.create(item_id=item.pk, model_version=version, category=PolicyCategory.objects.get(slug="spam"),
                          probability=0.25, from_prior=True)  # fmt: skip
+    score = Score.objects.select_related("category", "model_version").get(item_id=item.pk, category__slug="spam")
+    assert scores_of([item.pk])[item.pk][0] == ScoreOutSerializer(score).data
     plain = make_item()
     for row in (item, Item.objects.select_related("author").get(pk=plain.pk)):
         scores = scores_of([row.pk])
