@@ -2,9 +2,11 @@
 
 import hashlib
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -83,6 +85,27 @@ def label_items(queue, reviewer, *, copies: int = 4, spam: bool = True, ham: boo
     return items
 
 
+def trained_active_version() -> ModelVersion:
+    """A trained text head for ``spam`` made active: comparing against it needs no encoder."""
+    from classifiers.inference.text import train_text_head
+    from classifiers.services import register_model_version, set_model_version_status
+
+    texts = SPAM + HAM
+    head = train_text_head(
+        np.stack([fake_embedding(t) for t in texts]).astype(np.float32),
+        texts,
+        np.array([[1]] * len(SPAM) + [[0]] * len(HAM)),
+        categories=["spam"],
+    )
+    path = Path(settings.MEDIA_ROOT) / "seed-head.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head.save(path)
+    version = register_model_version(
+        name="text-seed", kind="text", architecture="all-MiniLM-L6-v2", artifact_path=path, categories=["spam"]
+    )
+    return set_model_version_status(version=version, status="active", actor_label="test")
+
+
 def new_run(trigger: str = "admin", **fields) -> RetrainingRun:
     run = RetrainingRun.objects.create(trigger=trigger, **fields)
     RetrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.now() + timedelta(seconds=1))
@@ -93,12 +116,12 @@ def test_a_run_registers_a_candidate_with_metrics_beside_the_active_version_and_
     queue, mira, monkeypatch
 ):
     items = label_items(queue, mira)
+    active = trained_active_version()
     from classifiers.inference import text
 
     embedded: list[str] = []
     real_embed = text.embed_texts
     monkeypatch.setattr(text, "embed_texts", lambda texts, **kw: embedded.extend(texts) or real_embed(texts, **kw))
-    active = ModelVersion.objects.get(kind="text", status="active")
     run = new_run()
 
     assert retraining.run_retraining(run_id=run.pk) == "succeeded"
@@ -117,8 +140,8 @@ def test_a_run_registers_a_candidate_with_metrics_beside_the_active_version_and_
     support = run.metrics["candidate"]["held_out"]["spam"]["support"]
     assert run.metrics["active"]["held_out"]["spam"]["support"] == support
     assert candidate.metrics["held_out"] == run.metrics["candidate"]["held_out"]
-    # Stored embeddings were used: the encoder only saw the policy descriptions of the prior, no item.
-    assert not {i.text for i in items} & set(embedded)
+    # Stored embeddings were used, and a trained active version needs no encoder: it never ran.
+    assert embedded == []
     assert ModelVersion.objects.get(kind="text", status="active") == active
     assert AuditEvent.objects.filter(action="model_version.registered", object_id=str(candidate.pk)).exists()
     assert AuditEvent.objects.filter(action="retraining.succeeded", object_id=str(run.pk)).exists()
@@ -128,11 +151,17 @@ def test_a_run_registers_a_candidate_with_metrics_beside_the_active_version_and_
     assert ModelVersion.objects.filter(status="candidate").count() == 1
 
 
-def test_items_without_a_stored_embedding_are_embedded_once_and_stored(queue, mira):
+def test_items_without_a_stored_embedding_are_embedded_and_stored_and_the_prior_is_compared(queue, mira):
     items = label_items(queue, mira, copies=2, store=False)
     run = new_run()
     assert retraining.run_retraining(run_id=run.pk) == "succeeded"
     assert Embedding.objects.filter(item_id__in=[i.pk for i in items]).count() == len(items)
+    run.refresh_from_db()
+    # Learning from nothing: the active version is the cold-start prior, scored on the same rows.
+    assert run.compared_with.name == "text-prior" and run.metrics["active"]["version"] == "text-prior"
+    assert (
+        run.metrics["active"]["held_out"]["spam"]["support"] == run.metrics["candidate"]["held_out"]["spam"]["support"]
+    )
 
 
 def test_a_run_with_one_class_only_fails_with_its_error_and_leaves_the_active_version(queue, mira):

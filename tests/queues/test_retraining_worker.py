@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -13,7 +12,7 @@ from django.db import connection
 from classifiers.models import ModelVersion, RetrainingRun
 from queues.retraining import start_retraining
 from tests.factories import make_queue, make_user
-from tests.queues.test_retraining import HAM, SPAM, fake_embedding, label_items
+from tests.queues.test_retraining import label_items, trained_active_version
 from tests.queues.test_scoring_worker import _database_url, stop, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -45,27 +44,6 @@ def isolated(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.TRAINING_SNAPSHOT_DIR = tmp_path / "snapshots"
     settings.REVIEW_UNDO_SECONDS = 0
-
-
-def trained_active_version() -> ModelVersion:
-    """A trained text head for ``spam`` made active, so the worker compares against it without the encoder."""
-    from classifiers.inference.text import train_text_head
-    from classifiers.services import register_model_version, set_model_version_status
-
-    texts = SPAM + HAM
-    head = train_text_head(
-        np.stack([fake_embedding(t) for t in texts]).astype(np.float32),
-        texts,
-        np.array([[1]] * len(SPAM) + [[0]] * len(HAM)),
-        categories=["spam"],
-    )
-    path = Path(settings.MEDIA_ROOT) / "seed-head.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    head.save(path)
-    version = register_model_version(
-        name="text-seed", kind="text", architecture="all-MiniLM-L6-v2", artifact_path=path, categories=["spam"]
-    )
-    return set_model_version_status(version=version, status="active", actor_label="test")
 
 
 def test_a_real_training_worker_runs_a_started_retraining_to_a_candidate(broker_url, tmp_path):
