@@ -34,3 +34,22 @@ def celery_broker_for_tests():
     app.conf.broker_url = os.environ.get("REDIS_URL", "memory://")
     app.conf.broker_transport_options = {}
     return app.conf.broker_url
+
+
+@pytest.fixture(autouse=True)
+def seed_data_for_transactional_tests(request):
+    """A transactional test starts from what the data migrations seed, whatever ran before it.
+
+    Each transactional test flushes every table when it ends; ``serialized_rollback`` puts the seed
+    rows back only for tests that ask for it, so one that runs after a test without it would find no
+    policy categories. Tests inside a transaction (the usual ``db``) keep the migrated data anyway.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not (marker.kwargs.get("transaction") or "transactional_db" in request.fixturenames):
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    from tests.seed import ensure_seed_data
+
+    ensure_seed_data()
+    yield
