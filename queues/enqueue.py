@@ -4,6 +4,7 @@ The decisions themselves are pure (``queues.routing``, ``queues.priority``); thi
 the facts from the database and writes the outcome, one transaction per batch.
 """
 
+import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -123,6 +124,22 @@ def sort_key_for(queue: Queue, *, risk: float, scores: dict[str, float], enqueue
     return risk_sort_key(risk=risk, enqueued_at=enqueued_at, deadline=queue.deadline)
 
 
+def exploration_point(item_id: int, queue: Queue) -> float | None:
+    """For the explored share of a risk-ordered queue, the risk an item is served at instead of its own.
+
+    A queue that always serves the model's top picks only ever gets labels for what the model already
+    flags, and a model retrained on them never learns what harmless content looks like (measured by
+    bench/learning_loop.py). So ``queue.explore_rate`` of routed items, chosen by a stable hash of the
+    item id, are served as if their risk were uniformly random: they come up at every position of the
+    queue and still age towards the deadline like the rest. Returns None for the other items.
+    """
+    if queue.ordering != Queue.Ordering.RISK or queue.explore_rate <= 0:
+        return None
+    digest = hashlib.sha256(f"explore:{item_id}".encode()).digest()
+    draw, position = int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:16], "big") / 2**64
+    return position if draw < queue.explore_rate else None
+
+
 def new_entry(
     *,
     item: Item,
@@ -131,15 +148,21 @@ def new_entry(
     severities: dict[str, int],
     selection: str,
     enqueued_at: datetime | None = None,
+    sort_risk: float | None = None,
     **fields,
 ) -> QueueEntry:
-    """An entry for ``item`` in ``queue``; ``enqueued_at`` keeps the original clock when an item moves."""
+    """An entry for ``item`` in ``queue``; ``enqueued_at`` keeps the original clock when an item moves.
+
+    ``sort_risk``, when given, orders the entry as if that were its risk (exploration); the entry still
+    records and shows the item's real risk.
+    """
     enqueued_at = enqueued_at or timezone.now()
     risk = risk_of(scores, severities)
+    order_risk = risk.value if sort_risk is None else sort_risk
     return QueueEntry(
         item=item,
         queue=queue,
-        sort_key=sort_key_for(queue, risk=risk.value, scores=scores, enqueued_at=enqueued_at),
+        sort_key=sort_key_for(queue, risk=order_risk, scores=scores, enqueued_at=enqueued_at),
         risk=risk.value,
         risk_category=risk.category or "",
         selection=selection,
@@ -176,14 +199,17 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
             if decision.action != "route":
                 _record_automatic_decision(item, decision)
             if decision.queue_id is not None:
+                queue = queues[decision.queue_id]
                 selection = QueueEntry.Selection.SAMPLED if decision.sampled_for_qa else QueueEntry.Selection.ROUTED
+                explore_at = exploration_point(item.pk, queue) if selection == QueueEntry.Selection.ROUTED else None
                 entries.append(
                     new_entry(
                         item=item,
-                        queue=queues[decision.queue_id],
+                        queue=queue,
                         scores=risk_scores.get(item.pk, {}),
                         severities=severities,
-                        selection=selection,
+                        selection=selection if explore_at is None else QueueEntry.Selection.EXPLORE,
+                        sort_risk=explore_at,
                         rule_id=decision.rule_id,
                         **(arms[item.pk].entry_fields() if item.pk in arms else {}),
                     )

@@ -209,6 +209,14 @@ class Queue(models.Model):
     gold_rate = models.FloatField(
         default=0.0, help_text="Share of the queue's items that are gold items with a known answer (at most 0.5)."
     )
+    explore_rate = models.FloatField(
+        default=0.1,
+        help_text=(
+            "Risk-ordered queues: share of routed items served at a random position instead of by risk (0.1 = 10%), "
+            "so reviewers also label what the model thinks is harmless and retraining does not learn only from its "
+            "own top picks."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -223,6 +231,9 @@ class Queue(models.Model):
                 name="queue_second_review_rate_0_to_1",
             ),
             models.CheckConstraint(condition=models.Q(gold_rate__gte=0, gold_rate__lte=0.5), name="queue_gold_rate"),
+            models.CheckConstraint(
+                condition=models.Q(explore_rate__gte=0, explore_rate__lte=1), name="queue_explore_rate_0_to_1"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -281,6 +292,7 @@ class QueueEntry(models.Model):
         ESCALATED = "escalated", "Escalated"
         SECOND_REVIEW = "second_review", "Second independent review"
         GOLD = "gold", "Gold item (known answer)"
+        EXPLORE = "explore", "Served at a random position (exploration)"
 
     class Arm(models.TextChoices):
         NONE = "", "Not in an experiment"

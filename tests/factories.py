@@ -45,6 +45,8 @@ def make_queue(*, members=(), name: str | None = None, **fields):
     from queues.models import Queue
 
     n = next(_counter)
+    # No exploration unless a test asks for it: tests check the order items are served in.
+    fields.setdefault("explore_rate", 0.0)
     queue = Queue.objects.create(name=name or f"Queue {n}", slug=f"queue-{n}", **fields)
     queue.members.set(members)
     return queue

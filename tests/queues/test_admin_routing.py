@@ -77,6 +77,7 @@ def test_saving_a_rule_and_editing_a_queue_write_audit_events_with_before_and_af
             "ordering": "risk",
             "second_review_rate": "0",
             "gold_rate": "0",
+            "explore_rate": "0.1",
         },  # fmt: skip
     )
     assert response.status_code == 302

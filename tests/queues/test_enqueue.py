@@ -152,3 +152,34 @@ def test_cold_start_priors_count_half_in_risk_so_a_confident_trained_score_comes
     assert entries[trained.pk].risk == pytest.approx(0.396)
     assert entries[prior.pk].risk == pytest.approx(0.32)
     assert entries[trained.pk].sort_key < entries[prior.pk].sort_key
+
+
+def test_exploration_serves_a_stable_share_of_routed_items_at_a_random_position():
+    from queues.enqueue import exploration_point
+    from queues.models import Queue
+
+    risk_queue = Queue(name="r", slug="r", ordering=Queue.Ordering.RISK, explore_rate=0.1)
+    points = [exploration_point(item_id, risk_queue) for item_id in range(1, 10_001)]
+    explored = [p for p in points if p is not None]
+    assert 900 <= len(explored) <= 1100  # 10 % of 10,000, within ~3 standard deviations
+    assert min(explored) < 0.1 and max(explored) > 0.9  # spread over every position
+    assert points == [exploration_point(item_id, risk_queue) for item_id in range(1, 10_001)]  # stable
+    assert exploration_point(7, Queue(name="u", slug="u", ordering=Queue.Ordering.UNCERTAIN, explore_rate=1)) is None
+    assert exploration_point(7, Queue(name="z", slug="z", ordering=Queue.Ordering.RISK, explore_rate=0)) is None
+
+
+def test_an_explored_item_is_queued_at_its_exploration_point_and_shows_its_real_risk():
+    from queues.enqueue import exploration_point
+
+    queue = make_queue(name="Explored", explore_rate=1.0)
+    RoutingRule.objects.create(name="all", position=1, queue=queue, conditions=[])
+    item = score(ingest("x-1", SCAM), scam_fraud=0.9)
+    route_items(item_ids=[item.pk])
+    entry = QueueEntry.objects.get(item=item)
+    assert entry.selection == QueueEntry.Selection.EXPLORE
+    assert entry.risk > 0.5  # the item's own risk, shown to the reviewer
+    reference = make_queue(name="Reference")  # same deadline, no exploration
+    from queues.enqueue import sort_key_for
+
+    expected = sort_key_for(reference, risk=exploration_point(item.pk, queue), scores={}, enqueued_at=entry.enqueued_at)
+    assert entry.sort_key == pytest.approx(expected)
