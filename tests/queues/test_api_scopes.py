@@ -88,3 +88,17 @@ def test_an_empty_scope_list_is_refused_on_every_operation():
     for path, _, method in OPERATIONS:
         response = client.generic(method, path, "{}", content_type="application/json")
         assert response.status_code == 403, (method, path)
+
+
+@pytest.mark.django_db
+def test_the_admin_form_offers_the_new_scopes_and_refuses_unknown_ones(client):
+    admin = make_user(is_staff=True)
+    admin.is_superuser = True
+    admin.save()
+    client.force_login(admin)
+    page = client.get("/admin/queues/apitoken/add/").content.decode()
+    assert 'value="decisions:read"' in page and 'value="admin"' in page
+    refused = client.post("/admin/queues/apitoken/add/", {"name": "typo", "user": admin.pk, "scopes": ["items:reed"]})
+    assert refused.status_code == 200 and not ApiToken.objects.filter(name="typo").exists()
+    client.post("/admin/queues/apitoken/add/", {"name": "data team", "user": admin.pk, "scopes": ["decisions:read"]})
+    assert ApiToken.objects.get(name="data team").scopes == ["decisions:read"]
