@@ -29,9 +29,9 @@ EXAMPLES = 8
 # Loaded when the file is collected (the schema view needs no database), so each operation is a test
 # of its own. (schemathesis.pytest.from_fixture would defer it, but does not work with pytest 9.)
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
-# The webhooks operations belong to the webhooks app, whose own tests cover them; they are left out
-# here until they pass these checks too (remove this line to include them).
-schema = schema.exclude(path_regex=r"^/api/v1/webhooks/")
+# The webhooks app's operations do not document their 400 and 404 answers yet; until they do, they are
+# held to every check but that one (drop this to hold them to all).
+UNDOCUMENTED_STATUSES_PREFIX = "/api/v1/webhooks/"
 
 
 @pytest.fixture
@@ -71,4 +71,7 @@ def admin_header(in_test_transaction) -> dict[str, str]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_the_api_keeps_to_its_schema(case, admin_header):
-    case.call_and_validate(headers=admin_header, checks=CHECKS)
+    checks = CHECKS
+    if case.path.startswith(UNDOCUMENTED_STATUSES_PREFIX):
+        checks = [check for check in CHECKS if check is not status_code_conformance]
+    case.call_and_validate(headers=admin_header, checks=checks)
