@@ -32,9 +32,11 @@ def items_created(items: Iterable[Item]) -> None:
 
 def items_scored(*, item_ids: list[int], scored_at: datetime) -> None:
     """Items whose scoring this call recorded (scored, or failed with a reason) at ``scored_at``."""
-    rows = Item.objects.filter(
-        id__in=item_ids, scored_at=scored_at, state__in=[Item.State.SCORED, Item.State.FAILED]
-    ).values("id", "source", "external_id", "state", "failure_reason", "scored_at")
+    rows = (
+        Item.objects.filter(id__in=item_ids, scored_at=scored_at, state__in=[Item.State.SCORED, Item.State.FAILED])
+        .order_by("id")
+        .values("id", "source", "external_id", "state", "failure_reason", "scored_at")
+    )
     emit_many(
         event_type="item.scored",
         payloads=(
