@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +12,24 @@ from webhooks.models import WebhookSubscription
 
 # The scope string of queues.models.ApiToken.Scope.ADMIN (this app imports nothing from queues).
 ADMIN_SCOPE = "admin"
+
+# The project's one error shape (queues.api_errors writes it for every API error).
+ERROR = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string", "example": "invalid"},
+        "message": {"type": "string", "example": "url: Webhook URLs must use http or https."},
+        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    },
+    "required": ["code", "message", "errors"],
+}
+ERRORS = {
+    401: OpenApiResponse(ERROR, description="Missing, unknown, expired or revoked token."),
+    403: OpenApiResponse(ERROR, description="The token lacks the admin scope."),
+    429: OpenApiResponse(ERROR, description="Over the token's rate limit; `Retry-After` says how long to wait."),
+}
+INVALID = {400: OpenApiResponse(ERROR, description="Invalid input; `errors` names each field and its problem.")}
+NOT_FOUND = {404: OpenApiResponse(ERROR, description="No such subscription.")}
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
@@ -35,17 +53,29 @@ class CreatedSubscriptionSerializer(SubscriptionSerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List webhook subscriptions"),
-    retrieve=extend_schema(summary="Read a webhook subscription"),
+    list=extend_schema(
+        summary="List webhook subscriptions", responses={200: SubscriptionSerializer(many=True), **ERRORS}
+    ),
+    retrieve=extend_schema(
+        summary="Read a webhook subscription", responses={200: SubscriptionSerializer, **ERRORS, **NOT_FOUND}
+    ),
     create=extend_schema(
         summary="Subscribe an endpoint to events",
         description="Events are POSTed with Standard Webhooks signatures. The response carries the signing secret, "
         "once. Needs the `admin` scope, like every webhook operation.",
-        responses={201: CreatedSubscriptionSerializer},
+        responses={201: CreatedSubscriptionSerializer, **INVALID, **ERRORS},
     ),
-    update=extend_schema(summary="Replace a webhook subscription"),
-    partial_update=extend_schema(summary="Change a webhook subscription"),
-    destroy=extend_schema(summary="Delete a webhook subscription and its delivery history"),
+    update=extend_schema(
+        summary="Replace a webhook subscription",
+        responses={200: SubscriptionSerializer, **INVALID, **ERRORS, **NOT_FOUND},
+    ),
+    partial_update=extend_schema(
+        summary="Change a webhook subscription",
+        responses={200: SubscriptionSerializer, **INVALID, **ERRORS, **NOT_FOUND},
+    ),
+    destroy=extend_schema(
+        summary="Delete a webhook subscription and its delivery history", responses={204: None, **ERRORS, **NOT_FOUND}
+    ),
 )
 @extend_schema(tags=["webhooks"])
 class SubscriptionViewSet(viewsets.ModelViewSet):
