@@ -41,8 +41,7 @@ def test_a_worker_delivers_every_event_once_the_receiver_comes_back(broker_url, 
     try:
         wait_until(
             lambda: (
-                Delivery.objects.filter(event__type="item.routed").count() == 20
-                and DeliveryAttempt.objects.exists()
+                Delivery.objects.filter(event__type="item.routed").count() == 20 and DeliveryAttempt.objects.exists()
             ),
             timeout=180,
             what="scoring, routing and attempts that found nobody listening",
