@@ -18,22 +18,30 @@ def copy_signatures(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('queues', '0008_queueentry_autovacuum'),
+        ("queues", "0008_queueentry_autovacuum"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ItemSignature',
+            name="ItemSignature",
             fields=[
-                ('item', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='signature', serialize=False, to='queues.item')),
-                ('text_minhash', models.BinaryField()),
+                (
+                    "item",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="signature",
+                        serialize=False,
+                        to="queues.item",
+                    ),
+                ),
+                ("text_minhash", models.BinaryField()),
             ],
         ),
         migrations.RunPython(copy_signatures, migrations.RunPython.noop),
         migrations.RemoveField(
-            model_name='item',
-            name='text_minhash',
+            model_name="item",
+            name="text_minhash",
         ),
     ]

@@ -7,80 +7,153 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifiers', '0004_seed_prior_model_versions'),
-        ('queues', '0011_api_v1_tickets_and_sync_indexes'),
+        ("classifiers", "0004_seed_prior_model_versions"),
+        ("queues", "0011_api_v1_tickets_and_sync_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelHealth',
+            name="ModelHealth",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('ok', 'OK'), ('alert', 'Alert'), ('insufficient', 'Not enough labels yet')], default='insufficient', max_length=12)),
-                ('reasons', models.JSONField(blank=True, default=list, help_text='Why the state is what it is, in words.')),
-                ('precision', models.FloatField(blank=True, help_text='Live precision at the routing thresholds.', null=True)),
-                ('precision_support', models.PositiveIntegerField(default=0, help_text='Labelled items at or over a threshold.')),
-                ('recall', models.FloatField(blank=True, null=True)),
-                ('pr_auc', models.FloatField(blank=True, null=True)),
-                ('drift_psi', models.FloatField(blank=True, help_text='The largest PSI over categories.', null=True)),
-                ('drift_category', models.CharField(blank=True, max_length=40)),
-                ('drift_reference', models.CharField(blank=True, help_text='What the live scores were compared with.', max_length=200)),
-                ('details', models.JSONField(blank=True, default=dict, help_text='Per-category figures.')),
-                ('window_start', models.DateTimeField(blank=True, null=True)),
-                ('computed_at', models.DateTimeField()),
-                ('state_since', models.DateTimeField(help_text='When the state last changed.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("ok", "OK"), ("alert", "Alert"), ("insufficient", "Not enough labels yet")],
+                        default="insufficient",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "reasons",
+                    models.JSONField(blank=True, default=list, help_text="Why the state is what it is, in words."),
+                ),
+                (
+                    "precision",
+                    models.FloatField(blank=True, help_text="Live precision at the routing thresholds.", null=True),
+                ),
+                (
+                    "precision_support",
+                    models.PositiveIntegerField(default=0, help_text="Labelled items at or over a threshold."),
+                ),
+                ("recall", models.FloatField(blank=True, null=True)),
+                ("pr_auc", models.FloatField(blank=True, null=True)),
+                ("drift_psi", models.FloatField(blank=True, help_text="The largest PSI over categories.", null=True)),
+                ("drift_category", models.CharField(blank=True, max_length=40)),
+                (
+                    "drift_reference",
+                    models.CharField(blank=True, help_text="What the live scores were compared with.", max_length=200),
+                ),
+                ("details", models.JSONField(blank=True, default=dict, help_text="Per-category figures.")),
+                ("window_start", models.DateTimeField(blank=True, null=True)),
+                ("computed_at", models.DateTimeField()),
+                ("state_since", models.DateTimeField(help_text="When the state last changed.")),
             ],
             options={
-                'verbose_name': 'model health',
-                'verbose_name_plural': 'model health',
+                "verbose_name": "model health",
+                "verbose_name_plural": "model health",
             },
         ),
         migrations.AddField(
-            model_name='queueentry',
-            name='arm',
-            field=models.CharField(blank=True, choices=[('', 'Not in an experiment'), ('a', 'A: routed by the active model'), ('b', 'B: routed by the candidate')], db_default='', default='', max_length=1),
+            model_name="queueentry",
+            name="arm",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "Not in an experiment"),
+                    ("a", "A: routed by the active model"),
+                    ("b", "B: routed by the candidate"),
+                ],
+                db_default="",
+                default="",
+                max_length=1,
+            ),
         ),
         migrations.CreateModel(
-            name='Experiment',
+            name="Experiment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('text', 'Text'), ('image', 'Image')], max_length=8)),
-                ('share', models.FloatField(help_text='Share of new items routed by the candidate (arm B), e.g. 0.2.')),
-                ('notes', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('stop_reason', models.CharField(blank=True, max_length=200)),
-                ('candidate', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='experiments', to='classifiers.modelversion')),
-                ('control', models.ForeignKey(blank=True, help_text='The active version of the kind when the experiment started (arm A).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='classifiers.modelversion')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("text", "Text"), ("image", "Image")], max_length=8)),
+                ("share", models.FloatField(help_text="Share of new items routed by the candidate (arm B), e.g. 0.2.")),
+                ("notes", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("stop_reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "candidate",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="experiments",
+                        to="classifiers.modelversion",
+                    ),
+                ),
+                (
+                    "control",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The active version of the kind when the experiment started (arm A).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="classifiers.modelversion",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
         migrations.AddField(
-            model_name='queueentry',
-            name='experiment',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='queues.experiment'),
+            model_name="queueentry",
+            name="experiment",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="entries",
+                to="queues.experiment",
+            ),
         ),
         migrations.AddIndex(
-            model_name='queueentry',
-            index=models.Index(condition=models.Q(('experiment__isnull', False)), fields=['experiment', 'arm'], name='entry_experiment_arm'),
+            model_name="queueentry",
+            index=models.Index(
+                condition=models.Q(("experiment__isnull", False)),
+                fields=["experiment", "arm"],
+                name="entry_experiment_arm",
+            ),
         ),
         migrations.AddField(
-            model_name='modelhealth',
-            name='model_version',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='health', to='classifiers.modelversion'),
+            model_name="modelhealth",
+            name="model_version",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE, related_name="health", to="classifiers.modelversion"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.UniqueConstraint(condition=models.Q(('stopped_at__isnull', True)), fields=('kind',), name='one_running_experiment_per_kind'),
+            model_name="experiment",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("stopped_at__isnull", True)),
+                fields=("kind",),
+                name="one_running_experiment_per_kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.CheckConstraint(condition=models.Q(('share__gt', 0), ('share__lt', 1)), name='experiment_share_0_to_1'),
+            model_name="experiment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("share__gt", 0), ("share__lt", 1)), name="experiment_share_0_to_1"
+            ),
         ),
     ]

@@ -5,31 +5,59 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('queues', '0013_quality_control'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("queues", "0013_quality_control"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='queue',
-            name='explore_rate',
-            field=models.FloatField(default=0.1, help_text='Risk-ordered queues: share of routed items served at a random position instead of by risk (0.1 = 10%), so reviewers also label what the model thinks is harmless and retraining does not learn only from its own top picks.'),
+            model_name="queue",
+            name="explore_rate",
+            field=models.FloatField(
+                default=0.1,
+                help_text="Risk-ordered queues: share of routed items served at a random position instead of by risk (0.1 = 10%), so reviewers also label what the model thinks is harmless and retraining does not learn only from its own top picks.",
+            ),
         ),
         migrations.AlterField(
-            model_name='label',
-            name='selection',
-            field=models.CharField(blank=True, choices=[('routed', 'Routed by risk'), ('sampled', 'Sampled at random (QA)'), ('uncertainty', 'Chosen for uncertainty'), ('escalated', 'Escalated'), ('second_review', 'Second independent review'), ('gold', 'Gold item (known answer)'), ('explore', 'Served at a random position (exploration)')], max_length=16),
+            model_name="label",
+            name="selection",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("routed", "Routed by risk"),
+                    ("sampled", "Sampled at random (QA)"),
+                    ("uncertainty", "Chosen for uncertainty"),
+                    ("escalated", "Escalated"),
+                    ("second_review", "Second independent review"),
+                    ("gold", "Gold item (known answer)"),
+                    ("explore", "Served at a random position (exploration)"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='queueentry',
-            name='selection',
-            field=models.CharField(choices=[('routed', 'Routed by risk'), ('sampled', 'Sampled at random (QA)'), ('uncertainty', 'Chosen for uncertainty'), ('escalated', 'Escalated'), ('second_review', 'Second independent review'), ('gold', 'Gold item (known answer)'), ('explore', 'Served at a random position (exploration)')], default='routed', max_length=16),
+            model_name="queueentry",
+            name="selection",
+            field=models.CharField(
+                choices=[
+                    ("routed", "Routed by risk"),
+                    ("sampled", "Sampled at random (QA)"),
+                    ("uncertainty", "Chosen for uncertainty"),
+                    ("escalated", "Escalated"),
+                    ("second_review", "Second independent review"),
+                    ("gold", "Gold item (known answer)"),
+                    ("explore", "Served at a random position (exploration)"),
+                ],
+                default="routed",
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='queue',
-            constraint=models.CheckConstraint(condition=models.Q(('explore_rate__gte', 0), ('explore_rate__lte', 1)), name='queue_explore_rate_0_to_1'),
+            model_name="queue",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("explore_rate__gte", 0), ("explore_rate__lte", 1)), name="queue_explore_rate_0_to_1"
+            ),
         ),
     ]
