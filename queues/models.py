@@ -24,6 +24,8 @@ class Author(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "external_id"], name="author_unique_per_source")]
+        # The API filters items by author id alone (any source): without this, a scan of every author.
+        indexes = [models.Index(fields=["external_id"], name="author_external_id")]
 
     def __str__(self) -> str:
         return self.handle or f"{self.source}:{self.external_id}"
