@@ -38,7 +38,7 @@ from django.utils import timezone
 from audit.services import record_event
 from classifiers.models import PolicyCategory
 from queues.models import Decision, Label, QAReview, QueueEntry
-from queues.review import queues_for
+from queues.review import InvalidDecision, check_decision, queues_for
 
 PERMISSION = "queues.review_decisions"
 SAMPLE_DAYS = 30
@@ -157,14 +157,10 @@ def validate_call(*, action: str, categories: Collection[str]) -> Call:
     """The same rules as a reviewer's decision: a known action and categories, a removal names one."""
     if action not in QA_ACTIONS:
         raise InvalidVerdict(f"Unknown action {action!r}; use no_violation, remove or needs_context.")
-    known = {c.slug: c for c in PolicyCategory.objects.filter(is_active=True)}
-    unknown = sorted(set(categories) - set(known))
-    if unknown:
-        raise InvalidVerdict(f"Unknown categories: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
-    if action == Decision.Action.REMOVE and not categories:
-        raise InvalidVerdict("A removal needs at least one policy category.")
-    if action == Decision.Action.NO_VIOLATION and categories:
-        raise InvalidVerdict("'No violation' cannot name violated categories.")
+    try:
+        known = check_decision(action=action, categories=categories)
+    except InvalidDecision as exc:
+        raise InvalidVerdict(str(exc)) from exc
     return Call(action=action, categories=tuple(known[slug] for slug in sorted(set(categories))))
 
 

@@ -6,6 +6,7 @@ and someone else claimed the item, or the reviewer already decided) is refused w
 The web views and the REST API call these same functions.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -256,6 +257,27 @@ def escalate_item(*, entry_id: int, token: int, user: AbstractBaseUser, to_queue
     return moved
 
 
+def check_decision(*, action: str, categories: Collection[str]) -> dict[str, PolicyCategory]:
+    """The rules every verdict follows, a reviewer's (UI or API) and a senior's QA call alike.
+
+    A known action, known active categories, at least one category for a removal and none for "no
+    violation". Returns the active categories by slug; raises InvalidDecision naming the problem.
+    """
+    if action not in {Decision.Action.NO_VIOLATION, Decision.Action.REMOVE, Decision.Action.NEEDS_CONTEXT}:
+        raise InvalidDecision(
+            f"Unknown action {action!r}; use no_violation, remove or needs_context (escalate has its own call)."
+        )
+    known = {c.slug: c for c in PolicyCategory.objects.filter(is_active=True)}
+    unknown = sorted(set(categories) - set(known))
+    if unknown:
+        raise InvalidDecision(f"Unknown categories: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+    if action == Decision.Action.REMOVE and not categories:
+        raise InvalidDecision("A removal needs at least one policy category.")
+    if action == Decision.Action.NO_VIOLATION and categories:
+        raise InvalidDecision("'No violation' cannot name violated categories.")
+    return known
+
+
 def record_decision(
     *,
     entry_id: int,
@@ -272,18 +294,7 @@ def record_decision(
     near-duplicate group; each gets its own decision, labels and audit event. Items of the group
     that another reviewer holds are left to them.
     """
-    if action not in {Decision.Action.NO_VIOLATION, Decision.Action.REMOVE, Decision.Action.NEEDS_CONTEXT}:
-        raise InvalidDecision(
-            f"Unknown action {action!r}; use no_violation, remove or needs_context (escalate has its own call)."
-        )
-    known = {c.slug: c for c in PolicyCategory.objects.filter(is_active=True)}
-    unknown = sorted(set(categories) - set(known))
-    if unknown:
-        raise InvalidDecision(f"Unknown categories: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
-    if action == Decision.Action.REMOVE and not categories:
-        raise InvalidDecision("A removal needs at least one policy category.")
-    if action == Decision.Action.NO_VIOLATION and categories:
-        raise InvalidDecision("'No violation' cannot name violated categories.")
+    known = check_decision(action=action, categories=categories)
     with transaction.atomic():
         entry = _held_entry(entry_id=entry_id, token=token, user=user)
         entries = [entry]

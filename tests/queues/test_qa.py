@@ -28,16 +28,6 @@ def seniors():
 
 
 @pytest.fixture
-def mira():
-    return make_user(username="mira")
-
-
-@pytest.fixture
-def queue(mira):
-    return make_queue(members=[mira], name="Scams & spam")
-
-
-@pytest.fixture
 def sam(seniors, queue):
     user = make_user(username="sam")
     user.groups.add(seniors)

@@ -18,16 +18,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def mira():
-    return make_user(username="mira")
-
-
-@pytest.fixture
-def queue(mira):
-    return make_queue(members=[mira], name="Scams & spam")
-
-
-@pytest.fixture
 def sam(queue):
     group = Group.objects.create(name="Senior moderators")
     group.permissions.add(Permission.objects.get(content_type__app_label="queues", codename="review_decisions"))

@@ -17,7 +17,7 @@ from classifiers.runtime import forget_loaded_models
 from moderation_site.celery_app import app
 from queues import retraining
 from queues.review import claim_next_item, record_decision
-from tests.factories import enqueue, make_item, make_queue, make_user
+from tests.factories import enqueue, make_item, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -44,16 +44,6 @@ def isolated(settings, tmp_path):
     settings.REVIEW_UNDO_SECONDS = 0
     settings.INFERENCE_THREADS = 1
     forget_loaded_models()
-
-
-@pytest.fixture
-def mira():
-    return make_user(username="mira")
-
-
-@pytest.fixture
-def queue(mira):
-    return make_queue(members=[mira], name="Scams & spam")
 
 
 def fake_embedding(text: str) -> np.ndarray:

@@ -20,7 +20,7 @@ from queues import qa
 from queues.models import Decision, Label
 from queues.review import claim_next_item, record_decision
 from queues.training_data import EmptySnapshot, export_training_snapshot, stable_bucket
-from tests.factories import enqueue, image_bytes, make_item, make_queue, make_user
+from tests.factories import enqueue, image_bytes, make_item, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -30,16 +30,6 @@ def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.TRAINING_SNAPSHOT_DIR = tmp_path / "snapshots"
     settings.REVIEW_UNDO_SECONDS = 0
-
-
-@pytest.fixture
-def mira():
-    return make_user(username="mira")
-
-
-@pytest.fixture
-def queue(mira):
-    return make_queue(members=[mira], name="Scams & spam")
 
 
 @pytest.fixture

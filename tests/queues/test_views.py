@@ -22,16 +22,6 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture
-def mira():
-    return make_user(username="mira")
-
-
-@pytest.fixture
-def queue(mira):
-    return make_queue(members=[mira], name="Scams & spam")
-
-
-@pytest.fixture
 def as_mira(mira) -> Client:
     client = Client()
     client.force_login(mira)
