@@ -126,6 +126,8 @@ def describe(event: dict) -> str:
         categories = ", ".join(data.get("categories") or []) or "no category"
         who = data.get("reviewer") or "an automatic rule"
         where = f" in {data['queue']}" if data.get("queue") else ""
+        if data.get("second_review"):
+            return f"SECOND REVIEW {ticket}: {data.get('action')} ({categories}) by {who}{where}"
         return f"DECISION {ticket}: {data.get('action')} ({categories}) by {who}{where}"
     if kind == "item.escalated":
         return f"escalated {ticket}: {data.get('from_queue')} -> {data.get('to_queue')} by {data.get('escalated_by')}"

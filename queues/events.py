@@ -69,8 +69,15 @@ def _routed(item: Item, decision: RoutingDecision, queues: Mapping[int, Queue]) 
     }
 
 
-def decision_created(decision: Decision, *, categories: Iterable[str], queue: Queue | None) -> None:
-    """A reviewer's decision, or an automatic one by a routing rule (``automatic``, no reviewer)."""
+def decision_created(
+    decision: Decision, *, categories: Iterable[str], queue: Queue | None, second_review: bool = False
+) -> None:
+    """A reviewer's decision, or an automatic one by a routing rule (``automatic``, no reviewer).
+
+    A sampled decision is decided again, blind, by a second reviewer (``queues.quality``); that
+    decision is an event too, marked ``second_review``, so a receiver can tell a second opinion on
+    an item from a first verdict and keep both (the later one is what training uses).
+    """
     emit(
         event_type="decision.created",
         payload=_item(decision.item)
@@ -79,6 +86,7 @@ def decision_created(decision: Decision, *, categories: Iterable[str], queue: Qu
             "action": decision.action,
             "categories": sorted(categories),
             "automatic": decision.automatic,
+            "second_review": second_review,
             "reviewer": decision.reviewer.get_username() if decision.reviewer_id else None,
             "queue": queue.name if queue else None,
             "decided_at": decision.created_at,

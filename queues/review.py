@@ -370,7 +370,12 @@ def _decide_one(
             "group_of": applied_from.item_id if applied_from else None,
         },
     )
-    events.decision_created(decision, categories=[c.slug for c in categories], queue=entry.queue)
+    events.decision_created(
+        decision,
+        categories=[c.slug for c in categories],
+        queue=entry.queue,
+        second_review=entry.selection == QueueEntry.Selection.SECOND_REVIEW,
+    )
     quality.sample_second_review(entry, decision, user=user)
     return decision
 

@@ -113,6 +113,22 @@ def test_second_decision_keeps_both_decisions_labels_and_opens_no_third_review(q
     assert Item.objects.get(pk=item.pk).state == "decided"
 
 
+def test_both_decisions_are_webhook_events_and_the_second_says_so(queue, mira, ada):
+    from webhooks.models import WebhookEvent, WebhookSubscription
+
+    WebhookSubscription.objects.create(url="https://tickets.example/hooks", event_types=["decision.created"])
+    item = make_item()
+    enqueue(item, queue)
+    [first] = decide(queue, mira)
+    [second] = decide(queue, ada, action="no_violation", categories=())
+    sent = {
+        event.payload["decision_id"]: event.payload for event in WebhookEvent.objects.filter(type="decision.created")
+    }
+    assert sent[first.pk]["second_review"] is False and sent[first.pk]["action"] == "remove"
+    assert sent[second.pk]["second_review"] is True and sent[second.pk]["action"] == "no_violation"
+    assert sent[second.pk]["external_id"] == item.external_id
+
+
 def test_training_takes_the_later_of_the_two_reviews_unless_a_senior_overturns(queue, mira, ada):
     from queues.training_data import resolve_labels
 
