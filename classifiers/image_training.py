@@ -4,7 +4,8 @@ No pretrained weights exist in this project (nothing is downloaded), so the imag
 workers embed with is trained here: a timm model with a classification head over integer classes,
 trained end to end on CPU. The head is thrown away by ``save_backbone``; what is kept is the
 backbone, whose pooled features ``classifiers.inference.image.ImageModel`` then embeds with and the
-policy heads (``classifiers.heads``) are trained on.
+policy heads (``classifiers.heads``) are trained on. The same loop fine-tunes an existing backbone
+(``initial_state``), which image retraining (``classifiers.image_retraining``) does when asked to.
 
 Preprocessing is the inference transform itself (``image.build_transform``: squash to a square,
 timm's interpolation), applied once per training image to a uint8 array; the float conversion,
@@ -23,7 +24,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,10 @@ def train_backbone(
     val_images: ImagesLike | None = None,
     val_labels: Sequence[int] | np.ndarray | None = None,
     progress: Callable[[EpochResult], None] | None = None,
+    initial_state: Mapping[str, torch.Tensor] | None = None,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> tuple[torch.nn.Module, TrainMetrics]:
-    """Train ``architecture`` from random init to classify ``images`` into ``labels`` (ints 0..C-1).
+    """Train ``architecture`` to classify ``images`` into ``labels`` (ints 0..C-1), from random init or not.
 
     ``images`` is a uint8 array ``(n, h, w)`` (greyscale) or ``(n, h, w, 3)``, or a list of PIL images,
     each resized to ``input_size`` (the size the backbone will then embed at; the default is the
@@ -103,6 +106,11 @@ def train_backbone(
     on them is measured after every epoch. ``progress`` is called with each epoch's result.
     Returns the model (with its classification head, in eval mode) and the run's metrics; pass
     ``metrics.mean``/``metrics.std`` to ``save_backbone``.
+
+    Fine-tuning: ``initial_state`` is a backbone's state_dict without its classifier (what
+    ``ImageModel.network`` holds); training starts from it, with a fresh classifier over ``labels``.
+    ``normalization`` is ``(mean, std)`` to keep, e.g. the checkpoint's own, instead of measuring them
+    on ``images``: the features the weights learned were computed with those.
     """
     y = np.asarray(labels, dtype=np.int64)
     if y.ndim != 1 or len(y) != _count(images) or len(y) < 2:
@@ -117,9 +125,14 @@ def train_backbone(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = create_network(architecture, num_classes=num_classes, seed=seed)
+            if initial_state is not None:
+                _load_backbone_state(model, initial_state, architecture)
             _reset_classifier(model)
             pixels = prepare_images(images, model, input_size)
-            mean, std = _channel_stats(pixels)
+            if normalization is not None:
+                mean, std = (tuple(float(v) for v in normalization[0]), tuple(float(v) for v in normalization[1]))
+            else:
+                mean, std = _channel_stats(pixels)
             val = None
             if val_images is not None and val_labels is not None:
                 val = (prepare_images(val_images, model, input_size), np.asarray(val_labels, dtype=np.int64))
@@ -319,6 +332,19 @@ def save_backbone(
         Path(tmp).unlink(missing_ok=True)
         raise
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_backbone_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor], architecture: str) -> None:
+    """Load a backbone's weights into ``model``; only its classifier may be missing from ``state``."""
+    classifier = model.get_classifier()
+    own = {f"{name}." for name, module in model.named_modules() if module is classifier and name}
+    result = model.load_state_dict(dict(state), strict=False)
+    missing = [key for key in result.missing_keys if not key.startswith(tuple(own))]
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"the initial weights do not fit {architecture}: "
+            f"missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}"
+        )
 
 
 def _reset_classifier(model: torch.nn.Module) -> None:

@@ -320,6 +320,8 @@ RETRAIN_AFTER_LABELS = env_int("RETRAIN_AFTER_LABELS", 2000)  # new current labe
 RETRAIN_LEASE_SECONDS = env_int("RETRAIN_LEASE_SECONDS", 300)
 RETRAIN_MAX_ATTEMPTS = env_int("RETRAIN_MAX_ATTEMPTS", 3)
 RETRAIN_TIME_LIMIT_SECONDS = env_int("RETRAIN_TIME_LIMIT_SECONDS", 3600)
+# Image runs fine-tune the timm backbone for this many epochs before training heads; 0 (default): heads only.
+RETRAIN_IMAGE_FINE_TUNE_EPOCHS = env_int("RETRAIN_IMAGE_FINE_TUNE_EPOCHS", 0)
 
 # Model monitoring (queues/monitoring.py): alert when live precision at the routing threshold falls under the
 # floor, or the score distribution drifts past the PSI threshold; figures need MONITOR_MIN_SUPPORT labels or scores.

@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from classifiers.models import RetrainingRun, TrainingSnapshot
+from classifiers.models import ModelVersion, RetrainingRun, TrainingSnapshot
 from queues.retraining import start_retraining
 
 SVG_WIDTH, SVG_HEIGHT = 320, 90
@@ -78,14 +78,14 @@ class TrainingSnapshotAdmin(ReadOnlyAdmin):
 class RetrainingRunAdmin(ReadOnlyAdmin):
     change_list_template = "admin/classifiers/retrainingrun/change_list.html"
     list_display = [
-        "id", "state", "trigger", "created_at", "started_at", "finished_at", "stage", "passes", "candidate",
+        "id", "kind", "state", "trigger", "created_at", "started_at", "finished_at", "stage", "passes", "candidate",
         "f1_candidate_vs_active",
     ]  # fmt: skip
-    list_filter = ["state", "trigger"]
+    list_filter = ["kind", "state", "trigger"]
     list_select_related = ["candidate"]
     fields = [
-        "state", "trigger", "requested_by", "created_at", "started_at", "finished_at", "attempts", "stage", "error",
-        "snapshot", "candidate", "compared_with", "held_out_comparison", "loss_curve", "losses", "metrics",
+        "kind", "state", "trigger", "requested_by", "created_at", "started_at", "finished_at", "attempts", "stage",
+        "error", "snapshot", "candidate", "compared_with", "held_out_comparison", "loss_curve", "losses", "metrics",
     ]  # fmt: skip
     readonly_fields = fields
 
@@ -143,14 +143,18 @@ class RetrainingRunAdmin(ReadOnlyAdmin):
         return [start, *super().get_urls()]
 
     def start_view(self, request: HttpRequest) -> HttpResponseRedirect | HttpResponseNotAllowed:
-        """POST: queue a retraining of the text heads, as this admin (audited by the service)."""
+        """POST: queue a retraining of the text (default) or image model (``kind``), as this admin (audited)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         changelist = reverse("admin:classifiers_retrainingrun_changelist")
         if not request.user.has_perm("classifiers.add_retrainingrun"):
             self.message_user(request, "You may not start retraining.", level=messages.ERROR)
             return HttpResponseRedirect(changelist)
-        run, created = start_retraining(trigger=RetrainingRun.Trigger.ADMIN, actor=request.user)
+        kind = request.POST.get("kind", ModelVersion.Kind.TEXT)
+        if kind not in ModelVersion.Kind.values:
+            self.message_user(request, f"Unknown model kind {kind!r}.", level=messages.ERROR)
+            return HttpResponseRedirect(changelist)
+        run, created = start_retraining(trigger=RetrainingRun.Trigger.ADMIN, actor=request.user, kind=kind)
         if created:
             self.message_user(request, f"Retraining run {run.pk} queued on the training workers.")
         else:

@@ -9,12 +9,19 @@ creation time (minus the undo window), so a retried run trains on the same label
 held-out rows, and registers the candidate. The candidate registration and the run's success are
 one transaction. Any error marks the run failed with the error and registers nothing; the active
 version is never changed here (an admin promotes a candidate).
+
+A run trains one kind (``RetrainingRun.kind``): ``text`` the text heads (``classifiers.retraining``),
+``image`` the image heads on the items with an image, after fine-tuning the backbone when
+``RETRAIN_IMAGE_FINE_TUNE_EPOCHS`` > 0 (``classifiers.image_retraining``). One run per kind may be
+open at a time. The schedule and the label-count trigger start a text run, and an image run too
+when labels on items with an image came in since the last image run; an admin starts either kind.
 """
 
 import logging
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -36,14 +43,14 @@ class LeaseLost(RuntimeError):
     """Another worker took the run over (this one's lease expired): stop without writing."""
 
 
-def _open_run() -> RetrainingRun | None:
-    return RetrainingRun.objects.filter(kind=ModelVersion.Kind.TEXT, state__in=RetrainingRun.OPEN_STATES).first()
+def _open_run(kind: str = ModelVersion.Kind.TEXT) -> RetrainingRun | None:
+    return RetrainingRun.objects.filter(kind=kind, state__in=RetrainingRun.OPEN_STATES).first()
 
 
 def start_retraining(
-    *, trigger: str, actor: AbstractBaseUser | None = None, actor_label: str = ""
+    *, trigger: str, actor: AbstractBaseUser | None = None, actor_label: str = "", kind: str = ModelVersion.Kind.TEXT
 ) -> tuple[RetrainingRun, bool]:
-    """Queue a retraining of the text heads (sent to the ``training`` queue after commit).
+    """Queue a retraining of ``kind``'s model (sent to the ``training`` queue after commit).
 
     Returns ``(run, True)``, or ``(the open run, False)`` when one is already queued or running:
     triggers that fire together start one run. Writes an audit event.
@@ -52,18 +59,19 @@ def start_retraining(
 
     if trigger not in RetrainingRun.Trigger.values:
         raise ValueError(f"Unknown trigger {trigger!r}")
+    if kind not in ModelVersion.Kind.values:
+        raise ValueError(f"Unknown kind {kind!r}")
     with transaction.atomic():
-        existing = _open_run()
+        existing = _open_run(kind)
         if existing is not None:
             return existing, False
         try:
             with transaction.atomic():
-                run = RetrainingRun.objects.create(kind=ModelVersion.Kind.TEXT, trigger=trigger, requested_by=actor)
+                run = RetrainingRun.objects.create(kind=kind, trigger=trigger, requested_by=actor)
         except IntegrityError:  # a concurrent trigger won the one-open-run constraint
-            return _open_run() or RetrainingRun.objects.latest("created_at"), False
-        record_event(
-            action="retraining.requested", target=run, actor=actor, actor_label=actor_label, after={"trigger": trigger}
-        )
+            return _open_run(kind) or RetrainingRun.objects.latest("created_at"), False
+        after = {"trigger": trigger} if kind == ModelVersion.Kind.TEXT else {"trigger": trigger, "kind": kind}
+        record_event(action="retraining.requested", target=run, actor=actor, actor_label=actor_label, after=after)
         transaction.on_commit(lambda: retrain_text_heads.delay(run.pk))
     return run, True
 
@@ -102,7 +110,7 @@ def run_retraining(*, run_id: int) -> str:
     A redelivered message for a run that another worker holds, or that already finished, changes
     nothing and returns its current state.
     """
-    from classifiers.retraining import RetrainingError, fit_text_candidate, register_text_candidate
+    from classifiers.retraining import RetrainingError
     from classifiers.runtime import configure_torch_threads
     from classifiers.snapshots import SnapshotError, read_snapshot
 
@@ -133,14 +141,15 @@ def run_retraining(*, run_id: int) -> str:
             snapshot = export_training_snapshot(cutoff=cutoff, actor_label=f"retraining run {run.pk}")
             heartbeat.beat("reading the snapshot", force=True, snapshot=snapshot)
         configure_torch_threads()
-        fitted = fit_text_candidate(
+        fit, register = _trainer(run.kind, heartbeat)
+        fitted = fit(
             snapshot=read_snapshot(snapshot.path), on_loss=heartbeat.on_loss, on_embedding=heartbeat.on_embedding
         )
         heartbeat.beat("registering the candidate", force=True)
         with transaction.atomic():
-            version = register_text_candidate(
+            version = register(
                 fitted,
-                name=f"text-retrain-{run.pk}",
+                name=f"{run.kind}-retrain-{run.pk}",
                 snapshot_label=snapshot.label,
                 notes=f"Retraining run {run.pk} ({run.get_trigger_display().lower()}) on {snapshot.label}.",
             )
@@ -176,6 +185,27 @@ def run_retraining(*, run_id: int) -> str:
             logger.exception("retraining run %s failed", run_id)
         _fail(heartbeat.held, run, message, heartbeat.losses)
         return RetrainingRun.State.FAILED
+
+
+def _trainer(kind: str, heartbeat: _Heartbeat) -> tuple:
+    """The fit and register functions for a run of ``kind`` (image runs fine-tune per the settings)."""
+    from functools import partial
+
+    if kind == ModelVersion.Kind.IMAGE:
+        from classifiers.image_retraining import fit_image_candidate, register_image_candidate
+
+        def on_epoch(epoch: int, loss: float) -> None:
+            heartbeat.beat(f"fine-tuning the backbone: epoch {epoch}, loss {loss:.4f}", force=True)
+
+        fit = partial(
+            fit_image_candidate,
+            fine_tune_epochs=settings.RETRAIN_IMAGE_FINE_TUNE_EPOCHS,
+            on_fine_tune_epoch=on_epoch,
+        )
+        return fit, register_image_candidate
+    from classifiers.retraining import fit_text_candidate, register_text_candidate
+
+    return fit_text_candidate, register_text_candidate
 
 
 def _fail(held: Q, run: RetrainingRun, message: str, losses: list[float]) -> None:
@@ -234,10 +264,12 @@ def sweep_retraining_runs(*, queued_for_seconds: int = 60) -> int:
     return len(stuck)
 
 
-def new_labels_since_last_run() -> int:
-    """Current human labels written since the last retraining run of any outcome was requested."""
-    last = RetrainingRun.objects.filter(kind=ModelVersion.Kind.TEXT).order_by("-created_at").first()
+def new_labels_since_last_run(kind: str = ModelVersion.Kind.TEXT) -> int:
+    """Current human labels (on items with an image, for ``image``) written since the last run of ``kind``."""
+    last = RetrainingRun.objects.filter(kind=kind).order_by("-created_at").first()
     labels = Label.objects.current().filter(decision__automatic=False)
+    if kind == ModelVersion.Kind.IMAGE:
+        labels = labels.exclude(item__image="")
     if last is not None:
         labels = labels.filter(created_at__gt=last.created_at)
     return labels.count()
@@ -246,15 +278,21 @@ def new_labels_since_last_run() -> int:
 def retrain_if_enough_new_labels() -> RetrainingRun | None:
     """Periodic: start a run once ``RETRAIN_AFTER_LABELS`` new labels are in (0 turns the trigger off)."""
     threshold = settings.RETRAIN_AFTER_LABELS
-    if threshold <= 0 or new_labels_since_last_run() < threshold:
+    if threshold <= 0:
         return None
-    run, created = start_retraining(trigger=RetrainingRun.Trigger.LABELS, actor_label="label-count trigger")
-    return run if created else None
+    return _start_kinds(RetrainingRun.Trigger.LABELS, "label-count trigger", lambda kind: threshold)
 
 
 def retrain_on_schedule() -> RetrainingRun | None:
-    """Scheduled (daily): start a run if any label came in since the last one."""
-    if not new_labels_since_last_run():
-        return None
-    run, created = start_retraining(trigger=RetrainingRun.Trigger.SCHEDULED, actor_label="schedule")
-    return run if created else None
+    """Scheduled (daily): start a run of each kind if any label on it came in since its last run."""
+    return _start_kinds(RetrainingRun.Trigger.SCHEDULED, "schedule", lambda kind: 1)
+
+
+def _start_kinds(trigger: str, label: str, threshold: Callable[[str], int]) -> RetrainingRun | None:
+    """Start a run of each kind with at least ``threshold(kind)`` new labels; return the first started."""
+    started = None
+    for kind in (ModelVersion.Kind.TEXT, ModelVersion.Kind.IMAGE):
+        if new_labels_since_last_run(kind) >= threshold(kind):
+            run, created = start_retraining(trigger=trigger, actor_label=label, kind=kind)
+            started = started or (run if created else None)
+    return started

@@ -144,6 +144,11 @@ class ImageModel:
         return self._backbone.network
 
     @property
+    def normalization(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """The per-channel (mean, std) the backbone's inputs are normalised with."""
+        return self._backbone.mean, self._backbone.std
+
+    @property
     def backbone(self) -> str:
         """The embedding space: ``timm:<arch>@<12 hex of the checkpoint's sha256, or 'init'>/<input size>``."""
         sha = self._backbone.checkpoint_sha256

@@ -1,0 +1,351 @@
+"""Retraining the image model from a training snapshot: new heads, optionally a fine-tuned backbone.
+
+The image counterpart of ``classifiers.retraining`` (text), built from the same pieces: the snapshot
+records (only those with an image take part), ``label_matrix``, ``classifiers.heads.train_head``
+(full-batch L-BFGS, Platt calibration per category on a 20 % calibration split of the training
+rows, see that module for why Platt) and ``classifiers.heads.evaluate``.
+
+Features are the pooled, L2-normalised embeddings of the active image version's backbone. They come
+from the ``Embedding`` rows scoring stored under that backbone's name; only images without one are
+decoded from the snapshot's ``images/`` and embedded here, and stored for next time. As for text,
+stored vectors are float16 and are used at that precision everywhere.
+
+Fine-tuning (off by default; ``RETRAIN_IMAGE_FINE_TUNE_EPOCHS`` > 0 turns it on for a run): before the
+head is trained, the active backbone is trained end to end for that many epochs on the snapshot's
+training images with ``classifiers.image_training.train_backbone`` (started from the backbone's
+weights and kept at its normalisation). Labels are multi-label, the backbone loop wants one class
+per image, so an image's class is "no known violation" (0) or the rarest category it was labelled
+positive for. The fine-tuned backbone is saved with ``save_backbone`` and registered as the
+candidate's ``backbone_file``, the same registry field an operator-supplied timm checkpoint
+(``register_image_backbone``) fills; the candidate's embeddings then live in a new space (a new
+checkpoint hash in ``ImageModel.backbone``), computed here for every snapshot image and stored.
+Fine-tuning on a few hundred labels can overfit the backbone: the held-out comparison says
+whether it paid off.
+
+Evaluation is on the snapshot's ``held_out`` rows with an image, for the candidate and for the
+active image version on the same rows (its own head where it has one, the cold-start prior of
+``classifiers.image_priors`` elsewhere, exactly as it scores live items). The candidate is
+registered with status ``candidate``: nothing here changes which version is active.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.core.files.storage import default_storage
+
+from classifiers.models import Embedding, ModelVersion, PolicyCategory
+from classifiers.retraining import FittedCandidate, RetrainingError, label_matrix
+from classifiers.services import register_model_version
+from classifiers.snapshots import Snapshot, Split, TrainingRecord
+
+logger = logging.getLogger(__name__)
+
+EMBED_BATCH = 32
+FINE_TUNE_LR = 1e-3  # a tenth of what training from scratch peaks at: the weights start somewhere useful
+
+
+@dataclass(frozen=True)
+class FittedImageCandidate(FittedCandidate):
+    """A trained image head, its metrics, and the backbone it runs on (a fine-tuned checkpoint, if any)."""
+
+    architecture: str = ""
+    backbone_path: Path | None = None  # the checkpoint to register with the candidate; None: random init
+    fine_tuned: bool = False
+    scratch: Path | None = field(default=None, repr=False)  # holds a fine-tuned checkpoint until registered
+
+    def cleanup(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class _Images:
+    """Decodes a snapshot's images on first use; an undecodable file is remembered and left out."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.cache: dict[str, Any] = {}
+        self.failed: dict[str, str] = {}
+
+    def get(self, relative: str) -> Any:
+        from classifiers.inference.image import decode_image
+
+        if relative not in self.cache:
+            self.cache[relative] = decode_image((self.directory / relative).read_bytes())
+        return self.cache[relative]
+
+    def usable(self, records: Sequence[TrainingRecord]) -> list[TrainingRecord]:
+        """The records whose image decodes (the others are logged and counted in the metrics)."""
+        from classifiers.inference.image import ImageDecodeError
+
+        kept = []
+        for record in records:
+            assert record.image is not None
+            try:
+                self.get(record.image)
+                kept.append(record)
+            except (ImageDecodeError, OSError) as exc:
+                self.failed[record.image] = str(exc)
+                logger.warning("image retraining: leaving out item %s: %s", record.item_id, exc)
+        return kept
+
+
+def image_embeddings(
+    records: Sequence[TrainingRecord],
+    model: Any,
+    images: _Images,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """float32 (n, dim) embeddings of ``records`` in ``model``'s space: stored rows first, the backbone for the rest."""
+    ids = [record.item_id for record in records]
+    stored: dict[int, bytes] = {}
+    for start in range(0, len(ids), 5_000):  # stay under SQLite's bound-parameter limit
+        stored.update(
+            Embedding.objects.filter(item_id__in=ids[start : start + 5_000], backbone=model.backbone).values_list(
+                "item_id", "vector"
+            )
+        )
+    out = np.empty((len(records), model.dim), dtype=np.float32)
+    missing = []
+    for row, item_id in enumerate(ids):
+        vector = stored.get(item_id)
+        if vector is None or len(vector) != model.dim * 2:
+            missing.append(row)
+        else:
+            out[row] = np.frombuffer(vector, dtype=np.float16)
+    for start in range(0, len(missing), EMBED_BATCH):
+        rows = missing[start : start + EMBED_BATCH]
+        vectors = model.embed([images.get(records[row].image) for row in rows])
+        out[rows] = vectors
+        Embedding.objects.bulk_create(
+            [
+                Embedding(
+                    item_id=records[row].item_id,
+                    backbone=model.backbone,
+                    dim=model.dim,
+                    vector=vector.astype(np.float16).tobytes(),
+                )
+                for row, vector in zip(rows, vectors, strict=True)
+            ],
+            ignore_conflicts=True,
+        )
+        if progress:
+            progress(min(start + EMBED_BATCH, len(missing)), len(missing))
+    return out.astype(np.float16).astype(np.float32)
+
+
+def fine_tune_classes(labels: np.ndarray) -> np.ndarray:
+    """One class per row of a (n, C) 1/0/-1 label matrix: 0 without a positive, else 1 + its rarest positive column."""
+    positives = (labels == 1).sum(axis=0)
+    classes = np.zeros(len(labels), dtype=np.int64)
+    for column in np.argsort(-positives, kind="stable"):  # rarest last, so it wins
+        classes[labels[:, column] == 1] = column + 1
+    return classes
+
+
+def fit_image_candidate(
+    *,
+    snapshot: Snapshot,
+    config: Any = None,
+    fine_tune_epochs: int = 0,
+    fine_tune_batch_size: int = 32,
+    on_loss: Callable[[int, float], None] | None = None,
+    on_embedding: Callable[[int, int], None] | None = None,
+    on_fine_tune_epoch: Callable[[int, float], None] | None = None,
+) -> FittedImageCandidate:
+    """Train image heads (after fine-tuning the backbone if ``fine_tune_epochs``); evaluate them and the active
+    image version on the snapshot's held-out rows with an image.
+
+    Raises RetrainingError when there is nothing to train or evaluate on. Writes nothing but
+    embeddings of images that had none stored (and, when fine-tuning, the new space's embeddings).
+    """
+    from classifiers.heads import Head, evaluate, train_head
+    from classifiers.inference import CategoryInfo
+    from classifiers.inference.image import DEFAULT_ARCHITECTURE, ImageModel
+
+    images = _Images(snapshot.directory)
+    with_image = [record for record in snapshot.records if record.image]
+    if not with_image:
+        raise RetrainingError("The snapshot has no labelled items with an image.")
+    records = images.usable(with_image)
+    train = [record for record in records if record.split == Split.TRAIN]
+    held_out = [record for record in records if record.split == Split.HELD_OUT]
+    if not train:
+        raise RetrainingError("The snapshot has no training labels on items with a readable image.")
+    if not held_out:
+        raise RetrainingError("The snapshot has no held-out labels on items with a readable image to evaluate on.")
+    present = {slug for record in records for slug in record.labels}
+    categories = [slug for slug in PolicyCategory.objects.values_list("slug", flat=True) if slug in present]
+
+    active = ModelVersion.objects.filter(kind=ModelVersion.Kind.IMAGE, status=ModelVersion.Status.ACTIVE).first()
+    architecture = active.architecture if active is not None else DEFAULT_ARCHITECTURE
+    base_checkpoint = _backbone_path(active)
+    base = ImageModel.load(base_checkpoint, architecture, [])
+    base_vectors = image_embeddings(records, base, images, progress=on_embedding)
+    is_train = np.array([record.split == Split.TRAIN for record in records])
+    train_labels = label_matrix(train, categories)
+
+    model, vectors, backbone_path, scratch = base, base_vectors, base_checkpoint, None
+    fine_tune: dict[str, Any] | None = None
+    if fine_tune_epochs > 0:
+        scratch = Path(tempfile.mkdtemp(prefix="image-retrain-"))
+        try:
+            backbone_path, fine_tune = _fine_tune(
+                base, [images.get(r.image) for r in train], train_labels, scratch / "backbone.pt",
+                epochs=fine_tune_epochs, batch_size=fine_tune_batch_size, progress=on_fine_tune_epoch,
+            )  # fmt: skip
+            model = ImageModel.load(backbone_path, architecture, [])
+            vectors = image_embeddings(records, model, images, progress=on_embedding)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+
+    losses: list[float] = []
+
+    def on_pass(passes: int, loss: float) -> None:
+        losses.append(float(loss))
+        if on_loss:
+            on_loss(passes, float(loss))
+
+    try:
+        head = train_head(
+            vectors[is_train],
+            train_labels,
+            categories=categories,
+            config=config,
+            feature_spec={"backbone": model.backbone},
+            progress=on_pass,
+        )
+    except ValueError as exc:  # e.g. no category with both a positive and a negative label
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise RetrainingError(f"Cannot train: {exc}.") from exc
+
+    trained = list(head.categories)
+    held_labels = label_matrix(held_out, trained)
+    candidate_probs = head.predict_proba(vectors[~is_train])
+    metrics: dict[str, Any] = {
+        "held_out": evaluate(candidate_probs, held_labels, categories=trained),
+        "score_histograms": {
+            slug: np.histogram(candidate_probs[:, j], bins=10, range=(0.0, 1.0))[0].tolist()
+            for j, slug in enumerate(trained)
+        },
+        "train_rows": len(train),
+        "held_out_rows": len(held_out),
+        "held_out_source": snapshot.manifest.get("split", {}).get("mode", ""),
+        "snapshot": snapshot.manifest.get("snapshot"),
+        "passes": len(losses),
+        "final_loss": losses[-1] if losses else None,
+        "skipped_categories": list(head.summary.get("skipped", [])),
+        "backbone": model.backbone,
+        "unreadable_images": len(images.failed),
+        "fine_tune": fine_tune,
+    }
+    if active is not None:
+        descriptions = dict(PolicyCategory.objects.filter(slug__in=trained).values_list("slug", "description"))
+        infos = [CategoryInfo(slug=slug, description=descriptions.get(slug, "")) for slug in trained]
+        artifact = default_storage.path(active.artifact.name) if active.artifact else None
+        active_model = ImageModel.load(
+            base_checkpoint, architecture, infos, head=Head.load(artifact) if artifact else None
+        )
+        rows = active_model.predict(base_vectors[~is_train], [images.get(r.image) for r in held_out])
+        active_probs = np.array([[row[slug].probability for slug in trained] for row in rows], dtype=np.float64)
+        metrics["active"] = {
+            "version": active.name,
+            "backbone": base.backbone,
+            "held_out": evaluate(active_probs.reshape(len(held_out), len(trained)), held_labels, categories=trained),
+        }
+    return FittedImageCandidate(
+        head=head,
+        metrics=metrics,
+        losses=losses,
+        train_rows=len(train),
+        held_out_rows=len(held_out),
+        architecture=architecture,
+        backbone_path=backbone_path,
+        fine_tuned=fine_tune is not None,
+        scratch=scratch,
+    )
+
+
+def _backbone_path(version: ModelVersion | None) -> Path | None:
+    if version is None or not version.backbone_file:
+        return None
+    return Path(default_storage.path(version.backbone_file.name))
+
+
+def _fine_tune(
+    base: Any,
+    train_images: list[Any],
+    labels: np.ndarray,
+    path: Path,
+    *,
+    epochs: int,
+    batch_size: int,
+    progress: Callable[[int, float], None] | None,
+) -> tuple[Path, dict[str, Any]]:
+    """Fine-tune ``base``'s backbone on the training images, save it to ``path``; return it and a summary."""
+    from classifiers.image_training import save_backbone, train_backbone
+
+    present, classes = np.unique(fine_tune_classes(labels), return_inverse=True)  # only classes that occur
+    if len(present) < 2:
+        raise RetrainingError("Cannot fine-tune the backbone: the training images all fall in one class.")
+    network, result = train_backbone(
+        train_images,
+        classes,
+        architecture=base.architecture,
+        input_size=base.input_size,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=FINE_TUNE_LR,
+        initial_state=base.network.state_dict(),
+        normalization=base.normalization,
+        progress=(lambda epoch: progress(epoch.epoch, epoch.loss)) if progress else None,
+    )
+    summary = {
+        "from_backbone": base.backbone,
+        "epochs": [
+            {"epoch": e.epoch, "loss": round(e.loss, 6), "train_accuracy": e.train_accuracy} for e in result.epochs
+        ],
+        "images": len(train_images),
+        "classes": len(present),
+        "seconds": round(result.seconds, 2),
+    }
+    save_backbone(
+        network, path, architecture=base.architecture, input_size=base.input_size, mean=result.mean, std=result.std,
+        meta={"fine_tuned_from": base.backbone, "fine_tune": summary},
+    )  # fmt: skip
+    return path, summary
+
+
+def register_image_candidate(
+    fitted: FittedImageCandidate, *, name: str, snapshot_label: str, notes: str = ""
+) -> ModelVersion:
+    """Store the head (and a fine-tuned backbone) and register them as a ``candidate``; the active one is untouched."""
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "head.pt"
+            fitted.head.save(path)
+            what = "fine-tuned backbone and heads" if fitted.fine_tuned else "heads"
+            return register_model_version(
+                name=name,
+                kind=ModelVersion.Kind.IMAGE,
+                architecture=fitted.architecture,
+                artifact_path=path,
+                backbone_path=fitted.backbone_path,
+                categories=list(fitted.head.categories),
+                metrics=fitted.metrics,
+                training_snapshot=snapshot_label,
+                notes=notes
+                or f"Retrained image {what} on {fitted.train_rows} items; metrics on {fitted.held_out_rows} held out.",
+            )
+    finally:
+        fitted.cleanup()
