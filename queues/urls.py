@@ -4,6 +4,7 @@ from queues import (
     api,
     api_catalog,
     api_decisions,
+    api_experiments,
     api_models,
     api_review,
     api_snapshots,
@@ -24,6 +25,19 @@ api_urlpatterns = [
     path("categories", api_catalog.CategoryListView.as_view(), name="api-categories"),
     path("model-versions", api_catalog.ModelVersionListView.as_view(), name="api-model-versions"),
     path("model-versions/<int:version_id>/health", api_models.ModelHealthView.as_view(), name="api-model-health"),
+    path(
+        "model-versions/<int:version_id>/status",
+        api_experiments.ModelVersionStatusView.as_view(),
+        name="api-model-version-status",
+    ),
+    path("model-versions/rollback", api_experiments.ModelRollbackView.as_view(), name="api-model-versions-rollback"),
+    path("experiments", api_experiments.ExperimentCollectionView.as_view(), name="api-experiments"),
+    path(
+        "experiments/<int:experiment_id>", api_experiments.ExperimentDetailView.as_view(), name="api-experiment-detail"
+    ),
+    path(
+        "experiments/<int:experiment_id>/stop", api_experiments.ExperimentStopView.as_view(), name="api-experiment-stop"
+    ),
     path("labels", api_catalog.LabelListView.as_view(), name="api-labels"),
     path("training-snapshots", api_snapshots.TrainingSnapshotListView.as_view(), name="api-training-snapshots"),
     path(
