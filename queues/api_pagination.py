@@ -45,7 +45,10 @@ class KeysetPagination(BasePagination):
         self.page = rows[: self.limit]
         if self.page:
             last = self.page[-1]
-            self.next_cursor = self._encode(getattr(last, self.key_field), last.pk)
+            if isinstance(last, dict):  # a page of .values() rows
+                self.next_cursor = self._encode(last[self.key_field], last["id"])
+            else:
+                self.next_cursor = self._encode(getattr(last, self.key_field), last.pk)
         else:
             self.next_cursor = self.cursor or None
         return self.page

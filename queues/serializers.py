@@ -12,7 +12,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from classifiers.models import ModelVersion, PolicyCategory, Score
+from classifiers.models import ModelVersion, PolicyCategory
+from queues.api_rows import scores_of
 from queues.images import CheckedImage, ImageRejected, check_image
 from queues.models import Author, Decision, Item, Label, Queue, Report
 from queues.services import AuthorSubmission, ItemSubmission, ReportSubmission, SubmissionResult
@@ -291,33 +292,6 @@ class ItemOutSerializer(serializers.ModelSerializer):
         return ImageOutSerializer(item).data if item.image else None
 
 
-def scores_of(item_ids: list[int]) -> dict[int, list[dict]]:
-    """The active and shadow scores of many items in one query, as ScoreOutSerializer renders them.
-
-    Plain rows rather than Score instances: three model instances per score (with the category and
-    version) were a fifth of a 50-item page's CPU time.
-    """
-    rows = (
-        Score.objects.filter(item_id__in=item_ids, model_version__status__in=["active", "shadow"])
-        .order_by("model_version__status", "category__position")
-        .values_list(
-            "item_id", "category__slug", "probability", "from_prior", "model_version__name", "model_version__status"
-        )
-    )
-    by_item: dict[int, list[dict]] = {}
-    for item_id, category, probability, from_prior, version, status in rows:
-        by_item.setdefault(item_id, []).append(
-            {
-                "category": category,
-                "probability": probability,
-                "from_prior": from_prior,
-                "model_version": version,
-                "status": status,
-            }
-        )
-    return by_item
-
-
 class ItemListOutSerializer(ItemOutSerializer):
     """An item in a list: as read one by one, less the reports (``report_count`` stays)."""
 
@@ -437,86 +411,3 @@ class ItemDecisionInSerializer(StrictSerializer):
     )  # fmt: skip
     note = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
     apply_to_group = serializers.BooleanField(required=False, default=False)
-
-
-# Rows of the list endpoints, built as plain dicts. DRF's serializers cost ~1 ms per item here (a
-# serializer instance and a to_representation call per field and nested object), which alone broke
-# the 50 ms budget of a 50-row page; these build the same JSON (tests/queues/test_api_lists.py
-# compares them with the serializers, which stay the documented schema).
-_DATETIME = serializers.DateTimeField()
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else _DATETIME.to_representation(value)
-
-
-def item_row(item: Item, scores: list[dict]) -> dict:
-    """One item of GET /api/v1/items, as ItemListOutSerializer renders it."""
-    author = item.author
-    return {
-        "id": item.pk,
-        "source": item.source,
-        "external_id": item.external_id,
-        "kind": item.kind.value,
-        "text": item.text,
-        "image": {
-            "sha256": item.image_sha256,
-            "bytes": item.image_bytes,
-            "format": item.image_format,
-            "width": item.image_width,
-            "height": item.image_height,
-        }
-        if item.image
-        else None,
-        "author": {
-            "external_id": author.external_id,
-            "handle": author.handle,
-            "account_created_at": _iso(author.account_created_at),
-            "attributes": author.attributes,
-        }
-        if author is not None
-        else None,
-        "metadata": item.metadata,
-        "state": item.state,
-        "failure_reason": item.failure_reason,
-        "report_count": item.report_count,
-        "scores": scores,
-        "ticket_id": item.ticket_id,
-        "ticket_url": item.ticket_url,
-        "created_at": _iso(item.created_at),
-        "updated_at": _iso(item.updated_at),
-    }
-
-
-def decision_row(decision: Decision) -> dict:
-    """One decision of GET /api/v1/decisions, as DecisionListOutSerializer renders it."""
-    review = getattr(decision, "qa_review", None)
-    return {
-        "id": decision.pk,
-        "item_id": decision.item_id,
-        "queue": decision.entry.queue.slug if decision.entry_id else None,
-        "reviewer": decision.reviewer.username if decision.reviewer_id else None,
-        "action": decision.action,
-        "categories": [category.slug for category in decision.categories.all()],
-        "note": decision.note,
-        "automatic": decision.automatic,
-        "applied_from": decision.applied_from_id,
-        "qa_verdict": review.verdict if review else None,
-        "created_at": _iso(decision.created_at),
-    }
-
-
-def label_row(label: Label) -> dict:
-    """One label of GET /api/v1/labels, as LabelOutSerializer renders it."""
-    return {
-        "id": label.pk,
-        "item_id": label.item_id,
-        "decision_id": label.decision_id,
-        "category": label.category.slug,
-        "value": label.value,
-        "reviewer": label.reviewer.username if label.reviewer_id else None,
-        "queue": label.queue.slug if label.queue_id else None,
-        "selection": label.selection,
-        "from_qa": label.qa_review_id is not None,
-        "created_at": _iso(label.created_at),
-    }
