@@ -95,6 +95,7 @@ def train_backbone(
     progress: Callable[[EpochResult], None] | None = None,
     initial_state: Mapping[str, torch.Tensor] | None = None,
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    freeze_batchnorm: bool = False,
 ) -> tuple[torch.nn.Module, TrainMetrics]:
     """Train ``architecture`` to classify ``images`` into ``labels`` (ints 0..C-1), from random init or not.
 
@@ -110,7 +111,10 @@ def train_backbone(
     Fine-tuning: ``initial_state`` is a backbone's state_dict without its classifier (what
     ``ImageModel.network`` holds); training starts from it, with a fresh classifier over ``labels``.
     ``normalization`` is ``(mean, std)`` to keep, e.g. the checkpoint's own, instead of measuring them
-    on ``images``: the features the weights learned were computed with those.
+    on ``images``: the features the weights learned were computed with those. ``freeze_batchnorm``
+    keeps the BatchNorm running statistics as they are (the layers run in eval mode while the
+    weights train, and are not recomputed at the end): with a few hundred images, statistics
+    re-estimated on them describe those images, not the data the backbone will embed.
     """
     y = np.asarray(labels, dtype=np.int64)
     if y.ndim != 1 or len(y) != _count(images) or len(y) < 2:
@@ -151,6 +155,7 @@ def train_backbone(
                 augment,
                 seed,
                 progress,
+                freeze_batchnorm=freeze_batchnorm,
             )
     finally:
         torch.set_num_threads(previous_threads)
@@ -171,8 +176,11 @@ def _fit(
     augment: bool,
     seed: int,
     progress: Callable[[EpochResult], None] | None,
+    *,
+    freeze_batchnorm: bool = False,
 ) -> None:
     n = len(y)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     batch_size = min(batch_size, n)
     # Dropping the ragged last batch keeps BatchNorm away from a batch of one.
     steps_per_epoch = n // batch_size
@@ -188,6 +196,9 @@ def _fit(
     for epoch in range(1, epochs + 1):
         epoch_started = time.perf_counter()
         model.train()
+        if freeze_batchnorm:
+            for norm in norms:
+                norm.eval()
         order = order_rng.permutation(n)
         total_loss, correct = 0.0, 0
         for step in range(steps_per_epoch):
@@ -206,7 +217,7 @@ def _fit(
             correct += int((logits.argmax(1) == target).sum())
         seen = steps_per_epoch * batch_size
         val_accuracy = None
-        if val is not None or epoch == epochs:
+        if not freeze_batchnorm and (val is not None or epoch == epochs):
             recalibrate_batchnorm(model, pixels, metrics.mean, metrics.std, seed=seed + epoch)
         if val is not None:
             val_accuracy = float((classify(model, val[0], metrics.mean, metrics.std) == val[1]).mean())

@@ -109,6 +109,11 @@ def hate_scores(version: ModelVersion, *, seeds=range(1000, 1006)) -> tuple[list
 def test_an_image_run_trains_a_calibrated_candidate_on_the_labelled_images_beside_the_active_version(queue, mira):
     active = small_active_image_version()
     items = label_images(queue, mira)
+    # An image that stopped decoding (a damaged file) is left out of training and evaluation, not fatal.
+    broken = make_item(text="broken", image=default_storage.save("items/broken.png", ContentFile(b"\x89PNG garbage")))
+    enqueue(broken, queue)
+    claim = claim_next_item(queue=queue, user=mira)
+    record_decision(entry_id=claim.entry_id, token=claim.token, user=mira, action="remove", categories=["hate"])
     run = image_run()
 
     assert retraining.run_retraining(run_id=run.pk) == "succeeded"
@@ -133,6 +138,8 @@ def test_an_image_run_trains_a_calibrated_candidate_on_the_labelled_images_besid
     assert held["f1"] >= 0.8 and held["roc_auc"] >= 0.9
     assert before["roc_auc"] == 0.5  # a constant base rate ranks nothing
     assert candidate.metrics["backbone"] == space and candidate.metrics["fine_tune"] is None
+    assert candidate.metrics["unreadable_images"] == 1 and run.snapshot.item_count == len(items) + 1
+    assert run.metrics["train_rows"] + run.metrics["held_out_rows"] == len(items)
     # The active version is untouched, and the candidate scores new pictures the way reviewers decided.
     assert ModelVersion.objects.get(kind="image", status="active") == active
     positives, negatives = hate_scores(candidate)
@@ -162,18 +169,12 @@ def test_the_fine_tuning_option_registers_a_fine_tuned_backbone_with_the_candida
     assert Embedding.objects.filter(item_id__in=[i.pk for i in items], backbone=tuned.backbone).count() == len(items)
     assert run.metrics["active"]["version"] == active.name
     assert ModelVersion.objects.get(kind="image", status="active") == active
-    # Measured beside the active version on the same rows. (Whether it ranks better is what the numbers are
-    # for: one step from a random-init backbone whose BatchNorm statistics get recomputed usually does not.)
-    assert (
-        run.metrics["candidate"]["held_out"]["hate"]["support"] == run.metrics["active"]["held_out"]["hate"]["support"]
-    )
-    # A worker loads the candidate (fine-tuned backbone + head) and scores with the head, not the prior.
-    from classifiers.inference import CategoryInfo
-
-    model = load_model(candidate, [CategoryInfo(slug="hate", description="")])
-    images = [model.decode(picture(True, 7))]
-    [row] = model.predict(model.embed(images), images)
-    assert model.backbone == tuned.backbone and row["hate"].from_prior is False
+    # Measured beside the active version on the same rows, and still learning what reviewers decided.
+    held, before = run.metrics["candidate"]["held_out"]["hate"], run.metrics["active"]["held_out"]["hate"]
+    assert held["support"] == before["support"] and held["roc_auc"] >= 0.9 and before["roc_auc"] == 0.5
+    # A worker loads the candidate (fine-tuned backbone + head) and ranks new pictures as reviewers would.
+    positives, negatives = hate_scores(candidate)
+    assert min(positives) > max(negatives)
 
 
 def test_fine_tuning_starts_from_the_given_backbone_weights():
@@ -187,6 +188,10 @@ def test_fine_tuning_starts_from_the_given_backbone_weights():
     stem = base.conv_stem.weight
     assert torch.allclose(tuned.conv_stem.weight, stem, atol=1e-4)
     assert not torch.allclose(scratch.conv_stem.weight, stem, atol=1e-2)
+    # Frozen BatchNorm statistics stay the backbone's; otherwise they are re-estimated on the images.
+    frozen, _ = train_backbone(pixels, classes, initial_state=base.state_dict(), freeze_batchnorm=True, **common)
+    assert torch.equal(frozen.bn1.running_mean, base.bn1.running_mean)
+    assert not torch.allclose(tuned.bn1.running_mean, base.bn1.running_mean)
 
 
 def test_fine_tuning_classes_take_the_rarest_positive_category():
