@@ -4,14 +4,13 @@ import json
 from collections.abc import Callable
 
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from queues.api_filters import ItemFilter
+from queues.api_filters import ItemFilter, ListFilterBackend
 from queues.api_pagination import KeysetPagination
 from queues.api_renderers import FastJSONRenderer
 from queues.api_rows import ITEM_COLUMNS, item_rows
@@ -97,32 +96,29 @@ def _payload_of(request: Request) -> object:
 class KeysetListView(generics.ListAPIView):
     """A filtered list in cursor pages (see ``queues.api_pagination``).
 
-    With ``columns`` set, the page is read as ``.values(*columns)`` dicts and ``rows`` turns the page's
-    dicts into its JSON rows (see ``queues.api_rows``); without, model instances go through the serializer.
+    With ``rows`` set, ``queryset`` is a ``.values(...)`` query of the columns the list shows and
+    ``rows`` turns a page of its dicts into the JSON rows (see ``queues.api_rows``); without, model
+    instances go through the serializer.
     """
 
     pagination_class = KeysetPagination
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [ListFilterBackend]
     renderer_classes = [FastJSONRenderer]
     key_field = "updated_at"
-    columns: tuple[str, ...] | None = None
     rows: Callable[[list[dict]], list[dict]] | None = None
 
     def list(self, request: Request) -> Response:
-        queryset = self.filter_queryset(self.get_queryset())
-        if self.columns is None:
-            page = self.paginate_queryset(queryset)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        if self.rows is None:
             return self.get_paginated_response(self.get_serializer(page, many=True).data)
-        page = self.paginate_queryset(queryset.values(*self.columns))
         return self.get_paginated_response(type(self).rows(page))
 
 
 class ItemCollectionView(KeysetListView):
     required_scope = {"GET": ApiToken.Scope.ITEMS_READ, "POST": ApiToken.Scope.ITEMS_WRITE}
-    queryset = Item.objects.all()
+    queryset = Item.objects.values(*ITEM_COLUMNS)
     serializer_class = ItemListOutSerializer
     filterset_class = ItemFilter
-    columns = ITEM_COLUMNS
     rows = staticmethod(item_rows)
 
     @extend_schema(

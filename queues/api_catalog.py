@@ -111,11 +111,10 @@ class ModelVersionListView(APIView):
 
 class LabelListView(KeysetListView):
     required_scope = {"GET": Scope.DECISIONS_READ}
-    queryset = Label.objects.current()
+    queryset = Label.objects.current().values(*LABEL_COLUMNS)
     serializer_class = LabelOutSerializer
     filterset_class = LabelFilter
     key_field = "created_at"
-    columns = LABEL_COLUMNS
     rows = staticmethod(label_rows)
 
     @extend_schema(

@@ -18,11 +18,10 @@ from queues.serializers import DecisionListOutSerializer, ItemDecisionInSerializ
 
 class DecisionListView(KeysetListView):
     required_scope = {"GET": ApiToken.Scope.DECISIONS_READ}
-    queryset = Decision.objects.all()
+    queryset = Decision.objects.values(*DECISION_COLUMNS)
     serializer_class = DecisionListOutSerializer
     filterset_class = DecisionFilter
     key_field = "created_at"
-    columns = DECISION_COLUMNS
     rows = staticmethod(decision_rows)
 
     @extend_schema(

@@ -20,3 +20,12 @@ def test_a_filter_set_builds_its_form_class_once_and_validates_each_request_afre
     decisions = DecisionFilter(QueryDict("automatic=maybe"), Decision.objects.all())
     assert decisions.get_form_class() is not good.get_form_class()
     assert not decisions.is_valid() and set(decisions.errors) == {"automatic"}
+
+
+def test_method_filters_call_back_into_their_own_filter_set():
+    first = ItemFilter(QueryDict("queue=x"), Item.objects.all())
+    second = ItemFilter(QueryDict("queue=y"), Item.objects.all())
+    assert first.filters["queue"].filter.method.__self__ is first
+    assert second.filters["queue"].filter.method.__self__ is second
+    assert ItemFilter.base_filters["queue"] is not first.filters["queue"]
+    assert not hasattr(ItemFilter.base_filters["queue"], "parent")
