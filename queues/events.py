@@ -20,14 +20,13 @@ def _item(item: Item) -> dict:
     return {"item_id": item.pk, "source": item.source, "external_id": item.external_id}
 
 
+def item_created_payload(item: Item) -> dict:
+    """The ``item.created`` payload (also written by the PostgreSQL single-item statement, ``ingest_postgres``)."""
+    return _item(item) | {"kind": item.kind.value, "report_count": item.report_count, "created_at": item.created_at}
+
+
 def items_created(items: Iterable[Item]) -> None:
-    emit_many(
-        event_type="item.created",
-        payloads=(
-            _item(item) | {"kind": item.kind.value, "report_count": item.report_count, "created_at": item.created_at}
-            for item in items
-        ),
-    )
+    emit_many(event_type="item.created", payloads=(item_created_payload(item) for item in items))
 
 
 def items_scored(*, item_ids: list[int], scored_at: datetime) -> None:

@@ -82,6 +82,13 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
     Re-sending the same submissions creates nothing. All rows are written in one transaction, with
     a bounded number of queries whatever the batch size.
     """
+    from queues import ingest_postgres  # it builds on this module's types
+
+    if ingest_postgres.usable_for(submissions):
+        # One new item: one statement. None means it exists already, and merging is done below.
+        result = ingest_postgres.submit_new_item(submissions[0])
+        if result is not None:
+            return [result]
     keys = list(dict.fromkeys(submission.key for submission in submissions))
     existing = _items_by_key(keys)
     first_by_key: dict[tuple[str, str], ItemSubmission] = {}
