@@ -142,3 +142,34 @@ def test_the_admin_revoke_action_revokes(client):
     token, secret = make_token(scopes=["items:write"])
     client.post("/admin/queues/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     assert client_with(secret).post(URL, item_payload(), format="json").status_code == 401
+
+
+def test_use_is_recorded_at_most_once_a_minute():
+    token, secret = make_token(scopes=["items:write"])
+    client = client_with(secret)
+    recent = timezone.now() - timedelta(seconds=30)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=recent)
+    assert client.post(URL, item_payload(), format="json").status_code == 201
+    token.refresh_from_db()
+    assert token.last_used_at == recent
+    stale = timezone.now() - timedelta(minutes=2)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=stale)
+    assert client.post(URL, item_payload(), format="json").status_code == 201
+    token.refresh_from_db()
+    assert token.last_used_at > stale + timedelta(minutes=1)
+
+
+def test_the_token_and_its_user_load_as_the_orm_loads_them():
+    from django.contrib.auth import get_user_model
+
+    from queues.authentication import _token_with_user
+
+    user = make_user(is_staff=True)
+    token, _ = make_token(scopes=["items:read", "admin"], user=user, expires_at=timezone.now() + timedelta(days=1))
+    loaded = _token_with_user(token.prefix)
+    expected = ApiToken.objects.select_related("user").get(pk=token.pk)
+    for model, mine, theirs in ((ApiToken, loaded, expected), (get_user_model(), loaded.user, expected.user)):
+        for field in model._meta.concrete_fields:
+            value, wanted = getattr(mine, field.attname), getattr(theirs, field.attname)
+            assert (value, type(value)) == (wanted, type(wanted)), field.name
+    assert _token_with_user("00000000") is None
