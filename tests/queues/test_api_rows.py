@@ -82,7 +82,7 @@ def test_scores_are_the_ones_the_score_serializer_renders(items):
         ScoreOutSerializer(score).data
         for score in Score.objects.filter(item_id=rich.pk, model_version__status__in=["active", "shadow"])
         .select_related("category", "model_version")
-        .order_by("model_version__status", "category__position")
+        .order_by("model_version__status", "category__position", "id")
     ]
     assert len(expected) >= 3
     assert scores_of([rich.pk])[rich.pk] == expected
