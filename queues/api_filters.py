@@ -9,7 +9,8 @@ from typing import Any
 
 import django_filters as filters
 from django import forms
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -63,6 +64,12 @@ def _after(field: str) -> filters.IsoDateTimeFilter:
 
 def _before(field: str) -> filters.IsoDateTimeFilter:
     return filters.IsoDateTimeFilter(field_name=field, lookup_expr="lt", help_text="Strictly before (ISO 8601).")
+
+
+def _exists(sql: str, params: list[Any]) -> RawSQL:
+    """``EXISTS (sql)`` as a filter condition. The list filters that need a correlated subquery write it
+    in SQL: building and compiling the same ``Exists(QuerySet)`` cost ~1.5 ms of each filtered page's CPU."""
+    return RawSQL(f"EXISTS ({sql})", params, output_field=BooleanField())
 
 
 def queue_by_id_or_slug(value: str) -> Queue:
@@ -156,7 +163,13 @@ class ItemFilter(ListFilterSet):
 
     def filter_queue(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         queue = queue_by_id_or_slug(value)
-        return queryset.filter(Exists(QueueEntry.objects.filter(item=OuterRef("pk"), queue=queue)))
+        return queryset.filter(
+            _exists(
+                f"SELECT 1 FROM {QueueEntry._meta.db_table} e"
+                f" WHERE e.item_id = {Item._meta.db_table}.id AND e.queue_id = %s",
+                [queue.pk],
+            )
+        )
 
     # category, score_min and score_max make one condition, applied together in filter_queryset.
     def keep_category(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -175,16 +188,16 @@ class ItemFilter(ListFilterSet):
             raise serializers.ValidationError({"category": ["Name the category that score_min/score_max apply to."]})
         if low is not None and high is not None and low > high:
             raise serializers.ValidationError({"score_min": ["score_min is above score_max."]})
-        scores = Score.objects.filter(
-            item_id=OuterRef("pk"),
-            category=category_by_slug(slug),
-            model_version__status=ModelVersion.Status.ACTIVE,
+        sql = (
+            f"SELECT 1 FROM {Score._meta.db_table} s JOIN {ModelVersion._meta.db_table} v ON v.id = s.model_version_id"
+            f" WHERE s.item_id = {Item._meta.db_table}.id AND s.category_id = %s AND v.status = %s"
         )
+        params: list[Any] = [category_by_slug(slug).pk, ModelVersion.Status.ACTIVE.value]
         if low is not None:
-            scores = scores.filter(probability__gte=float(low))
+            sql, params = sql + " AND s.probability >= %s", [*params, float(low)]
         if high is not None:
-            scores = scores.filter(probability__lte=float(high))
-        return queryset.filter(Exists(scores))
+            sql, params = sql + " AND s.probability <= %s", [*params, float(high)]
+        return queryset.filter(_exists(sql, params))
 
 
 class DecisionFilter(ListFilterSet):
@@ -205,10 +218,13 @@ class DecisionFilter(ListFilterSet):
         return queryset.filter(entry__queue=queue_by_id_or_slug(value))
 
     def filter_category(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        through = Decision.categories.through.objects.filter(
-            decision=OuterRef("pk"), policycategory=category_by_slug(value)
+        return queryset.filter(
+            _exists(
+                f"SELECT 1 FROM {Decision.categories.through._meta.db_table} dc"
+                f" WHERE dc.decision_id = {Decision._meta.db_table}.id AND dc.policycategory_id = %s",
+                [category_by_slug(value).pk],
+            )
         )
-        return queryset.filter(Exists(through))
 
 
 class LabelFilter(ListFilterSet):
