@@ -135,6 +135,11 @@ TEMPLATES = [
 # Database: SQLite under var/ unless DATABASE_URL names another (PostgreSQL in production and CI).
 if PRODUCTION or os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=60, conn_health_checks=True)}
+    # psycopg prepares a statement after 5 runs on a connection, for server-side binding cursors only
+    # (queues.prepared: the token lookup and the single-item ingestion statement); Django's cursors
+    # never prepare. Off for a PgBouncer in transaction mode that does not keep prepared statements.
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 else:
     DATABASES = {
         "default": {

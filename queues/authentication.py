@@ -11,6 +11,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from queues.models import ApiToken
+from queues.prepared import prepared_cursor
 
 # Recording every use would turn each read into a write; once a minute is precise enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -83,7 +84,7 @@ def _token_with_user(prefix: str) -> ApiToken | None:
     on every API call: one plain query here costs a fraction of the ORM's query building.
     """
     sql, token_names, user_names, converters = _token_query()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [prefix])
         row = cursor.fetchone()
     if row is None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from queues import events
 from queues.models import Author, Item, Report
+from queues.prepared import prepared_cursor
 from queues.scoring import enqueue_scoring
 from queues.services import ItemSubmission, SubmissionResult
 from webhooks.models import Delivery, WebhookEvent, WebhookSubscription, new_event_id
@@ -153,7 +154,7 @@ def submit_new_item(submission: ItemSubmission) -> SubmissionResult | None:
         now,
         now,
     ]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_statement(author is not None, len(reports)), params)
         row = cursor.fetchone()
     if row is None:

@@ -137,3 +137,28 @@ def test_a_failure_after_the_statement_rolls_it_back_with_the_callers_transactio
         raise Boom
     assert not Item.objects.filter(external_id="rolled-back").exists()
     assert not Author.objects.filter(external_id="author-rolled-back").exists()
+
+
+def test_the_statement_is_kept_prepared_after_a_few_runs():
+    assert connection.settings_dict["OPTIONS"].get("prepare_threshold") == 5  # DATABASE_PREPARED_STATEMENTS
+    for n in range(7):
+        [result] = submit_items(submissions=[submission(f"prepared-{n}", reports=1)])
+        assert result.created
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'WITH fresh AS%%'")
+        assert cursor.fetchone()[0] >= 1  # one per shape (author or not, number of reports) run 5 times
+    assert Item.objects.filter(external_id__startswith="prepared-").count() == 7
+
+
+def test_without_a_threshold_the_usual_client_side_cursor_is_used(monkeypatch):
+    import psycopg
+
+    from queues.prepared import prepared_cursor
+
+    with prepared_cursor() as cursor:
+        assert not isinstance(cursor.cursor, psycopg.ClientCursor)
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "prepare_threshold", None)
+    with prepared_cursor() as cursor:
+        assert isinstance(cursor.cursor, psycopg.ClientCursor)
+    [result] = submit_items(submissions=[submission("unprepared")])
+    assert result.created and Item.objects.get(external_id="unprepared").report_count == 2
