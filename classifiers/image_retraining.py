@@ -187,8 +187,6 @@ def fit_image_candidate(
     Raises RetrainingError when there is nothing to train or evaluate on. Writes nothing but
     embeddings of images that had none stored (and, when fine-tuning, the new space's embeddings).
     """
-    from classifiers.heads import Head, evaluate, train_head
-    from classifiers.inference import CategoryInfo
     from classifiers.inference.image import DEFAULT_ARCHITECTURE, ImageModel
 
     images = _Images(snapshot.directory)
@@ -226,16 +224,53 @@ def fit_image_candidate(
     fine_tune: dict[str, Any] | None = None
     if fine_tune_epochs > 0:
         scratch = Path(tempfile.mkdtemp(prefix="image-retrain-"))
-        try:
+    try:
+        if scratch is not None:
             backbone_path, fine_tune = _fine_tune(
                 base, images.lazy(train), train_labels, scratch / "backbone.pt",
                 epochs=fine_tune_epochs, batch_size=fine_tune_batch_size, progress=on_fine_tune_epoch,
             )  # fmt: skip
             model = ImageModel.load(backbone_path, architecture, [])
             vectors = image_embeddings(records, model, images, progress=on_embedding)
-        except BaseException:
+        head, metrics, losses = _train_and_evaluate(
+            model, vectors, is_train, train_labels, held_out, categories, config, on_loss, snapshot, images
+        )
+        if active is not None:
+            metrics["active"] = _active_metrics(
+                active, base, base_checkpoint, base_vectors[~is_train], held_out, list(head.categories), images
+            )
+    except BaseException:
+        if scratch is not None:  # the fine-tuned checkpoint is kept only for a candidate to register
             shutil.rmtree(scratch, ignore_errors=True)
-            raise
+        raise
+    metrics["fine_tune"] = fine_tune
+    return FittedImageCandidate(
+        head=head,
+        metrics=metrics,
+        losses=losses,
+        train_rows=len(train),
+        held_out_rows=len(held_out),
+        architecture=architecture,
+        backbone_path=backbone_path,
+        fine_tuned=fine_tune is not None,
+        scratch=scratch,
+    )
+
+
+def _train_and_evaluate(
+    model: Any,
+    vectors: np.ndarray,
+    is_train: np.ndarray,
+    train_labels: np.ndarray,
+    held_out: list[TrainingRecord],
+    categories: list[str],
+    config: Any,
+    on_loss: Callable[[int, float], None] | None,
+    snapshot: Snapshot,
+    images: _Images,
+) -> tuple[Any, dict[str, Any], list[float]]:
+    """The calibrated head on the training rows, and its metrics on the held-out rows."""
+    from classifiers.heads import evaluate, train_head
 
     losses: list[float] = []
 
@@ -254,8 +289,6 @@ def fit_image_candidate(
             progress=on_pass,
         )
     except ValueError as exc:  # e.g. no category with both a positive and a negative label
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
         raise RetrainingError(f"Cannot train: {exc}.") from exc
 
     trained = list(head.categories)
@@ -267,7 +300,7 @@ def fit_image_candidate(
             slug: np.histogram(candidate_probs[:, j], bins=10, range=(0.0, 1.0))[0].tolist()
             for j, slug in enumerate(trained)
         },
-        "train_rows": len(train),
+        "train_rows": int(is_train.sum()),
         "held_out_rows": len(held_out),
         "held_out_source": snapshot.manifest.get("split", {}).get("mode", ""),
         "snapshot": snapshot.manifest.get("snapshot"),
@@ -276,37 +309,41 @@ def fit_image_candidate(
         "skipped_categories": list(head.summary.get("skipped", [])),
         "backbone": model.backbone,
         "unreadable_images": len(images.failed),
-        "fine_tune": fine_tune,
     }
-    if active is not None:
-        descriptions = dict(PolicyCategory.objects.filter(slug__in=trained).values_list("slug", "description"))
-        infos = [CategoryInfo(slug=slug, description=descriptions.get(slug, "")) for slug in trained]
-        artifact = default_storage.path(active.artifact.name) if active.artifact else None
-        active_model = ImageModel.load(
-            base_checkpoint, architecture, infos, head=Head.load(artifact) if artifact else None
-        )
-        held_base = base_vectors[~is_train]
-        rows = []
-        for start in range(0, len(held_out), EMBED_BATCH):  # a batch of decoded images at a time
-            batch = held_out[start : start + EMBED_BATCH]
-            rows += active_model.predict(held_base[start : start + EMBED_BATCH], [images.get(r.image) for r in batch])
-        active_probs = np.array([[row[slug].probability for slug in trained] for row in rows], dtype=np.float64)
-        metrics["active"] = {
-            "version": active.name,
-            "backbone": base.backbone,
-            "held_out": evaluate(active_probs.reshape(len(held_out), len(trained)), held_labels, categories=trained),
-        }
-    return FittedImageCandidate(
-        head=head,
-        metrics=metrics,
-        losses=losses,
-        train_rows=len(train),
-        held_out_rows=len(held_out),
-        architecture=architecture,
-        backbone_path=backbone_path,
-        fine_tuned=fine_tune is not None,
-        scratch=scratch,
+    return head, metrics, losses
+
+
+def _active_metrics(
+    active: ModelVersion,
+    base: Any,
+    base_checkpoint: Path | None,
+    held_base: np.ndarray,
+    held_out: list[TrainingRecord],
+    trained: list[str],
+    images: _Images,
+) -> dict[str, Any]:
+    """The active image version on the held-out rows, scored as a worker scores (its head, the prior elsewhere)."""
+    from classifiers.heads import Head, evaluate
+    from classifiers.inference import CategoryInfo
+    from classifiers.inference.image import ImageModel
+
+    held_labels = label_matrix(held_out, trained)
+    descriptions = dict(PolicyCategory.objects.filter(slug__in=trained).values_list("slug", "description"))
+    infos = [CategoryInfo(slug=slug, description=descriptions.get(slug, "")) for slug in trained]
+    artifact = default_storage.path(active.artifact.name) if active.artifact else None
+    active_model = ImageModel.load(
+        base_checkpoint, active.architecture, infos, head=Head.load(artifact) if artifact else None
     )
+    rows = []
+    for start in range(0, len(held_out), EMBED_BATCH):  # a batch of decoded images at a time
+        batch = held_out[start : start + EMBED_BATCH]
+        rows += active_model.predict(held_base[start : start + EMBED_BATCH], [images.get(r.image) for r in batch])
+    active_probs = np.array([[row[slug].probability for slug in trained] for row in rows], dtype=np.float64)
+    return {
+        "version": active.name,
+        "backbone": base.backbone,
+        "held_out": evaluate(active_probs.reshape(len(held_out), len(trained)), held_labels, categories=trained),
+    }
 
 
 def _stored_ids(ids: list[int], model: Any) -> set[int]:
