@@ -18,6 +18,8 @@ What it does:
 4. a simulated reviewer claims the next item of the queue in queue order (``queues.review``) and decides
    from the true label: remove with ``spam``, or no violation (``--ordering`` changes the default queue's
    ordering: ``uncertain``, the labelling order, or ``oldest``, instead of risk);
+   ``--explore-rate`` sets the risk-ordered queue's ``Queue.explore_rate`` (default: the product's);
+   the table counts the decisions on explored entries (``queues.enqueue``'s module docstring);
 5. after every ``--per-round`` decisions: a retraining run (``queues.retraining.run_retraining``, the code
    the Celery task runs), whose candidate is then promoted and the pending items re-scored and re-ordered
    (``reroute_pending_items``), as an admin promoting each candidate would;
@@ -76,6 +78,12 @@ def main() -> None:
         choices=["risk", "uncertain", "oldest"],
         default="risk",
         help="the default queue's ordering: risk (the product default), uncertain (labelling queue), oldest",
+    )
+    parser.add_argument(
+        "--explore-rate",
+        type=float,
+        default=None,
+        help="the default queue's Queue.explore_rate (risk order only); default: the product default",
     )
     args = parser.parse_args()
 
@@ -136,7 +144,7 @@ def run_loop(args, corpus, train, y, held_out_scores, ref_f1) -> None:  # noqa: 
     from classifiers.models import Embedding, ModelVersion
     from classifiers.services import set_model_version_status
     from queues.enqueue import reroute_pending_items
-    from queues.models import ApiToken, Item, Queue
+    from queues.models import ApiToken, Item, Queue, QueueEntry
     from queues.retraining import run_retraining, start_retraining
     from queues.review import claim_next_item, record_decision
     from queues.scoring import score_pending_items
@@ -161,7 +169,13 @@ def run_loop(args, corpus, train, y, held_out_scores, ref_f1) -> None:  # noqa: 
     print(f"ingested {len(row_of)} items through POST /api/v1/items in {time.perf_counter() - started:.1f} s")
 
     Queue.objects.filter(is_default=True).update(ordering=args.ordering)
-    print(f"default queue ordered by {args.ordering}")
+    if args.explore_rate is not None:
+        Queue.objects.filter(is_default=True).update(explore_rate=args.explore_rate)
+    explore_rate = Queue.objects.get(is_default=True).explore_rate
+    print(
+        f"default queue ordered by {args.ordering}"
+        + (f", explore_rate {explore_rate}" if args.ordering == "risk" else "")
+    )
 
     # 2. Stored embeddings (the cached vectors), then the real scoring and routing.
     Embedding.objects.bulk_create(
@@ -181,11 +195,11 @@ def run_loop(args, corpus, train, y, held_out_scores, ref_f1) -> None:  # noqa: 
 
     reviewer = make_user(username="bench-reviewer")
     queue.members.add(reviewer)
-    decisions = spam_seen = 0
+    decisions = spam_seen = explored = 0
     print()
-    print("| decisions | spam among them | F1 held-out 20 % | ROC-AUC | run held-out rows | run F1 candidate vs active "
-          "| retrain s (wall / CPU) | re-route s |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| decisions | spam among them | explored among them | F1 held-out 20 % | ROC-AUC | run held-out rows "
+          "| run F1 candidate vs active | retrain s (wall / CPU) | re-route s |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     results = []
     while decisions < args.decisions:
         for _ in range(args.per_round):
@@ -194,6 +208,7 @@ def run_loop(args, corpus, train, y, held_out_scores, ref_f1) -> None:  # noqa: 
                 break
             is_spam = bool(y[row_of[claim.item_id]])
             spam_seen += is_spam
+            explored += QueueEntry.objects.filter(pk=claim.entry_id, selection=QueueEntry.Selection.EXPLORE).exists()
             record_decision(
                 entry_id=claim.entry_id, token=claim.token, user=reviewer,
                 action="remove" if is_spam else "no_violation", categories=["spam"] if is_spam else [],
@@ -205,7 +220,8 @@ def run_loop(args, corpus, train, y, held_out_scores, ref_f1) -> None:  # noqa: 
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         run.refresh_from_db()
         if state != "succeeded":
-            print(f"| {decisions} | {spam_seen} | run {state}: {run.error[:200]} | | | | {wall:.1f} / {cpu:.1f} | |")
+            failed = f"run {state}: {run.error[:200]}"
+            print(f"| {decisions} | {spam_seen} | {explored} | {failed} | | | | {wall:.1f} / {cpu:.1f} | |")
             continue
         head = Head.load(default_storage.path(run.candidate.artifact.name))
         f1, auc = held_out_scores(head)
@@ -218,7 +234,7 @@ def run_loop(args, corpus, train, y, held_out_scores, ref_f1) -> None:  # noqa: 
         reroute = time.perf_counter() - reroute
         fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
         print(
-            f"| {decisions} | {spam_seen} | {f1:.4f} | {auc:.4f} | {run.metrics['held_out_rows']} "
+            f"| {decisions} | {spam_seen} | {explored} | {f1:.4f} | {auc:.4f} | {run.metrics['held_out_rows']} "
             f"({run.metrics['held_out_source']}) | {fmt(cand)} vs {fmt(active)} ({active_name}) "
             f"| {wall:.1f} / {cpu:.1f} | {reroute:.1f} |",
             flush=True,

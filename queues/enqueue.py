@@ -2,10 +2,33 @@
 
 The decisions themselves are pure (``queues.routing``, ``queues.priority``); this module gathers
 the facts from the database and writes the outcome, one transaction per batch.
+
+Exploration in risk-ordered queues (``Queue.explore_rate``). A queue that always serves the model's
+top picks only gets labels for what the model already flags, and a model retrained on them learns
+little: in bench/learning_loop.py, after the first retraining 719 of the next 721 risk-ordered items
+were spam the model was already sure of. So some routed items are *explored*, served out of risk order:
+* which items: with a trained model, an item is explored with probability ``explore_rate * w / mean(w)``
+  over the batch being routed, ``w`` its uncertainty under the trained heads (``uncertainty_of``), with
+  a floor (``MIN_EXPLORATION_WEIGHT``) so the model's confident mistakes can still surface. About the
+  same share of items is explored, but from where the model is unsure, which is where a label changes
+  the next model (the labelling queue's reason, bench/active_learning.py). With the cold-start prior
+  alone, or for an item without a learned score, every item has the plain ``explore_rate``. A stable
+  hash of the item id makes the draw, so the same scores give the same decision.
+* where they are served: a new item at a random position on the risk scale (``exploration_point``);
+  ``reroute_pending_items`` (run after a version is promoted) decides again under the new scores and
+  spreads each queue's explored entries so that they are ``explore_rate`` of what is served, most
+  uncertain first (``interleave_explored_entries``): the risk order still serves the rest.
+Why not correct for the order at training time instead: selection here depends on the item's scores,
+not on its label, so ``p(label | item)`` is the same among the labelled items as everywhere. On the
+labels of a risk-ordered run, calibrating on the explored rows only, shifting the prior to the explored
+rows' spam rate, or weighting rows by inverse propensity did not raise held-out F1, and the best
+threshold on the held-out set itself scored no better than 0.5: the loss was labels that taught the
+model nothing, not a biased operating point (bench/RESULTS.md, "Learning from nothing").
 """
 
 import hashlib
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,13 +55,18 @@ class NoDefaultQueue(RuntimeError):
 
 
 def active_scores(
-    item_ids: list[int], *, for_risk: bool = False, assignments: dict[int, Assignment] | None = None
+    item_ids: list[int],
+    *,
+    for_risk: bool = False,
+    learned_only: bool = False,
+    assignments: dict[int, Assignment] | None = None,
 ) -> dict[int, dict[str, float]]:
     """Per item, each category's probability from the active versions (the higher of text and image).
 
     With ``for_risk``, scores from a cold-start prior are multiplied by ``RISK_PRIOR_WEIGHT``: priors
     rank items but are not calibrated per category (they run high for rare, severe categories), so
-    they must not outrank what a trained model is sure of.
+    they must not outrank what a trained model is sure of. With ``learned_only``, prior scores are
+    left out (exploration weighs items by the trained heads' uncertainty only).
 
     An item in arm B of an experiment (``assignments``, see ``queues.experiments``) takes the
     candidate's scores in place of the active version's of that kind.
@@ -55,6 +83,8 @@ def active_scores(
     weight = settings.RISK_PRIOR_WEIGHT if for_risk else 1.0
     scores: dict[int, dict[str, float]] = defaultdict(dict)
     for item_id, slug, probability, from_prior, version_id, kind, status in rows:
+        if learned_only and from_prior:
+            continue
         assignment = assignments.get(item_id)
         if assignment is not None and assignment.arm == QueueEntry.Arm.B and assignment.kind == kind:
             if version_id != assignment.candidate_id:
@@ -124,20 +154,70 @@ def sort_key_for(queue: Queue, *, risk: float, scores: dict[str, float], enqueue
     return risk_sort_key(risk=risk, enqueued_at=enqueued_at, deadline=queue.deadline)
 
 
-def exploration_point(item_id: int, queue: Queue) -> float | None:
-    """For the explored share of a risk-ordered queue, the risk an item is served at instead of its own.
+# A weight floor: an item the model is certain of keeps a tenth of the plain exploration rate.
+MIN_EXPLORATION_WEIGHT = 0.1
 
-    A queue that always serves the model's top picks only ever gets labels for what the model already
-    flags, and a model retrained on them never learns what harmless content looks like (measured by
-    bench/learning_loop.py). So ``queue.explore_rate`` of routed items, chosen by a stable hash of the
-    item id, are served as if their risk were uniformly random: they come up at every position of the
-    queue and still age towards the deadline like the rest. Returns None for the other items.
+
+def uncertainty_of(learned: dict[str, float]) -> float | None:
+    """``1 - |2p - 1|`` of the most uncertain learned category (1 at p = 0.5, 0 at 0 or 1); None without one."""
+    return max((1.0 - abs(2.0 * p - 1.0) for p in learned.values()), default=None)
+
+
+def exploration_weights(learned: dict[int, dict[str, float]], item_ids: list[int]) -> dict[int, float]:
+    """Each item's exploration weight: its uncertainty under the trained heads over the batch's mean (pure).
+
+    Items without a learned score, and every item while no head is trained, weigh 1. A weight below
+    ``MIN_EXPLORATION_WEIGHT`` is raised to it, so items the model is sure of are still explored now
+    and then (module docstring).
+    """
+    uncertainty = {item_id: uncertainty_of(learned.get(item_id, {})) for item_id in item_ids}
+    known = [u for u in uncertainty.values() if u is not None]
+    mean = sum(known) / len(known) if known else 0.0
+    if mean <= 0:
+        return dict.fromkeys(item_ids, 1.0)
+    return {item_id: 1.0 if u is None else max(u / mean, MIN_EXPLORATION_WEIGHT) for item_id, u in uncertainty.items()}
+
+
+def interleaved_keys(other_keys: list[float], count: int, rate: float) -> list[float]:
+    """Sort keys that serve ``count`` explored entries at ``rate`` of the service among ``other_keys`` (pure).
+
+    ``other_keys`` are the ascending keys of the queue's other pending entries. Explored entry ``j``
+    (0-based) comes after the first ``floor((j + 1) * (1 - rate) / rate)`` of them: at rate 0.1, one
+    explored entry after every nine others, until either runs out. The keys ascend with ``j``.
+    """
+    keys: list[float] = []
+    if count <= 0:
+        return keys
+    if not other_keys:
+        return [float(j) for j in range(count)]
+    rate = min(max(rate, 1e-9), 1.0)
+    for j in range(count):
+        before = math.floor((j + 1) * (1.0 - rate) / rate + 1e-9)
+        if before <= 0:
+            key = other_keys[0] - 1.0
+        elif before >= len(other_keys):
+            key = other_keys[-1] + 1.0
+        else:
+            key = (other_keys[before - 1] + other_keys[before]) / 2
+        if keys and key <= keys[-1]:  # two explored entries in one gap (rate above 0.5): keep their order
+            key = math.nextafter(keys[-1], math.inf)
+        keys.append(key)
+    return keys
+
+
+def exploration_point(item_id: int, queue: Queue, *, weight: float = 1.0) -> float | None:
+    """For an explored item of a risk-ordered queue, the risk it is served at instead of its own; else None.
+
+    The item is explored with probability ``queue.explore_rate * weight`` (at most 1; ``weight`` from
+    ``exploration_weights``), decided by a stable hash of the item id, and served as if its risk were
+    uniformly random: explored items come up at every position of the queue and still age towards the
+    deadline like the rest. The hash draw does not change, so the same scores give the same decision.
     """
     if queue.ordering != Queue.Ordering.RISK or queue.explore_rate <= 0:
         return None
     digest = hashlib.sha256(f"explore:{item_id}".encode()).digest()
     draw, position = int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:16], "big") / 2**64
-    return position if draw < queue.explore_rate else None
+    return position if draw < min(1.0, queue.explore_rate * weight) else None
 
 
 def new_entry(
@@ -188,8 +268,10 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
         if not items:
             return {}
         arms = experiments.assignments_for(items)
-        scores = active_scores([item.pk for item in items], assignments=arms)
-        risk_scores = active_scores([item.pk for item in items], for_risk=True, assignments=arms)
+        ids = [item.pk for item in items]
+        scores = active_scores(ids, assignments=arms)
+        risk_scores = active_scores(ids, for_risk=True, assignments=arms)
+        weights = exploration_weights(active_scores(ids, learned_only=True, assignments=arms), ids)
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         _assign_duplicate_groups(items)
         entries, queued, decided = [], [], []
@@ -201,7 +283,11 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
             if decision.queue_id is not None:
                 queue = queues[decision.queue_id]
                 selection = QueueEntry.Selection.SAMPLED if decision.sampled_for_qa else QueueEntry.Selection.ROUTED
-                explore_at = exploration_point(item.pk, queue) if selection == QueueEntry.Selection.ROUTED else None
+                explore_at = (
+                    exploration_point(item.pk, queue, weight=weights[item.pk])
+                    if selection == QueueEntry.Selection.ROUTED
+                    else None
+                )
                 entries.append(
                     new_entry(
                         item=item,
@@ -343,7 +429,9 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
 
     Items without scores from an active version are scored first. An item whose destination is
     unchanged keeps its entry with a new risk and key; one that now belongs elsewhere moves there,
-    keeping the time it first entered a queue, so its deadline does not restart.
+    keeping the time it first entered a queue, so its deadline does not restart. Whether an item is
+    explored is decided again under the new scores, and each risk-ordered queue's explored entries are
+    then spread through it at ``explore_rate`` of the service, most uncertain first (module docstring).
     """
     from classifiers.runtime import Content, score_contents
 
@@ -353,15 +441,20 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
     queues = {queue.pk: queue for queue in Queue.objects.all()}
     active = list(ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("pk", flat=True))
     moved, last_id = 0, 0
+    uncertainty: dict[int, float | None] = {}
     while True:
         entries = list(
             QueueEntry.objects.filter(
-                status=QueueEntry.Status.PENDING, selection=QueueEntry.Selection.ROUTED, pk__gt=last_id
+                status=QueueEntry.Status.PENDING,
+                selection__in=[QueueEntry.Selection.ROUTED, QueueEntry.Selection.EXPLORE],
+                pk__gt=last_id,
             )
             .select_related("item__author")
             .order_by("pk")[:batch_size]
         )
         if not entries:
+            for queue in queues.values():
+                interleave_explored_entries(queue, uncertainty)
             return moved
         last_id = entries[-1].pk
         items = [entry.item for entry in entries]
@@ -374,8 +467,12 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
         if unscored:
             score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
         arms = experiments.assignments_from_entries(entries)
-        scores = active_scores([i.pk for i in items], assignments=arms)
-        risk_scores = active_scores([i.pk for i in items], for_risk=True, assignments=arms)
+        ids = [i.pk for i in items]
+        scores = active_scores(ids, assignments=arms)
+        risk_scores = active_scores(ids, for_risk=True, assignments=arms)
+        learned = active_scores(ids, learned_only=True, assignments=arms)
+        weights = exploration_weights(learned, ids)
+        uncertainty.update((item_id, uncertainty_of(learned.get(item_id, {}))) for item_id in ids)
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         with transaction.atomic():
             for entry in (
@@ -387,23 +484,55 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
                 target = queues.get(decision.queue_id) if decision.action == "route" else None
                 item_scores = risk_scores.get(entry.item_id, {})
                 if target is None or target.pk == entry.queue_id:
+                    explore_at = exploration_point(entry.item_id, entry.queue, weight=weights[entry.item_id])
                     refreshed = new_entry(
                         item=entry.item, queue=entry.queue, scores=item_scores, severities=severities,
-                        selection=entry.selection, enqueued_at=entry.enqueued_at,
+                        selection=QueueEntry.Selection.ROUTED if explore_at is None else QueueEntry.Selection.EXPLORE,
+                        enqueued_at=entry.enqueued_at, sort_risk=explore_at,
                     )  # fmt: skip
-                    entry.risk, entry.risk_category, entry.sort_key = (
-                        refreshed.risk, refreshed.risk_category, refreshed.sort_key,
+                    entry.risk, entry.risk_category, entry.sort_key, entry.selection = (
+                        refreshed.risk, refreshed.risk_category, refreshed.sort_key, refreshed.selection,
                     )  # fmt: skip
-                    entry.save(update_fields=["risk", "risk_category", "sort_key"])
+                    entry.save(update_fields=["risk", "risk_category", "sort_key", "selection"])
                     continue
                 entry.status, entry.closed_at = QueueEntry.Status.MOVED, timezone.now()
                 entry.save(update_fields=["status", "closed_at"])
+                explore_at = exploration_point(entry.item_id, target, weight=weights[entry.item_id])
                 new_entry(
                     item=entry.item, queue=target, scores=item_scores, severities=severities,
-                    selection=QueueEntry.Selection.ROUTED, enqueued_at=entry.enqueued_at, rule_id=decision.rule_id,
+                    selection=QueueEntry.Selection.ROUTED if explore_at is None else QueueEntry.Selection.EXPLORE,
+                    enqueued_at=entry.enqueued_at, sort_risk=explore_at, rule_id=decision.rule_id,
                     experiment_id=entry.experiment_id, arm=entry.arm,
                 ).save()  # fmt: skip
                 moved += 1
+
+
+def interleave_explored_entries(queue: Queue, uncertainty: dict[int, float | None]) -> int:
+    """Give ``queue``'s pending explored entries keys that serve them at ``explore_rate`` of the service.
+
+    Most uncertain first (``uncertainty`` by item id, as ``uncertainty_of`` gives it), then in their
+    random exploration order. Without this an explored entry's position is a uniform draw on the
+    risk scale, and how often explored entries come up depends on how the queue's risks are spread:
+    in bench/learning_loop.py, where no risk passes 0.4, 279 of the first 400 items served were
+    explored and then almost none. Returns how many keys were set.
+    """
+    if queue.ordering != Queue.Ordering.RISK or queue.explore_rate <= 0:
+        return 0
+    pending = QueueEntry.objects.filter(queue=queue, status=QueueEntry.Status.PENDING)
+    explored = list(pending.filter(selection=QueueEntry.Selection.EXPLORE).values_list("pk", "item_id", "sort_key"))
+    if not explored:
+        return 0
+    others = list(
+        pending.exclude(selection=QueueEntry.Selection.EXPLORE).order_by("sort_key").values_list("sort_key", flat=True)
+    )
+    explored.sort(key=lambda row: (-(uncertainty.get(row[1]) or 0.0), row[2], row[0]))
+    keys = interleaved_keys(others, len(explored), queue.explore_rate)
+    with transaction.atomic():
+        for (pk, _, _), key in zip(explored, keys, strict=True):
+            QueueEntry.objects.filter(
+                pk=pk, status=QueueEntry.Status.PENDING, selection=QueueEntry.Selection.EXPLORE
+            ).update(sort_key=key)
+    return len(explored)
 
 
 def sample_queue_depths() -> int:

@@ -29,8 +29,12 @@ carry no such bias, so:
   * ``random_sample+hash``: otherwise the sampled items plus a deterministic ``TRAINING_HELD_OUT_FRACTION``
     of the other items, chosen by a stable hash of the item id (sha256), are held out. These metrics
     carry the ordering bias; the manifest, the run and the model version say which mode was used.
-Every other item is for training. ``weight`` is 1.0 for every record for now: the field is where an
-inverse-propensity weight goes once sampling records its propensities.
+Every other item is for training. ``weight`` is 1.0 for every record. Inverse-propensity weights were
+measured and left out: reviewers' queue order depends on the model's scores, not on the labels, so the
+chance of a label given the item is the same among labelled items as anywhere, and on the labels of a
+risk-ordered run neither weighting explored rows up, calibrating on them alone, nor shifting the prior
+to their spam rate raised held-out F1 (bench/RESULTS.md, "Learning from nothing"). What the order does
+cost is information, and that is fixed where items are chosen (exploration, ``queues.enqueue``).
 
 A snapshot is immutable: it is written to a staging directory, renamed into place once complete,
 its files made read-only, and an existing directory is never written into. A second export is a new

@@ -183,3 +183,61 @@ def test_an_explored_item_is_queued_at_its_exploration_point_and_shows_its_real_
 
     expected = sort_key_for(reference, risk=exploration_point(item.pk, queue), scores={}, enqueued_at=entry.enqueued_at)
     assert entry.sort_key == pytest.approx(expected)
+
+
+def test_a_trained_model_explores_mostly_where_it_is_unsure_and_keeps_the_overall_share():
+    from queues.enqueue import exploration_point, exploration_weights
+    from queues.models import Queue
+
+    queue = Queue(name="r", slug="r", ordering=Queue.Ordering.RISK, explore_rate=0.1)
+    ids = list(range(1, 20_001))
+    # A fifth of the items sit near 0.5 for the trained head; the rest it is sure of, either way.
+    learned = {i: {"spam": 0.5 if i % 5 == 0 else (0.99 if i % 2 else 0.01)} for i in ids}
+    weights = exploration_weights(learned, ids)
+    explored = {i for i in ids if exploration_point(i, queue, weight=weights[i]) is not None}
+    unsure = {i for i in ids if i % 5 == 0}
+    assert len(explored & unsure) / len(unsure) > 0.4  # plain exploration would take 10 % of them
+    assert len(explored - unsure) / (len(ids) - len(unsure)) < 0.02  # but sure items are still explored
+    assert len(explored - unsure) > 0
+    assert 0.08 * len(ids) <= len(explored) <= 0.14 * len(ids)  # about explore_rate of the items overall
+
+    cold = exploration_weights({}, ids)  # the cold-start prior alone: nothing learned, plain exploration
+    assert set(cold.values()) == {1.0}
+
+
+def test_interleaved_keys_serve_one_explored_entry_after_every_nine_others_at_a_tenth():
+    from queues.enqueue import interleaved_keys
+
+    others = [float(k) for k in range(90)]
+    keys = interleaved_keys(others, 12, 0.1)
+    served = sorted([(k, "other") for k in others] + [(k, "explored") for k in keys])
+    positions = [n for n, (_, kind) in enumerate(served) if kind == "explored"]
+    assert positions[:9] == [9, 19, 29, 39, 49, 59, 69, 79, 89]  # every tenth item served
+    assert positions[9:] == [99, 100, 101]  # the rest after the others, in their order
+    assert keys == sorted(keys)
+    assert interleaved_keys(others, 3, 1.0) == sorted(interleaved_keys(others, 3, 1.0))
+    assert max(interleaved_keys(others, 3, 1.0)) < others[0]  # explore everything: explored first
+
+
+def test_rerouting_serves_explored_entries_at_the_explore_rate_most_uncertain_first():
+    from queues.enqueue import reroute_pending_items
+
+    queue = make_queue(name="Explore a quarter", explore_rate=0.25)
+    RoutingRule.objects.create(name="all", position=1, queue=queue, conditions=[])
+    sure = [score(ingest(f"s-{n}", f"buy cheap followers now, offer {n}"), spam=0.99) for n in range(16)]
+    unsure = [
+        score(ingest(f"u-{n}", f"is this a sale, question {n}"), spam=p) for n, p in enumerate([0.5, 0.48, 0.55, 0.42])
+    ]
+    route_items(item_ids=[item.pk for item in sure + unsure])
+
+    # Uncertainty 1, 0.96, 0.9 and 0.84 against a mean of 0.2: each unsure item is explored for certain,
+    # whatever its id; a sure one with probability 0.025 (it would come last).
+    reroute_pending_items()
+    served = list(QueueEntry.objects.filter(queue=queue, status="pending").order_by("sort_key"))
+    assert len(served) == 20
+    explored_at = [n for n, entry in enumerate(served) if entry.selection == QueueEntry.Selection.EXPLORE]
+    # Every fourth item served is explored, the most uncertain first; the risk order serves the rest.
+    assert [served[n].item_id for n in (3, 7, 11, 15)] == [item.pk for item in unsure]
+    assert set(explored_at) >= {3, 7, 11, 15}
+    assert all(served[n].selection == QueueEntry.Selection.ROUTED for n in (0, 1, 2, 4, 5, 6))
+    assert {served[n].item_id for n in (0, 1, 2)} <= {item.pk for item in sure}
