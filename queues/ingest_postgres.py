@@ -27,6 +27,7 @@ from webhooks.services import enqueue_deliveries
 EVENT_TYPE = "item.created"
 
 
+@cache
 def _insert_fields(model: type[Model], *, exclude: tuple[str, ...] = ()) -> list[Field]:
     """The columns Django's own INSERT writes (every concrete field but the serial primary key)."""
     return [
