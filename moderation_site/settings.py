@@ -256,6 +256,7 @@ SPECTACULAR_SETTINGS = {
         "ModelVersionKindEnum": "classifiers.models.ModelVersion.Kind",
         "ModelHealthStateEnum": ["ok", "alert", "insufficient", "not_checked"],
         "ItemStateEnum": "queues.models.Item.State",
+        "ModelVersionStatusEnum": "classifiers.models.ModelVersion.Status",
     },
 }
 
