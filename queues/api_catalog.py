@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from classifiers.models import ModelVersion, PolicyCategory
 from queues.api import ERROR_RESPONSES, NOT_FOUND, SYNC_NOTE, KeysetListView
 from queues.api_filters import LabelFilter
-from queues.api_rows import LABEL_COLUMNS, label_rows
+from queues.api_rows import LABEL_COLUMNS, LABEL_TIMES, label_rows
 from queues.models import ApiToken, Label, Queue
 from queues.selectors import pending_stats
 from queues.serializers import (
@@ -111,11 +111,12 @@ class ModelVersionListView(APIView):
 
 class LabelListView(KeysetListView):
     required_scope = {"GET": Scope.DECISIONS_READ}
-    queryset = Label.objects.current().values(*LABEL_COLUMNS)
+    queryset = Label.objects.current()
     serializer_class = LabelOutSerializer
     filterset_class = LabelFilter
     key_field = "created_at"
     rows = staticmethod(label_rows)
+    columns, times = LABEL_COLUMNS, LABEL_TIMES
 
     @extend_schema(
         operation_id="labels_list",

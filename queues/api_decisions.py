@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from queues.api import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND, SYNC_NOTE, KeysetListView
 from queues.api_filters import DecisionFilter
 from queues.api_review import DecisionOutSerializer
-from queues.api_rows import DECISION_COLUMNS, decision_rows
+from queues.api_rows import DECISION_COLUMNS, DECISION_TIMES, decision_rows
 from queues.item_decisions import decide_item
 from queues.models import ApiToken, Decision, Item
 from queues.serializers import DecisionListOutSerializer, ItemDecisionInSerializer
@@ -18,11 +18,12 @@ from queues.serializers import DecisionListOutSerializer, ItemDecisionInSerializ
 
 class DecisionListView(KeysetListView):
     required_scope = {"GET": ApiToken.Scope.DECISIONS_READ}
-    queryset = Decision.objects.values(*DECISION_COLUMNS)
+    queryset = Decision.objects.all()
     serializer_class = DecisionListOutSerializer
     filterset_class = DecisionFilter
     key_field = "created_at"
     rows = staticmethod(decision_rows)
+    columns, times = DECISION_COLUMNS, DECISION_TIMES
 
     @extend_schema(
         operation_id="decisions_list",

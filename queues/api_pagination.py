@@ -40,7 +40,8 @@ class KeysetPagination(BasePagination):
         if self.cursor:
             key, last_id = self._decode(self.cursor)
             queryset = queryset.filter(TupleGreaterThan(Tuple(F(self.key_field), F("id")), (key, last_id)))
-        rows = list(queryset[: self.limit + 1])
+        fetch = getattr(view, "fetch", list)
+        rows = fetch(queryset[: self.limit + 1])
         self.has_more = len(rows) > self.limit
         self.page = rows[: self.limit]
         if self.page:
@@ -113,7 +114,9 @@ class KeysetPagination(BasePagination):
         return limit
 
     @staticmethod
-    def _encode(key: datetime, pk: int) -> str:
+    def _encode(key: datetime | str, pk: int) -> str:
+        if isinstance(key, str):  # ISO 8601 text (queues.api_rows.restore_times): the same cursor as its datetime's
+            key = datetime.fromisoformat(key)
         raw = json.dumps([key.isoformat(), pk], separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

@@ -2,18 +2,20 @@
 orjson (queues.api_renderers): the JSON must be exactly what the documented serializers render."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
 from classifiers.models import ModelVersion, PolicyCategory, Score
 from queues import qa, review
+from queues.api_pagination import KeysetPagination
 from queues.api_renderers import FastJSONRenderer
-from queues.api_rows import iso_formatter, item_rows, scores_of
+from queues.api_rows import iso_formatter, item_rows, scores_of, times_as_text
 from queues.models import Author, Decision, Item, Label
 from queues.serializers import (
     DecisionListOutSerializer,
@@ -166,3 +168,25 @@ def test_an_items_metadata_with_a_huge_number_is_still_listed():
     Item.objects.filter(pk=item.pk).update(metadata={"n": 10**30})
     [row] = results(client_for("items:read"), "/api/v1/items")
     assert row["metadata"] == {"n": 10**30}
+
+
+def test_timestamps_postgresql_writes_match_drfs_format_to_the_microsecond(items):
+    # On PostgreSQL in UTC the lists read timestamps as text; elsewhere they format datetimes.
+    assert times_as_text() == (connection.vendor == "postgresql")
+    [rich, plain] = items
+    Item.objects.filter(pk=plain.pk).update(created_at=datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC))
+    Item.objects.filter(pk=rich.pk).update(created_at=datetime(2026, 3, 4, 5, 6, 7, 10, tzinfo=UTC))
+    rows = results(client_for("items:read"), "/api/v1/items")
+    instances = Item.objects.select_related("author").order_by("updated_at", "id")
+    scores = scores_of([item.pk for item in instances])
+    assert rows == as_json(ItemListOutSerializer(instances, many=True, context={"scores_by_item": scores}).data)
+    assert [row["created_at"] for row in rows] == ["2026-03-04T05:06:07.000010Z", "2026-03-04T05:06:07Z"]
+
+
+def test_a_page_read_with_text_timestamps_gives_the_same_cursor(items):
+    reader = client_for("items:read")
+    first = reader.get("/api/v1/items", {"limit": 1}).json()
+    last = Item.objects.order_by("updated_at", "id").first()
+    assert first["next_cursor"] == KeysetPagination._encode(last.updated_at, last.pk)
+    rest = reader.get("/api/v1/items", {"cursor": first["next_cursor"]}).json()["results"]
+    assert [row["id"] for row in rest] == [item.pk for item in Item.objects.order_by("updated_at", "id")[1:]]
