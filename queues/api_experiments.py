@@ -25,6 +25,7 @@ from queues.serializers import ModelVersionOutSerializer, StrictCharField, Stric
 Scope = ApiToken.Scope
 READ_SCOPES = (Scope.DECISIONS_READ,)
 LIST_LIMIT = 50
+TOP_FRACTION = 0.2  # each arm's top: this share of its human-decided items (the model page's default)
 RESAMPLES = 1000  # bootstrap resamples for the median's interval: stable to about 0.1 minute at this count
 
 
@@ -93,7 +94,9 @@ def _version_ref(version: ModelVersion | None) -> dict | None:
 def experiment_payload(experiment: Experiment, *, now=None) -> dict:  # noqa: ANN001 - a datetime
     """An experiment and its arms compared, as the API returns it."""
     now = now or timezone.now()
-    comparison = experiments.compare_arms(experiments.experiment_outcomes(experiment), now=now, resamples=RESAMPLES)
+    comparison = experiments.compare_arms(
+        experiments.experiment_outcomes(experiment), now=now, top_fraction=TOP_FRACTION, resamples=RESAMPLES
+    )
     return {
         "id": experiment.pk,
         "kind": experiment.kind,
@@ -107,7 +110,7 @@ def experiment_payload(experiment: Experiment, *, now=None) -> dict:  # noqa: AN
         "stop_reason": experiment.stop_reason,
         "comparison": {
             "confidence": 0.95,
-            "top_fraction": 0.2,
+            "top_fraction": TOP_FRACTION,
             "a": comparison.a,
             "b": comparison.b,
             "differences": comparison.differences,
