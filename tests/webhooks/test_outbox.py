@@ -108,8 +108,8 @@ def test_a_decision_carries_action_categories_reviewer_and_queue(subscribe):
     [payload] = payloads("decision.created")
     assert payload | {"decided_at": None} == {
         "item_id": item.pk, "source": "helpdesk", "external_id": "t-9", "decision_id": decision.pk,
-        "action": "remove", "categories": ["scam_fraud", "spam"], "automatic": False, "reviewer": "mira",
-        "queue": "Scams & spam", "decided_at": None,
+        "action": "remove", "categories": ["scam_fraud", "spam"], "automatic": False, "second_review": False,
+        "reviewer": "mira", "queue": "Scams & spam", "decided_at": None,
     }  # fmt: skip
     assert payload["decided_at"].startswith(str(decision.created_at.date()))
 
