@@ -163,7 +163,7 @@ class TrainingSnapshot(models.Model):
 
 
 class RetrainingRun(models.Model):
-    """One retraining of the text heads: why it started, its progress, and the candidate it produced.
+    """One retraining of one kind's heads (``kind``: text or image): why it started, its progress, and the candidate.
 
     The row is the source of truth (DESIGN.md invariant 1): a worker claims it with a conditional
     update and holds it under a lease it renews while it trains; a sweeper re-sends runs whose

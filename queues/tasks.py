@@ -44,7 +44,10 @@ def sample_queue_depths() -> int:
     time_limit=settings.RETRAIN_TIME_LIMIT_SECONDS + 60,
 )
 def retrain_text_heads(run_id: int) -> str:
-    """Run one retraining (queue ``training``): snapshot, train heads, evaluate, register a candidate."""
+    """Run one retraining of either kind (queue ``training``): snapshot, train heads, evaluate, register a candidate.
+
+    The name predates image runs; it stays, so that messages already in a broker still find their task.
+    """
     from queues.retraining import run_retraining
 
     return run_retraining(run_id=run_id)
