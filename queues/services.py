@@ -103,6 +103,12 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
     image_names = {s.key: store_image(s.image) for s in new_submissions if s.image is not None}
 
     with transaction.atomic():
+        if existing:
+            # Reports merging into existing items: lock those rows first (in id order), so concurrent
+            # merges into one item take turns and each recount sees the reports committed before it.
+            # Without the lock, a recount's snapshot could miss a report committed a moment earlier.
+            ids = sorted(row["id"] for row in existing.values())
+            list(Item.objects.filter(id__in=ids).order_by("id").select_for_update().values_list("id", flat=True))
         author_ids = _upsert_authors(new_submissions)
         new_items = [
             _new_item(s, author_ids, image_names.get(s.key), report_count=len(fingerprints[s.key]))

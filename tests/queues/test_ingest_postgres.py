@@ -1,5 +1,6 @@
 """The one-statement PostgreSQL path for a single new item writes what the generic path writes."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -162,3 +163,70 @@ def test_without_a_threshold_the_usual_client_side_cursor_is_used(monkeypatch):
         assert isinstance(cursor.cursor, psycopg.ClientCursor)
     [result] = submit_items(submissions=[submission("unprepared")])
     assert result.created and Item.objects.get(external_id="unprepared").report_count == 2
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_senders_of_one_item_create_it_once_and_merge_every_report(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(score_items, "delay", lambda ids: None)  # no broker needed: this is about the rows
+    senders, results, errors = 8, [], []
+    barrier = threading.Barrier(senders)
+
+    def send(n: int) -> None:
+        from django.db import connection as thread_connection
+
+        try:
+            report = ReportSubmission(reason="spam", reporter_id=f"u-{n}", external_id=f"r-{n}")
+            barrier.wait()
+            results.extend(submit_items(submissions=[replace(submission("raced"), reports=[report])]))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(result.created for result in results) == 1
+    assert len({result.item_id for result in results}) == 1
+    item = Item.objects.get(external_id="raced")
+    assert item.report_count == senders == item.reports.count()
+    assert Author.objects.filter(external_id="author-raced").count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_repeat_reports_of_an_existing_item_are_all_counted_on_the_generic_path(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(score_items, "delay", lambda ids: None)
+    monkeypatch.setattr(ingest_postgres, "usable_for", lambda submissions: False)
+    [first] = submit_items(submissions=[submission("merged-into", reports=1)])
+    senders, results, errors = 8, [], []
+    barrier = threading.Barrier(senders)
+
+    def send(n: int) -> None:
+        from django.db import connection as thread_connection
+
+        try:
+            report = ReportSubmission(reason="spam", reporter_id=f"u-{n}", external_id=f"merge-{n}")
+            barrier.wait()
+            results.extend(submit_items(submissions=[replace(submission("merged-into"), reports=[report])]))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert not any(result.created for result in results)
+    item = Item.objects.get(pk=first.item_id)
+    assert item.report_count == senders + 1 == item.reports.count()
+    assert sorted(result.report_count for result in results)[-1] == senders + 1
