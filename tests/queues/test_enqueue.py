@@ -6,7 +6,7 @@ import pytest
 
 from classifiers.models import ModelVersion, PolicyCategory, Score
 from queues.enqueue import route_items
-from queues.models import Decision, Item, QueueEntry, RoutingRule
+from queues.models import Decision, Item, Queue, QueueEntry, RoutingRule
 from queues.services import AuthorSubmission, ItemSubmission, ReportSubmission, submit_items
 from tests.factories import make_queue
 
@@ -145,6 +145,9 @@ def test_promoting_a_model_reroutes_pending_items_keeping_their_deadline_clock(d
 
 def test_cold_start_priors_count_half_in_risk_so_a_confident_trained_score_comes_first(settings):
     settings.RISK_PRIOR_WEIGHT = 0.5
+    # Exploration would serve one of the two at a random point, chosen by a hash of its id (which the
+    # database sequence decides): this test is about risk order alone.
+    Queue.objects.filter(is_default=True).update(explore_rate=0)
     trained = score(ingest("t", "buy followers now cheap"), spam=0.99)  # risk 0.99 * 2/5 = 0.396
     prior = score(ingest("p", "from heaven, a poem"), from_prior=True, self_harm=0.64)  # 0.64 * 5/5 * 0.5 = 0.32
     route_items(item_ids=[trained.pk, prior.pk])
@@ -156,7 +159,6 @@ def test_cold_start_priors_count_half_in_risk_so_a_confident_trained_score_comes
 
 def test_exploration_serves_a_stable_share_of_routed_items_at_a_random_position():
     from queues.enqueue import exploration_point
-    from queues.models import Queue
 
     risk_queue = Queue(name="r", slug="r", ordering=Queue.Ordering.RISK, explore_rate=0.1)
     points = [exploration_point(item_id, risk_queue) for item_id in range(1, 10_001)]
@@ -187,7 +189,6 @@ def test_an_explored_item_is_queued_at_its_exploration_point_and_shows_its_real_
 
 def test_a_trained_model_explores_mostly_where_it_is_unsure_and_keeps_the_overall_share():
     from queues.enqueue import exploration_point, exploration_weights
-    from queues.models import Queue
 
     queue = Queue(name="r", slug="r", ordering=Queue.Ordering.RISK, explore_rate=0.1)
     ids = list(range(1, 20_001))
