@@ -221,6 +221,8 @@ REST_FRAMEWORK = {
 }
 # Requests per token (or per signed-in user) and period: "600/min", "20/s", "10000/hour"; empty = no limit.
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/min")
+# django-ratelimit counts API requests (queues.api_throttling); a cache that cannot be written lets them through.
+RATELIMIT_FAIL_OPEN = True
 # How long the API reuses its queue stats (depth, oldest, past deadline) before counting again; 0 = every call.
 API_QUEUE_STATS_SECONDS = env_int("API_QUEUE_STATS_SECONDS", 10)
 

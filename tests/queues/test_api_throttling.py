@@ -59,3 +59,30 @@ def test_an_empty_limit_turns_throttling_off(settings):
     settings.API_RATE_LIMIT = ""
     client = client_for("items:read")
     assert {client.get("/api/v1/items").status_code for _ in range(10)} == {200}
+
+
+def test_racing_requests_never_take_more_than_the_limit(settings):
+    """Eight threads, 80 calls, one token, 20 a minute: exactly 20 pass (an atomic counter, not a read-modify-write)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from queues.api_throttling import TokenRateThrottle
+    from queues.models import ApiToken
+
+    settings.API_RATE_LIMIT = "20/min"
+    request = SimpleNamespace(auth=ApiToken(prefix="racing"), user=None)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        allowed = list(pool.map(lambda _: TokenRateThrottle().allow_request(request, None), range(80)))
+    assert allowed.count(True) == 20
+    refused = TokenRateThrottle()
+    assert refused.allow_request(request, None) is False and 1 <= refused.wait() <= 60
+
+
+def test_a_cache_that_cannot_be_reached_lets_requests_through():
+    from django.test import override_settings
+
+    client = client_for("items:read")
+    # Django's test signals rebuild the cache handler when CACHES changes: nothing listens on port 1.
+    unreachable = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    with override_settings(CACHES={"default": unreachable}):
+        assert [client.get("/api/v1/items").status_code for _ in range(5)] == [200] * 5
