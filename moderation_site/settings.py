@@ -11,6 +11,7 @@ Any value below can be overridden by the environment variable of the same name.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -221,6 +222,8 @@ REST_FRAMEWORK = {
 }
 # Requests per token (or per signed-in user) and period: "600/min", "20/s", "10000/hour"; empty = no limit.
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/min")
+if API_RATE_LIMIT and not re.fullmatch(r"[1-9]\d*/\d*(s|sec|second|m|min|minute|h|hour|d|day)", API_RATE_LIMIT):
+    raise ImproperlyConfigured(f"API_RATE_LIMIT must look like '600/min', '20/s' or '10000/hour': {API_RATE_LIMIT!r}.")
 # django-ratelimit counts API requests (queues.api_throttling); a cache that cannot be written lets them through.
 RATELIMIT_FAIL_OPEN = True
 # How long the API reuses its queue stats (depth, oldest, past deadline) before counting again; 0 = every call.

@@ -46,6 +46,13 @@ def test_production_refuses_to_start_without_a_required_variable(tmp_path, missi
     assert missing in result.stderr
 
 
+@pytest.mark.parametrize("rate", ["600", "fast", "0/min", "10/week"])
+def test_a_rate_limit_that_cannot_be_read_stops_start_up(tmp_path, rate):
+    result = run_manage("check", VAR_DIR=str(tmp_path), API_RATE_LIMIT=rate)
+    assert result.returncode != 0
+    assert "API_RATE_LIMIT" in result.stderr
+
+
 def test_the_embedded_mode_needs_no_configuration_and_keeps_its_secret_key(tmp_path):
     first = run_manage("check", VAR_DIR=str(tmp_path))
     assert first.returncode == 0, first.stderr
