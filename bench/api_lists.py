@@ -242,7 +242,8 @@ def scenarios(rng: random.Random) -> list[tuple[str, str, object]]:
         row = row.first()
         return {"cursor": encode(row["created_at"], row["id"])}
 
-    now = time.time()
+    # The data's own "now" (its latest change), so "the last N minutes" finds rows however long ago it was generated.
+    now = Item.objects.order_by("-updated_at").values_list("updated_at", flat=True).first().timestamp()
 
     def recent_sync() -> dict:
         # "What changed in the last N minutes": the incremental sync call.
