@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
-import psycopg
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,6 +23,7 @@ from classifiers.models import PolicyCategory
 from queues import events, quality
 from queues.enqueue import active_scores, new_entry
 from queues.models import Decision, Item, Label, Queue, QueueEntry
+from queues.prepared import prepared_cursor
 
 
 class NotAMember(PermissionError):
@@ -122,7 +122,8 @@ def claim_next_item(*, queue: Queue, user: AbstractBaseUser) -> Claim | None:
     now = timezone.now()
     params = {"user": user.pk, "now": now, "until": now + _lease(), "queue": queue.pk}
     if connection.vendor == "postgresql":
-        with _prepared_cursor() as cursor:
+        # Prepared (queues.prepared): planning the statement took ~4 ms, three times its execution.
+        with prepared_cursor() as cursor:
             cursor.execute(claim_sql(relax_durability=not connection.in_atomic_block), params)
             is_member, *found = cursor.fetchone()
         if not is_member:
@@ -139,24 +140,6 @@ def claim_next_item(*, queue: Queue, user: AbstractBaseUser) -> Claim | None:
     with transaction.atomic():
         row = _claim_serialised(params)
     return Claim(*row) if row else None
-
-
-class _PreparedCursor(psycopg.Cursor):
-    def execute(self, query, params=None, **kwargs):  # noqa: ANN001, ANN003, ANN204
-        return super().execute(query, params, prepare=True, **kwargs)
-
-
-def _prepared_cursor():  # noqa: ANN202 - a Django cursor wrapper
-    """A cursor whose statements PostgreSQL plans once per connection and then reuses.
-
-    Planning the claim statement (three CTEs and an UPDATE) takes ~4 ms, three times its execution.
-    Django binds parameters on the client, which rules out prepared statements, so the claim uses a
-    psycopg cursor with server-side binding, wrapped like Django's own so query logging and
-    ``execute_wrapper`` still see it.
-    """
-    connection.ensure_connection()
-    raw = _PreparedCursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 def _claim_serialised(params: dict) -> tuple | None:
