@@ -129,6 +129,12 @@ def describe(event: dict) -> str:
         if data.get("second_review"):
             return f"SECOND REVIEW {ticket}: {data.get('action')} ({categories}) by {who}{where}"
         return f"DECISION {ticket}: {data.get('action')} ({categories}) by {who}{where}"
+    if kind == "decision.overturned":
+        categories = ", ".join(data.get("categories") or []) or "no category"
+        return (
+            f"OVERTURNED {ticket}: {data.get('previous_action')} -> {data.get('action')} ({categories}) "
+            f"by {data.get('overturned_by')} in QA"
+        )
     if kind == "item.escalated":
         return f"escalated {ticket}: {data.get('from_queue')} -> {data.get('to_queue')} by {data.get('escalated_by')}"
     if kind == "item.routed":
@@ -210,7 +216,7 @@ def subscribe(client: httpx.Client, url: str) -> str:
     response = client.post(
         "/api/v1/webhooks/subscriptions",
         json={"url": url, "description": "ticketing bridge example", "event_types": [
-            "decision.created", "item.escalated", "item.routed"]},
+            "decision.created", "decision.overturned", "item.escalated", "item.routed"]},
     )  # fmt: skip
     if response.status_code != 201:
         raise SystemExit(f"Could not subscribe {url} ({response.status_code}): {response.text}")

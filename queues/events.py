@@ -105,3 +105,32 @@ def item_escalated(*, entry: QueueEntry, to_queue: Queue, decision: Decision, us
             "escalated_at": decision.created_at,
         },
     )
+
+
+def decision_overturned(
+    *, decisions: Iterable[Decision], action: str, categories: Iterable[str], before: dict, user: AbstractBaseUser,
+    overturned_at: datetime,
+) -> None:  # fmt: skip
+    """A senior's QA review overturned a decision (and its near-duplicate copies): one event per item.
+
+    The new verdict is what training uses from now on; ``previous_*`` is what the first reviewer decided.
+    """
+    targets = list(decisions)
+    items = Item.objects.in_bulk([decision.item_id for decision in targets])
+    emit_many(
+        event_type="decision.overturned",
+        payloads=(
+            _item(items[decision.item_id])
+            | {
+                "decision_id": decision.pk,
+                "action": action,
+                "categories": sorted(categories),
+                "previous_action": before["action"],
+                "previous_categories": before["categories"],
+                "previous_reviewer": before["reviewer"],
+                "overturned_by": user.get_username(),
+                "overturned_at": overturned_at,
+            }
+            for decision in targets
+        ),
+    )

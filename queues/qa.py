@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import PolicyCategory
+from queues import events
 from queues.models import Decision, Label, QAReview, QueueEntry
 from queues.review import InvalidDecision, check_decision, queues_for
 
@@ -217,7 +218,12 @@ def record_qa_review(
         relabelled = 0
         if call is not None:
             review.categories.set(call.categories)
-            relabelled = _replace_labels(decision, review=review, call=call, user=user)
+            targets = [decision, *decision.group_copies.select_related("entry__queue")]
+            relabelled = _replace_labels(targets, review=review, call=call, user=user)
+            events.decision_overturned(
+                decisions=targets, action=call.action, categories=call.slugs, before=before, user=user,
+                overturned_at=review.created_at,
+            )  # fmt: skip
         record_event(
             action="decision.qa_reviewed",
             target=decision,
@@ -235,9 +241,8 @@ def record_qa_review(
     return review
 
 
-def _replace_labels(decision: Decision, *, review: QAReview, call: Call, user: AbstractBaseUser) -> int:
+def _replace_labels(targets: list[Decision], *, review: QAReview, call: Call, user: AbstractBaseUser) -> int:
     """Supersede the labels of the decision and its near-duplicate copies; write the senior's. Items relabelled."""
-    targets = [decision, *decision.group_copies.select_related("entry__queue")]
     Label.objects.filter(decision__in=targets).current().update(superseded_by=review)
     if call.action == Decision.Action.NEEDS_CONTEXT:
         return len(targets)

@@ -119,6 +119,32 @@ def test_an_overturn_relabels_the_near_duplicate_copies_of_the_decision(queue, m
         assert len(labels) == 7 and not any(labels.values())
 
 
+def test_an_overturn_is_a_webhook_event_for_each_item_it_relabels_and_an_agreement_is_none(queue, mira, sam):
+    from webhooks.models import WebhookEvent, WebhookSubscription
+
+    WebhookSubscription.objects.create(url="https://tickets.example/hooks", event_types=["decision.overturned"])
+    agreed = decide(queue, mira)
+    qa.record_qa_review(decision_id=agreed.pk, user=sam, verdict="agree")
+    assert not WebhookEvent.objects.exists()
+    for index in range(2):
+        enqueue(make_item(duplicate_group=78), queue, sort_key=index)
+    claim = claim_next_item(queue=queue, user=mira)
+    decisions = record_decision(
+        entry_id=claim.entry_id, token=claim.token, user=mira, action="remove", categories=["spam"],
+        apply_to_group=True,
+    )  # fmt: skip
+    Decision.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    qa.record_qa_review(
+        decision_id=decisions[0].pk, user=sam, verdict="overturn", action="remove", categories=["scam_fraud", "spam"]
+    )
+    sent = {event.payload["decision_id"]: event.payload for event in WebhookEvent.objects.all()}
+    assert set(sent) == {decision.pk for decision in decisions}
+    first = sent[decisions[0].pk]
+    assert first["item_id"] == decisions[0].item_id and first["action"] == "remove"
+    assert first["categories"] == ["scam_fraud", "spam"] and first["previous_categories"] == ["spam"]
+    assert (first["previous_action"], first["previous_reviewer"], first["overturned_by"]) == ("remove", "mira", "sam")
+
+
 @pytest.mark.parametrize(
     ("verdict", "action", "categories", "message"),
     [

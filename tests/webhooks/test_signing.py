@@ -87,3 +87,20 @@ def test_new_secrets_are_32_random_bytes_the_reference_library_accepts():
     body = json.dumps({"type": "decision.created"})
     headers = signature_headers(secret=secret, message_id="msg_1", timestamp=datetime.now(tz=UTC), body=body)
     assert Webhook(secret).verify(body, headers) == {"type": "decision.created"}
+
+
+def test_the_bridge_prints_first_verdicts_second_opinions_and_overturns_apart():
+    from examples.ticketing_bridge import describe
+
+    item = {"source": "helpdesk", "external_id": "T-1"}
+    verdict = {"action": "remove", "categories": ["spam"], "reviewer": "mira"}
+    first = {"type": "decision.created", "data": item | verdict}
+    second = {"type": "decision.created", "data": first["data"] | {"second_review": True, "reviewer": "ada"}}
+    overturned = {
+        "type": "decision.overturned",
+        "data": item
+        | {"previous_action": "remove", "action": "no_violation", "categories": [], "overturned_by": "sam"},
+    }
+    assert describe(first) == "DECISION helpdesk/T-1: remove (spam) by mira"
+    assert describe(second) == "SECOND REVIEW helpdesk/T-1: remove (spam) by ada"
+    assert describe(overturned) == "OVERTURNED helpdesk/T-1: remove -> no_violation (no category) by sam in QA"
