@@ -47,7 +47,7 @@ import numpy as np
 from django.core.files.storage import default_storage
 
 from classifiers.models import Embedding, ModelVersion, PolicyCategory
-from classifiers.retraining import FittedCandidate, RetrainingError, label_matrix
+from classifiers.retraining import FittedCandidate, RetrainingError, candidate_metrics, label_matrix, loss_recorder
 from classifiers.services import register_model_version
 from classifiers.snapshots import Snapshot, Split, TrainingRecord
 
@@ -270,15 +270,9 @@ def _train_and_evaluate(
     images: _Images,
 ) -> tuple[Any, dict[str, Any], list[float]]:
     """The calibrated head on the training rows, and its metrics on the held-out rows."""
-    from classifiers.heads import evaluate, train_head
+    from classifiers.heads import train_head
 
-    losses: list[float] = []
-
-    def on_pass(passes: int, loss: float) -> None:
-        losses.append(float(loss))
-        if on_loss:
-            on_loss(passes, float(loss))
-
+    losses, on_pass = loss_recorder(on_loss)
     try:
         head = train_head(
             vectors[is_train],
@@ -294,19 +288,9 @@ def _train_and_evaluate(
     trained = list(head.categories)
     held_labels = label_matrix(held_out, trained)
     candidate_probs = head.predict_proba(vectors[~is_train])
-    metrics: dict[str, Any] = {
-        "held_out": evaluate(candidate_probs, held_labels, categories=trained),
-        "score_histograms": {
-            slug: np.histogram(candidate_probs[:, j], bins=10, range=(0.0, 1.0))[0].tolist()
-            for j, slug in enumerate(trained)
-        },
-        "train_rows": int(is_train.sum()),
-        "held_out_rows": len(held_out),
-        "held_out_source": snapshot.manifest.get("split", {}).get("mode", ""),
-        "snapshot": snapshot.manifest.get("snapshot"),
-        "passes": len(losses),
-        "final_loss": losses[-1] if losses else None,
-        "skipped_categories": list(head.summary.get("skipped", [])),
+    metrics = candidate_metrics(
+        head, candidate_probs, held_labels, snapshot=snapshot, losses=losses, train_rows=int(is_train.sum())
+    ) | {
         "backbone": model.backbone,
         "unreadable_images": len(images.failed),
     }

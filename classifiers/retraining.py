@@ -144,13 +144,7 @@ def fit_text_candidate(
 
     vectors = text_embeddings(records, progress=on_embedding)
     is_train = np.array([record.split == Split.TRAIN for record in records])
-    losses: list[float] = []
-
-    def on_pass(passes: int, loss: float) -> None:
-        losses.append(float(loss))
-        if on_loss:
-            on_loss(passes, float(loss))
-
+    losses, on_pass = loss_recorder(on_loss)
     try:
         head = train_text_head(
             vectors[is_train],
@@ -168,21 +162,9 @@ def fit_text_candidate(
     held_texts = [record.text for record in held_out]
     held_labels = label_matrix(held_out, trained)
     candidate_probs = head.predict_proba(build_features(held_vectors, held_texts, DEFAULT_FEATURES))
-    metrics: dict[str, Any] = {
-        "held_out": evaluate(candidate_probs, held_labels, categories=trained),
-        # The candidate's score distribution on held-out rows: what model monitoring measures drift against.
-        "score_histograms": {
-            slug: np.histogram(candidate_probs[:, j], bins=10, range=(0.0, 1.0))[0].tolist()
-            for j, slug in enumerate(trained)
-        },
-        "train_rows": len(train),
-        "held_out_rows": len(held_out),
-        "held_out_source": snapshot.manifest.get("split", {}).get("mode", ""),
-        "snapshot": snapshot.manifest.get("snapshot"),
-        "passes": len(losses),
-        "final_loss": losses[-1] if losses else None,
-        "skipped_categories": list(head.summary.get("skipped", [])),
-    }
+    metrics = candidate_metrics(
+        head, candidate_probs, held_labels, snapshot=snapshot, losses=losses, train_rows=len(train)
+    )
     active = ModelVersion.objects.filter(kind=ModelVersion.Kind.TEXT, status=ModelVersion.Status.ACTIVE).first()
     if active is not None:
         active_probs = version_probabilities(active, held_vectors, held_texts, trained)
@@ -193,6 +175,41 @@ def fit_text_candidate(
     return FittedCandidate(
         head=head, metrics=metrics, losses=losses, train_rows=len(train), held_out_rows=len(held_out)
     )
+
+
+def loss_recorder(on_loss: Callable[[int, float], None] | None) -> tuple[list[float], Callable[[int, float], None]]:
+    """A ``train_head`` progress callback that keeps every pass's loss (the run's loss curve) and forwards it."""
+    losses: list[float] = []
+
+    def on_pass(passes: int, loss: float) -> None:
+        losses.append(float(loss))
+        if on_loss:
+            on_loss(passes, float(loss))
+
+    return losses, on_pass
+
+
+def candidate_metrics(
+    head: Any, probs: np.ndarray, held_labels: np.ndarray, *, snapshot: Snapshot, losses: list[float], train_rows: int
+) -> dict[str, Any]:
+    """A candidate head's metrics on the held-out rows (``probs``), as every kind of retraining records them."""
+    from classifiers.heads import evaluate
+
+    trained = list(head.categories)
+    return {
+        "held_out": evaluate(probs, held_labels, categories=trained),
+        # The candidate's score distribution on held-out rows: what model monitoring measures drift against.
+        "score_histograms": {
+            slug: np.histogram(probs[:, j], bins=10, range=(0.0, 1.0))[0].tolist() for j, slug in enumerate(trained)
+        },
+        "train_rows": train_rows,
+        "held_out_rows": len(held_labels),
+        "held_out_source": snapshot.manifest.get("split", {}).get("mode", ""),
+        "snapshot": snapshot.manifest.get("snapshot"),
+        "passes": len(losses),
+        "final_loss": losses[-1] if losses else None,
+        "skipped_categories": list(head.summary.get("skipped", [])),
+    }
 
 
 def register_text_candidate(
