@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from moderation_site.api_schema import ERROR_SCHEMA
 from queues.api_filters import ItemFilter, ListFilterBackend
 from queues.api_pagination import KeysetPagination
 from queues.api_renderers import FastJSONRenderer
@@ -31,15 +32,6 @@ from queues.serializers import (
 from queues.services import submit_items
 from queues.tickets import attach_ticket
 
-ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "code": {"type": "string", "example": "invalid"},
-        "message": {"type": "string", "example": "items[2].image_base64: Not valid base64."},
-        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-    },
-    "required": ["code", "message", "errors"],
-}
 ERROR_RESPONSES = {
     400: OpenApiResponse(ERROR_SCHEMA, description="Invalid input; `errors` names each field and its problem."),
     401: OpenApiResponse(ERROR_SCHEMA, description="Missing, unknown, expired or revoked token."),

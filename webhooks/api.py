@@ -7,29 +7,20 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from moderation_site.api_schema import ERROR_SCHEMA
 from webhooks import services
 from webhooks.models import WebhookSubscription
 
 # The scope string of queues.models.ApiToken.Scope.ADMIN (this app imports nothing from queues).
 ADMIN_SCOPE = "admin"
 
-# The project's one error shape (queues.api_errors writes it for every API error).
-ERROR = {
-    "type": "object",
-    "properties": {
-        "code": {"type": "string", "example": "invalid"},
-        "message": {"type": "string", "example": "url: Webhook URLs must use http or https."},
-        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-    },
-    "required": ["code", "message", "errors"],
-}
 ERRORS = {
-    401: OpenApiResponse(ERROR, description="Missing, unknown, expired or revoked token."),
-    403: OpenApiResponse(ERROR, description="The token lacks the admin scope."),
-    429: OpenApiResponse(ERROR, description="Over the token's rate limit; `Retry-After` says how long to wait."),
+    401: OpenApiResponse(ERROR_SCHEMA, description="Missing, unknown, expired or revoked token."),
+    403: OpenApiResponse(ERROR_SCHEMA, description="The token lacks the admin scope."),
+    429: OpenApiResponse(ERROR_SCHEMA, description="Over the token's rate limit; `Retry-After` says how long to wait."),
 }
-INVALID = {400: OpenApiResponse(ERROR, description="Invalid input; `errors` names each field and its problem.")}
-NOT_FOUND = {404: OpenApiResponse(ERROR, description="No such subscription.")}
+INVALID = {400: OpenApiResponse(ERROR_SCHEMA, description="Invalid input; `errors` names each field and its problem.")}
+NOT_FOUND = {404: OpenApiResponse(ERROR_SCHEMA, description="No such subscription.")}
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
