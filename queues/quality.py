@@ -47,7 +47,6 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from audit.services import record_event
 from classifiers.models import PolicyCategory
 from queues.enqueue import active_scores, new_entry
 from queues.models import Decision, GoldAnswer, GoldItem, Item, Queue, QueueEntry
@@ -123,34 +122,20 @@ def first_decision(entry: QueueEntry) -> Decision | None:
 def record_gold_answer(
     entry: QueueEntry, decision: Decision, *, categories: Iterable[PolicyCategory], user: AbstractBaseUser
 ) -> GoldAnswer | None:
-    """Score a decision on a gold entry against the known answer, with its audit event.
+    """Score a decision on a gold entry against the known answer (the caller audits the decision with it).
 
     None when the gold item was deleted while the entry waited: the decision stands, with no labels.
     """
     gold = GoldItem.objects.filter(item_id=entry.item_id).prefetch_related("expected_categories").first()
-    given = sorted(category.slug for category in categories)
-    answer = None
-    if gold is not None:
-        expected = sorted(category.slug for category in gold.expected_categories.all())
-        action_ok = decision.action == gold.expected_action
-        categories_ok = given == expected
-        answer = GoldAnswer.objects.create(
-            decision=decision, gold_item=gold, reviewer=user, action_correct=action_ok,
-            categories_correct=categories_ok, correct=action_ok and categories_ok,
-        )  # fmt: skip
-    record_event(
-        action="decision.created",
-        target=decision,
-        actor=user,
-        after={
-            "item": entry.item_id,
-            "action": decision.action,
-            "categories": given,
-            "queue": entry.queue.name,
-            "gold": None if answer is None else {"correct": answer.correct, "gold_item": answer.gold_item_id},
-        },
-    )
-    return answer
+    if gold is None:
+        return None
+    expected = sorted(category.slug for category in gold.expected_categories.all())
+    action_ok = decision.action == gold.expected_action
+    categories_ok = sorted(category.slug for category in categories) == expected
+    return GoldAnswer.objects.create(
+        decision=decision, gold_item=gold, reviewer=user, action_correct=action_ok,
+        categories_correct=categories_ok, correct=action_ok and categories_ok,
+    )  # fmt: skip
 
 
 def disguise_gold(entry: QueueEntry) -> None:

@@ -337,22 +337,18 @@ def _decide_one(
             ]
         )
     _close(entry, QueueEntry.Status.DONE)
+    audit = {
+        "item": entry.item_id, "action": action, "categories": sorted(c.slug for c in categories),
+        "queue": entry.queue.name,
+    }  # fmt: skip
     if gold:  # scored against the known answer; no webhook, the item keeps its state
-        quality.record_gold_answer(entry, decision, categories=categories, user=user)
+        answer = quality.record_gold_answer(entry, decision, categories=categories, user=user)
+        audit["gold"] = None if answer is None else {"correct": answer.correct, "gold_item": answer.gold_item_id}
+        record_event(action="decision.created", target=decision, actor=user, after=audit)
         return decision
     Item.objects.filter(pk=entry.item_id).update(state=Item.State.DECIDED, updated_at=timezone.now())
-    record_event(
-        action="decision.created",
-        target=decision,
-        actor=user,
-        after={
-            "item": entry.item_id,
-            "action": action,
-            "categories": sorted(c.slug for c in categories),
-            "queue": entry.queue.name,
-            "group_of": applied_from.item_id if applied_from else None,
-        },
-    )
+    audit["group_of"] = applied_from.item_id if applied_from else None
+    record_event(action="decision.created", target=decision, actor=user, after=audit)
     events.decision_created(
         decision,
         categories=[c.slug for c in categories],
