@@ -37,7 +37,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+
+from bench_postgres import connect, require_postgres_url, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable)
@@ -47,33 +48,6 @@ GOAL_MS = 50.0
 AUTHORS = 20_000
 SOURCES = ["bench.posts", "bench.comments", "bench.messages", "bench.profiles", "bench.reviews"]
 QUEUES = 5
-
-
-def require_postgres_url() -> str:
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        sys.exit("bench/api_lists.py: DATABASE_URL is not set. Run it through scripts/with-services.sh.")
-    if urlparse(url).scheme not in {"postgres", "postgresql", "pgsql"}:
-        sys.exit("bench/api_lists.py: DATABASE_URL must be a PostgreSQL URL (postgres://...).")
-    return url
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path="/" + name))
-
-
-def connect(url: str, autocommit: bool = False):  # noqa: ANN201 - a psycopg.Connection
-    import psycopg
-
-    parts = urlparse(url)
-    return psycopg.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        dbname=parts.path.lstrip("/"),
-        autocommit=autocommit,
-    )
 
 
 def prepare_database(admin_url: str, name: str, fresh: bool) -> None:
@@ -380,7 +354,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    admin_url = require_postgres_url()
+    admin_url = require_postgres_url("bench/api_lists.py")
     url = with_database(admin_url, args.database)
     prepare_database(admin_url, args.database, args.fresh)
     migrate(url)

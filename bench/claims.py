@@ -46,7 +46,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
+
+from bench_postgres import connect, require_postgres_url, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable)
@@ -62,37 +64,6 @@ CATEGORIES = ["spam", "scam_fraud", "harassment", "hate", "sexual", "violence", 
 # --------------------------------------------------------------------------------------------
 # Database URL and the bench database
 # --------------------------------------------------------------------------------------------
-
-
-def require_postgres_url() -> str:
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        sys.exit(
-            "bench/claims.py: DATABASE_URL is not set. Run it through scripts/with-services.sh, or point it at "
-            "PostgreSQL, e.g. DATABASE_URL=postgres://moderation:moderation@127.0.0.1:5432/moderation"
-        )
-    scheme = urlparse(url).scheme
-    if scheme not in {"postgres", "postgresql", "pgsql"}:
-        sys.exit(f"bench/claims.py: DATABASE_URL must be a PostgreSQL URL (postgres://...), not {scheme or url!r}.")
-    return url
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path="/" + name))
-
-
-def connect(url: str, autocommit: bool = False):  # noqa: ANN201 - a psycopg.Connection
-    import psycopg
-
-    parts = urlparse(url)
-    return psycopg.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        dbname=parts.path.lstrip("/"),
-        autocommit=autocommit,
-    )
 
 
 def prepare_database(admin_url: str, name: str, reuse: bool) -> bool:
@@ -684,7 +655,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    admin_url = require_postgres_url()
+    admin_url = require_postgres_url("bench/claims.py")
     url = with_database(admin_url, args.database)
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}   nproc {os.cpu_count()}")
     print("busiest processes on the machine at start:")

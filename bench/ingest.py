@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bench_postgres import require_postgres_url
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = VENV_BIN / "python" if (VENV_BIN / "python").exists() else Path(sys.executable)
@@ -517,19 +519,6 @@ def report_mode(result: ModeResult, workers: int, cores: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def require_postgres_url() -> str:
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        sys.exit(
-            "bench/ingest.py: DATABASE_URL is not set. Point it at a PostgreSQL database, e.g.\n"
-            "  DATABASE_URL=postgres://moderation:moderation@127.0.0.1:5432/moderation_bench"
-        )
-    scheme = urlparse(url).scheme.lower()
-    if scheme not in {"postgres", "postgresql", "pgsql", "postgis"}:
-        sys.exit(f"bench/ingest.py: DATABASE_URL must be a PostgreSQL URL (postgres://...), not {scheme or url!r}://.")
-    return url
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -735,7 +724,7 @@ def main() -> int:
     # A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the finally block still stops gunicorn.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(f"bench/ingest.py: stopped by signal {signum}"))
 
-    database_url = require_postgres_url()
+    database_url = require_postgres_url("bench/ingest.py")
     if not GUNICORN.exists():
         sys.exit(f"bench/ingest.py: {GUNICORN} not found; create the virtualenv first.")
 
