@@ -165,21 +165,20 @@ def test_without_a_threshold_the_usual_client_side_cursor_is_used(monkeypatch):
     assert result.created and Item.objects.get(external_id="unprepared").report_count == 2
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_concurrent_senders_of_one_item_create_it_once_and_merge_every_report(monkeypatch):
+def send_at_once(external_id: str, senders: int, report_prefix: str) -> list:
+    """``senders`` threads submit ``external_id`` at the same moment, each with its own report; their results."""
     import threading
 
-    monkeypatch.setattr(score_items, "delay", lambda ids: None)  # no broker needed: this is about the rows
-    senders, results, errors = 8, [], []
+    results, errors = [], []
     barrier = threading.Barrier(senders)
 
     def send(n: int) -> None:
         from django.db import connection as thread_connection
 
         try:
-            report = ReportSubmission(reason="spam", reporter_id=f"u-{n}", external_id=f"r-{n}")
+            report = ReportSubmission(reason="spam", reporter_id=f"u-{n}", external_id=f"{report_prefix}-{n}")
             barrier.wait()
-            results.extend(submit_items(submissions=[replace(submission("raced"), reports=[report])]))
+            results.extend(submit_items(submissions=[replace(submission(external_id), reports=[report])]))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
         finally:
@@ -191,6 +190,14 @@ def test_concurrent_senders_of_one_item_create_it_once_and_merge_every_report(mo
     for thread in threads:
         thread.join()
     assert not errors
+    return results
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_senders_of_one_item_create_it_once_and_merge_every_report(monkeypatch):
+    monkeypatch.setattr(score_items, "delay", lambda ids: None)  # no broker needed: this is about the rows
+    senders = 8
+    results = send_at_once("raced", senders, "r")
     assert sum(result.created for result in results) == 1
     assert len({result.item_id for result in results}) == 1
     item = Item.objects.get(external_id="raced")
@@ -200,32 +207,11 @@ def test_concurrent_senders_of_one_item_create_it_once_and_merge_every_report(mo
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_repeat_reports_of_an_existing_item_are_all_counted_on_the_generic_path(monkeypatch):
-    import threading
-
     monkeypatch.setattr(score_items, "delay", lambda ids: None)
     monkeypatch.setattr(ingest_postgres, "usable_for", lambda submissions: False)
     [first] = submit_items(submissions=[submission("merged-into", reports=1)])
-    senders, results, errors = 8, [], []
-    barrier = threading.Barrier(senders)
-
-    def send(n: int) -> None:
-        from django.db import connection as thread_connection
-
-        try:
-            report = ReportSubmission(reason="spam", reporter_id=f"u-{n}", external_id=f"merge-{n}")
-            barrier.wait()
-            results.extend(submit_items(submissions=[replace(submission("merged-into"), reports=[report])]))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    senders = 8
+    results = send_at_once("merged-into", senders, "merge")
     assert not any(result.created for result in results)
     item = Item.objects.get(pk=first.item_id)
     assert item.report_count == senders + 1 == item.reports.count()
