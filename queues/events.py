@@ -6,7 +6,7 @@ and builds nothing. Payloads carry ids, the item's ``source`` and ``external_id`
 finds its own record), types, names and times; never the content under review.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -116,12 +116,12 @@ def decision_overturned(
     The new verdict is what training uses from now on; ``previous_*`` is what the first reviewer decided.
     """
     targets = list(decisions)
-    items = Item.objects.in_bulk([decision.item_id for decision in targets])
-    emit_many(
-        event_type="decision.overturned",
-        payloads=(
-            _item(items[decision.item_id])
-            | {
+
+    def payloads() -> Iterator[dict]:
+        # A generator, so that with no subscriber (emit_many then never iterates it) the items are not read.
+        items = Item.objects.in_bulk([decision.item_id for decision in targets])
+        for decision in targets:
+            yield _item(items[decision.item_id]) | {
                 "decision_id": decision.pk,
                 "action": action,
                 "categories": sorted(categories),
@@ -131,6 +131,5 @@ def decision_overturned(
                 "overturned_by": user.get_username(),
                 "overturned_at": overturned_at,
             }
-            for decision in targets
-        ),
-    )
+
+    emit_many(event_type="decision.overturned", payloads=payloads())
