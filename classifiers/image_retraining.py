@@ -47,7 +47,14 @@ import numpy as np
 from django.core.files.storage import default_storage
 
 from classifiers.models import Embedding, ModelVersion, PolicyCategory
-from classifiers.retraining import FittedCandidate, RetrainingError, candidate_metrics, label_matrix, loss_recorder
+from classifiers.retraining import (
+    FittedCandidate,
+    RetrainingError,
+    candidate_metrics,
+    label_matrix,
+    loss_recorder,
+    stored_or_computed_embeddings,
+)
 from classifiers.services import register_model_version
 from classifiers.snapshots import Snapshot, Split, TrainingRecord
 
@@ -125,41 +132,13 @@ def image_embeddings(
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """float32 (n, dim) embeddings of ``records`` in ``model``'s space: stored rows first, the backbone for the rest."""
-    ids = [record.item_id for record in records]
-    stored: dict[int, bytes] = {}
-    for start in range(0, len(ids), 5_000):  # stay under SQLite's bound-parameter limit
-        stored.update(
-            Embedding.objects.filter(item_id__in=ids[start : start + 5_000], backbone=model.backbone).values_list(
-                "item_id", "vector"
-            )
-        )
-    out = np.empty((len(records), model.dim), dtype=np.float32)
-    missing = []
-    for row, item_id in enumerate(ids):
-        vector = stored.get(item_id)
-        if vector is None or len(vector) != model.dim * 2:
-            missing.append(row)
-        else:
-            out[row] = np.frombuffer(vector, dtype=np.float16)
-    for start in range(0, len(missing), EMBED_BATCH):
-        rows = missing[start : start + EMBED_BATCH]
-        vectors = model.embed([images.get(records[row].image) for row in rows])
-        out[rows] = vectors
-        Embedding.objects.bulk_create(
-            [
-                Embedding(
-                    item_id=records[row].item_id,
-                    backbone=model.backbone,
-                    dim=model.dim,
-                    vector=vector.astype(np.float16).tobytes(),
-                )
-                for row, vector in zip(rows, vectors, strict=True)
-            ],
-            ignore_conflicts=True,
-        )
-        if progress:
-            progress(min(start + EMBED_BATCH, len(missing)), len(missing))
-    return out.astype(np.float16).astype(np.float32)
+    return stored_or_computed_embeddings(
+        records,
+        backbone=model.backbone,
+        dim=model.dim,
+        embed=lambda rows: model.embed([images.get(records[row].image) for row in rows]),
+        progress=progress,
+    )
 
 
 def fine_tune_classes(labels: np.ndarray) -> np.ndarray:

@@ -68,53 +68,69 @@ def label_matrix(records: Sequence[TrainingRecord], categories: Sequence[str]) -
     return matrix
 
 
-def text_embeddings(
-    records: Sequence[TrainingRecord], *, progress: Callable[[int, int], None] | None = None
+def stored_or_computed_embeddings(
+    records: Sequence[TrainingRecord],
+    *,
+    backbone: str,
+    dim: int,
+    embed: Callable[[list[int]], np.ndarray],
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """float32 (n, 384) sentence embeddings of ``records``: stored rows first, the encoder for the rest."""
-    from classifiers.inference.text import BACKBONE, EMBEDDING_DIM
+    """float32 (n, ``dim``) embeddings of ``records``: the stored ``backbone`` rows, ``embed(rows)`` for the rest.
 
+    ``embed`` takes positions in ``records`` and returns their vectors; those are stored for next time.
+    """
     ids = [record.item_id for record in records]
     stored: dict[int, bytes] = {}
     for start in range(0, len(ids), 5_000):  # stay under SQLite's bound-parameter limit
         stored.update(
-            Embedding.objects.filter(item_id__in=ids[start : start + 5_000], backbone=BACKBONE).values_list(
+            Embedding.objects.filter(item_id__in=ids[start : start + 5_000], backbone=backbone).values_list(
                 "item_id", "vector"
             )
         )
-    out = np.empty((len(records), EMBEDDING_DIM), dtype=np.float32)
+    out = np.empty((len(records), dim), dtype=np.float32)
     missing = []
     for row, item_id in enumerate(ids):
         vector = stored.get(item_id)
-        if vector is None or len(vector) != EMBEDDING_DIM * 2:
+        if vector is None or len(vector) != dim * 2:
             missing.append(row)
         else:
             out[row] = np.frombuffer(vector, dtype=np.float16)
     if missing:
-        from classifiers.inference.text import embed_texts
-
-        logger.info("retraining: embedding %d items without a stored %s embedding", len(missing), BACKBONE)
-        for start in range(0, len(missing), EMBED_BATCH):
-            rows = missing[start : start + EMBED_BATCH]
-            vectors = embed_texts([records[row].text for row in rows])
-            out[rows] = vectors
-            Embedding.objects.bulk_create(
-                [
-                    Embedding(
-                        item_id=records[row].item_id,
-                        backbone=BACKBONE,
-                        dim=EMBEDDING_DIM,
-                        vector=vector.astype(np.float16).tobytes(),
-                    )
-                    for row, vector in zip(rows, vectors, strict=True)
-                ],
-                ignore_conflicts=True,
-            )
-            if progress:
-                progress(min(start + EMBED_BATCH, len(missing)), len(missing))
+        logger.info("retraining: embedding %d items without a stored %s embedding", len(missing), backbone)
+    for start in range(0, len(missing), EMBED_BATCH):
+        rows = missing[start : start + EMBED_BATCH]
+        vectors = embed(rows)
+        out[rows] = vectors
+        Embedding.objects.bulk_create(
+            [
+                Embedding(
+                    item_id=records[row].item_id, backbone=backbone, dim=dim, vector=vector.astype(np.float16).tobytes()
+                )
+                for row, vector in zip(rows, vectors, strict=True)
+            ],
+            ignore_conflicts=True,
+        )
+        if progress:
+            progress(min(start + EMBED_BATCH, len(missing)), len(missing))
     # Stored vectors are float16: use them at that precision everywhere, so a retrain on stored rows and
     # a retrain that had to embed give the same features.
     return out.astype(np.float16).astype(np.float32)
+
+
+def text_embeddings(
+    records: Sequence[TrainingRecord], *, progress: Callable[[int, int], None] | None = None
+) -> np.ndarray:
+    """float32 (n, 384) sentence embeddings of ``records``: stored rows first, the encoder for the rest."""
+    from classifiers.inference.text import BACKBONE, EMBEDDING_DIM, embed_texts
+
+    return stored_or_computed_embeddings(
+        records,
+        backbone=BACKBONE,
+        dim=EMBEDDING_DIM,
+        embed=lambda rows: embed_texts([records[row].text for row in rows]),
+        progress=progress,
+    )
 
 
 def fit_text_candidate(
