@@ -46,6 +46,19 @@ def decide(queue, reviewer, *, action="remove", categories=("spam",), age=timede
     return Decision.objects.get(pk=decisions[0].pk)
 
 
+def decide_group(queue, reviewer, *, size: int, group: int) -> list[Decision]:
+    """``size`` near-duplicates removed as spam in one group decision, past the undo window."""
+    for index in range(size):
+        enqueue(make_item(duplicate_group=group), queue, sort_key=index)
+    claim = claim_next_item(queue=queue, user=reviewer)
+    decisions = record_decision(
+        entry_id=claim.entry_id, token=claim.token, user=reviewer, action="remove", categories=["spam"],
+        apply_to_group=True,
+    )  # fmt: skip
+    Decision.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    return decisions
+
+
 def current_labels(item_id: int) -> dict[str, bool]:
     return dict(Label.objects.current().filter(item_id=item_id).values_list("category__slug", "value"))
 
@@ -102,14 +115,7 @@ def test_an_overturn_to_needs_context_withdraws_the_labels_without_writing_new_o
 
 
 def test_an_overturn_relabels_the_near_duplicate_copies_of_the_decision(queue, mira, sam):
-    for index in range(3):
-        enqueue(make_item(duplicate_group=77), queue, sort_key=index)
-    claim = claim_next_item(queue=queue, user=mira)
-    decisions = record_decision(
-        entry_id=claim.entry_id, token=claim.token, user=mira, action="remove", categories=["spam"],
-        apply_to_group=True,
-    )  # fmt: skip
-    Decision.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    decisions = decide_group(queue, mira, size=3, group=77)
     assert len(decisions) == 3
     with pytest.raises(qa.NotReviewable, match="copies another"):
         qa.record_qa_review(decision_id=decisions[1].pk, user=sam, verdict="agree")
@@ -126,14 +132,7 @@ def test_an_overturn_is_a_webhook_event_for_each_item_it_relabels_and_an_agreeme
     agreed = decide(queue, mira)
     qa.record_qa_review(decision_id=agreed.pk, user=sam, verdict="agree")
     assert not WebhookEvent.objects.exists()
-    for index in range(2):
-        enqueue(make_item(duplicate_group=78), queue, sort_key=index)
-    claim = claim_next_item(queue=queue, user=mira)
-    decisions = record_decision(
-        entry_id=claim.entry_id, token=claim.token, user=mira, action="remove", categories=["spam"],
-        apply_to_group=True,
-    )  # fmt: skip
-    Decision.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    decisions = decide_group(queue, mira, size=2, group=78)
     qa.record_qa_review(
         decision_id=decisions[0].pk, user=sam, verdict="overturn", action="remove", categories=["scam_fraud", "spam"]
     )
