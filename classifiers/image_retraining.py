@@ -53,6 +53,7 @@ from classifiers.retraining import (
     candidate_metrics,
     label_matrix,
     loss_recorder,
+    split_records,
     stored_or_computed_embeddings,
 )
 from classifiers.services import register_model_version
@@ -186,14 +187,7 @@ def fit_image_candidate(
     ]
     failed = images.undecodable(needs_pixels)
     records = [record for record in with_image if record.image not in failed]
-    train = [record for record in records if record.split == Split.TRAIN]
-    held_out = [record for record in records if record.split == Split.HELD_OUT]
-    if not train:
-        raise RetrainingError("The snapshot has no training labels on items with a readable image.")
-    if not held_out:
-        raise RetrainingError("The snapshot has no held-out labels on items with a readable image to evaluate on.")
-    present = {slug for record in records for slug in record.labels}
-    categories = [slug for slug in PolicyCategory.objects.values_list("slug", flat=True) if slug in present]
+    train, held_out, categories = split_records(records, what="items with a readable image")
 
     base_vectors = image_embeddings(records, base, images, progress=on_embedding)
     is_train = np.array([record.split == Split.TRAIN for record in records])

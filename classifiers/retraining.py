@@ -68,6 +68,24 @@ def label_matrix(records: Sequence[TrainingRecord], categories: Sequence[str]) -
     return matrix
 
 
+def split_records(
+    records: Sequence[TrainingRecord], *, what: str
+) -> tuple[list[TrainingRecord], list[TrainingRecord], list[str]]:
+    """The training rows, the held-out rows and the labelled categories (in policy order) of ``records``.
+
+    Raises RetrainingError naming ``what`` the records are when either split is empty.
+    """
+    train = [record for record in records if record.split == Split.TRAIN]
+    held_out = [record for record in records if record.split == Split.HELD_OUT]
+    if not train:
+        raise RetrainingError(f"The snapshot has no training labels on {what}.")
+    if not held_out:
+        raise RetrainingError(f"The snapshot has no held-out labels on {what} to evaluate on.")
+    present = {slug for record in records for slug in record.labels}
+    categories = [slug for slug in PolicyCategory.objects.values_list("slug", flat=True) if slug in present]
+    return train, held_out, categories
+
+
 def stored_or_computed_embeddings(
     records: Sequence[TrainingRecord],
     *,
@@ -149,14 +167,7 @@ def fit_text_candidate(
     from classifiers.inference.text import DEFAULT_FEATURES, build_features, train_text_head
 
     records = [record for record in snapshot.records if record.text.strip()]
-    train = [record for record in records if record.split == Split.TRAIN]
-    held_out = [record for record in records if record.split == Split.HELD_OUT]
-    if not train:
-        raise RetrainingError("The snapshot has no training labels on items with text.")
-    if not held_out:
-        raise RetrainingError("The snapshot has no held-out labels on items with text to evaluate on.")
-    present = {slug for record in records for slug in record.labels}
-    categories = [slug for slug in PolicyCategory.objects.values_list("slug", flat=True) if slug in present]
+    train, held_out, categories = split_records(records, what="items with text")
 
     vectors = text_embeddings(records, progress=on_embedding)
     is_train = np.array([record.split == Split.TRAIN for record in records])
