@@ -245,9 +245,7 @@ def compare_calibration(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: n
         fit_rows, calibration_rows = train_test_split(rows, test_size=0.2, stratify=y[rows], random_state=seed)
         positives = y[fit_rows].sum()
         pos_weight = (len(fit_rows) - positives) / positives
-        head = train_head(
-            x[fit_rows], labels(y[fit_rows]), categories=SLUGS, config=HeadConfig(calibration_fraction=0.0)
-        )
+        head = train_head(x[fit_rows], labels(y[fit_rows]), categories=SLUGS, config=HeadConfig(calibration_folds=0))
         z_cal = head.logits(x[calibration_rows])[:, 0]
         z_test = head.logits(x[test])[:, 0]
         cal_truth = y[calibration_rows].astype(int)

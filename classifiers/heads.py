@@ -6,8 +6,15 @@ one-hidden-layer MLP, over standardised features. A label matrix holds 1 (violat
 or -1 (unknown: nobody decided that category for that item), and unknown entries are masked out of
 the loss, so a decision about one category never counts as a negative for another.
 
-Probabilities are calibrated per category on a held-out calibration split with Platt scaling
-(a temperature and a bias on the logit), fitted as a maximum a posteriori estimate. Why not isotonic
+Probabilities are calibrated per category with Platt scaling (a temperature and a bias on the
+logit), fitted as a maximum a posteriori estimate on out-of-fold logits: the rows are split into
+``calibration_folds`` folds, a head trained on the other folds scores each fold, Platt is fitted on
+those scores, and the head returned is then trained on every row (k-fold cross-fitting, what
+scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` does). Why not a calibration split held out
+of training, as before: with the few hundred labels a new deployment has, the fifth of them it held
+back cost the head 0.4-1.0 F1 points and gave Platt only a fifth of the rows (bench/RESULTS.md,
+"Learning from nothing"); cross-fitting trains on every label and calibrates on every label, for
+``calibration_folds`` extra trainings (seconds at 10,000 rows). Why not isotonic
 regression: heads are trained from as few as a few dozen labels, where isotonic regression overfits
 its step function, and its flat steps tie scores, which lowers ROC-AUC and blurs the ordering of a
 review queue; Platt scaling has two parameters and is strictly monotone, so it never changes the
@@ -54,8 +61,10 @@ class HeadConfig:
     epochs: int = 200
     lr: float = 1.0  # L-BFGS step scale; the strong-Wolfe line search adapts it
     weight_decay: float = 1e-2  # L2 penalty on the weights (not the biases), added to the mean loss
-    calibration_fraction: float = 0.2  # share of the labelled rows held out to fit calibration
-    seed: int = 0  # weight initialisation and the calibration split
+    # Folds of the out-of-fold logits that Platt scaling is fitted on (module docstring); 0 leaves the
+    # head uncalibrated (slope 1, bias 0), for callers that calibrate themselves.
+    calibration_folds: int = 5
+    seed: int = 0  # weight initialisation and the calibration folds
 
 
 class Head:
@@ -172,7 +181,8 @@ def train_head(
     ``categories`` names the label columns. A category is trained only if it has at least one known
     positive and one known negative; the others are left out of the returned head (its
     ``categories`` say which were trained). ``feature_spec`` is stored in the head for the model that
-    builds the features. ``progress(passes, loss)`` is called after every full pass over the data. The result is
+    builds the features. ``progress(passes, loss)`` is called after every full pass over the data by the head
+    returned (the fold heads that calibrate it report nothing). The result is
     deterministic for a given seed, data and torch thread count; global RNG state is left untouched.
     """
     config = config or HeadConfig()
@@ -195,20 +205,21 @@ def train_head(
     labelled = (y != UNKNOWN).any(axis=1)  # rows with nothing known add nothing to any loss
     x, y = x[labelled], y[labelled]
 
-    fit_rows, calibration_rows = _calibration_split(y, config.calibration_fraction, config.seed)
-    mean = x[fit_rows].mean(axis=0)
-    scale = x[fit_rows].std(axis=0)
-    scale = np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
-    standardized = (x - mean) / scale
-
-    net = _fit(standardized[fit_rows], y[fit_rows], config, progress)
-    with torch.inference_mode():
-        held_out = net(torch.from_numpy(standardized[calibration_rows])).numpy().astype(np.float64)
-    calibration = np.array([fit_platt(held_out[:, j], y[calibration_rows, j]) for j in range(len(slugs))])
+    net, mean, scale = _fit_standardized(x, y, config, progress)  # the head returned: trained on every row
+    folds = _calibration_folds(y, config.calibration_folds, config.seed)
+    if folds is None:
+        calibration = np.tile([1.0, 0.0], (len(slugs), 1))
+    else:  # the fold heads only score the rows they did not see, for Platt
+        out_of_fold = np.zeros(y.shape, dtype=np.float64)
+        for fold in range(config.calibration_folds):
+            rows = folds == fold
+            fold_net, fold_mean, fold_scale = _fit_standardized(x[~rows], y[~rows], config, None)
+            with torch.inference_mode():
+                out_of_fold[rows] = fold_net(torch.from_numpy((x[rows] - fold_mean) / fold_scale)).numpy()
+        calibration = np.array([fit_platt(out_of_fold[:, j], y[:, j]) for j in range(len(slugs))])
     summary = {
         "rows": int(len(x)),
-        "fit_rows": int(len(fit_rows)),
-        "calibration_rows": int(len(calibration_rows)),
+        "calibration_folds": config.calibration_folds if folds is not None else 0,
         "positives": {slug: int((y[:, j] == 1).sum()) for j, slug in enumerate(slugs)},
         "negatives": {slug: int((y[:, j] == 0).sum()) for j, slug in enumerate(slugs)},
         "skipped": skipped,
@@ -331,20 +342,37 @@ def _fit(x: np.ndarray, y: np.ndarray, config: HeadConfig, progress: Callable[[i
     return net
 
 
-def _calibration_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows to fit on and rows to calibrate on, stratified by each row's rarest positive category."""
+def _fit_standardized(
+    x: np.ndarray, y: np.ndarray, config: HeadConfig, progress: Callable[[int, float], None] | None
+) -> tuple[nn.Module, np.ndarray, np.ndarray]:
+    """A net trained on ``x`` standardised by its own mean and scale, which are returned with it."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale = np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
+    return _fit((x - mean) / scale, y, config, progress), mean, scale
+
+
+def _calibration_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray | None:
+    """Each row's fold (0..folds-1), stratified by the row's rarest positive category; None for fewer than 2 folds.
+
+    Within a stratum the rows are shuffled and dealt out in turn, so every fold gets its share of each
+    category's positives (a category with fewer positives than folds leaves some folds without one:
+    Platt's prior keeps those scores' calibration near the head's own).
+    """
+    if folds < 2 or len(y) < folds:
+        return None
     rng = np.random.default_rng(seed)
     rarity = np.argsort(np.argsort((y == 1).sum(axis=0)))  # 0 = the category with fewest positives
     stratum = np.full(len(y), len(rarity), dtype=np.int64)  # rows without a positive share one stratum
     for j in np.argsort(-rarity):  # rarest last, so it wins
         stratum[y[:, j] == 1] = rarity[j]
-    fit, calibrate = [], []
+    fold = np.empty(len(y), dtype=np.int64)
+    dealt = 0
     for value in np.unique(stratum):
         rows = rng.permutation(np.flatnonzero(stratum == value))
-        take = round(len(rows) * fraction) if len(rows) > 1 else 0
-        calibrate.append(rows[:take])
-        fit.append(rows[take:])
-    return np.sort(np.concatenate(fit)), np.sort(np.concatenate(calibrate))
+        fold[rows] = (dealt + np.arange(len(rows))) % folds  # carry on where the last stratum stopped
+        dealt += len(rows)
+    return fold
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

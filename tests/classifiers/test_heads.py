@@ -38,13 +38,19 @@ def test_unknown_labels_are_not_counted_as_negatives():
     x, y = toy_problem(600, seed=0)
     hidden = np.flatnonzero(y[:, 1] == 1)[::4]
     y[np.setdiff1d(np.flatnonzero(y[:, 1] == 1), hidden), 1] = -1  # only a quarter of the positives are known
-    head = train_head(x, y, categories=CATEGORIES, config=FAST)
+    # The loss mask seen without calibration on top: Platt, fitted on the known labels, would rightly
+    # learn that a known harassment label is rare here and move the threshold with it.
+    uncalibrated = HeadConfig(epochs=100, seed=3, calibration_folds=0)
+    head = train_head(x, y, categories=CATEGORIES, config=uncalibrated)
+    as_negatives = train_head(x, np.where(y == -1, 0, y), categories=CATEGORIES, config=uncalibrated)
     x_test, y_test = toy_problem(400, seed=1)
     report = evaluate(head.predict_proba(x_test), y_test, categories=CATEGORIES)
-    # Read as negatives, the hidden positives would teach the head that harassment is rare and
-    # lower its recall; masked, the known quarter still carries the boundary.
+    wrong = evaluate(as_negatives.predict_proba(x_test), y_test, categories=CATEGORIES)
+    # Read as negatives, the hidden positives teach the head that harassment is rare and lower its
+    # recall; masked, the known quarter still carries the boundary.
     assert report["harassment"]["recall"] > 0.8, report["harassment"]
     assert report["harassment"]["roc_auc"] > 0.97
+    assert wrong["harassment"]["recall"] < report["harassment"]["recall"] - 0.1, wrong["harassment"]
 
 
 def test_rows_without_any_known_label_change_nothing():
@@ -121,3 +127,46 @@ def test_evaluate_reports_none_for_aucs_of_a_category_without_positives():
     assert hate["support"] == {"positives": 0, "negatives": 3}
     assert hate["precision"] == 0.0  # it predicted one positive that was wrong
     assert hate["ece"] == pytest.approx((0.2 + 0.7 + 0.4) / 3)
+
+
+def noisy_problem(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One category whose label is a coin weighted by sigmoid(3 * x0): no head can be sure, so calibration shows."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 8)).astype(np.float32)
+    truth = rng.random(n) < 1 / (1 + np.exp(-3 * x[:, 0]))
+    return x, truth.astype(np.int8).reshape(-1, 1)
+
+
+def test_the_head_returned_is_trained_on_every_row_and_calibrated_out_of_fold():
+    x, y = noisy_problem(500, seed=0)
+    calibrated = train_head(x, y, categories=["spam"], config=FAST)
+    raw = train_head(x, y, categories=["spam"], config=HeadConfig(epochs=100, seed=3, calibration_folds=0))
+    # The same net (every row, no held-out split); only the calibration on top differs.
+    np.testing.assert_allclose(calibrated.logits(x), raw.logits(x), rtol=1e-6)
+    assert calibrated.summary["calibration_folds"] == 5 and raw.summary["calibration_folds"] == 0
+    assert calibrated.summary["rows"] == 500
+    # Calibrated on rows the fold heads did not see, the probabilities match the true frequencies on new rows.
+    x_test, y_test = noisy_problem(4000, seed=1)
+    p = calibrated.predict_proba(x_test)[:, 0]
+    true_p = 1 / (1 + np.exp(-3 * x_test[:, 0]))
+    assert evaluate(p.reshape(-1, 1), y_test, categories=["spam"])["spam"]["ece"] < 0.05
+    assert np.abs(p - true_p).mean() < 0.06
+
+
+def test_calibration_folds_are_stratified_and_tiny_sets_stay_uncalibrated():
+    from classifiers.heads import _calibration_folds
+
+    y = np.zeros((103, 2), dtype=np.int8)
+    y[:12, 0] = 1  # 12 rare positives: every one of 5 folds gets 2 or 3
+    y[12:60, 1] = 1
+    folds = _calibration_folds(y, 5, seed=0)
+    for column in range(2):
+        per_fold = np.bincount(folds[y[:, column] == 1], minlength=5)
+        assert per_fold.max() - per_fold.min() <= 1, per_fold
+    assert np.bincount(folds).max() - np.bincount(folds).min() <= 1
+    np.testing.assert_array_equal(folds, _calibration_folds(y, 5, seed=0))
+    assert _calibration_folds(y[:4], 5, seed=0) is None
+    x, labels = toy_problem(4, seed=0)
+    labels[:2], labels[2:] = 1, 0
+    head = train_head(x, labels, categories=CATEGORIES, config=FAST)  # fewer rows than folds: no calibration
+    assert head.summary["calibration_folds"] == 0

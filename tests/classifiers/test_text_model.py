@@ -46,7 +46,7 @@ def spam_head_path(tmp_path_factory, model):
     labels = np.full((len(texts), len(SLUGS)), -1, dtype=np.int8)
     labels[:, SLUGS.index("spam")] = [1] * len(SPAM) + [0] * len(HAM)
     head = train_text_head(
-        model.embed(texts), texts, labels, categories=SLUGS, config=HeadConfig(epochs=50, calibration_fraction=0.25)
+        model.embed(texts), texts, labels, categories=SLUGS, config=HeadConfig(epochs=50, calibration_folds=4)
     )
     path = tmp_path_factory.mktemp("heads") / "text-head.pt"
     head.save(path)
