@@ -7,17 +7,23 @@ Exploration in risk-ordered queues (``Queue.explore_rate``). A queue that always
 top picks only gets labels for what the model already flags, and a model retrained on them learns
 little: in bench/learning_loop.py, after the first retraining 719 of the next 721 risk-ordered items
 were spam the model was already sure of. So some routed items are *explored*, served out of risk order:
-* which items: with a trained model, an item is explored with probability ``explore_rate * w / mean(w)``
-  over the batch being routed, ``w`` its uncertainty under the trained heads (``uncertainty_of``), with
-  a floor (``MIN_EXPLORATION_WEIGHT``) so the model's confident mistakes can still surface. About the
-  same share of items is explored, but from where the model is unsure, which is where a label changes
-  the next model (the labelling queue's reason, bench/active_learning.py). With the cold-start prior
-  alone, or for an item without a learned score, every item has the plain ``explore_rate``. A stable
-  hash of the item id makes the draw, so the same scores give the same decision.
-* where they are served: a new item at a random position on the risk scale (``exploration_point``);
-  ``reroute_pending_items`` (run after a version is promoted) decides again under the new scores and
-  spreads each queue's explored entries so that they are ``explore_rate`` of what is served, most
-  uncertain first (``interleave_explored_entries``): the risk order still serves the rest.
+* which items: with a trained model, an item is explored with probability ``explore_rate * w / mean(w)``,
+  ``w`` its uncertainty under the trained heads (``uncertainty_of``), with a floor
+  (``MIN_EXPLORATION_WEIGHT``) so the model's confident mistakes can still surface. ``mean(w)`` is the
+  batch's, or for a small batch (items arriving one by one) that of the latest scored items
+  (``typical_uncertainty``): an item alone would otherwise be its own mean and get the plain rate. About
+  the same share of items is explored, but from where the model is unsure, which is where a label
+  changes the next model (the labelling queue's reason, bench/active_learning.py). With the cold-start
+  prior alone, or for an item without a learned score, every item has the plain ``explore_rate``. A
+  stable hash of the item id makes the draw, so the same scores give the same decision.
+* where they are served: a new item as if its risk were that of a random one of the queue's recent
+  arrivals (``recent_risks``, ``risk_at``), so explored items are served at about their share of the
+  arrivals, at random places among them. (A random point on the whole risk scale, as before, put most
+  of them ahead of every real item, since real risks cluster low: with a backlog, reviewers saw
+  explored items almost only.) ``reroute_pending_items`` (run after a version is promoted) decides
+  again under the new scores and spreads each queue's explored entries so that they are
+  ``explore_rate`` of what is served, most uncertain first (``interleave_explored_entries``): the risk
+  order still serves the rest.
 Why not correct for the order at training time instead: selection here depends on the item's scores,
 not on its label, so ``p(label | item)`` is the same among the labelled items as everywhere. On the
 labels of a risk-ordered run, calibrating on the explored rows only, shifting the prior to the explored
@@ -156,6 +162,13 @@ def sort_key_for(queue: Queue, *, risk: float, scores: dict[str, float], enqueue
 
 # A weight floor: an item the model is certain of keeps a tenth of the plain exploration rate.
 MIN_EXPLORATION_WEIGHT = 0.1
+# Below this many items with a learned score, a routing batch is too small to be its own yardstick of
+# uncertainty, and the typical uncertainty of recently scored items is used (``typical_uncertainty``).
+MIN_BATCH_FOR_MEAN = 100
+# How many recent learned scores measure the trained heads' typical uncertainty.
+TYPICAL_SAMPLE = 1000
+# How many of a queue's latest entries give the risks that a newly explored item is placed among.
+RECENT_RISKS = 200
 
 
 def uncertainty_of(learned: dict[str, float]) -> float | None:
@@ -163,19 +176,59 @@ def uncertainty_of(learned: dict[str, float]) -> float | None:
     return max((1.0 - abs(2.0 * p - 1.0) for p in learned.values()), default=None)
 
 
-def exploration_weights(learned: dict[int, dict[str, float]], item_ids: list[int]) -> dict[int, float]:
-    """Each item's exploration weight: its uncertainty under the trained heads over the batch's mean (pure).
+def exploration_weights(
+    learned: dict[int, dict[str, float]], item_ids: list[int], *, typical: float | None = None
+) -> dict[int, float]:
+    """Each item's exploration weight: its uncertainty under the trained heads over a typical one (pure).
 
-    Items without a learned score, and every item while no head is trained, weigh 1. A weight below
-    ``MIN_EXPLORATION_WEIGHT`` is raised to it, so items the model is sure of are still explored now
-    and then (module docstring).
+    The typical uncertainty is ``typical`` when given (``typical_uncertainty``, for a batch too small to
+    measure it), else the batch's mean. Items without a learned score, and every item while no head is
+    trained, weigh 1. A weight below ``MIN_EXPLORATION_WEIGHT`` is raised to it, so items the model is
+    sure of are still explored now and then (module docstring).
     """
     uncertainty = {item_id: uncertainty_of(learned.get(item_id, {})) for item_id in item_ids}
     known = [u for u in uncertainty.values() if u is not None]
-    mean = sum(known) / len(known) if known else 0.0
+    mean = typical if typical is not None else (sum(known) / len(known) if known else 0.0)
     if mean <= 0:
         return dict.fromkeys(item_ids, 1.0)
     return {item_id: 1.0 if u is None else max(u / mean, MIN_EXPLORATION_WEIGHT) for item_id, u in uncertainty.items()}
+
+
+def typical_uncertainty(sample: int = TYPICAL_SAMPLE) -> float | None:
+    """Mean uncertainty (``uncertainty_of``) of the items behind the latest ``sample`` learned scores; None if none.
+
+    The yardstick of exploration weights for small routing batches: an item routed alone would be its
+    own batch's mean, weigh 1, and be explored at the plain rate however sure the model is of it. The
+    latest scores include the batch's own, written just before it is routed.
+    """
+    rows = (
+        Score.objects.filter(model_version__status=ModelVersion.Status.ACTIVE, from_prior=False)
+        .order_by("-id")
+        .values_list("item_id", "category_id", "probability")[:sample]
+    )
+    learned: dict[int, dict[int, float]] = defaultdict(dict)
+    for item_id, category_id, probability in rows:
+        learned[item_id][category_id] = probability
+    if not learned:
+        return None
+    return sum(uncertainty_of(scores) for scores in learned.values()) / len(learned)
+
+
+def batch_exploration_weights(learned: dict[int, dict[str, float]], item_ids: list[int]) -> dict[int, float]:
+    """``exploration_weights`` for a routing batch: against its own mean, or the typical one if it is small."""
+    typical = typical_uncertainty() if len(learned) < MIN_BATCH_FOR_MEAN else None
+    return exploration_weights(learned, item_ids, typical=typical)
+
+
+def recent_risks(queue: Queue, *, also: list[float]) -> list[float]:
+    """The ascending risks of ``queue``'s latest ``RECENT_RISKS`` entries and of ``also`` (the batch's own)."""
+    latest = QueueEntry.objects.filter(queue=queue).order_by("-id").values_list("risk", flat=True)[:RECENT_RISKS]
+    return sorted([*latest, *also])
+
+
+def risk_at(position: float, risks: list[float]) -> float:
+    """The risk at ``position`` (0 to 1) of ``risks`` ranked highest first, so 0 is the highest (pure)."""
+    return risks[len(risks) - 1 - min(int(position * len(risks)), len(risks) - 1)]
 
 
 def interleaved_keys(other_keys: list[float], count: int, rate: float) -> list[float]:
@@ -206,12 +259,13 @@ def interleaved_keys(other_keys: list[float], count: int, rate: float) -> list[f
 
 
 def exploration_point(item_id: int, queue: Queue, *, weight: float = 1.0) -> float | None:
-    """For an explored item of a risk-ordered queue, the risk it is served at instead of its own; else None.
+    """For an explored item of a risk-ordered queue, a random position in [0, 1); else None.
 
     The item is explored with probability ``queue.explore_rate * weight`` (at most 1; ``weight`` from
-    ``exploration_weights``), decided by a stable hash of the item id, and served as if its risk were
-    uniformly random: explored items come up at every position of the queue and still age towards the
-    deadline like the rest. The hash draw does not change, so the same scores give the same decision.
+    ``exploration_weights``), decided by a stable hash of the item id; a second part of the hash is the
+    position, which ``risk_at`` turns into the risk the item is served at: explored items come up at
+    every position of the queue and still age towards the deadline like the rest. The hash does not
+    change, so the same scores give the same decision.
     """
     if queue.ordering != Queue.Ordering.RISK or queue.explore_rate <= 0:
         return None
@@ -271,13 +325,19 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
         ids = [item.pk for item in items]
         scores = active_scores(ids, assignments=arms)
         risk_scores = active_scores(ids, for_risk=True, assignments=arms)
-        weights = exploration_weights(active_scores(ids, learned_only=True, assignments=arms), ids)
+        weights = batch_exploration_weights(active_scores(ids, learned_only=True, assignments=arms), ids)
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         _assign_duplicate_groups(items)
+        for item in items:
+            decisions[item.pk] = route(facts[item.pk], rules, default_queue_id=fallback.pk)
+        arriving: dict[int, list[float]] = defaultdict(list)  # per queue, the risks of the batch's items
+        for item in items:
+            if decisions[item.pk].queue_id is not None:
+                arriving[decisions[item.pk].queue_id].append(facts[item.pk].risk)
+        risks_by_queue: dict[int, list[float]] = {}
         entries, queued, decided = [], [], []
         for item in items:
-            decision = route(facts[item.pk], rules, default_queue_id=fallback.pk)
-            decisions[item.pk] = decision
+            decision = decisions[item.pk]
             if decision.action != "route":
                 _record_automatic_decision(item, decision)
             if decision.queue_id is not None:
@@ -288,6 +348,10 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
                     if selection == QueueEntry.Selection.ROUTED
                     else None
                 )
+                if explore_at is not None:  # served as if it had the risk of a random recent arrival
+                    if queue.pk not in risks_by_queue:
+                        risks_by_queue[queue.pk] = recent_risks(queue, also=arriving[queue.pk])
+                    explore_at = risk_at(explore_at, risks_by_queue[queue.pk])
                 entries.append(
                     new_entry(
                         item=item,
@@ -471,7 +535,7 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
         scores = active_scores(ids, assignments=arms)
         risk_scores = active_scores(ids, for_risk=True, assignments=arms)
         learned = active_scores(ids, learned_only=True, assignments=arms)
-        weights = exploration_weights(learned, ids)
+        weights = batch_exploration_weights(learned, ids)
         uncertainty.update((item_id, uncertainty_of(learned.get(item_id, {}))) for item_id in ids)
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         with transaction.atomic():

@@ -170,21 +170,68 @@ def test_exploration_serves_a_stable_share_of_routed_items_at_a_random_position(
     assert exploration_point(7, Queue(name="z", slug="z", ordering=Queue.Ordering.RISK, explore_rate=0)) is None
 
 
-def test_an_explored_item_is_queued_at_its_exploration_point_and_shows_its_real_risk():
-    from queues.enqueue import exploration_point
+def test_an_explored_item_is_served_at_the_risk_of_a_random_recent_arrival_and_shows_its_real_risk():
+    from queues.enqueue import exploration_point, recent_risks, risk_at, sort_key_for
 
-    queue = make_queue(name="Explored", explore_rate=1.0)
+    queue = make_queue(name="Explored")
     RoutingRule.objects.create(name="all", position=1, queue=queue, conditions=[])
-    item = score(ingest("x-1", SCAM), scam_fraud=0.9)
+    earlier = [score(ingest(f"e-{n}", f"an earlier post number {n}"), spam=n / 10) for n in range(10)]
+    route_items(item_ids=[item.pk for item in earlier])  # explore_rate 0: routed by risk
+    Queue.objects.filter(pk=queue.pk).update(explore_rate=1.0)
+    queue.refresh_from_db()
+    # Scored by the prior alone, so explored for certain at rate 1 (no learned uncertainty to weigh).
+    item = score(ingest("x-1", SCAM), from_prior=True, scam_fraud=0.9)
     route_items(item_ids=[item.pk])
     entry = QueueEntry.objects.get(item=item)
     assert entry.selection == QueueEntry.Selection.EXPLORE
-    assert entry.risk > 0.5  # the item's own risk, shown to the reviewer
-    reference = make_queue(name="Reference")  # same deadline, no exploration
-    from queues.enqueue import sort_key_for
+    assert entry.risk == pytest.approx(0.36)  # the item's own risk (a prior's counts half), shown to the reviewer
+    risks = recent_risks(queue, also=[])
+    assert sorted(risks) == pytest.approx(sorted([n / 10 * 2 / 5 for n in range(10)] + [0.36]))
+    served_at = risk_at(exploration_point(item.pk, queue), risks)
+    assert served_at in risks
+    expected = sort_key_for(queue, risk=served_at, scores={}, enqueued_at=entry.enqueued_at)
+    assert entry.sort_key == pytest.approx(expected, abs=1e-9)
 
-    expected = sort_key_for(reference, risk=exploration_point(item.pk, queue), scores={}, enqueued_at=entry.enqueued_at)
-    assert entry.sort_key == pytest.approx(expected)
+
+def test_risk_at_ranks_highest_first():
+    from queues.enqueue import risk_at
+
+    risks = [0.1, 0.2, 0.3, 0.4]
+    assert [risk_at(position, risks) for position in (0.0, 0.25, 0.5, 0.99)] == [0.4, 0.3, 0.2, 0.1]
+
+
+def test_items_arriving_one_by_one_are_explored_where_the_model_is_unsure(settings):
+    """Each item is routed alone, as live traffic is: its weight must not be measured against itself."""
+    Queue.objects.filter(is_default=True).update(explore_rate=0.5)
+    sure, unsure = [], []
+    for n in range(200):
+        is_unsure = n % 5 == 0
+        item = score(ingest(f"live-{n}", f"a live post, number {n}"), spam=0.5 if is_unsure else 0.99)
+        route_items(item_ids=[item.pk])
+        (unsure if is_unsure else sure).append(item.pk)
+    explored = set(QueueEntry.objects.filter(selection=QueueEntry.Selection.EXPLORE).values_list("item_id", flat=True))
+    # The typical uncertainty is about 0.2: a sure item (0.02) weighs the floor, 0.1, and is explored
+    # with probability 0.05; an unsure one (1.0) for certain (but the first few, while the latest scores
+    # are theirs alone). Measured against itself, each had 0.5.
+    assert len(explored & set(sure)) / len(sure) < 0.15
+    assert len(explored & set(unsure)) / len(unsure) > 0.9
+
+
+def test_explored_arrivals_do_not_jump_a_backlog_whose_risks_are_low():
+    """Real risks cluster low (spam is severity 2: at most 0.4); explored items must not land ahead of them all."""
+    backlog = [score(ingest(f"b-{n}", f"a waiting post {n}"), from_prior=True, spam=(n % 40) / 40) for n in range(120)]
+    Queue.objects.filter(is_default=True).update(explore_rate=0)
+    route_items(item_ids=[item.pk for item in backlog])
+    first_key = min(QueueEntry.objects.values_list("sort_key", flat=True))
+    Queue.objects.filter(is_default=True).update(explore_rate=1.0)
+    arrivals = [score(ingest(f"a-{n}", f"a new post {n}"), from_prior=True, spam=0.1) for n in range(60)]
+    for item in arrivals:
+        route_items(item_ids=[item.pk])
+    keys = list(QueueEntry.objects.filter(item__in=arrivals).values_list("sort_key", flat=True))
+    assert len(keys) == 60
+    assert QueueEntry.objects.filter(item__in=arrivals, selection=QueueEntry.Selection.EXPLORE).count() == 60
+    # Placed among the backlog's risks, about one in 120 goes first; on a uniform 0-1 scale, 60 % did.
+    assert sum(key < first_key for key in keys) <= 6
 
 
 def test_a_trained_model_explores_mostly_where_it_is_unsure_and_keeps_the_overall_share():
