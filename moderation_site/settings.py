@@ -293,7 +293,8 @@ CELERY_TASK_ROUTES = {
     "queues.tasks.score_items": {"queue": "inference"},
     "queues.tasks.reroute_pending": {"queue": "inference"},
     "*.train_*": {"queue": "training"},
-    "queues.tasks.retrain_text_heads": {"queue": "training"},
+    "queues.tasks.retrain_heads": {"queue": "training"},
+    "queues.tasks.retrain_text_heads": {"queue": "training"},  # its old name, for messages sent before
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -55,7 +55,7 @@ def start_retraining(
     Returns ``(run, True)``, or ``(the open run, False)`` when one is already queued or running:
     triggers that fire together start one run. Writes an audit event.
     """
-    from queues.tasks import retrain_text_heads
+    from queues.tasks import retrain_heads
 
     if trigger not in RetrainingRun.Trigger.values:
         raise ValueError(f"Unknown trigger {trigger!r}")
@@ -72,7 +72,7 @@ def start_retraining(
             return _open_run(kind) or RetrainingRun.objects.latest("created_at"), False
         after = {"trigger": trigger} if kind == ModelVersion.Kind.TEXT else {"trigger": trigger, "kind": kind}
         record_event(action="retraining.requested", target=run, actor=actor, actor_label=actor_label, after=after)
-        transaction.on_commit(lambda: retrain_text_heads.delay(run.pk))
+        transaction.on_commit(lambda: retrain_heads.delay(run.pk))
     return run, True
 
 
@@ -237,7 +237,7 @@ def _run_metrics(metrics: dict, candidate_name: str) -> dict:
 
 def sweep_retraining_runs(*, queued_for_seconds: int = 60) -> int:
     """Re-send runs whose message was lost or whose worker died; fail those out of attempts. Returns re-sent."""
-    from queues.tasks import retrain_text_heads
+    from queues.tasks import retrain_heads
 
     now = timezone.now()
     exhausted = RetrainingRun.objects.filter(
@@ -258,7 +258,7 @@ def sweep_retraining_runs(*, queued_for_seconds: int = 60) -> int:
         ).values_list("pk", flat=True)
     )
     for run_id in stuck:
-        retrain_text_heads.delay(run_id)
+        retrain_heads.delay(run_id)
     if stuck:
         logger.warning("retraining sweeper: re-sent runs %s", stuck)
     return len(stuck)

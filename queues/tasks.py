@@ -36,21 +36,27 @@ def sample_queue_depths() -> int:
     return enqueue.sample_queue_depths()
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    soft_time_limit=settings.RETRAIN_TIME_LIMIT_SECONDS,
-    time_limit=settings.RETRAIN_TIME_LIMIT_SECONDS + 60,
-)
-def retrain_text_heads(run_id: int) -> str:
-    """Run one retraining of either kind (queue ``training``): snapshot, train heads, evaluate, register a candidate.
+RETRAIN_TASK_OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "soft_time_limit": settings.RETRAIN_TIME_LIMIT_SECONDS,
+    "time_limit": settings.RETRAIN_TIME_LIMIT_SECONDS + 60,
+}
 
-    The name predates image runs; it stays, so that messages already in a broker still find their task.
-    """
+
+@shared_task(**RETRAIN_TASK_OPTIONS)
+def retrain_heads(run_id: int) -> str:
+    """Run one retraining of either kind (queue ``training``): snapshot, train heads, evaluate, register a candidate."""
     from queues.retraining import run_retraining
 
     return run_retraining(run_id=run_id)
+
+
+@shared_task(**RETRAIN_TASK_OPTIONS)
+def retrain_text_heads(run_id: int) -> str:
+    """The old name of ``retrain_heads``, from before image runs: kept so that messages already in a broker run."""
+    return retrain_heads(run_id)
 
 
 @shared_task(ignore_result=True)
