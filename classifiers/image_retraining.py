@@ -2,8 +2,8 @@
 
 The image counterpart of ``classifiers.retraining`` (text), built from the same pieces: the snapshot
 records (only those with an image take part), ``label_matrix``, ``classifiers.heads.train_head``
-(full-batch L-BFGS, Platt calibration per category on a 20 % calibration split of the training
-rows, see that module for why Platt) and ``classifiers.heads.evaluate``.
+(full-batch L-BFGS, Platt calibration per category on out-of-fold logits of the training rows,
+see that module for why Platt and why cross-fitted) and ``classifiers.heads.evaluate``.
 
 Features are the pooled, L2-normalised embeddings of the active image version's backbone. They come
 from the ``Embedding`` rows scoring stored under that backbone's name; only images without one are

@@ -8,7 +8,8 @@ hashed character n-grams), trained with full-batch L-BFGS; every L-BFGS pass rep
 is the "per-epoch loss" a retraining run shows.
 
 Calibration is per category, inside ``train_head``: Platt scaling (a slope and a bias on each
-category's logit) fitted as a MAP estimate on a 20 % calibration split of the training rows. Not
+category's logit) fitted as a MAP estimate on out-of-fold logits of every training row (5-fold
+cross-fitting; the head itself is trained on every row, see ``classifiers.heads``). Not
 isotonic regression: with a few hundred labels its steps tie scores and cost ROC-AUC (0.989 -> 0.940
 at 200 labels in bench/RESULTS.md, "Calibration"); not temperature alone: it cannot move the point
 of even odds that class weighting shifts. Platt is monotone, so it never reorders a queue.
