@@ -352,6 +352,8 @@ REVIEW_SKIP_COOLDOWN_SECONDS = env_int("REVIEW_SKIP_COOLDOWN_SECONDS", 300)
 REVIEW_UNDO_SECONDS = env_int("REVIEW_UNDO_SECONDS", 10)
 # Cold-start prior scores count this much in risk (they rank items but are not calibrated per category).
 RISK_PRIOR_WEIGHT = float(os.environ.get("RISK_PRIOR_WEIGHT", "0.5"))
+# How long a worker reuses the trained heads' typical uncertainty that weighs exploration of small batches.
+EXPLORATION_TYPICAL_SECONDS = env_int("EXPLORATION_TYPICAL_SECONDS", 10)
 REVIEW_IMAGE_MAX_SIDE = env_int("REVIEW_IMAGE_MAX_SIDE", 1024)
 
 # Webhooks: the event types there are, the wait after each failed attempt (5 s ... 8 h, 31.7 h in all, then the

@@ -35,6 +35,7 @@ model nothing, not a biased operating point (bench/RESULTS.md, "Learning from no
 import hashlib
 import logging
 import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -165,8 +166,9 @@ MIN_EXPLORATION_WEIGHT = 0.1
 # Below this many items with a learned score, a routing batch is too small to be its own yardstick of
 # uncertainty, and the typical uncertainty of recently scored items is used (``typical_uncertainty``).
 MIN_BATCH_FOR_MEAN = 100
-# How many recent learned scores measure the trained heads' typical uncertainty.
-TYPICAL_SAMPLE = 1000
+# How many of the latest items measure the trained heads' typical uncertainty, and its memo: (expires, value).
+TYPICAL_SAMPLE = 200
+_typical: tuple[float, float | None] | None = None
 # How many of a queue's latest entries give the risks that a newly explored item is placed among.
 RECENT_RISKS = 200
 
@@ -194,24 +196,24 @@ def exploration_weights(
     return {item_id: 1.0 if u is None else max(u / mean, MIN_EXPLORATION_WEIGHT) for item_id, u in uncertainty.items()}
 
 
-def typical_uncertainty(sample: int = TYPICAL_SAMPLE) -> float | None:
-    """Mean uncertainty (``uncertainty_of``) of the items behind the latest ``sample`` learned scores; None if none.
+def typical_uncertainty() -> float | None:
+    """Mean uncertainty (``uncertainty_of``) of the latest ``TYPICAL_SAMPLE`` items under the trained heads, or None.
 
     The yardstick of exploration weights for small routing batches: an item routed alone would be its
-    own batch's mean, weigh 1, and be explored at the plain rate however sure the model is of it. The
-    latest scores include the batch's own, written just before it is routed.
+    own batch's mean, weigh 1, and be explored at the plain rate however sure the model is of it. Two
+    indexed reads (the latest item ids, then their scores by item); a process reuses the value for
+    ``EXPLORATION_TYPICAL_SECONDS``, since it moves slowly, so a stream of single items pays for it
+    now and then rather than on every item.
     """
-    rows = (
-        Score.objects.filter(model_version__status=ModelVersion.Status.ACTIVE, from_prior=False)
-        .order_by("-id")
-        .values_list("item_id", "category_id", "probability")[:sample]
-    )
-    learned: dict[int, dict[int, float]] = defaultdict(dict)
-    for item_id, category_id, probability in rows:
-        learned[item_id][category_id] = probability
-    if not learned:
-        return None
-    return sum(uncertainty_of(scores) for scores in learned.values()) / len(learned)
+    global _typical  # noqa: PLW0603 - a per-process memo, like a cache entry
+    now = time.monotonic()
+    if _typical is not None and now < _typical[0]:
+        return _typical[1]
+    latest = list(Item.objects.order_by("-id").values_list("pk", flat=True)[:TYPICAL_SAMPLE])
+    learned = [uncertainty_of(scores) for scores in active_scores(latest, learned_only=True).values()]
+    value = sum(learned) / len(learned) if learned else None
+    _typical = (now + settings.EXPLORATION_TYPICAL_SECONDS, value)
+    return value
 
 
 def batch_exploration_weights(learned: dict[int, dict[str, float]], item_ids: list[int]) -> dict[int, float]:

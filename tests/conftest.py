@@ -26,6 +26,12 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_exploration_yardstick(settings):
+    # Routing reuses a measure of recent items for some seconds; in a test it must come from that test's items.
+    settings.EXPLORATION_TYPICAL_SECONDS = 0
+
+
 @pytest.fixture(autouse=True, scope="session")
 def celery_broker_for_tests():
     """Messages sent by tests go to Redis when the suite has one, else stay in this process."""

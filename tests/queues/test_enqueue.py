@@ -289,3 +289,19 @@ def test_rerouting_serves_explored_entries_at_the_explore_rate_most_uncertain_fi
     assert set(explored_at) >= {3, 7, 11, 15}
     assert all(served[n].selection == QueueEntry.Selection.ROUTED for n in (0, 1, 2, 4, 5, 6))
     assert {served[n].item_id for n in (0, 1, 2)} <= {item.pk for item in sure}
+
+
+def test_the_typical_uncertainty_is_measured_on_the_latest_items_and_reused_for_a_while(settings, monkeypatch):
+    from queues import enqueue
+
+    monkeypatch.setattr(enqueue, "_typical", None)
+    assert enqueue.typical_uncertainty() is None  # nothing learned yet: small batches weigh against themselves
+    settings.EXPLORATION_TYPICAL_SECONDS = 60
+    for n in range(4):
+        score(ingest(f"m-{n}", f"a measured post {n}"), spam=0.5 if n == 0 else 0.9)  # uncertainty 1, then 0.2
+    monkeypatch.setattr(enqueue, "_typical", None)
+    assert enqueue.typical_uncertainty() == pytest.approx((1.0 + 3 * 0.2) / 4)
+    score(ingest("m-late", "a later, confident post"), spam=0.99)
+    assert enqueue.typical_uncertainty() == pytest.approx((1.0 + 3 * 0.2) / 4)  # reused within the minute
+    monkeypatch.setattr(enqueue, "_typical", (0.0, None))  # the minute is over
+    assert enqueue.typical_uncertainty() == pytest.approx((1.0 + 3 * 0.2 + 0.02) / 5)
