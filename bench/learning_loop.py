@@ -28,6 +28,9 @@ What it does:
    reference: the same head trained once on all 4,737 training labels.
 
 Goal (the issue): within 2 F1 points of the all-labels model once 1,000 decisions are in.
+
+One run is one draw (which items are explored and held out, and the order among near-equal risks,
+which follows the clock); ``bench/learning_loop_replay.py`` replays the loop offline over many draws.
 """
 
 from __future__ import annotations
