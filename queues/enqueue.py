@@ -169,8 +169,8 @@ MIN_BATCH_FOR_MEAN = 100
 # How many of the latest items measure the trained heads' typical uncertainty, and its memo: (expires, value).
 TYPICAL_SAMPLE = 200
 _typical: tuple[float, float | None] | None = None
-# How many of a queue's latest entries give the risks that a newly explored item is placed among.
-RECENT_RISKS = 200
+# A newly explored item is placed among the risks of its queue's entries among this many latest entries.
+RECENT_ENTRIES = 1000
 
 
 def uncertainty_of(learned: dict[str, float]) -> float | None:
@@ -223,8 +223,18 @@ def batch_exploration_weights(learned: dict[int, dict[str, float]], item_ids: li
 
 
 def recent_risks(queue: Queue, *, also: list[float]) -> list[float]:
-    """The ascending risks of ``queue``'s latest ``RECENT_RISKS`` entries and of ``also`` (the batch's own)."""
-    latest = QueueEntry.objects.filter(queue=queue).order_by("-id").values_list("risk", flat=True)[:RECENT_RISKS]
+    """The ascending risks of ``queue``'s entries among the latest ``RECENT_ENTRIES`` of all queues, and of ``also``.
+
+    ``also`` is the risks of the batch's own items for the queue, so the list is never empty. Read as an
+    id range of the primary key: there is no index on (queue, id), and a scan for a quiet queue's latest
+    entries could walk through millions of other queues' rows.
+    """
+    newest = QueueEntry.objects.order_by("-id").values_list("pk", flat=True).first()
+    latest = (
+        QueueEntry.objects.filter(queue=queue, pk__gt=newest - RECENT_ENTRIES).values_list("risk", flat=True)
+        if newest is not None
+        else []
+    )
     return sorted([*latest, *also])
 
 
