@@ -212,8 +212,8 @@ class Queue(models.Model):
         default=0.0, help_text="Share of the queue's items that are gold items with a known answer (at most 0.5)."
     )
     # 0.25: the learning-from-nothing benchmark reaches the all-labels F1 within 2 points at 1,000 decisions in
-    # 45 of 45 simulated draws at 0.25 and 41 of 45 at 0.2 (at 0.1, on one real corpus split of two), and in every
-    # real run (bench/RESULTS.md, "Learning from nothing").
+    # 58 of 60 replayed draws at 0.25 and 55 of 60 at 0.2 (bench/learning_loop_replay.py), and in every real run
+    # at 0.25 (bench/RESULTS.md, "Learning from nothing").
     explore_rate = models.FloatField(
         default=0.25,
         help_text=(
