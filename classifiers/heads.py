@@ -12,7 +12,7 @@ logit), fitted as a maximum a posteriori estimate on out-of-fold logits: the row
 those scores, and the head returned is then trained on every row (k-fold cross-fitting, what
 scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` does). Why not a calibration split held out
 of training, as before: with the few hundred labels a new deployment has, the fifth of them it held
-back cost the head 0.4-1.0 F1 points and gave Platt only a fifth of the rows (bench/RESULTS.md,
+back cost the head up to 0.8 F1 points and gave Platt only a fifth of the rows (bench/RESULTS.md,
 "Learning from nothing"); cross-fitting trains on every label and calibrates on every label, for
 ``calibration_folds`` extra trainings (seconds at 10,000 rows). Why not isotonic
 regression: heads are trained from as few as a few dozen labels, where isotonic regression overfits
