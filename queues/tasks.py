@@ -91,6 +91,16 @@ def check_model_health() -> int:
     return refresh_all_model_health()
 
 
+@shared_task(ignore_result=True, acks_late=True)
+def refresh_model_health(version_id: int) -> str:
+    """On demand ("Recompute now"): one version's monitoring report and alert state; returns the state."""
+    from classifiers.models import ModelVersion
+    from queues.monitoring import refresh_model_health as refresh
+
+    version = ModelVersion.objects.filter(pk=version_id).first()
+    return refresh(version=version).state if version else "gone"
+
+
 @shared_task(ignore_result=True)
 def rerank_labelling_queues() -> int:
     """Periodic: order the most uncertain items of labelling queues for diversity (queues.active_learning)."""

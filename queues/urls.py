@@ -71,6 +71,7 @@ urlpatterns = [
     path("preferences/blur", views.toggle_blur, name="toggle-blur"),
     path("models/<int:version_id>/", views_models.model_monitor, name="model-monitor"),
     path("models/<int:version_id>/recompute", views_models.model_monitor_refresh, name="model-monitor-refresh"),
+    path("models/<int:version_id>/status", views_models.model_monitor_status, name="model-monitor-status"),
     path("qa/", views_qa.qa_next, name="qa"),
     path("qa/decisions/<int:decision_id>/", views_qa.qa_decision, name="qa-decision"),
     path("qa/decisions/<int:decision_id>/reveal", views_qa.qa_reveal, name="qa-reveal"),

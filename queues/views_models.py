@@ -1,20 +1,28 @@
 """The model monitoring page: one model version against reviewer decisions, and its A/B experiments.
 
 For staff and senior moderators. The figures come from the ``ModelHealth`` row the periodic task
-writes (``queues.monitoring``), so the page is one read; "Recompute now" refreshes it on demand.
-Experiment comparisons are computed when the page is drawn, from the entries' recorded arms.
+writes (``queues.monitoring``), so the page is one read. "Recompute now" asks a worker for a fresh
+row (it reads up to ``MONITOR_MAX_LABELS`` labels: 4-6 s against 490,000 labels, too long to hold a
+web thread); the page then polls ``model_monitor_status`` every two seconds and reloads itself once
+the row is newer than the request. Experiment comparisons are computed when the page is drawn, from
+the entries' recorded arms.
 """
+
+from datetime import UTC, datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from classifiers.models import ModelVersion
-from queues import charts, experiments, monitoring, qa
+from queues import charts, experiments, qa
 from queues.models import Experiment, ModelHealth
 
 # Bootstrap resamples for the medians on the page (each resample costs constant time: stats.resampled_median).
@@ -69,12 +77,25 @@ def _charts(report: dict) -> dict:
     }
 
 
+def _requested_since(request: HttpRequest) -> datetime | None:
+    """``?since=`` (seconds since the epoch, as ``model_monitor_refresh`` writes it), or None if absent or malformed."""
+    try:
+        return datetime.fromtimestamp(float(request.GET["since"]), tz=UTC)
+    except (KeyError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _is_fresh(health: ModelHealth | None, since: datetime) -> bool:
+    return health is not None and health.computed_at >= since
+
+
 @require_GET
 @login_required
 def model_monitor(request: HttpRequest, version_id: int) -> HttpResponse:
     """Precision, recall and PR-AUC over time, calibration, drift, agreement per category, and experiments."""
     version = _version_for_monitor(request, version_id)
     health = ModelHealth.objects.filter(model_version=version).first()
+    since = _requested_since(request)
     top_fraction, top_k = _top_setting(request)
     now = timezone.now()
     siblings = ModelVersion.objects.filter(kind=version.kind).exclude(pk=version.pk).order_by("-created_at")[:8]
@@ -103,6 +124,7 @@ def model_monitor(request: HttpRequest, version_id: int) -> HttpResponse:
             "top_percent": round(top_fraction * 100),
             "top_k": top_k,
             "siblings": siblings,
+            "recomputing_since": request.GET["since"] if since and not _is_fresh(health, since) else None,
         },
     )
 
@@ -110,8 +132,24 @@ def model_monitor(request: HttpRequest, version_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def model_monitor_refresh(request: HttpRequest, version_id: int) -> HttpResponse:
-    """Recompute the version's report and alert state now, instead of waiting for the periodic task."""
+    """Ask a worker to recompute the version's report and alert state now, instead of at the next periodic check."""
+    from queues.tasks import refresh_model_health
+
     version = _version_for_monitor(request, version_id)
-    health = monitoring.refresh_model_health(version=version)
-    messages.info(request, f"Recomputed: {health.get_state_display()}.")
-    return redirect("model-monitor", version_id=version.pk)
+    since = timezone.now().timestamp()
+    transaction.on_commit(lambda: refresh_model_health.delay(version.pk))
+    messages.info(request, "Recomputing on a worker; this page reloads when the figures are in.")
+    return redirect(f"{reverse('model-monitor', args=[version.pk])}?since={since:.6f}")
+
+
+@require_GET
+@login_required
+def model_monitor_status(request: HttpRequest, version_id: int) -> HttpResponse:
+    """Polled by the page after "Recompute now": 204 while the figures are older than ``since``, then a reload."""
+    version = _version_for_monitor(request, version_id)
+    since = _requested_since(request)
+    if since is None:
+        return HttpResponseBadRequest("since: seconds since the epoch, as the page's recompute link gives it")
+    if _is_fresh(ModelHealth.objects.filter(model_version=version).first(), since):
+        return HttpResponseClientRefresh()
+    return HttpResponse(status=204)

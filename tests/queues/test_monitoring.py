@@ -118,17 +118,42 @@ def staff_client():
     return client
 
 
-def test_the_monitoring_page_draws_charts_for_staff(staff_client, version):
+def test_recompute_now_runs_on_a_worker_and_the_page_reloads_when_it_is_done(staff_client, version):
+    from queues.tasks import refresh_model_health
+
     for i in range(10):
         labelled(version, spam=0.9, truth=i < 2)
     response = staff_client.post(f"/models/{version.pk}/recompute")
-    assert response.status_code == 302 and response["Location"] == f"/models/{version.pk}/"
-    response = staff_client.get(f"/models/{version.pk}/")
-    assert response.status_code == 200
-    html = response.content.decode()
+    assert response.status_code == 302
+    page, since = response["Location"].split("?since=")
+    assert page == f"/models/{version.pk}/"
+    assert not ModelHealth.objects.exists()  # nothing computed in the web request
+
+    waiting = staff_client.get(response["Location"]).content.decode()
+    assert "Recomputing on a worker" in waiting and 'hx-trigger="every 2s"' in waiting
+    assert f'hx-get="/models/{version.pk}/status?since={since}"' in waiting
+    assert "Recompute now" not in waiting  # no second request while one is running
+    status = f"/models/{version.pk}/status?since={since}"
+    assert staff_client.get(status, headers={"HX-Request": "true"}).status_code == 204
+
+    assert refresh_model_health.apply(args=[version.pk]).get() == "alert"  # what the worker runs
+    done = staff_client.get(status, headers={"HX-Request": "true"})
+    assert done.status_code == 200 and done["HX-Refresh"] == "true"
+    html = staff_client.get(response["Location"]).content.decode()
+    assert "Recomputing on a worker" not in html and "Recompute now" in html
     assert "Alert" in html and "under the floor" in html
     assert html.count("<svg") >= 4 and "<polyline" in html and "<circle" in html
     assert "style=" not in html and "<script>" not in html
+
+
+def test_the_status_poll_needs_a_time_and_the_task_survives_a_deleted_version(staff_client, version):
+    from queues.tasks import refresh_model_health
+
+    assert staff_client.get(f"/models/{version.pk}/status").status_code == 400
+    assert staff_client.get(f"/models/{version.pk}/status?since=soon").status_code == 400
+    assert staff_client.get(f"/models/{version.pk}/status?since=1e300").status_code == 400
+    assert "Recomputing" not in staff_client.get(f"/models/{version.pk}/?since=soon").content.decode()
+    assert refresh_model_health.apply(args=[999_999]).get() == "gone"
 
 
 def test_the_home_page_shows_staff_the_alert(staff_client, version):
@@ -154,6 +179,7 @@ def test_moderators_are_refused_and_anonymous_users_sent_to_sign_in(version):
     client.force_login(make_user())
     assert client.get(f"/models/{version.pk}/").status_code == 403
     assert client.post(f"/models/{version.pk}/recompute").status_code == 403
+    assert client.get(f"/models/{version.pk}/status?since=0").status_code == 403
     assert 'id="model-health"' not in client.get("/").content.decode()
     anonymous = Client().get(f"/models/{version.pk}/")
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
@@ -163,6 +189,7 @@ def test_moderators_are_refused_and_anonymous_users_sent_to_sign_in(version):
 def test_wrong_methods_and_unknown_versions(staff_client, version):
     assert staff_client.post(f"/models/{version.pk}/").status_code == 405
     assert staff_client.get(f"/models/{version.pk}/recompute").status_code == 405
+    assert staff_client.post(f"/models/{version.pk}/status?since=0").status_code == 405
     assert staff_client.get("/models/999999/").status_code == 404
 
 
