@@ -2,7 +2,7 @@
 
 For staff and senior moderators. The figures come from the ``ModelHealth`` row the periodic task
 writes (``queues.monitoring``), so the page is one read. "Recompute now" asks a worker for a fresh
-row (it reads up to ``MONITOR_MAX_LABELS`` labels: 4-6 s against 490,000 labels, too long to hold a
+row (it reads up to ``MONITOR_MAX_LABELS`` labels: 3-6 s against 490,000 labels, too long to hold a
 web thread); the page then polls ``model_monitor_status`` every two seconds and reloads itself once
 the row is newer than the request. Experiment comparisons are computed when the page is drawn, from
 the entries' recorded arms.
