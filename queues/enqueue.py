@@ -166,9 +166,10 @@ MIN_EXPLORATION_WEIGHT = 0.1
 # Below this many items with a learned score, a routing batch is too small to be its own yardstick of
 # uncertainty, and the typical uncertainty of recently scored items is used (``typical_uncertainty``).
 MIN_BATCH_FOR_MEAN = 100
-# How many of the latest items measure the trained heads' typical uncertainty, and its memo: (expires, value).
+# How many of the latest items measure the trained heads' typical uncertainty, and its memo:
+# (the active versions it was measured under, when it expires, the value).
 TYPICAL_SAMPLE = 200
-_typical: tuple[float, float | None] | None = None
+_typical: tuple[tuple[int, ...], float, float | None] | None = None
 # A newly explored item is placed among the risks of its queue's entries among this many latest entries.
 RECENT_ENTRIES = 1000
 
@@ -202,17 +203,20 @@ def typical_uncertainty() -> float | None:
     The yardstick of exploration weights for small routing batches: an item routed alone would be its
     own batch's mean, weigh 1, and be explored at the plain rate however sure the model is of it. Two
     indexed reads (the latest item ids, then their scores by item); a process reuses the value for
-    ``EXPLORATION_TYPICAL_SECONDS``, since it moves slowly, so a stream of single items pays for it
-    now and then rather than on every item.
+    ``EXPLORATION_TYPICAL_SECONDS`` while the active versions stay the same, since it moves slowly, so
+    a stream of single items pays for it now and then rather than on every item.
     """
     global _typical  # noqa: PLW0603 - a per-process memo, like a cache entry
     now = time.monotonic()
-    if _typical is not None and now < _typical[0]:
-        return _typical[1]
+    active = tuple(
+        ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).order_by("pk").values_list("pk", flat=True)
+    )
+    if _typical is not None and _typical[0] == active and now < _typical[1]:
+        return _typical[2]
     latest = list(Item.objects.order_by("-id").values_list("pk", flat=True)[:TYPICAL_SAMPLE])
     learned = [uncertainty_of(scores) for scores in active_scores(latest, learned_only=True).values()]
     value = sum(learned) / len(learned) if learned else None
-    _typical = (now + settings.EXPLORATION_TYPICAL_SECONDS, value)
+    _typical = (active, now + settings.EXPLORATION_TYPICAL_SECONDS, value)
     return value
 
 

@@ -303,5 +303,12 @@ def test_the_typical_uncertainty_is_measured_on_the_latest_items_and_reused_for_
     assert enqueue.typical_uncertainty() == pytest.approx((1.0 + 3 * 0.2) / 4)
     score(ingest("m-late", "a later, confident post"), spam=0.99)
     assert enqueue.typical_uncertainty() == pytest.approx((1.0 + 3 * 0.2) / 4)  # reused within the minute
-    monkeypatch.setattr(enqueue, "_typical", (0.0, None))  # the minute is over
+    active, _, value = enqueue._typical
+    monkeypatch.setattr(enqueue, "_typical", (active, 0.0, value))  # the minute is over
     assert enqueue.typical_uncertainty() == pytest.approx((1.0 + 3 * 0.2 + 0.02) / 5)
+
+    # A promotion changes the active versions: the next small batch measures again at once.
+    ModelVersion.objects.filter(kind="text", status="active").update(status="retired")
+    promoted = ModelVersion.objects.create(kind="text", name="text-next", status="active")
+    assert enqueue.typical_uncertainty() is None  # the new version has scored nothing yet
+    assert promoted.pk in enqueue._typical[0]
