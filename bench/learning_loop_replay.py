@@ -23,7 +23,7 @@ Django's request and queue machinery, on the product's own pieces, in seconds a 
 
 A draw is a salt of the exploration and held-out hashes. What it leaves out: time (aging moves items
 within a 200-decision round by far less than a risk step) and the float16 storage of embeddings. It
-runs a little optimistic: at explore_rate 0.25 the real runs landed 0.57-1.71 points short of the
+runs a little optimistic: at explore_rate 0.25 the real runs landed 0.45-1.71 points short of the
 reference, the replay 0.40-1.10 on average per split (bench/RESULTS.md, "Learning from nothing").
 
 ``--calibration split`` replays the heads as they were before cross-fitting (trained on 80 % of the
