@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_embedded import setup_embedded_django  # noqa: E402
+
 POSITIVE = {2, 4, 6}  # Pullover, Coat, Shirt
 CATEGORY = "hate"
 ARCH = "mobilenetv3_small_100"
@@ -65,23 +67,7 @@ def png(array: np.ndarray) -> bytes:
 def run_config(labels: int, backbone: str, fine_tune: int, threads: int, seed: int) -> None:
     """One configuration in this process (a fresh database); prints one result row."""
     var = Path(tempfile.mkdtemp(prefix="bench-image-retrain-"))
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.update(
-        {
-            "VAR_DIR": str(var),
-            "MEDIA_ROOT": str(var / "media"),
-            "CELERY_BROKER_URL": "memory://",
-            "REVIEW_UNDO_SECONDS": "0",
-            "LOG_LEVEL": "WARNING",
-            "INFERENCE_THREADS": str(threads),
-            "RETRAIN_IMAGE_FINE_TUNE_EPOCHS": str(fine_tune),
-            "DJANGO_SETTINGS_MODULE": "moderation_site.settings",
-        }
-    )
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
-    import django
-
-    django.setup()
+    setup_embedded_django(var, INFERENCE_THREADS=str(threads), RETRAIN_IMAGE_FINE_TUNE_EPOCHS=str(fine_tune))
     import torch
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,24 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_embedded import setup_embedded_django  # noqa: E402
+
 SOURCE = "bench.spamassassin"
-
-
-def setup_django(var: Path) -> None:
-    env = {
-        "VAR_DIR": str(var),
-        "MEDIA_ROOT": str(var / "media"),
-        "CELERY_BROKER_URL": "memory://",
-        "REVIEW_UNDO_SECONDS": "0",  # labels are final at once: the reviewer here never undoes
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "moderation_site.settings",
-    }
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.update(env)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
-    import django
-
-    django.setup()
 
 
 def main() -> None:
@@ -134,7 +118,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="learning-loop-") as folder:
         var = Path(folder)
-        setup_django(var)
+        setup_embedded_django(var)
         run_loop(args, corpus, train, y, held_out_scores, ref_f1)
 
 

@@ -72,7 +72,7 @@ def main() -> None:  # noqa: PLR0915
 
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
     import text_quality
-    from learning_loop import setup_django
+    from bench_embedded import setup_embedded_django
 
     from classifiers.corpora import spamassassin_files
 
@@ -83,7 +83,7 @@ def main() -> None:  # noqa: PLR0915
     corpus = text_quality.load_corpus(args.corpus, cache_dir)
     texts = [text.replace("\x00", "")[:20_000] for text in corpus.texts]  # as bench/learning_loop.py sends them
     with tempfile.TemporaryDirectory(prefix="learning-replay-") as folder:
-        setup_django(Path(folder))
+        setup_embedded_django(Path(folder))
         replay = Replay.build(corpus, texts, cache_dir / f"learning-replay-{key}.npz", args)
         for rate in (float(r) for r in args.rates.split(",")):
             for split in (int(s) for s in args.splits.split(",")):

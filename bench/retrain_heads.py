@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,25 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_embedded import setup_embedded_django  # noqa: E402
+
 SLUGS = ["spam", "scam_fraud", "harassment", "hate", "sexual", "violence", "self_harm"]
-
-
-def setup_django(var: Path) -> None:
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.update(
-        {
-            "VAR_DIR": str(var),
-            "MEDIA_ROOT": str(var / "media"),
-            "CELERY_BROKER_URL": "memory://",
-            "REVIEW_UNDO_SECONDS": "0",
-            "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "moderation_site.settings",
-        }
-    )
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
-    import django
-
-    django.setup()
 
 
 class Timer:
@@ -91,7 +74,7 @@ def main() -> None:
         sys.exit("no cached SpamAssassin embeddings: run bench/text_quality.py once first (~25 min)")
     corpus = text_quality.load_corpus(args.corpus, cache_dir)
     with tempfile.TemporaryDirectory(prefix="retrain-heads-") as folder:
-        setup_django(Path(folder))
+        setup_embedded_django(Path(folder))
         populate(corpus, args.items, args.sampled)
         measure()
 
