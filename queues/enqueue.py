@@ -79,14 +79,37 @@ def active_scores(
     candidate's scores in place of the active version's of that kind.
     """
     assignments = assignments or {}
+    return _fold_scores(_score_rows(item_ids, assignments), assignments, for_risk=for_risk, learned_only=learned_only)
+
+
+def routing_scores(
+    item_ids: list[int], assignments: dict[int, Assignment]
+) -> tuple[dict[int, dict[str, float]], dict[int, dict[str, float]], dict[int, dict[str, float]]]:
+    """``active_scores`` plain, ``for_risk`` and ``learned_only``, from one read of the scores (routing needs all 3)."""
+    rows = _score_rows(item_ids, assignments)
+    return (
+        _fold_scores(rows, assignments, for_risk=False, learned_only=False),
+        _fold_scores(rows, assignments, for_risk=True, learned_only=False),
+        _fold_scores(rows, assignments, for_risk=False, learned_only=True),
+    )
+
+
+def _score_rows(item_ids: list[int], assignments: dict[int, Assignment]) -> list[tuple]:
     candidates = {a.candidate_id for a in assignments.values() if a.arm == QueueEntry.Arm.B}
     wanted = Q(model_version__status=ModelVersion.Status.ACTIVE)
     if candidates:
         wanted |= Q(model_version_id__in=candidates)
-    rows = Score.objects.filter(wanted, item_id__in=item_ids).values_list(
-        "item_id", "category__slug", "probability", "from_prior", "model_version_id", "model_version__kind",
-        "model_version__status",
+    return list(
+        Score.objects.filter(wanted, item_id__in=item_ids).values_list(
+            "item_id", "category__slug", "probability", "from_prior", "model_version_id", "model_version__kind",
+            "model_version__status",
+        )
     )  # fmt: skip
+
+
+def _fold_scores(
+    rows: list[tuple], assignments: dict[int, Assignment], *, for_risk: bool, learned_only: bool
+) -> dict[int, dict[str, float]]:
     weight = settings.RISK_PRIOR_WEIGHT if for_risk else 1.0
     scores: dict[int, dict[str, float]] = defaultdict(dict)
     for item_id, slug, probability, from_prior, version_id, kind, status in rows:
@@ -339,9 +362,8 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
             return {}
         arms = experiments.assignments_for(items)
         ids = [item.pk for item in items]
-        scores = active_scores(ids, assignments=arms)
-        risk_scores = active_scores(ids, for_risk=True, assignments=arms)
-        weights = batch_exploration_weights(active_scores(ids, learned_only=True, assignments=arms), ids)
+        scores, risk_scores, learned = routing_scores(ids, arms)
+        weights = batch_exploration_weights(learned, ids)
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         _assign_duplicate_groups(items)
         for item in items:
@@ -488,7 +510,8 @@ def preview_routing(rules: list[Rule], *, last_n: int) -> list[PreviewRow]:
         .order_by("-id")[:last_n]
     )
     ids = [item.pk for item in items]
-    facts = item_facts(items, active_scores(ids), severities, risk_scores=active_scores(ids, for_risk=True))
+    scores, risk_scores, _ = routing_scores(ids, {})
+    facts = item_facts(items, scores, severities, risk_scores=risk_scores)
     rows: dict[str, list[int]] = defaultdict(list)
     for item in items:
         decision = route(facts[item.pk], rules, default_queue_id=fallback.pk)
@@ -548,9 +571,7 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
             score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
         arms = experiments.assignments_from_entries(entries)
         ids = [i.pk for i in items]
-        scores = active_scores(ids, assignments=arms)
-        risk_scores = active_scores(ids, for_risk=True, assignments=arms)
-        learned = active_scores(ids, learned_only=True, assignments=arms)
+        scores, risk_scores, learned = routing_scores(ids, arms)
         weights = batch_exploration_weights(learned, ids)
         uncertainty.update((item_id, uncertainty_of(learned.get(item_id, {}))) for item_id in ids)
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
