@@ -8,7 +8,7 @@ the row is newer than the request. Experiment comparisons are computed when the 
 the entries' recorded arms.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,6 +25,8 @@ from classifiers.models import ModelVersion
 from queues import charts, experiments, qa
 from queues.models import Experiment, ModelHealth
 
+# How long the page waits for a worker's recompute before it says none has picked it up.
+RECOMPUTE_PATIENCE = timedelta(minutes=1)
 # Bootstrap resamples for the medians on the page (each resample costs constant time: stats.resampled_median).
 PAGE_RESAMPLES = 2000
 
@@ -145,11 +147,17 @@ def model_monitor_refresh(request: HttpRequest, version_id: int) -> HttpResponse
 @require_GET
 @login_required
 def model_monitor_status(request: HttpRequest, version_id: int) -> HttpResponse:
-    """Polled by the page after "Recompute now": 204 while the figures are older than ``since``, then a reload."""
+    """Polled by the page after "Recompute now": 204 while the figures are older than ``since``, then a reload.
+
+    After ``RECOMPUTE_PATIENCE`` without fresh figures it answers with the button again and a word on why,
+    which replaces the polling line (so polling stops): the embedded set-up may run without a worker.
+    """
     version = _version_for_monitor(request, version_id)
     since = _requested_since(request)
     if since is None:
         return HttpResponseBadRequest("since: seconds since the epoch, as the page's recompute link gives it")
     if _is_fresh(ModelHealth.objects.filter(model_version=version).first(), since):
         return HttpResponseClientRefresh()
+    if timezone.now() - since > RECOMPUTE_PATIENCE:  # no worker took it: say so, stop polling, offer the button
+        return render(request, "queues/_recompute_form.html", {"version": version, "overdue": True})
     return HttpResponse(status=204)

@@ -1,5 +1,6 @@
 """Model monitoring with the database: the report, the alert state, the page and the API."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -154,6 +155,12 @@ def test_the_status_poll_needs_a_time_and_the_task_survives_a_deleted_version(st
     assert staff_client.get(f"/models/{version.pk}/status?since=1e300").status_code == 400
     assert "Recomputing" not in staff_client.get(f"/models/{version.pk}/?since=soon").content.decode()
     assert refresh_model_health.apply(args=[999_999]).get() == "gone"
+
+    # No worker took it within a minute: the poll says so and gives the button back, which ends the polling.
+    overdue = staff_client.get(f"/models/{version.pk}/status?since={time.time() - 120}", headers={"HX-Request": "true"})
+    html = overdue.content.decode()
+    assert overdue.status_code == 200 and "is a worker running?" in html and "Recompute now" in html
+    assert "hx-trigger" not in html
 
 
 def test_the_home_page_shows_staff_the_alert(staff_client, version):
