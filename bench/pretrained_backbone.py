@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
                         classes = TRUTH[path.name]
                         truth_mass.append(float(row[list(classes)].sum()))
                         top1 += int(order[0]) in classes
-                        top5 += bool(classes & set(int(i) for i in order))
+                        top5 += bool(classes & {int(i) for i in order})
                 if truth_mass:
                     print(
                         f"    -> labelled photos {len(truth_mass)}: top-1 {top1}, top-5 {top5}, "

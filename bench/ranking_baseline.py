@@ -35,9 +35,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import average_precision_score, f1_score  # noqa: E402
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, StratifiedShuffleSplit  # noqa: E402
+from text_cold_start import corpus_arrays  # noqa: E402
 
 from classifiers.inference import text as text_model  # noqa: E402
-from cold_start import corpus_arrays  # noqa: E402
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 
@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
         for size in sizes:
             rows = draw(train, y, size, rng)
             started = time.process_time()
-            head = text_model.train_text_head(vectors[rows], [texts[i] for i in rows], y[rows, None], categories=["spam"])
+            head = text_model.train_text_head(
+                vectors[rows], [texts[i] for i in rows], y[rows, None], categories=["spam"]
+            )
             features = text_model.build_features(vectors[test], [texts[i] for i in test], text_model.DEFAULT_FEATURES)
             head_scores = head.predict_proba(features)[:, 0]
             seconds["head"] += time.process_time() - started
@@ -81,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
             extra = ""
             if name == "head":
                 diff = head[:, 0] - base[:, 0]
-                extra = f"mean {diff.mean():+.4f}, worst {diff.min():+.4f}, head ahead in {int((diff >= 0).sum())}/{len(diff)}"
+                ahead = int((diff >= 0).sum())
+                extra = f"mean {diff.mean():+.4f}, worst {diff.min():+.4f}, head ahead in {ahead}/{len(diff)}"
             print(
                 f"{label:<9} {name:<10} {values[:, 0].mean():.4f} ± {values[:, 0].std():.4f}      "
                 f"{values[:, 1].mean():.4f} ± {values[:, 1].std():.4f}      {extra}"
@@ -95,7 +98,9 @@ def draw(train: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator) 
         return train
     positives, negatives = train[y[train] == 1], train[y[train] == 0]
     take = min(max(3, round(size * len(positives) / len(train))), size - 3)
-    return np.concatenate([rng.choice(positives, take, replace=False), rng.choice(negatives, size - take, replace=False)])
+    return np.concatenate(
+        [rng.choice(positives, take, replace=False), rng.choice(negatives, size - take, replace=False)]
+    )
 
 
 def tfidf_lr(train_texts: list[str], y: np.ndarray, test_texts: list[str]) -> np.ndarray:

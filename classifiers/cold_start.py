@@ -42,7 +42,7 @@ DEFAULT_BASE_RATE = 0.02
 CAP = 0.9
 # Log-odds per unit of similarity margin above the floor: a margin of 0.3 adds 3, which takes a 5 % base
 # rate to about 0.5. Chosen with PHRASE_LOGIT on half of SpamAssassin (spam-1, easy-ham-1) and checked
-# on the other half (bench/cold_start.py prints both).
+# on the other half (bench/text_cold_start.py prints both).
 SIMILARITY_SLOPE = 10.0
 MARGIN_FLOOR = 0.0
 SEED_TOP_K = 2

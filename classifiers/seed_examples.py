@@ -6,7 +6,7 @@ content of the kinds a platform mostly receives, so that "reads like a policy" i
 "reads like everyday text" instead of against nothing.
 
 None of these sentences was taken from, or tuned on, the SpamAssassin corpus the prior is measured
-on (bench/cold_start.py); they were written once, from the policy descriptions.
+on (bench/text_cold_start.py); they were written once, from the policy descriptions.
 """
 
 DEFAULT_SEEDS: dict[str, tuple[str, ...]] = {

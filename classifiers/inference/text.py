@@ -219,7 +219,9 @@ class TextModel:
                 for row, value in zip(results, column, strict=True):
                     row[slug] = CategoryScore(probability=float(value), from_prior=False)
         if prior_slugs and texts:
-            prior = cold_start.cold_start_prior(vectors, self._evidence, self._neutral, texts=texts, profanity=profanity)
+            prior = cold_start.cold_start_prior(
+                vectors, self._evidence, self._neutral, texts=texts, profanity=profanity
+            )
             for j, slug in enumerate(prior_slugs):
                 for row, value, sources in zip(results, prior.probabilities[:, j], prior.sources, strict=True):
                     row[slug] = CategoryScore(probability=float(value), from_prior=True, source=sources[j])

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The text prior with zero labels on SpamAssassin: does it stay low on ordinary mail, does it rank spam?
 
-    .venv/bin/python bench/cold_start.py [var/datasets/spam-assassin] [--limit N]
+    .venv/bin/python bench/text_cold_start.py [var/datasets/spam-assassin] [--limit N]
 
 Reads the corpus and its MiniLM embeddings through ``bench/text_quality.py``'s cache (the same
 distinct mails), embeds the seeded policy descriptions, the default seed examples and the neutral
@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score  # noqa: E402
+from text_quality import load_corpus, load_seeded_categories  # noqa: E402
 
 from classifiers import cold_start, priors, seed_examples  # noqa: E402
 from classifiers.inference import text as text_model  # noqa: E402
-from text_quality import load_corpus, load_seeded_categories  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,7 +112,9 @@ def corpus_arrays(root: Path, limit: int, seed: int):
         rng = np.random.default_rng(seed)
         spam = [f for f in files if f.parent.name.startswith("spam")]
         ham = [f for f in files if not f.parent.name.startswith("spam")]
-        chosen = list(rng.choice(spam, limit // 2, replace=False)) + list(rng.choice(ham, limit - limit // 2, replace=False))
+        chosen = list(rng.choice(spam, limit // 2, replace=False)) + list(
+            rng.choice(ham, limit - limit // 2, replace=False)
+        )
         mails = [read_mail(Path(f)) for f in chosen]
         texts = [m.text for m in mails]
         return (
