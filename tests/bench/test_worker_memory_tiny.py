@@ -1,4 +1,4 @@
-"""CI's tiny run of bench/worker_memory.py: both models, a few texts and images, a small GIF and PNG."""
+"""CI's tiny run of bench/worker_memory.py: both models, a few texts and images, a small GIF and JPEG."""
 
 from tests.bench.tiny_corpus import load_bench
 
