@@ -78,8 +78,12 @@ def big_jpeg(side: int) -> bytes:
 
 
 def animated_gif(frames: int) -> bytes:
-    rng = np.random.default_rng(1)
-    images = [Image.fromarray(rng.integers(0, 255, (480, 640), dtype=np.uint8), mode="L") for _ in range(frames)]
+    # Flat frames with a moving bar: a long animation that stays under the byte limit, as real ones do.
+    images = []
+    for n in range(frames):
+        frame = np.full((480, 640), (n * 7) % 256, dtype=np.uint8)
+        frame[:, (n * 3) % 600 : (n * 3) % 600 + 40] = 255
+        images.append(Image.fromarray(frame, mode="L"))
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=40, loop=0)
     return buffer.getvalue()
