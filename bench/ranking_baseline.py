@@ -75,7 +75,15 @@ def main(argv: list[str] | None = None) -> None:
                     (float(average_precision_score(y[test], scores)), float(f1_score(y[test], scores >= 0.5)))
                 )
         print(f"  split {split} done", flush=True)
-    print("\nlabels    model      PR-AUC (mean ± sd)   F1@0.5 (mean ± sd)   head - tfidf+lr PR-AUC per split")
+        if split + 1 < args.splits:
+            table(results, sizes, title=f"after {split + 1} of {args.splits} splits")
+    table(results, sizes, title=f"all {args.splits} splits")
+    print(f"\nCPU seconds, all splits and sizes: head {seconds['head']:.0f}, tfidf+lr {seconds['tfidf+lr']:.0f}")
+
+
+def table(results: dict, sizes: list[int], *, title: str) -> None:
+    print(f"\n{title}")
+    print("labels    model      PR-AUC (mean ± sd)   F1@0.5 (mean ± sd)   head - tfidf+lr PR-AUC per split")
     for size in sizes:
         head, base = np.array(results[(size, "head")]), np.array(results[(size, "tfidf+lr")])
         label = "all" if size == 0 else str(size)
@@ -87,9 +95,9 @@ def main(argv: list[str] | None = None) -> None:
                 extra = f"mean {diff.mean():+.4f}, worst {diff.min():+.4f}, head ahead in {ahead}/{len(diff)}"
             print(
                 f"{label:<9} {name:<10} {values[:, 0].mean():.4f} ± {values[:, 0].std():.4f}      "
-                f"{values[:, 1].mean():.4f} ± {values[:, 1].std():.4f}      {extra}"
+                f"{values[:, 1].mean():.4f} ± {values[:, 1].std():.4f}      {extra}",
+                flush=True,
             )
-    print(f"\nCPU seconds, all splits and sizes: head {seconds['head']:.0f}, tfidf+lr {seconds['tfidf+lr']:.0f}")
 
 
 def draw(train: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
