@@ -51,7 +51,9 @@ FORMAT = "moderation.image_backbone/1"
 # candidate per image at inference and in training, with the smallest memory footprint.
 DEFAULT_ARCHITECTURE = "mobilenetv3_small_100"
 DEFAULT_INPUT_SIZE = 160
-BATCH_SIZE = 32
+# Images per forward pass. 8, not 32: with the pretrained Lite0 at 224 px a batch of 32 held ~400 MB of
+# activations and took a worker past 1.5 GB (bench/worker_memory.py); on CPU a smaller batch costs little speed.
+BATCH_SIZE = 8
 
 # Formats a platform plausibly sends; anything else (PSD, EPS, ICO, ...) is refused before decoding.
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
