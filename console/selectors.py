@@ -1,0 +1,175 @@
+"""Search and lists over items and authors, limited to the queues the user may see.
+
+On PostgreSQL the text is matched with full-text search (``to_tsvector('simple', text)``, served by
+the GIN index the console's migration creates) and author handles with trigrams (``pg_trgm``); on
+SQLite, the embedded default, the same search is a plain case-insensitive substring match.
+Identifiers (item id, external id, ticket id, author id or handle) match exactly, on either database.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from classifiers.models import ModelVersion, Score
+from queues.models import Author, Decision, Item, Queue, QueueEntry
+from queues.review import queues_for
+
+PAGE_SIZE = 50
+# Text search config: 'simple' does no stemming, so it works for every language the items come in.
+TEXT_SEARCH_CONFIG = "simple"
+
+
+def sees_every_queue(user: AbstractBaseUser) -> bool:
+    """Superusers (admins) see every queue; everyone else sees the queues they are a member of."""
+    return bool(user.is_superuser)
+
+
+def visible_queues(user: AbstractBaseUser) -> QuerySet[Queue]:
+    if sees_every_queue(user):
+        return Queue.objects.all()
+    return Queue.objects.filter(pk__in=queues_for(user).values("pk"))
+
+
+def visible_items(user: AbstractBaseUser) -> QuerySet[Item]:
+    """Items that have been in at least one queue the user may see (an admin: every item)."""
+    if sees_every_queue(user):
+        return Item.objects.all()
+    queue_ids = list(visible_queues(user).values_list("pk", flat=True))
+    return Item.objects.filter(
+        Exists(QueueEntry.objects.filter(item_id=OuterRef("pk"), queue_id__in=queue_ids))
+    )
+
+
+def invisible_item_ids(user: AbstractBaseUser, item_ids: Iterable[int]) -> list[int]:
+    """Those of ``item_ids`` the user may not see (or that do not exist), sorted."""
+    wanted = set(item_ids)
+    seen = set(visible_items(user).filter(pk__in=wanted).values_list("pk", flat=True))
+    return sorted(wanted - seen)
+
+
+def _text_match(text: str) -> Q:
+    """Items whose text holds the words of ``text``, or whose identifiers equal it."""
+    # Matching authors are looked up first, so each branch of the OR is a plain indexed condition on the
+    # item table that PostgreSQL can combine in one bitmap scan (a join inside an OR cannot be).
+    authors = list(
+        Author.objects.filter(Q(external_id=text) | Q(handle__iexact=text)).values_list("pk", flat=True)[:100]
+    )
+    ids = Q(external_id=text) | Q(ticket_id=text) | Q(author_id__in=authors)
+    if text.isdigit() and len(text) < 19:
+        ids |= Q(pk=int(text))
+    if connection.vendor == "postgresql":
+        return ids | Q(search_text=SearchQuery(text, config=TEXT_SEARCH_CONFIG, search_type="websearch"))
+    return ids | Q(text__icontains=text)
+
+
+def _day_start(day) -> datetime:  # noqa: ANN001 - a date
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def filtered_items(user: AbstractBaseUser, criteria) -> QuerySet[Item]:  # noqa: ANN001 - forms.SearchCriteria
+    """Every item the user may see that matches ``criteria``, newest first. Not yet sliced."""
+    items = visible_items(user)
+    if criteria.text:
+        if connection.vendor == "postgresql":
+            items = items.annotate(search_text=SearchVector("text", config=TEXT_SEARCH_CONFIG))
+        items = items.filter(_text_match(criteria.text))
+    if criteria.state:
+        items = items.filter(state=criteria.state)
+    if criteria.author_id:
+        items = items.filter(author_id=criteria.author_id)
+    if criteria.created_from:
+        items = items.filter(created_at__gte=_day_start(criteria.created_from))
+    if criteria.created_to:
+        items = items.filter(created_at__lt=_day_start(criteria.created_to) + timezone.timedelta(days=1))
+    entries = QueueEntry.objects.filter(item_id=OuterRef("pk"))
+    if criteria.queue_id:
+        entries = entries.filter(queue_id=criteria.queue_id)
+    if criteria.risk_min is not None or criteria.risk_max is not None:
+        # Risk belongs to an item's stay in a queue: the open one.
+        entries = entries.filter(status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED])
+        if criteria.risk_min is not None:
+            entries = entries.filter(risk__gte=criteria.risk_min)
+        if criteria.risk_max is not None:
+            entries = entries.filter(risk__lte=criteria.risk_max)
+    if criteria.queue_id or criteria.risk_min is not None or criteria.risk_max is not None:
+        items = items.filter(Exists(entries))
+    if criteria.category:
+        scores = Score.objects.filter(
+            item_id=OuterRef("pk"), category__slug=criteria.category, model_version__status=ModelVersion.Status.ACTIVE
+        )
+        if criteria.score_min is not None:
+            scores = scores.filter(probability__gte=criteria.score_min)
+        if criteria.score_max is not None:
+            scores = scores.filter(probability__lte=criteria.score_max)
+        items = items.filter(Exists(scores))
+    if criteria.decision or criteria.reviewer:
+        decisions = Decision.objects.filter(item_id=OuterRef("pk"))
+        if criteria.decision:
+            decisions = decisions.filter(action=criteria.decision)
+        if criteria.reviewer:
+            decisions = decisions.filter(reviewer__username=criteria.reviewer)
+        items = items.filter(Exists(decisions))
+    return items.order_by("-pk")
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    item: Item
+    queue_name: str
+    risk: float | None
+    last_decision: str
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    rows: list[ItemRow]
+    next_before: int | None  # the ``before`` of the next page, None on the last one
+
+
+def search_items(*, user: AbstractBaseUser, criteria, before: int | None = None, size: int = PAGE_SIZE) -> ItemPage:  # noqa: ANN001
+    """One page of matching items, newest first; ``before`` is the keyset (an item id) of the page."""
+    items = filtered_items(user, criteria)
+    if before is not None:
+        items = items.filter(pk__lt=before)
+    page = list(items.select_related("author")[: size + 1])
+    more = len(page) > size
+    page = page[:size]
+    ids = [item.pk for item in page]
+    open_entries = {
+        item_id: (name, risk)
+        for item_id, name, risk in QueueEntry.objects.filter(
+            item_id__in=ids, status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED]
+        ).values_list("item_id", "queue__name", "risk")
+    }
+    last_decisions: dict[int, str] = {}
+    for item_id, action in (
+        Decision.objects.filter(item_id__in=ids).order_by("item_id", "created_at").values_list("item_id", "action")
+    ):
+        last_decisions[item_id] = Decision.Action(action).label
+    rows = [
+        ItemRow(
+            item=item,
+            queue_name=open_entries.get(item.pk, ("", None))[0],
+            risk=open_entries.get(item.pk, ("", None))[1],
+            last_decision=last_decisions.get(item.pk, ""),
+        )
+        for item in page
+    ]
+    return ItemPage(rows=rows, next_before=page[-1].pk if more else None)
+
+
+def search_authors(*, user: AbstractBaseUser, text: str, limit: int = 10) -> list[Author]:
+    """Authors whose handle contains ``text`` or whose id equals it, who posted an item the user may see."""
+    if not text:
+        return []
+    # icontains is UPPER(handle) LIKE UPPER('%text%'): on PostgreSQL the trigram index on UPPER(handle) serves it.
+    authors = Author.objects.filter(Q(handle__icontains=text) | Q(external_id=text))
+    if not sees_every_queue(user):
+        authors = authors.filter(Exists(visible_items(user).filter(author_id=OuterRef("pk"))))
+    return list(authors.order_by("handle", "pk")[:limit])
