@@ -135,7 +135,7 @@ def _decide_item(bulk: BulkAction, item_id: int, *, user: AbstractBaseUser, queu
             .first()
         )
         if entry is None:
-            raise ItemLeftAlone("Not waiting in a queue: already decided, not routed yet, or held by someone right now.")
+            raise ItemLeftAlone("Not waiting in a queue: already decided, not routed yet, or being decided right now.")
         if entry.queue_id not in queue_ids:
             raise ItemLeftAlone(f"Now in the queue {entry.queue.name!r}, which you may not work.")
         if entry.selection in quality.QC_SELECTIONS:

@@ -41,9 +41,7 @@ def visible_items(user: AbstractBaseUser) -> QuerySet[Item]:
     if sees_every_queue(user):
         return Item.objects.all()
     queue_ids = list(visible_queues(user).values_list("pk", flat=True))
-    return Item.objects.filter(
-        Exists(QueueEntry.objects.filter(item_id=OuterRef("pk"), queue_id__in=queue_ids))
-    )
+    return Item.objects.filter(Exists(QueueEntry.objects.filter(item_id=OuterRef("pk"), queue_id__in=queue_ids)))
 
 
 def invisible_item_ids(user: AbstractBaseUser, item_ids: Iterable[int]) -> list[int]:

@@ -128,7 +128,8 @@ def bulk_confirm(request: HttpRequest) -> HttpResponse:
         return _refused(request, "The selection could not be read: item ids must be numbers.", 400)
     hidden = selectors.invisible_item_ids(request.user, ids)
     if hidden:
-        return _refused(request, f"{len(hidden)} of the selected items are not in a queue you may see; nothing was done.", 403)
+        message = f"{len(hidden)} of the selected items are not in a queue you may see; nothing was done."
+        return _refused(request, message, 403)
     if not ids:
         return _refused(request, "Select at least one item.", 400)
     sample = list(selectors.visible_items(request.user).filter(pk__in=ids[:SAMPLE_SIZE]).order_by("-pk"))

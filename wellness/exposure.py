@@ -34,9 +34,7 @@ def capped_categories(*, user_id: int, day: date | None = None) -> list[str]:
 
 def record_exposure(*, user_id: int, category_slug: str, day: date | None = None) -> int | None:
     """Count one item of ``category_slug`` served to ``user_id``; the new count, or None when not sensitive."""
-    category_id = (
-        ExposureCap.objects.filter(category__slug=category_slug).values_list("category_id", flat=True).first()
-    )
+    category_id = ExposureCap.objects.filter(category__slug=category_slug).values_list("category_id", flat=True).first()
     if category_id is None:
         return None
     day = day or today()
@@ -67,9 +65,7 @@ class ExposureRow:
 
 def exposure_of(user: AbstractBaseUser, *, day: date | None = None) -> list[ExposureRow]:
     """One row per sensitive category: what ``user`` was served of it on ``day`` and its cap."""
-    counts = dict(
-        ExposureCount.objects.filter(user=user, day=day or today()).values_list("category_id", "count")
-    )
+    counts = dict(ExposureCount.objects.filter(user=user, day=day or today()).values_list("category_id", "count"))
     return [
         ExposureRow(category=cap.category, count=counts.get(cap.category_id, 0), cap=cap.daily_cap)
         for cap in ExposureCap.objects.select_related("category")

@@ -12,9 +12,7 @@ from django.db import models
 class ExposureCap(models.Model):
     """An admin's daily cap on one sensitive category, for every reviewer."""
 
-    category = models.OneToOneField(
-        "classifiers.PolicyCategory", on_delete=models.CASCADE, related_name="exposure_cap"
-    )
+    category = models.OneToOneField("classifiers.PolicyCategory", on_delete=models.CASCADE, related_name="exposure_cap")
     daily_cap = models.PositiveIntegerField(
         help_text="Items of this category a reviewer may be served per day; past it they get none until tomorrow."
     )

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,55 +14,114 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='BulkAction',
+            name="BulkAction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('decide', 'Decide')], default='decide', max_length=10)),
-                ('action', models.CharField(help_text="The decision's action (no_violation, remove, ...).", max_length=14)),
-                ('categories', models.JSONField(blank=True, default=list, help_text='Policy category slugs of the decision.')),
-                ('note', models.TextField(blank=True)),
-                ('state', models.CharField(choices=[('pending', 'Waiting for a worker'), ('running', 'Running'), ('done', 'Done'), ('undone', 'Undone')], default='pending', max_length=8)),
-                ('total', models.PositiveIntegerField()),
-                ('processed', models.PositiveIntegerField(default=0)),
-                ('succeeded', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('undone_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='bulk_actions', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("decide", "Decide")], default="decide", max_length=10)),
+                (
+                    "action",
+                    models.CharField(help_text="The decision's action (no_violation, remove, ...).", max_length=14),
+                ),
+                (
+                    "categories",
+                    models.JSONField(blank=True, default=list, help_text="Policy category slugs of the decision."),
+                ),
+                ("note", models.TextField(blank=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting for a worker"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("undone", "Undone"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField()),
+                ("processed", models.PositiveIntegerField(default=0)),
+                ("succeeded", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("undone_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="bulk_actions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'permissions': [('run_bulk_actions', 'Can decide many items at once (leads)')],
+                "ordering": ["-created_at"],
+                "permissions": [("run_bulk_actions", "Can decide many items at once (leads)")],
             },
         ),
         migrations.CreateModel(
-            name='BulkActionItem',
+            name="BulkActionItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('item_id', models.BigIntegerField()),
-                ('outcome', models.CharField(choices=[('pending', 'Not yet'), ('decided', 'Decided'), ('failed', 'Left alone'), ('undone', 'Decision undone')], default='pending', max_length=8)),
-                ('decision_id', models.BigIntegerField(blank=True, help_text='The decision this item got.', null=True)),
-                ('reason', models.CharField(blank=True, help_text='Why the item was left alone, in words.', max_length=300)),
-                ('bulk_action', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='console.bulkaction')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("item_id", models.BigIntegerField()),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Not yet"),
+                            ("decided", "Decided"),
+                            ("failed", "Left alone"),
+                            ("undone", "Decision undone"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("decision_id", models.BigIntegerField(blank=True, help_text="The decision this item got.", null=True)),
+                (
+                    "reason",
+                    models.CharField(blank=True, help_text="Why the item was left alone, in words.", max_length=300),
+                ),
+                (
+                    "bulk_action",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="items", to="console.bulkaction"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('bulk_action', 'item_id'), name='bulk_item_once')],
+                "ordering": ["id"],
+                "constraints": [models.UniqueConstraint(fields=("bulk_action", "item_id"), name="bulk_item_once")],
             },
         ),
         migrations.CreateModel(
-            name='SavedFilter',
+            name="SavedFilter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('params', models.JSONField(default=dict, help_text="The search page's fields, as the search form reads them.")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='saved_filters', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "params",
+                    models.JSONField(
+                        default=dict, help_text="The search page's fields, as the search form reads them."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="saved_filters",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'name'), name='saved_filter_name_unique_per_user')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "name"), name="saved_filter_name_unique_per_user")
+                ],
             },
         ),
     ]

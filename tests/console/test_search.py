@@ -37,7 +37,8 @@ def test_identifiers_match_exactly_external_id_ticket_and_author(team, lead):
     assert _ids(lead, text=str(item.pk)) == [item.pk]
     assert [a.pk for a in search_authors(user=lead, text="kin")] == [author.pk]
     # An author known only through another team's items is not shown.
-    Item.objects.filter(pk=team["hidden"].pk).update(author=Author.objects.create(source="x", external_id="9", handle="kinder"))
+    stranger = Author.objects.create(source="x", external_id="9", handle="kinder")
+    Item.objects.filter(pk=team["hidden"].pk).update(author=stranger)
     assert [a.handle for a in search_authors(user=lead, text="kin")] == ["SpamKing"]
 
 
@@ -72,7 +73,8 @@ def test_pages_are_keyset_pages_newest_first(lead):
 
 
 def test_the_form_names_what_does_not_fit(team):
-    form = SearchForm({"score_min": "0.9", "risk_min": "2", "risk_max": "1", "category": "no-such"}, queues=[team["queue"]])
+    data = {"score_min": "0.9", "risk_min": "2", "risk_max": "1", "category": "no-such"}
+    form = SearchForm(data, queues=[team["queue"]])
     assert not form.is_valid()
     assert "category" in form.errors and "risk_max" in form.errors
 

@@ -6,40 +6,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('classifiers', '0005_training_snapshots_and_retraining_runs'),
+        ("classifiers", "0005_training_snapshots_and_retraining_runs"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ExposureCap',
+            name="ExposureCap",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('daily_cap', models.PositiveIntegerField(help_text='Items of this category a reviewer may be served per day; past it they get none until tomorrow.')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('category', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='exposure_cap', to='classifiers.policycategory')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "daily_cap",
+                    models.PositiveIntegerField(
+                        help_text="Items of this category a reviewer may be served per day; past it they get none until tomorrow."
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "category",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="exposure_cap",
+                        to="classifiers.policycategory",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['category__position', 'category__slug'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('daily_cap__gte', 1)), name='exposure_cap_at_least_1')],
+                "ordering": ["category__position", "category__slug"],
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("daily_cap__gte", 1)), name="exposure_cap_at_least_1")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ExposureCount',
+            name="ExposureCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('count', models.PositiveIntegerField(default=0)),
-                ('category', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='classifiers.policycategory')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='exposure_counts', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("count", models.PositiveIntegerField(default=0)),
+                (
+                    "category",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="classifiers.policycategory"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="exposure_counts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'permissions': [('view_team_exposure', "Can see the team's exposure, aggregated (leads)")],
-                'constraints': [models.UniqueConstraint(fields=('user', 'day', 'category'), name='exposure_count_per_user_day_category')],
+                "permissions": [("view_team_exposure", "Can see the team's exposure, aggregated (leads)")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "day", "category"), name="exposure_count_per_user_day_category"
+                    )
+                ],
             },
         ),
     ]
