@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from console.models import BulkAction, BulkActionItem
-from console.selectors import invisible_item_ids, visible_queues
+from console.selectors import invisible_item_ids, viewer_for
 from queues import quality, review
 from queues.models import Decision, Item, QueueEntry
 
@@ -67,7 +67,7 @@ def start_bulk_decision(
         review.check_decision(action=action, categories=categories)
     except review.InvalidDecision as error:
         raise BulkInvalid(str(error)) from error
-    hidden = invisible_item_ids(user, ids)
+    hidden = invisible_item_ids(viewer_for(user), ids)
     if hidden:
         sample = ", ".join(str(i) for i in hidden[:5])
         raise BulkRefused(
@@ -105,7 +105,7 @@ def run_bulk_action(*, bulk_action_id: int) -> BulkAction:
         if not chunk:
             break
         # Permission is read again per chunk: a lead removed from a queue mid-run stops deciding its items.
-        queue_ids = set(visible_queues(user).values_list("pk", flat=True))
+        queue_ids = viewer_for(user).queue_ids
         with transaction.atomic():
             for row in chunk:
                 try:
@@ -125,7 +125,7 @@ def run_bulk_action(*, bulk_action_id: int) -> BulkAction:
     return bulk
 
 
-def _decide_item(bulk: BulkAction, item_id: int, *, user: AbstractBaseUser, queue_ids: set[int]) -> int:
+def _decide_item(bulk: BulkAction, item_id: int, *, user: AbstractBaseUser, queue_ids: frozenset[int] | None) -> int:
     """Claim the item's open entry for ``user`` and decide it through the review service; the decision's id."""
     with transaction.atomic():  # a savepoint: an item left alone leaves nothing behind
         entry = (
@@ -136,7 +136,7 @@ def _decide_item(bulk: BulkAction, item_id: int, *, user: AbstractBaseUser, queu
         )
         if entry is None:
             raise ItemLeftAlone("Not waiting in a queue: already decided, not routed yet, or being decided right now.")
-        if entry.queue_id not in queue_ids:
+        if queue_ids is not None and entry.queue_id not in queue_ids:
             raise ItemLeftAlone(f"Now in the queue {entry.queue.name!r}, which you may not work.")
         if entry.selection in quality.QC_SELECTIONS:
             raise ItemLeftAlone("A gold item or an independent second review: it is decided one by one.")

@@ -25,29 +25,41 @@ PAGE_SIZE = 50
 TEXT_SEARCH_CONFIG = "simple"
 
 
-def sees_every_queue(user: AbstractBaseUser) -> bool:
-    """Superusers (admins) see every queue; everyone else sees the queues they are a member of."""
-    return bool(user.is_superuser)
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking, read once per request: ``queue_ids`` are the queues they may see, None for every queue."""
+
+    user: AbstractBaseUser
+    queue_ids: frozenset[int] | None
+
+    @property
+    def sees_every_queue(self) -> bool:
+        return self.queue_ids is None
 
 
-def visible_queues(user: AbstractBaseUser) -> QuerySet[Queue]:
-    if sees_every_queue(user):
-        return Queue.objects.all()
-    return Queue.objects.filter(pk__in=queues_for(user).values("pk"))
+def viewer_for(user: AbstractBaseUser) -> Viewer:
+    """Superusers (admins) see every queue; everyone else the queues they are a member of."""
+    if user.is_superuser:
+        return Viewer(user=user, queue_ids=None)
+    return Viewer(user=user, queue_ids=frozenset(queues_for(user).values_list("pk", flat=True)))
 
 
-def visible_items(user: AbstractBaseUser) -> QuerySet[Item]:
-    """Items that have been in at least one queue the user may see (an admin: every item)."""
-    if sees_every_queue(user):
+def visible_queues(viewer: Viewer) -> QuerySet[Queue]:
+    queues = Queue.objects.all()
+    return queues if viewer.sees_every_queue else queues.filter(pk__in=viewer.queue_ids)
+
+
+def visible_items(viewer: Viewer) -> QuerySet[Item]:
+    """Items that have been in at least one queue the viewer may see (an admin: every item)."""
+    if viewer.sees_every_queue:
         return Item.objects.all()
-    queue_ids = list(visible_queues(user).values_list("pk", flat=True))
-    return Item.objects.filter(Exists(QueueEntry.objects.filter(item_id=OuterRef("pk"), queue_id__in=queue_ids)))
+    return Item.objects.filter(Exists(QueueEntry.objects.filter(item_id=OuterRef("pk"), queue_id__in=viewer.queue_ids)))
 
 
-def invisible_item_ids(user: AbstractBaseUser, item_ids: Iterable[int]) -> list[int]:
-    """Those of ``item_ids`` the user may not see (or that do not exist), sorted."""
+def invisible_item_ids(viewer: Viewer, item_ids: Iterable[int]) -> list[int]:
+    """Those of ``item_ids`` the viewer may not see (or that do not exist), sorted."""
     wanted = set(item_ids)
-    seen = set(visible_items(user).filter(pk__in=wanted).values_list("pk", flat=True))
+    seen = set(visible_items(viewer).filter(pk__in=wanted).values_list("pk", flat=True))
     return sorted(wanted - seen)
 
 
@@ -70,9 +82,9 @@ def _day_start(day) -> datetime:  # noqa: ANN001 - a date
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def filtered_items(user: AbstractBaseUser, criteria) -> QuerySet[Item]:  # noqa: ANN001 - forms.SearchCriteria
-    """Every item the user may see that matches ``criteria``, newest first. Not yet sliced."""
-    items = visible_items(user)
+def filtered_items(viewer: Viewer, criteria) -> QuerySet[Item]:  # noqa: ANN001 - forms.SearchCriteria
+    """Every item the viewer may see that matches ``criteria``, newest first. Not yet sliced."""
+    items = visible_items(viewer)
     if criteria.text:
         if connection.vendor == "postgresql":
             items = items.annotate(search_text=SearchVector("text", config=TEXT_SEARCH_CONFIG))
@@ -130,9 +142,9 @@ class ItemPage:
     next_before: int | None  # the ``before`` of the next page, None on the last one
 
 
-def search_items(*, user: AbstractBaseUser, criteria, before: int | None = None, size: int = PAGE_SIZE) -> ItemPage:  # noqa: ANN001
+def search_items(*, viewer: Viewer, criteria, before: int | None = None, size: int = PAGE_SIZE) -> ItemPage:  # noqa: ANN001
     """One page of matching items, newest first; ``before`` is the keyset (an item id) of the page."""
-    items = filtered_items(user, criteria)
+    items = filtered_items(viewer, criteria)
     if before is not None:
         items = items.filter(pk__lt=before)
     page = list(items.select_related("author")[: size + 1])
@@ -162,12 +174,12 @@ def search_items(*, user: AbstractBaseUser, criteria, before: int | None = None,
     return ItemPage(rows=rows, next_before=page[-1].pk if more else None)
 
 
-def search_authors(*, user: AbstractBaseUser, text: str, limit: int = 10) -> list[Author]:
-    """Authors whose handle contains ``text`` or whose id equals it, who posted an item the user may see."""
+def search_authors(*, viewer: Viewer, text: str, limit: int = 10) -> list[Author]:
+    """Authors whose handle contains ``text`` or whose id equals it, who posted an item the viewer may see."""
     if not text:
         return []
     # icontains is UPPER(handle) LIKE UPPER('%text%'): on PostgreSQL the trigram index on UPPER(handle) serves it.
     authors = Author.objects.filter(Q(handle__icontains=text) | Q(external_id=text))
-    if not sees_every_queue(user):
-        authors = authors.filter(Exists(visible_items(user).filter(author_id=OuterRef("pk"))))
+    if not viewer.sees_every_queue:
+        authors = authors.filter(Exists(visible_items(viewer).filter(author_id=OuterRef("pk"))))
     return list(authors.order_by("handle", "pk")[:limit])

@@ -21,8 +21,8 @@ from queues.models import Decision
 SAMPLE_SIZE = 5
 
 
-def _search_form(request: HttpRequest, data: QueryDict | dict) -> SearchForm:
-    return SearchForm(data, queues=list(selectors.visible_queues(request.user).order_by("name")))
+def _search_form(request: HttpRequest, viewer: selectors.Viewer, data: QueryDict | dict) -> SearchForm:
+    return SearchForm(data, queues=list(selectors.visible_queues(viewer).order_by("name")))
 
 
 def _saved_filter(request: HttpRequest, filter_id: int) -> SavedFilter:
@@ -45,16 +45,17 @@ def search(request: HttpRequest) -> HttpResponse:
         saved = _saved_filter(request, int(request.GET["saved"]))
         data = QueryDict(mutable=True)
         data.update(saved.params)
-    form = _search_form(request, data)
+    viewer = selectors.viewer_for(request.user)
+    form = _search_form(request, viewer, data)
     page = None
     authors = []
     if form.is_valid():
         criteria = form.criteria()
         before = request.GET.get("before")
         page = selectors.search_items(
-            user=request.user, criteria=criteria, before=int(before) if before and before.isdigit() else None
+            viewer=viewer, criteria=criteria, before=int(before) if before and before.isdigit() else None
         )
-        authors = selectors.search_authors(user=request.user, text=criteria.text) if not before else []
+        authors = selectors.search_authors(viewer=viewer, text=criteria.text) if not before else []
     elif saved is not None:
         # A saved filter that no longer parses (a deleted category, a queue one left) says so, instead of failing.
         stale = saved
@@ -77,7 +78,7 @@ def search(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def save_filter(request: HttpRequest) -> HttpResponse:
-    form = _search_form(request, request.POST)
+    form = _search_form(request, selectors.viewer_for(request.user), request.POST)
     if not form.is_valid():
         messages.error(request, "The filter has errors; fix them before saving it.")
         return redirect(reverse("console-search"))
@@ -99,13 +100,13 @@ def delete_filter(request: HttpRequest, filter_id: int) -> HttpResponse:
     return redirect(reverse("console-search"))
 
 
-def _selected_ids(request: HttpRequest) -> list[int] | None:
+def _selected_ids(request: HttpRequest, viewer: selectors.Viewer) -> list[int] | None:
     """The items a bulk form names: the ticked ones, or every match of the filter it carries; None if malformed."""
     if request.POST.get("scope") == "filter":
-        form = _search_form(request, request.POST)
+        form = _search_form(request, viewer, request.POST)
         if not form.is_valid():
             return None
-        items = selectors.filtered_items(request.user, form.criteria())
+        items = selectors.filtered_items(viewer, form.criteria())
         return list(items.values_list("pk", flat=True)[: bulk.MAX_BULK_ITEMS + 1])
     raw = request.POST.getlist("item")
     if not all(value.isdigit() for value in raw):
@@ -123,16 +124,17 @@ def bulk_confirm(request: HttpRequest) -> HttpResponse:
     """The confirmation: how many items, a sample of them, and the verdict; nothing is decided yet."""
     if not bulk.may_run_bulk_actions(request.user):
         return _refused(request, "Bulk actions are for leads: you lack the 'run bulk actions' permission.", 403)
-    ids = _selected_ids(request)
+    viewer = selectors.viewer_for(request.user)
+    ids = _selected_ids(request, viewer)
     if ids is None:
         return _refused(request, "The selection could not be read: item ids must be numbers.", 400)
-    hidden = selectors.invisible_item_ids(request.user, ids)
+    hidden = selectors.invisible_item_ids(viewer, ids)
     if hidden:
         message = f"{len(hidden)} of the selected items are not in a queue you may see; nothing was done."
         return _refused(request, message, 403)
     if not ids:
         return _refused(request, "Select at least one item.", 400)
-    sample = list(selectors.visible_items(request.user).filter(pk__in=ids[:SAMPLE_SIZE]).order_by("-pk"))
+    sample = list(selectors.visible_items(viewer).filter(pk__in=ids[:SAMPLE_SIZE]).order_by("-pk"))
     context = {
         "ids": ids,
         "count": len(ids),
