@@ -223,7 +223,8 @@ def run(requests: int, seed: int) -> int:
 
     over = []
     print("\nwall = the whole request in this process; db = time in PostgreSQL round trips; q = queries per request.")
-    print(f"{'scenario':<36} {'goal':>5} {'wall p50':>8} {'wall p95':>8} {'db p50':>7} {'db p95':>7} {'q':>3} {'rows':>5}")
+    print(f"{'scenario':<36} {'goal':>5} {'wall p50':>8} {'wall p95':>8} {'db p50':>7} {'db p95':>7}", end="")
+    print(f" {'q':>3} {'rows':>5}")
     with connection.execute_wrapper(timed_query):
         for name, goal, params in scenarios(random.Random(seed)):
             walls, dbs, rows, queries = [], [], 0, 0
