@@ -1,8 +1,9 @@
 """Search and lists over items and authors, limited to the queues the user may see.
 
-On PostgreSQL the text is matched with full-text search (``to_tsvector('simple', text)``, served by
-the GIN index the console's migration creates) and author handles with trigrams (``pg_trgm``); on
-SQLite, the embedded default, the same search is a plain case-insensitive substring match.
+On PostgreSQL the text is matched with full-text search (``to_tsvector('simple', text)``, kept in a
+stored column ``search_vector`` with a GIN index, both added by the console's migration) and author
+handles with trigrams (``pg_trgm``); on SQLite, the embedded default, the same search is a plain
+case-insensitive substring match.
 Identifiers (item id, external id, ticket id, author id or handle) match exactly, on either database.
 """
 
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from classifiers.models import ModelVersion, Score
@@ -74,7 +76,7 @@ def _text_match(text: str) -> Q:
     if text.isdigit() and len(text) < 19:
         ids |= Q(pk=int(text))
     if connection.vendor == "postgresql":
-        return ids | Q(search_text=SearchQuery(text, config=TEXT_SEARCH_CONFIG, search_type="websearch"))
+        return ids | Q(search_vector=SearchQuery(text, config=TEXT_SEARCH_CONFIG, search_type="websearch"))
     return ids | Q(text__icontains=text)
 
 
@@ -87,7 +89,11 @@ def filtered_items(viewer: Viewer, criteria) -> QuerySet[Item]:  # noqa: ANN001 
     items = visible_items(viewer)
     if criteria.text:
         if connection.vendor == "postgresql":
-            items = items.annotate(search_text=SearchVector("text", config=TEXT_SEARCH_CONFIG))
+            # The stored column the console's migration adds (PostgreSQL only, so not a model field): testing a
+            # stored tsvector is cheap enough for PostgreSQL to walk the newest items and stop at a page.
+            items = items.annotate(
+                search_vector=RawSQL(f"{Item._meta.db_table}.search_vector", [], SearchVectorField())
+            )
         items = items.filter(_text_match(criteria.text))
     if criteria.state:
         items = items.filter(state=criteria.state)
@@ -128,6 +134,46 @@ def filtered_items(viewer: Viewer, criteria) -> QuerySet[Item]:  # noqa: ANN001 
     return items.order_by("-pk")
 
 
+def _by_decision(criteria) -> bool:  # noqa: ANN001
+    return bool(criteria.decision or criteria.reviewer)
+
+
+def _matching_decisions(criteria) -> QuerySet[Decision]:  # noqa: ANN001
+    decisions = Decision.objects.all()
+    if criteria.decision:
+        decisions = decisions.filter(action=criteria.decision)
+    if criteria.reviewer:
+        decisions = decisions.filter(reviewer__username=criteria.reviewer)
+    return decisions
+
+
+# Decisions read per step when a page is driven by its decisions (see ``_page_through_decisions``).
+DECISION_WINDOW = 2000
+DECISION_WINDOWS = 5
+
+
+def _page_through_decisions(items: QuerySet[Item], criteria, before: int | None, size: int) -> list[Item]:  # noqa: ANN001
+    """A page of ``items`` found through the newest matching decisions, window by window.
+
+    Walking the newest items and testing each for a matching decision is slow when recent items are not
+    decided yet (every pending item is passed over): here the decisions' (action, item) or (reviewer, item)
+    index gives the newest decided items directly, and the item filters run on those only.
+    """
+    found: list[Item] = []
+    ceiling = before
+    for _ in range(DECISION_WINDOWS):
+        window = _matching_decisions(criteria)
+        if ceiling is not None:
+            window = window.filter(item_id__lt=ceiling)
+        item_ids = list(window.order_by("-item_id").values_list("item_id", flat=True)[:DECISION_WINDOW])
+        found += items.filter(pk__in=set(item_ids))[: size + 1 - len(found)]
+        if len(found) > size or len(item_ids) < DECISION_WINDOW:
+            return found
+        ceiling = item_ids[-1]  # every decided item from here up was in this window or an earlier one
+    # The other filters rarely hold on decided items: the plain query finishes the page.
+    return found + list(items.filter(pk__lt=ceiling)[: size + 1 - len(found)])
+
+
 @dataclass(frozen=True)
 class ItemRow:
     item: Item
@@ -144,10 +190,10 @@ class ItemPage:
 
 def search_items(*, viewer: Viewer, criteria, before: int | None = None, size: int = PAGE_SIZE) -> ItemPage:  # noqa: ANN001
     """One page of matching items, newest first; ``before`` is the keyset (an item id) of the page."""
-    items = filtered_items(viewer, criteria)
+    items = filtered_items(viewer, criteria).select_related("author")
     if before is not None:
         items = items.filter(pk__lt=before)
-    page = list(items.select_related("author")[: size + 1])
+    page = _page_through_decisions(items, criteria, before, size) if _by_decision(criteria) else list(items[: size + 1])
     more = len(page) > size
     page = page[:size]
     ids = [item.pk for item in page]

@@ -88,3 +88,30 @@ def test_invisible_items_are_named(team, lead):
         team["hidden"].pk,
         10**9,
     ]
+
+
+def test_decision_filters_page_through_decided_items_window_by_window(lead, monkeypatch):
+    from console import selectors
+    from queues.models import Queue
+
+    monkeypatch.setattr(selectors, "DECISION_WINDOW", 3)  # several windows with a handful of rows
+    monkeypatch.setattr(selectors, "DECISION_WINDOWS", 2)  # and the plain query finishing the page
+    queue = Queue.objects.create(name="Windows", slug="windows")
+    queue.members.add(lead)
+    items = [make_item(text=f"windowed {n}") for n in range(12)]
+    for n, item in enumerate(items):
+        enqueue(item, queue)
+        if n % 2:
+            Decision.objects.create(item=item, reviewer=lead, action=Decision.Action.REMOVE)
+            Decision.objects.create(item=item, reviewer=lead, action=Decision.Action.REMOVE)  # duplicates too
+    removed = [i.pk for i in reversed(items) if items.index(i) % 2]
+    pages, before = [], None
+    while True:
+        page = search_items(viewer=viewer_for(lead), criteria=SearchCriteria(decision="remove"), before=before, size=2)
+        pages += [row.item.pk for row in page.rows]
+        if page.next_before is None:
+            break
+        before = page.next_before
+    assert pages == removed
+    only_text = SearchCriteria(decision="remove", text="windowed 3")  # matches one decided item, far down
+    assert [r.item.pk for r in search_items(viewer=viewer_for(lead), criteria=only_text).rows] == [items[3].pk]
