@@ -51,11 +51,17 @@ def visible_queues(viewer: Viewer) -> QuerySet[Queue]:
     return queues if viewer.sees_every_queue else queues.filter(pk__in=viewer.queue_ids)
 
 
-def visible_items(viewer: Viewer) -> QuerySet[Item]:
-    """Items that have been in at least one queue the viewer may see (an admin: every item)."""
+def visible_items(viewer: Viewer, *, before: int | None = None) -> QuerySet[Item]:
+    """Items that have been in at least one queue the viewer may see (an admin: every item); below ``before``."""
+    items = Item.objects.all() if before is None else Item.objects.filter(pk__lt=before)
     if viewer.sees_every_queue:
-        return Item.objects.all()
-    return Item.objects.filter(Exists(QueueEntry.objects.filter(item_id=OuterRef("pk"), queue_id__in=viewer.queue_ids)))
+        return items
+    entries = QueueEntry.objects.filter(item_id=OuterRef("pk"), queue_id__in=viewer.queue_ids)
+    if before is not None:
+        # Redundant for the result, but PostgreSQL's merge join then starts both index walks at ``before``
+        # instead of walking the entries down from the newest (290 ms for a page at 400,000 of 1M items).
+        entries = entries.filter(item_id__lt=before)
+    return items.filter(Exists(entries))
 
 
 def invisible_item_ids(viewer: Viewer, item_ids: Iterable[int]) -> list[int]:
@@ -84,9 +90,10 @@ def _day_start(day) -> datetime:  # noqa: ANN001 - a date
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def filtered_items(viewer: Viewer, criteria) -> QuerySet[Item]:  # noqa: ANN001 - forms.SearchCriteria
-    """Every item the viewer may see that matches ``criteria``, newest first. Not yet sliced."""
-    items = visible_items(viewer)
+def filtered_items(viewer: Viewer, criteria, *, before: int | None = None) -> QuerySet[Item]:  # noqa: ANN001
+    """Every item the viewer may see that matches ``criteria`` (a forms.SearchCriteria), below ``before``, newest
+    first. Not yet sliced."""
+    items = visible_items(viewer, before=before)
     if criteria.text:
         if connection.vendor == "postgresql":
             # The stored column the console's migration adds (PostgreSQL only, so not a model field): testing a
@@ -190,9 +197,7 @@ class ItemPage:
 
 def search_items(*, viewer: Viewer, criteria, before: int | None = None, size: int = PAGE_SIZE) -> ItemPage:  # noqa: ANN001
     """One page of matching items, newest first; ``before`` is the keyset (an item id) of the page."""
-    items = filtered_items(viewer, criteria).select_related("author")
-    if before is not None:
-        items = items.filter(pk__lt=before)
+    items = filtered_items(viewer, criteria, before=before).select_related("author")
     page = _page_through_decisions(items, criteria, before, size) if _by_decision(criteria) else list(items[: size + 1])
     more = len(page) > size
     page = page[:size]
