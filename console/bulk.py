@@ -15,11 +15,14 @@ from datetime import timedelta
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.middleware import current_client_ip
+from audit.models import AuditEvent
 from audit.services import record_event
+from console.decide_batch import decide_entries
 from console.models import BulkAction, BulkActionItem
 from console.selectors import invisible_item_ids, viewer_for
 from queues import quality, review
@@ -107,12 +110,13 @@ def run_bulk_action(*, bulk_action_id: int) -> BulkAction:
         # Permission is read again per chunk: a lead removed from a queue mid-run stops deciding its items.
         queue_ids = viewer_for(user).queue_ids
         with transaction.atomic():
-            for row in chunk:
-                try:
-                    row.decision_id = _decide_item(bulk, row.item_id, user=user, queue_ids=queue_ids)
-                    row.outcome = BulkActionItem.Outcome.DECIDED
-                except (ItemLeftAlone, review.LeaseLost, review.InvalidDecision) as error:
-                    row.outcome, row.reason = BulkActionItem.Outcome.FAILED, str(error)[:300]
+            try:
+                with transaction.atomic():
+                    _decide_chunk(bulk, chunk, user=user, queue_ids=queue_ids)
+            except DatabaseError:
+                # Something no check foresaw: decide this chunk item by item, so the bad one fails alone.
+                for row in chunk:
+                    _decide_alone(bulk, row, user=user, queue_ids=queue_ids)
             BulkActionItem.objects.bulk_update(chunk, ["outcome", "decision_id", "reason"])
             decided = sum(row.outcome == BulkActionItem.Outcome.DECIDED for row in chunk)
             BulkAction.objects.filter(pk=bulk.pk).update(
@@ -125,35 +129,87 @@ def run_bulk_action(*, bulk_action_id: int) -> BulkAction:
     return bulk
 
 
-def _decide_item(bulk: BulkAction, item_id: int, *, user: AbstractBaseUser, queue_ids: frozenset[int] | None) -> int:
-    """Claim the item's open entry for ``user`` and decide it through the review service; the decision's id."""
-    with transaction.atomic():  # a savepoint: an item left alone leaves nothing behind
-        entry = (
-            QueueEntry.objects.select_for_update(of=("self",), skip_locked=connection.vendor == "postgresql")
-            .select_related("queue")
-            .filter(item_id=item_id, status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED])
-            .first()
+def _why_left_alone(entry: QueueEntry | None, *, user: AbstractBaseUser, queue_ids, now) -> str:  # noqa: ANN001
+    """Why the bulk action may not decide this entry; empty when it may."""
+    if entry is None:
+        return "Not waiting in a queue: already decided, not routed yet, or being decided right now."
+    if queue_ids is not None and entry.queue_id not in queue_ids:
+        return f"Now in the queue {entry.queue.name!r}, which you may not work."
+    if entry.selection in quality.QC_SELECTIONS:
+        return "A gold item or an independent second review: it is decided one by one."
+    if entry.excluded_reviewer_id == user.pk:
+        return "A second review of your own decision: someone else decides it."
+    if entry.status == QueueEntry.Status.CLAIMED and entry.claimed_by_id != user.pk and entry.lease_until > now:
+        return "Another reviewer holds it now; it is left to them."
+    return ""
+
+
+def _open_entries(item_ids: list[int]) -> dict[int, QueueEntry]:
+    """The open entry of each item, locked; entries another transaction holds locked are skipped on PostgreSQL."""
+    locked = (
+        QueueEntry.objects.select_for_update(of=("self",), skip_locked=connection.vendor == "postgresql")
+        .select_related("queue", "item")
+        .filter(item_id__in=item_ids, status__in=quality.OPEN)
+    )
+    return {entry.item_id: entry for entry in locked}
+
+
+def _claim(entries: list[QueueEntry], *, user: AbstractBaseUser, now) -> None:  # noqa: ANN001
+    """Hold ``entries`` (locked by the caller) for ``user`` under a lease, as a reviewer's claim would."""
+    until = now + timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
+    QueueEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+        status=QueueEntry.Status.CLAIMED, claimed_by=user, claimed_at=now, lease_until=until,
+        fencing_token=F("fencing_token") + 1,
+    )  # fmt: skip
+    for entry in entries:
+        entry.status, entry.claimed_by, entry.claimed_at, entry.lease_until = (
+            QueueEntry.Status.CLAIMED,
+            user,
+            now,
+            until,
         )
-        if entry is None:
-            raise ItemLeftAlone("Not waiting in a queue: already decided, not routed yet, or being decided right now.")
-        if queue_ids is not None and entry.queue_id not in queue_ids:
-            raise ItemLeftAlone(f"Now in the queue {entry.queue.name!r}, which you may not work.")
-        if entry.selection in quality.QC_SELECTIONS:
-            raise ItemLeftAlone("A gold item or an independent second review: it is decided one by one.")
-        now = timezone.now()
-        if entry.status == QueueEntry.Status.CLAIMED and entry.claimed_by_id != user.pk and entry.lease_until > now:
-            raise ItemLeftAlone("Another reviewer holds it now; it is left to them.")
-        entry.status = QueueEntry.Status.CLAIMED
-        entry.claimed_by = user
-        entry.claimed_at = now
-        entry.lease_until = now + timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
         entry.fencing_token += 1
-        entry.save(update_fields=["status", "claimed_by", "claimed_at", "lease_until", "fencing_token"])
-        [decision, *_] = review.record_decision(
-            entry_id=entry.pk, token=entry.fencing_token, user=user, action=bulk.action,
-            categories=list(bulk.categories), note=bulk.note or f"Bulk action #{bulk.pk}",
-        )  # fmt: skip
-        return decision.pk
+
+
+def _decide_chunk(bulk: BulkAction, chunk: list[BulkActionItem], *, user: AbstractBaseUser, queue_ids) -> None:  # noqa: ANN001
+    """Claim and decide the chunk's items together; those that may not be decided get their reason."""
+    now = timezone.now()
+    known = review.check_decision(action=bulk.action, categories=bulk.categories)
+    entries = _open_entries([row.item_id for row in chunk])
+    ready: list[tuple[BulkActionItem, QueueEntry]] = []
+    for row in chunk:
+        entry = entries.get(row.item_id)
+        reason = _why_left_alone(entry, user=user, queue_ids=queue_ids, now=now)
+        if reason:
+            row.outcome, row.reason = BulkActionItem.Outcome.FAILED, reason
+        else:
+            ready.append((row, entry))
+    _claim([entry for _, entry in ready], user=user, now=now)
+    decisions = decide_entries(
+        [entry for _, entry in ready], user=user, action=bulk.action, categories=[known[s] for s in bulk.categories],
+        note=bulk.note or f"Bulk action #{bulk.pk}", all_categories=list(known.values()),
+    )  # fmt: skip
+    for (row, _), decision in zip(ready, decisions, strict=True):
+        row.outcome, row.decision_id = BulkActionItem.Outcome.DECIDED, decision.pk
+
+
+def _decide_alone(bulk: BulkAction, row: BulkActionItem, *, user: AbstractBaseUser, queue_ids) -> None:  # noqa: ANN001
+    """One item through the one-by-one decision service, in its own savepoint."""
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            entry = _open_entries([row.item_id]).get(row.item_id)
+            reason = _why_left_alone(entry, user=user, queue_ids=queue_ids, now=now)
+            if reason:
+                raise ItemLeftAlone(reason)
+            _claim([entry], user=user, now=now)
+            [decision, *_] = review.record_decision(
+                entry_id=entry.pk, token=entry.fencing_token, user=user, action=bulk.action,
+                categories=list(bulk.categories), note=bulk.note or f"Bulk action #{bulk.pk}",
+            )  # fmt: skip
+        row.outcome, row.decision_id, row.reason = BulkActionItem.Outcome.DECIDED, decision.pk, ""
+    except (ItemLeftAlone, review.LeaseLost, review.InvalidDecision, DatabaseError) as error:
+        row.outcome, row.decision_id, row.reason = BulkActionItem.Outcome.FAILED, None, str(error)[:300]
 
 
 def undo_window() -> timedelta:
@@ -177,33 +233,52 @@ def undo_bulk_action(*, bulk_action_id: int, user: AbstractBaseUser) -> BulkActi
         if timezone.now() - bulk.finished_at > undo_window():
             raise BulkInvalid(f"Bulk actions can be undone for {settings.REVIEW_UNDO_SECONDS} seconds after they end.")
         rows = list(bulk.items.filter(outcome=BulkActionItem.Outcome.DECIDED, decision_id__isnull=False))
-        decisions = {d.pk: d for d in Decision.objects.filter(pk__in=[r.decision_id for r in rows])}
+        for start in range(0, len(rows), 500):
+            part = rows[start : start + 500]
+            _withdraw_decisions(list(Decision.objects.filter(pk__in=[r.decision_id for r in part])), user=user)
         for row in rows:
-            decision = decisions.get(row.decision_id)
-            if decision is not None:
-                _withdraw_decision(decision, user=user)
             row.outcome = BulkActionItem.Outcome.UNDONE
-        BulkActionItem.objects.bulk_update(rows, ["outcome"])
+        BulkActionItem.objects.bulk_update(rows, ["outcome"], batch_size=500)
         bulk.state, bulk.undone_at = BulkAction.State.UNDONE, timezone.now()
         bulk.save(update_fields=["state", "undone_at"])
         record_event(action="bulk_action.undone", target=bulk, actor=user, before={"decisions": len(rows)})
     return bulk
 
 
-def _withdraw_decision(decision: Decision, *, user: AbstractBaseUser) -> None:
-    """Undo one decision: the item goes back to pending in the queue it was decided in."""
-    entry = decision.entry
-    quality.withdraw_second_review(decision)
-    record_event(
-        action="decision.undone",
-        target=decision,
-        actor=user,
-        before={"item": decision.item_id, "action": decision.action, "bulk": True},
-    )
-    decision.delete()
-    if entry is None or QueueEntry.objects.filter(item_id=entry.item_id, status__in=quality.OPEN).exists():
+def _withdraw_decisions(decisions: list[Decision], *, user: AbstractBaseUser) -> None:
+    """Undo decisions as a reviewer's undo would, together: the items go back to pending in the queues they were
+    decided in (unless already open elsewhere), the second reviews they opened are withdrawn, the audit log keeps
+    both the decisions and their undoing."""
+    if not decisions:
         return
-    QueueEntry.objects.filter(pk=entry.pk).update(
-        status=QueueEntry.Status.PENDING, closed_at=None, claimed_by=None, lease_until=None
+    item_ids = [d.item_id for d in decisions]
+    # What quality.withdraw_second_review does per decision: every decision here is the same reviewer's.
+    QueueEntry.objects.filter(
+        item_id__in=item_ids, selection=QueueEntry.Selection.SECOND_REVIEW, excluded_reviewer_id=user.pk,
+        status__in=quality.OPEN,
+    ).delete()  # fmt: skip
+    label, ip = user.get_username()[:150], current_client_ip()
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                actor=user,
+                actor_label=label,
+                action="decision.undone",
+                object_type=Decision._meta.label_lower,
+                object_id=str(d.pk),
+                object_repr=str(d)[:200],
+                ip_address=ip,
+                before={"item": d.item_id, "action": d.action, "bulk": True},
+            )  # fmt: skip
+            for d in decisions
+        ]
     )
-    Item.objects.filter(pk=entry.item_id).update(state=Item.State.QUEUED, updated_at=timezone.now())
+    entry_ids = [d.entry_id for d in decisions if d.entry_id is not None]
+    Decision.objects.filter(pk__in=[d.pk for d in decisions]).delete()  # labels and categories go with them
+    still_open = set(
+        QueueEntry.objects.filter(item_id__in=item_ids, status__in=quality.OPEN).values_list("item_id", flat=True)
+    )
+    reopen = QueueEntry.objects.filter(pk__in=entry_ids).exclude(item_id__in=still_open)
+    reopened = list(reopen.values_list("item_id", flat=True))
+    reopen.update(status=QueueEntry.Status.PENDING, closed_at=None, claimed_by=None, lease_until=None)
+    Item.objects.filter(pk__in=reopened).update(state=Item.State.QUEUED, updated_at=timezone.now())

@@ -117,3 +117,48 @@ def test_gold_and_second_review_entries_are_left_to_one_by_one_review(team, lead
     done = bulk.run_bulk_action(bulk_action_id=_start(lead, [item]).pk)
     assert done.succeeded == 0
     assert "decided one by one" in BulkActionItem.objects.get().reason
+
+
+def test_a_bulk_decision_writes_the_same_records_as_a_decision_made_alone(team, lead):
+    WebhookSubscription.objects.create(url="https://tickets.example/hooks", event_types=["decision.created"])
+    alone, *rest = team["items"]
+    claim = review.claim_next_item(queue=team["queue"], user=lead)
+    assert claim.item_id == alone.pk
+    review.record_decision(entry_id=claim.entry_id, token=claim.token, user=lead, action="remove", categories=["spam"])
+    bulk.run_bulk_action(bulk_action_id=_start(lead, rest).pk)
+
+    def shape(item):
+        decision = Decision.objects.get(item=item)
+        audit = AuditEvent.objects.get(action="decision.created", object_id=str(decision.pk))
+        event = WebhookEvent.objects.get(payload__decision_id=decision.pk)
+        labels = sorted(Label.objects.filter(decision=decision).values_list("category__slug", "value", "queue_id"))
+        payload = {k: v for k, v in event.payload.items() if k not in {"item_id", "external_id", "decision_id"}}
+        payload.pop("decided_at")
+        after = {k: v for k, v in audit.after.items() if k != "item"}
+        return labels, after, payload, decision.action, list(decision.categories.values_list("slug", flat=True))
+
+    assert shape(rest[0]) == shape(alone)
+
+
+def test_when_the_chunk_fails_unexpectedly_items_are_decided_one_by_one(team, lead, monkeypatch):
+    from django.db import DatabaseError
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("something nobody checked for")
+
+    monkeypatch.setattr(bulk, "decide_entries", broken)
+    done = bulk.run_bulk_action(bulk_action_id=_start(lead, team["items"]).pk)
+    assert (done.processed, done.succeeded) == (3, 3)
+    assert Decision.objects.count() == 3 and AuditEvent.objects.filter(action="decision.created").count() == 3
+
+
+def test_second_reviews_are_drawn_per_item_and_withdrawn_by_undo(team, lead):
+    team["queue"].second_review_rate = 1.0
+    team["queue"].save()
+    started = _start(lead, team["items"])
+    bulk.run_bulk_action(bulk_action_id=started.pk)
+    second = QueueEntry.objects.filter(selection=QueueEntry.Selection.SECOND_REVIEW, excluded_reviewer=lead)
+    assert second.count() == 3
+    bulk.undo_bulk_action(bulk_action_id=started.pk, user=lead)
+    assert not second.exists()
+    assert QueueEntry.objects.filter(item__in=team["items"], status="pending").count() == 3
