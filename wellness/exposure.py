@@ -12,7 +12,7 @@ from statistics import median
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from classifiers.models import PolicyCategory
@@ -21,6 +21,29 @@ from wellness.models import ExposureCap, ExposureCount
 
 def today() -> date:
     return timezone.localdate()
+
+
+@dataclass(frozen=True)
+class ExposureState:
+    """What the claim path needs in one query: the sensitive categories, and those ``user`` may not be served."""
+
+    sensitive: frozenset[str]
+    capped: frozenset[str]
+
+
+def exposure_state(*, user_id: int, day: date | None = None) -> ExposureState:
+    """The sensitive categories (those with a cap) and the ones ``user_id`` has reached today, in one query."""
+    rows = ExposureCap.objects.values_list("category__slug", "daily_cap").annotate(
+        seen=Subquery(
+            ExposureCount.objects.filter(
+                user_id=user_id, day=day or today(), category_id=OuterRef("category_id")
+            ).values("count")[:1]
+        )
+    )
+    return ExposureState(
+        sensitive=frozenset(slug for slug, _, _ in rows),
+        capped=frozenset(slug for slug, cap, seen in rows if seen is not None and seen >= cap),
+    )
 
 
 def capped_categories(*, user_id: int, day: date | None = None) -> list[str]:

@@ -66,3 +66,14 @@ def test_the_page_shows_own_exposure_and_the_team_only_to_leads(client, capped):
     client.logout()
     assert client.get(reverse("exposure")).status_code == 302
     assert client.post(reverse("exposure")).status_code in (302, 405)
+
+
+def test_the_claim_path_reads_sensitive_and_capped_categories_in_one_query(capped, django_assert_num_queries):
+    user = make_user()
+    with django_assert_num_queries(1):
+        state = exposure.exposure_state(user_id=user.pk)
+    assert state.sensitive == {capped.slug} and state.capped == set()
+    for _ in range(2):
+        exposure.record_exposure(user_id=user.pk, category_slug=capped.slug)
+    assert exposure.exposure_state(user_id=user.pk).capped == {capped.slug}
+    assert exposure.exposure_state(user_id=make_user().pk).capped == set()
