@@ -8,4 +8,3 @@ from wellness.models import ExposureCap
 class ExposureCapAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["category", "daily_cap", "updated_at"]
     list_editable = ["daily_cap"]
-    autocomplete_fields = ["category"]
