@@ -19,14 +19,14 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from audit.middleware import current_client_ip
-from audit.models import AuditEvent
-from audit.services import record_event
-from console.decide_batch import decide_entries
+from api.exceptions import Forbidden, Invalid
+from audit.services import record_event, record_events
 from console.models import BulkAction, BulkActionItem
 from console.selectors import invisible_item_ids, viewer_for
-from queues import quality, review
-from queues.models import Decision, Item, QueueEntry
+from intake.models import Item
+from queues.models import OPEN, QC_SELECTIONS, Decision, QueueEntry
+from review.decisions import check_decision, decide_entries, record_decision
+from review.exceptions import InvalidDecision, LeaseLost
 
 MAX_BULK_ITEMS = 10_000
 # Items decided per transaction: each item is its own savepoint (one bad item fails alone), and the
@@ -35,11 +35,11 @@ CHUNK = 50
 RUN_TASK = "console.tasks.run_bulk_action"
 
 
-class BulkRefused(PermissionError):
+class BulkRefused(Forbidden):
     """The user may not run this bulk action at all (HTTP 403); nothing was done."""
 
 
-class BulkInvalid(ValueError):
+class BulkInvalid(Invalid):
     """The bulk action is malformed (HTTP 400); nothing was done."""
 
 
@@ -67,8 +67,8 @@ def start_bulk_decision(
     if len(ids) > MAX_BULK_ITEMS:
         raise BulkInvalid(f"A bulk action takes at most {MAX_BULK_ITEMS:,} items; {len(ids):,} were selected.")
     try:
-        review.check_decision(action=action, categories=categories)
-    except review.InvalidDecision as error:
+        check_decision(action=action, categories=categories)
+    except InvalidDecision as error:
         raise BulkInvalid(str(error)) from error
     hidden = invisible_item_ids(viewer_for(user), ids)
     if hidden:
@@ -89,7 +89,7 @@ def start_bulk_decision(
             after={"action": action, "categories": sorted(categories), "items": len(ids)},
         )
         # By name: services never import task modules.
-        transaction.on_commit(lambda: current_app.send_task(RUN_TASK, args=[bulk.pk]))
+        transaction.on_commit(lambda: current_app.signature(RUN_TASK, args=[bulk.pk]).delay())
     return bulk
 
 
@@ -135,7 +135,7 @@ def _why_left_alone(entry: QueueEntry | None, *, user: AbstractBaseUser, queue_i
         return "Not waiting in a queue: already decided, not routed yet, or being decided right now."
     if queue_ids is not None and entry.queue_id not in queue_ids:
         return f"Now in the queue {entry.queue.name!r}, which you may not work."
-    if entry.selection in quality.QC_SELECTIONS:
+    if entry.selection in QC_SELECTIONS:
         return "A gold item or an independent second review: it is decided one by one."
     if entry.excluded_reviewer_id == user.pk:
         return "A second review of your own decision: someone else decides it."
@@ -149,7 +149,7 @@ def _open_entries(item_ids: list[int]) -> dict[int, QueueEntry]:
     locked = (
         QueueEntry.objects.select_for_update(of=("self",), skip_locked=connection.vendor == "postgresql")
         .select_related("queue", "item")
-        .filter(item_id__in=item_ids, status__in=quality.OPEN)
+        .filter(item_id__in=item_ids, status__in=OPEN)
     )
     return {entry.item_id: entry for entry in locked}
 
@@ -174,7 +174,7 @@ def _claim(entries: list[QueueEntry], *, user: AbstractBaseUser, now) -> None:  
 def _decide_chunk(bulk: BulkAction, chunk: list[BulkActionItem], *, user: AbstractBaseUser, queue_ids) -> None:  # noqa: ANN001
     """Claim and decide the chunk's items together; those that may not be decided get their reason."""
     now = timezone.now()
-    known = review.check_decision(action=bulk.action, categories=bulk.categories)
+    known = check_decision(action=bulk.action, categories=bulk.categories)
     entries = _open_entries([row.item_id for row in chunk])
     ready: list[tuple[BulkActionItem, QueueEntry]] = []
     for row in chunk:
@@ -203,12 +203,12 @@ def _decide_alone(bulk: BulkAction, row: BulkActionItem, *, user: AbstractBaseUs
             if reason:
                 raise ItemLeftAlone(reason)
             _claim([entry], user=user, now=now)
-            [decision, *_] = review.record_decision(
+            [decision, *_] = record_decision(
                 entry_id=entry.pk, token=entry.fencing_token, user=user, action=bulk.action,
                 categories=list(bulk.categories), note=bulk.note or f"Bulk action #{bulk.pk}",
             )  # fmt: skip
         row.outcome, row.decision_id, row.reason = BulkActionItem.Outcome.DECIDED, decision.pk, ""
-    except (ItemLeftAlone, review.LeaseLost, review.InvalidDecision, DatabaseError) as error:
+    except (ItemLeftAlone, LeaseLost, InvalidDecision, DatabaseError) as error:
         row.outcome, row.decision_id, row.reason = BulkActionItem.Outcome.FAILED, None, str(error)[:300]
 
 
@@ -252,32 +252,20 @@ def _withdraw_decisions(decisions: list[Decision], *, user: AbstractBaseUser) ->
     if not decisions:
         return
     item_ids = [d.item_id for d in decisions]
-    # What quality.withdraw_second_review does per decision: every decision here is the same reviewer's.
+    # What review.second_review.withdraw_second_review does per decision: every decision here is the same reviewer's.
     QueueEntry.objects.filter(
         item_id__in=item_ids, selection=QueueEntry.Selection.SECOND_REVIEW, excluded_reviewer_id=user.pk,
-        status__in=quality.OPEN,
+        status__in=OPEN,
     ).delete()  # fmt: skip
-    label, ip = user.get_username()[:150], current_client_ip()
-    AuditEvent.objects.bulk_create(
-        [
-            AuditEvent(
-                actor=user,
-                actor_label=label,
-                action="decision.undone",
-                object_type=Decision._meta.label_lower,
-                object_id=str(d.pk),
-                object_repr=str(d)[:200],
-                ip_address=ip,
-                before={"item": d.item_id, "action": d.action, "bulk": True},
-            )  # fmt: skip
-            for d in decisions
-        ]
+    record_events(
+        action="decision.undone",
+        targets=decisions,
+        actor=user,
+        before=[{"item": d.item_id, "action": d.action, "bulk": True} for d in decisions],
     )
     entry_ids = [d.entry_id for d in decisions if d.entry_id is not None]
     Decision.objects.filter(pk__in=[d.pk for d in decisions]).delete()  # labels and categories go with them
-    still_open = set(
-        QueueEntry.objects.filter(item_id__in=item_ids, status__in=quality.OPEN).values_list("item_id", flat=True)
-    )
+    still_open = set(QueueEntry.objects.filter(item_id__in=item_ids, status__in=OPEN).values_list("item_id", flat=True))
     reopen = QueueEntry.objects.filter(pk__in=entry_ids).exclude(item_id__in=still_open)
     reopened = list(reopen.values_list("item_id", flat=True))
     reopen.update(status=QueueEntry.Status.PENDING, closed_at=None, claimed_by=None, lease_until=None)

@@ -6,7 +6,8 @@ from datetime import date
 from django import forms
 
 from classifiers.models import PolicyCategory
-from queues.models import Decision, Item
+from intake.models import Item
+from queues.models import Decision
 
 MAX_QUERY_LENGTH = 200
 

@@ -19,8 +19,9 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from classifiers.models import ModelVersion, Score
-from queues.models import Author, Decision, Item, Queue, QueueEntry
-from queues.review import queues_for
+from intake.models import Author, Item
+from queues.membership import queues_for
+from queues.models import Decision, Queue, QueueEntry
 
 PAGE_SIZE = 50
 # Text search config: 'simple' does no stemming, so it works for every language the items come in.

@@ -11,3 +11,5 @@ urlpatterns = [
     path("console/bulk/<int:bulk_id>/", views.bulk_progress, name="console-bulk"),
     path("console/bulk/<int:bulk_id>/undo/", views.bulk_undo, name="console-bulk-undo"),
 ]
+
+api_urlpatterns: list = []

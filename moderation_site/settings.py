@@ -102,6 +102,8 @@ INSTALLED_APPS = [
     "review",
     "quality",
     "learning",
+    "wellness",
+    "console",
 ]
 
 MIDDLEWARE = [

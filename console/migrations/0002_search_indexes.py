@@ -46,6 +46,10 @@ def _run(statements):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("console", "0001_initial"), ("queues", "0017_queue_explore_rate_quarter")]
+    dependencies = [
+        ("console", "0001_initial"),
+        ("intake", "0001_initial"),
+        ("queues", "0018_models_move_to_their_apps"),
+    ]
 
     operations = [migrations.RunPython(_run(CREATE), _run(DROP))]

@@ -6,8 +6,10 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from console import bulk
 from console.models import BulkAction, BulkActionItem
-from queues import review
-from queues.models import Decision, Item, Label, QueueEntry
+from intake.models import Item
+from queues.models import Decision, QueueEntry
+from review import claims, decisions
+from review.models import Label
 from tests.factories import enqueue, make_item, make_user
 from webhooks.models import WebhookEvent, WebhookSubscription
 
@@ -58,7 +60,7 @@ def test_items_that_cannot_be_decided_fail_alone_with_the_reason(team, lead):
     held, decided, fine = team["items"]
     other = make_user()
     team["queue"].members.add(other)
-    claim = review.claim_next_item(queue=team["queue"], user=other)
+    claim = claims.claim_next_item(queue=team["queue"], user=other)
     assert claim.item_id == held.pk
     QueueEntry.objects.filter(item=decided).update(status="done")
     done = bulk.run_bulk_action(bulk_action_id=_start(lead, team["items"]).pk)
@@ -68,7 +70,9 @@ def test_items_that_cannot_be_decided_fail_alone_with_the_reason(team, lead):
     assert "Not waiting in a queue" in reasons[decided.pk]
     assert Decision.objects.get().item_id == fine.pk
     # The other reviewer's lease is untouched: they can still decide their item.
-    review.record_decision(entry_id=claim.entry_id, token=claim.token, user=other, action="no_violation", categories=[])
+    decisions.record_decision(
+        entry_id=claim.entry_id, token=claim.token, user=other, action="no_violation", categories=[]
+    )
 
 
 def test_a_redelivered_task_decides_nothing_twice(team, lead):
@@ -90,7 +94,7 @@ def test_undo_puts_every_item_back_in_its_queue_and_keeps_the_audit_trail(team, 
     assert AuditEvent.objects.filter(action="decision.undone").count() == 3
     assert AuditEvent.objects.filter(action="decision.created").count() == 3
     # The items can be claimed by reviewers again.
-    assert review.claim_next_item(queue=team["queue"], user=lead).item_id == team["items"][0].pk
+    assert claims.claim_next_item(queue=team["queue"], user=lead).item_id == team["items"][0].pk
 
 
 def test_undo_is_refused_after_the_window_and_for_anyone_else(team, lead):
@@ -122,9 +126,11 @@ def test_gold_and_second_review_entries_are_left_to_one_by_one_review(team, lead
 def test_a_bulk_decision_writes_the_same_records_as_a_decision_made_alone(team, lead):
     WebhookSubscription.objects.create(url="https://tickets.example/hooks", event_types=["decision.created"])
     alone, *rest = team["items"]
-    claim = review.claim_next_item(queue=team["queue"], user=lead)
+    claim = claims.claim_next_item(queue=team["queue"], user=lead)
     assert claim.item_id == alone.pk
-    review.record_decision(entry_id=claim.entry_id, token=claim.token, user=lead, action="remove", categories=["spam"])
+    decisions.record_decision(
+        entry_id=claim.entry_id, token=claim.token, user=lead, action="remove", categories=["spam"]
+    )
     bulk.run_bulk_action(bulk_action_id=_start(lead, rest).pk)
 
     def shape(item):

@@ -4,7 +4,8 @@ from django.utils import timezone
 
 from console.forms import SearchCriteria, SearchForm
 from console.selectors import invisible_item_ids, search_authors, search_items, viewer_for
-from queues.models import Author, Decision, Item
+from intake.models import Author, Item
+from queues.models import Decision
 from tests.factories import enqueue, make_item, make_queue, make_user
 
 

@@ -6,11 +6,17 @@ active rules and under the edited set, with the same scores and facts, and keeps
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Count
+from django.utils import timezone
 
 from classifiers.models import PolicyCategory
-from queues.enqueue import default_queue, item_facts, load_rules, routing_scores
-from queues.models import Item, Queue
+from intake.models import Item
+from queues.enqueue import default_queue, item_facts, load_rules
+from queues.models import Queue, ShadowRouting
 from queues.routing import RoutingDecision, Rule, route
+from queues.scores import routing_scores
 
 SAMPLES = 5
 
@@ -77,3 +83,30 @@ def preview_routing_diff(edited_rules: list[Rule], *, last_n: int) -> RoutingDif
         now[item.pk] = destination_label(route(facts[item.pk], current, default_queue_id=fallback), names)
         edited[item.pk] = destination_label(route(facts[item.pk], edited_rules, default_queue_id=fallback), names)
     return RoutingDiff(items=len(items), moves=diff_destinations(now, edited))
+
+
+@dataclass(frozen=True)
+class ShadowTally:
+    live: str  # where live routing sent the items
+    would: str  # where the shadow rule would have sent them
+    count: int
+
+
+def shadow_tally(*, rule_id: int, days: int) -> list[ShadowTally]:
+    """A shadow rule's would-have routings of the last ``days`` days, counted by (live destination, its own)."""
+    since = timezone.now() - timedelta(days=days)
+    names = dict(Queue.objects.values_list("pk", "name"))
+    rows = (
+        ShadowRouting.objects.filter(rule_id=rule_id, created_at__gte=since)
+        .values_list("live_queue_id", "would_action", "would_queue_id")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    return [
+        ShadowTally(
+            live=names.get(live, "decided automatically"),
+            would=destination_label(RoutingDecision(action, would, rule_id, action != "route" and bool(would)), names),
+            count=n,
+        )
+        for live, action, would, n in rows
+    ]

@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from console.work_context import deadline_in_words, duration_in_words, work_context
 from queues.models import QueueEntry
+from review.work_context import deadline_in_words, duration_in_words, work_context
 from tests.factories import enqueue, make_item, make_queue
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)

@@ -1,9 +1,10 @@
 import pytest
 
-from console.routing_diff import diff_destinations, preview_routing_diff
+from intake.models import Item
 from queues.enqueue import load_rules
-from queues.models import Item, Queue, RoutingRule
+from queues.models import Queue, RoutingRule
 from queues.routing import Rule
+from queues.routing_preview import diff_destinations, preview_routing_diff
 from tests.factories import make_item
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from django import template
 from django.utils import timezone
 
-from console.work_context import deadline_in_words, duration_in_words
+from review.work_context import deadline_in_words, duration_in_words
 
 register = template.Library()
 
