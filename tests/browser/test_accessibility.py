@@ -26,8 +26,15 @@ def scan_page(browser):
     context.close()
 
 
-def test_the_console_pages_have_no_serious_violations(scan_page, live_server):
+def test_the_main_pages_have_no_serious_violations(scan_page, live_server):
+    from django.contrib.auth import get_user_model
+
+    from classifiers.models import ModelVersion
+
     lead = grant(grant(make_user(username="lena", password=PASSWORD), "run_bulk_actions"), "view_team_exposure")
+    lead.is_staff = lead.is_superuser = True
+    lead.save()
+    lead = get_user_model().objects.get(pk=lead.pk)
     queue = make_queue(members=[lead], name="Scams & spam")
     items = [make_item(text=f"cheap followers {n}") for n in range(3)]
     for item in items:
@@ -35,7 +42,16 @@ def test_the_console_pages_have_no_serious_violations(scan_page, live_server):
     job = bulk.start_bulk_decision(user=lead, item_ids=[i.pk for i in items], action="no_violation", categories=[])
     bulk.run_bulk_action(bulk_action_id=job.pk)
     sign_in(scan_page, live_server, "lena", PASSWORD)
+    enqueue(make_item(text="one to review"), queue)
+    version = ModelVersion.objects.filter(status="active").first()
     pages = {
+        "home": "/",
+        "work view": f"/queues/{queue.slug}/",
+        "queue overview": f"/queues/{queue.slug}/overview",
+        "QA review": "/qa/",
+        "quality": "/quality/",
+        "model page": f"/models/{version.pk}/",
+        "routing rule form": "/admin/queues/routingrule/add/",
         "search": "/console/?q=followers",
         "search with a bad filter": "/console/?risk_min=high",
         "bulk progress": f"/console/bulk/{job.pk}/",
@@ -43,7 +59,8 @@ def test_the_console_pages_have_no_serious_violations(scan_page, live_server):
     }
     found = {}
     for name, path in pages.items():
-        scan_page.goto(f"{live_server.url}{path}")
+        response = scan_page.goto(f"{live_server.url}{path}")
+        assert response.ok, f"{name}: HTTP {response.status}"
         found[name] = serious_violations(scan_page)
     scan_page.goto(f"{live_server.url}/console/?q=followers")
     scan_page.check("input[name=item] >> nth=0")
