@@ -15,6 +15,8 @@ class SavedFilter(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_filter_name_unique_per_user")]
+        # On this model because the console has no model of its own for the team page.
+        permissions = [("view_team_page", "Can see the team page: throughput, handling time, overturns (leads)")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user_id})"

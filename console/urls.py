@@ -4,6 +4,7 @@ from console import views
 
 urlpatterns = [
     path("console/", views.search, name="console-search"),
+    path("console/team/", views.team, name="console-team"),
     path("console/filters/", views.save_filter, name="console-save-filter"),
     path("console/filters/<int:filter_id>/delete/", views.delete_filter, name="console-delete-filter"),
     path("console/bulk/confirm/", views.bulk_confirm, name="console-bulk-confirm"),

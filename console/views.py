@@ -12,11 +12,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from charts import svg as charts
 from classifiers.models import PolicyCategory
 from console import bulk, selectors, services
 from console.forms import SearchForm, filter_params
 from console.models import BulkAction, SavedFilter
+from console.team import team_report
 from queues.models import Decision
+from wellness import exposure
 
 SAMPLE_SIZE = 5
 
@@ -200,3 +203,21 @@ def bulk_undo(request: HttpRequest, bulk_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Undid {action.succeeded} decision{'s' if action.succeeded != 1 else ''}.")
     return redirect(reverse("console-bulk", args=[action.pk]))
+
+
+@require_GET
+@login_required
+def team(request: HttpRequest) -> HttpResponse:
+    """For leads: throughput, median handling time and QA overturns per reviewer and queue, backlog and breaches."""
+    if not request.user.has_perm("console.view_team_page"):
+        return _refused(request, "The team page is for leads: you lack the 'view team page' permission.", 403)
+    viewer = selectors.viewer_for(request.user)
+    report = team_report(viewer)
+    context = {
+        "report": report,
+        "exposure": exposure.team_exposure(),
+        "decisions_chart": charts.bar_chart(
+            [(row.reviewer, float(row.decisions)) for row in report.reviewers], unit="decisions, last 7 days"
+        ),
+    }
+    return render(request, "console/team.html", context)

@@ -52,6 +52,7 @@ def test_the_main_pages_have_no_serious_violations(scan_page, live_server):
         "quality": "/quality/",
         "model page": f"/models/{version.pk}/",
         "routing rule form": "/admin/queues/routingrule/add/",
+        "team": "/console/team/",
         "search": "/console/?q=followers",
         "search with a bad filter": "/console/?risk_min=high",
         "bulk progress": f"/console/bulk/{job.pk}/",
