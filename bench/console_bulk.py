@@ -53,7 +53,8 @@ def populate(items: int) -> tuple[object, list[int]]:
     from django.contrib.auth.models import Permission
     from django.utils import timezone
 
-    from queues.models import Item, Queue, QueueEntry
+    from intake.models import Item
+    from queues.models import Queue, QueueEntry
     from webhooks.models import WebhookSubscription
 
     lead = get_user_model().objects.create_user(username="bench-bulk-lead")
@@ -88,7 +89,8 @@ def populate(items: int) -> tuple[object, list[int]]:
 def run(items: int) -> int:
     from audit.models import AuditEvent
     from console import bulk
-    from queues.models import Decision, Label, QueueEntry
+    from queues.models import Decision, QueueEntry
+    from review.models import Label
     from webhooks.models import Delivery, WebhookEvent
 
     lead, ids = populate(items)

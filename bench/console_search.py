@@ -81,7 +81,8 @@ def generate(url: str, *, items: int) -> float:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
 
-    from queues.models import Author, Queue
+    from intake.models import Author
+    from queues.models import Queue
 
     lead = get_user_model().objects.create_user(username="bench-console-lead")
     lead.user_permissions.add(Permission.objects.get(codename="run_bulk_actions"))
@@ -162,7 +163,7 @@ def scenarios(rng: random.Random) -> list[tuple[str, float, object]]:
     """(name, goal in ms, query parameters or a function returning them) per timed request kind."""
     from django.db.models import Max, Min
 
-    from queues.models import Item
+    from intake.models import Item
 
     vocab = words(VOCABULARY)
     low, high = Item.objects.aggregate(low=Min("id"), high=Max("id")).values()
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from queues.models import Item
+    from intake.models import Item
 
     if not Item.objects.exists():
         print(f"generating {args.items:,} items in {args.database} ...", flush=True)
