@@ -381,14 +381,29 @@ def phase_poison(stack: Stack, client: httpx.Client, args: argparse.Namespace) -
     if post_items(client, items, outcome) >= 300:
         raise RuntimeError(f"the poison batch was refused: {outcome.statuses}")
     kills = 0
+
+    def poison_claims() -> tuple[str, int]:
+        query = (
+            "SELECT state, scoring_attempts FROM queues_item WHERE source = 'fault.poison' AND external_id = 'poison'"
+        )
+        return stack.query(query)[0]
+
     for _ in range(args.poison_kills):
+        # A new claim of the poison item: its attempts went up (the state alone stays "scoring" after a kill).
+        claimed_before = poison_claims()[1]
         try:
             wait_for(
-                lambda: stack.query("SELECT state FROM queues_item WHERE source = 'fault.poison' AND external_id = "
-                                    "'poison'")[0][0] == "scoring",
-                timeout=args.timeout, what="a worker to claim the poison item", every=0.02,
-            )  # fmt: skip
+                lambda before=claimed_before: (
+                    (poison_claims()[0] == "scoring" and poison_claims()[1] > before)
+                    or poison_claims()[0] in FINAL_STATES
+                ),
+                timeout=args.timeout,
+                what="a worker to claim the poison item",
+                every=0.02,
+            )
         except TimeoutError:
+            break
+        if poison_claims()[0] in FINAL_STATES:
             break  # scored or failed before it could be claimed again
         for name in ("worker1", "worker2"):
             stack.kill(name)
@@ -398,7 +413,11 @@ def phase_poison(stack: Stack, client: httpx.Client, args: argparse.Namespace) -
         for name in ("worker1", "worker2"):
             stack.start_worker(name)
     wait_for(lambda: unfinished(stack, "fault.poison") == 0, timeout=args.timeout, what="the poison batch to finish")
-    rows = stack.query("SELECT external_id, state, scoring_attempts FROM queues_item WHERE source = 'fault.poison'")
+    # A failed item is routed to reviewers like any other (state "queued"): its failure_reason says it failed.
+    rows = stack.query(
+        "SELECT external_id, CASE WHEN failure_reason <> '' THEN 'failed' ELSE state END, scoring_attempts "
+        "FROM queues_item WHERE source = 'fault.poison'"
+    )
     bystanders_failed = sum(1 for external_id, state, _ in rows if external_id != "poison" and state == "failed")
     poison = next((state, attempts) for external_id, state, attempts in rows if external_id == "poison")
     return {"kills": kills, "bystanders": len(rows) - 1, "bystanders_failed": bystanders_failed,
@@ -416,7 +435,9 @@ def totals(stack: Stack, accepted: list[str]) -> dict:
         "WHERE i.source LIKE 'fault.%%' GROUP BY s.item_id, s.model_version_id, s.category_id HAVING count(*) > 1) x"
     )[0][0]
     states = dict(stack.query("SELECT state, count(*) FROM queues_item WHERE source LIKE 'fault.%%' GROUP BY state"))
-    failed_load = stack.query("SELECT count(*) FROM queues_item WHERE source = 'fault.load' AND state = 'failed'")[0][0]
+    failed_load = stack.query("SELECT count(*) FROM queues_item WHERE source = 'fault.load' AND failure_reason <> ''")[
+        0
+    ][0]
     return {
         "accepted": len(accepted),
         "lost": len(set(accepted) - stored) + unfinished(stack),
