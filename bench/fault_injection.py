@@ -464,16 +464,17 @@ def run(args: argparse.Namespace) -> dict:
         client = httpx.Client(base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {secret}"})
         wait_for(lambda: client.get("/health/live").status_code == 200, timeout=120, what="gunicorn")
         started = time.monotonic()
-        results = {
-            "worker_kills": phase_worker_kills(stack, client, args),
-            "broker_down": phase_broker_down(stack, client, args),
-            "database_down": phase_database_down(stack, client, args),
-            "poison": phase_poison(stack, client, args),
+        phases = {
+            "worker_kills": phase_worker_kills,
+            "broker_down": phase_broker_down,
+            "database_down": phase_database_down,
+            "poison": phase_poison,
         }
+        results = {name: phase(stack, client, args) for name, phase in phases.items() if name in args.phases}
         accepted = [
-            *results["worker_kills"]["outcome"].accepted_ids,
-            *results["broker_down"]["outcome"].accepted_ids,
-            *results["database_down"]["api"].accepted_ids,
+            *(results["worker_kills"]["outcome"].accepted_ids if "worker_kills" in results else []),
+            *(results["broker_down"]["outcome"].accepted_ids if "broker_down" in results else []),
+            *(results["database_down"]["api"].accepted_ids if "database_down" in results else []),
         ]
         results["totals"] = totals(stack, accepted)
         results["elapsed_s"] = round(time.monotonic() - started, 1)
@@ -487,38 +488,46 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def report(results: dict) -> None:
-    phases = ("worker_kills", "broker_down", "database_down", "poison", "totals")
-    kills, broker, database, poison, total = (results[key] for key in phases)
-    broker_5xx = sum(n for status, n in broker["outcome"].statuses.items() if isinstance(status, int) and status >= 500)
-    api_5xx = sum(n for s, n in database["api"].statuses.items() if isinstance(s, int) and s >= 500)
-    page_5xx = sum(n for s, n in database["page"].statuses.items() if isinstance(s, int) and s >= 500)
-    figures = {
+    def five_hundreds(statuses: Counter) -> int:
+        return sum(n for status, n in statuses.items() if isinstance(status, int) and status >= 500)
+
+    total = results["totals"]
+    figures: dict = {
         "items accepted": total["accepted"],
         "lost": total["lost"],
         "scored twice": total["scored_twice"],
         "failed under worker kills (bystanders)": total["failed_under_load"],
-        "all scored after the last kill (s)": kills["all_scored_after_last_kill_s"],
-        "ingest answers while the broker was down": dict(broker["outcome"].statuses),
-        "ingest 5xx while the broker was down": broker_5xx,
-        "  of those refused, saved anyway": broker["refused_but_saved"],
-        "readiness answers while the broker was down": broker["readiness_statuses"],
-        "API answers while the database was down": dict(database["api"].statuses),
-        "page answers while the database was down": dict(database["page"].statuses),
-        "HTML 500 while the database was down": database["api"].html_500 + database["page"].html_500,
-        "API 5xx while the database was down": api_5xx,
-        "  of those 503 + Retry-After + JSON error": database["api"].json_503_with_retry_after,
-        "page 5xx while the database was down": page_5xx,
-        "API and page answer 200 again after (s)": database["recovered_after_s"],
-        "poison kills": poison["kills"],
-        "poison batch bystanders failed": f"{poison['bystanders_failed']} of {poison['bystanders']}",
-        "poison item": f"{poison['poison_state']} after {poison['poison_attempts']} attempts",
-        "final states": total["states"],
-        "elapsed (s)": results["elapsed_s"],
     }
+    if kills := results.get("worker_kills"):
+        figures["all scored after the last kill (s)"] = kills["all_scored_after_last_kill_s"]
+    if broker := results.get("broker_down"):
+        figures |= {
+            "ingest answers while the broker was down": dict(broker["outcome"].statuses),
+            "ingest 5xx while the broker was down": five_hundreds(broker["outcome"].statuses),
+            "  of those refused, saved anyway": broker["refused_but_saved"],
+            "readiness answers while the broker was down": broker["readiness_statuses"],
+        }
+    if database := results.get("database_down"):
+        figures |= {
+            "API answers while the database was down": dict(database["api"].statuses),
+            "page answers while the database was down": dict(database["page"].statuses),
+            "HTML 500 while the database was down": database["api"].html_500 + database["page"].html_500,
+            "API 5xx while the database was down": five_hundreds(database["api"].statuses),
+            "  of those 503 + Retry-After + JSON error": database["api"].json_503_with_retry_after,
+            "page 5xx while the database was down": five_hundreds(database["page"].statuses),
+            "API and page answer 200 again after (s)": database["recovered_after_s"],
+        }
+    if poison := results.get("poison"):
+        figures |= {
+            "poison kills": poison["kills"],
+            "poison batch bystanders failed": f"{poison['bystanders_failed']} of {poison['bystanders']}",
+            "poison item": f"{poison['poison_state']} after {poison['poison_attempts']} attempts",
+        }
+    figures |= {"final states": total["states"], "elapsed (s)": results["elapsed_s"]}
     print("fault_injection results")
     for name, value in figures.items():
         print(f"  {name}: {value}")
-    print("FIGURES " + json.dumps({k: v for k, v in figures.items() if isinstance(v, int | float | str)}))
+    print("FIGURES " + json.dumps({k.strip(): v for k, v in figures.items() if isinstance(v, int | float | str)}))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -534,6 +543,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lease-seconds", type=int, default=15, help="SCORING_LEASE_SECONDS for this run")
     parser.add_argument("--sweep-seconds", type=int, default=5, help="SCORING_SWEEP_SECONDS for this run")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for any phase's items")
+    parser.add_argument(
+        "--phases",
+        type=lambda text: text.split(","),
+        default=["worker_kills", "broker_down", "database_down", "poison"],
+        help="which phases to run, comma-separated (default: all four, in order)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and its logs")
     return parser.parse_args(argv)
 
