@@ -388,9 +388,9 @@ def phase_poison(stack: Stack, client: httpx.Client, args: argparse.Namespace) -
         )
         return stack.query(query)[0]
 
+    claimed_before = 0  # the item is new: any claim is the first
     for _ in range(args.poison_kills):
         # A new claim of the poison item: its attempts went up (the state alone stays "scoring" after a kill).
-        claimed_before = poison_claims()[1]
         try:
             wait_for(
                 lambda before=claimed_before: (
@@ -402,11 +402,14 @@ def phase_poison(stack: Stack, client: httpx.Client, args: argparse.Namespace) -
                 every=0.02,
             )
         except TimeoutError:
+            log(f"  the poison item was not claimed again: {poison_claims()}")
             break
         if poison_claims()[0] in FINAL_STATES:
-            break  # scored or failed before it could be claimed again
+            log(f"  the poison item finished before it was claimed again: {poison_claims()}")
+            break
         for name in ("worker1", "worker2"):
             stack.kill(name)
+        claimed_before = poison_claims()[1]
         kills += 1
         log(f"  the poison item was claimed: killed both workers ({kills}/{args.poison_kills})")
         time.sleep(1)
