@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection
 from kombu.exceptions import KombuError
 
-from moderation_site.celery_app import app as celery_app
 from ops.selectors import beat_age_seconds, fresh_workers
 
 
@@ -48,7 +48,7 @@ def check_database() -> CheckResult:
 def check_broker() -> CheckResult:
     """Connect to the broker (one attempt, a short timeout): can a web process queue work right now?"""
     timeout = settings.OPS_CHECK_TIMEOUT_SECONDS
-    with celery_app.connection_for_write() as conn:
+    with celery_app.connection_for_write(connect_timeout=timeout) as conn:
         try:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
         except (KombuError, OSError) as exc:

@@ -13,6 +13,7 @@ import logging
 import os
 from datetime import timedelta
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Min, Q
@@ -23,9 +24,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 
-from moderation_site.celery_app import app as celery_app
+from intake.models import Item
+from learning.models import ModelHealth
 from ops.selectors import all_worker_task_counts, beat_age_seconds, fresh_workers
-from queues.models import Item, ModelHealth, QueueEntry
+from queues.models import QueueEntry
 from webhooks.models import Delivery, WebhookSubscription
 
 logger = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ Connected once in ``OpsConfig.ready`` (every web and worker process loads the ap
 
 from typing import Any
 
+from celery import current_app as celery_app
 from celery import signals
 
-from moderation_site.celery_app import app as celery_app
 from ops import request_id
 from ops.heartbeats import process_state, start_heartbeat
 

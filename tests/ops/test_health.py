@@ -3,10 +3,10 @@
 from datetime import timedelta
 
 import pytest
+from celery import current_app as celery_app
 from django.test import Client
 from django.utils import timezone
 
-from moderation_site.celery_app import app as celery_app
 from ops.heartbeats import record_beat_tick, record_worker_heartbeat
 from ops.models import Heartbeat
 from tests.factories import make_item

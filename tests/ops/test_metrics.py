@@ -9,8 +9,9 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from classifiers.models import ModelVersion
+from intake.models import Item
+from learning.models import ModelHealth
 from ops.heartbeats import record_beat_tick, record_worker_heartbeat
-from queues.models import Item, ModelHealth
 from tests.factories import enqueue, make_item, make_queue, make_token
 from webhooks.models import Delivery, WebhookEvent, WebhookSubscription
 
