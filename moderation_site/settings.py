@@ -276,6 +276,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: the database is the source of truth; the broker only carries ids (see DESIGN.md).
+# A sender tries the broker once (and once more at once), instead of kombu's default of three tries seconds
+# apart: a web request that queues work must not hang while the broker is down (the work waits in the
+# database for the sweeper). Workers reconnect on their own schedule (broker_connection_retry).
+BROKER_FAIL_FAST_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") if PRODUCTION else env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
@@ -288,6 +292,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = BROKER_FAIL_FAST_OPTIONS
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"
@@ -427,6 +433,8 @@ if PRODUCTION:
 LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "text")
 LOGGING = logging_config(json_lines=LOG_FORMAT == "json", level=env_str("LOG_LEVEL", "INFO"))
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A prefork child loads its models before it takes tasks (ops.worker_signals); give it time to say it is alive.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", 180)
 
 # Operations (ops/): who may read /health/* and /metrics, and how heartbeats are judged.
 # Allowed: requests from OPS_ALLOWED_NETWORKS (client address as AUDIT_TRUSTED_PROXIES computes it) or with
