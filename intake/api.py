@@ -1,15 +1,15 @@
 """REST API v1 for items: ingestion and read-back."""
 
-import json
-
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.exceptions import Conflict
+from api.json_input import load_json_text
 from api.lists import SYNC_NOTE, KeysetListView
 from api.models import ApiToken
 from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND
@@ -62,9 +62,11 @@ def _payload_of(request: Request) -> object:
         if raw is None:
             raise serializers.ValidationError({"payload": ["A multipart request needs a 'payload' part (JSON)."]})
         try:
-            return json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise serializers.ValidationError({"payload": [f"Not valid JSON: {exc}."]}) from exc
+            # The same rules as a JSON body: nesting depth, NUL and lone surrogates (the part's bytes were
+            # already refused if they were not UTF-8, by api.json_input.StrictMultiPartParser).
+            return load_json_text(raw, where="The payload part")
+        except ParseError as exc:
+            raise serializers.ValidationError({"payload": [str(exc.detail)]}) from exc
     return request.data
 
 

@@ -121,3 +121,46 @@ def _png_upload():
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile("a.png", image_bytes(), content_type="image/png")
+
+
+@pytest.mark.django_db
+def test_metadata_deeper_than_its_limit_is_a_400_naming_the_field_and_the_setting(api_client, settings):
+    payload = item_payload(metadata=deep_metadata(settings.MODERATION_MAX_METADATA_DEPTH + 1))
+    response = api_client.post("/api/v1/items", payload, format="json")
+    assert response.status_code == 400, response.content
+    assert "MODERATION_MAX_METADATA_DEPTH" in response.json()["errors"]["metadata"][0]
+    ok = item_payload(metadata=deep_metadata(settings.MODERATION_MAX_METADATA_DEPTH))
+    assert api_client.post("/api/v1/items", ok, format="json").status_code == 201
+
+
+@pytest.mark.django_db
+def test_a_deep_multipart_payload_part_is_a_400_naming_the_limit(api_client):
+    document = '{"source": "s", "external_id": "e", "text": "t", "metadata": ' + nested(1000) + "}"
+    response = api_client.post("/api/v1/items", {"payload": document}, format="multipart")
+    assert response.status_code == 400, response.content
+    assert "API_MAX_JSON_DEPTH" in response.json()["errors"]["payload"][0]
+    assert not Item.objects.exists()
+
+
+DEEP_BODY_ENDPOINTS = [
+    ("put", "/api/v1/items/{item}/ticket"),
+    ("post", "/api/v1/items/{item}/decision"),
+    ("post", "/api/v1/experiments"),
+    ("post", "/api/v1/model-versions/rollback"),
+    ("post", "/api/v1/webhooks/subscriptions"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), DEEP_BODY_ENDPOINTS)
+def test_every_endpoint_that_takes_json_refuses_a_deep_body_with_a_400(method, path):
+    from rest_framework.test import APIClient
+
+    from tests.factories import make_item, make_token, make_user
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(scopes=['admin'], user=make_user(is_staff=True))[1]}")
+    url = path.format(item=make_item().pk)
+    response = getattr(client, method)(url, '{"a": ' + nested(1000) + "}", content_type="application/json")
+    assert response.status_code == 400, (url, response.status_code, response.content[:200])
+    assert "API_MAX_JSON_DEPTH" in response.json()["message"]
