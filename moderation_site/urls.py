@@ -33,6 +33,7 @@ def moved_admin_page(request: HttpRequest, model: str, rest: str) -> HttpRespons
 
 urlpatterns = [
     re_path(rf"^admin/queues/(?P<model>{'|'.join(MOVED_ADMIN)})/(?P<rest>.*)$", moved_admin_page),
+    path("", include("ops.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -45,3 +46,4 @@ urlpatterns = [
 ]
 
 handler404 = "api.errors.not_found"
+handler500 = "ops.errors.server_error"

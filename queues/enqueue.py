@@ -431,14 +431,16 @@ def preview_routing(rules: list[Rule], *, last_n: int) -> list[PreviewRow]:
     )
 
 
-def reroute_pending_items(*, batch_size: int = 500) -> int:
+def reroute_pending_items(*, batch_size: int = 500, item_ids: list[int] | None = None) -> int:
     """Route every pending, rule-routed item again under the active models; returns how many moved.
 
-    Items without scores from an active version are scored first. An item whose destination is
-    unchanged keeps its entry with a new risk and key; one that now belongs elsewhere moves there,
-    keeping the time it first entered a queue, so its deadline does not restart. Whether an item is
-    explored is decided again under the new scores, and each risk-ordered queue's explored entries are
-    then spread through it at ``explore_rate`` of the service, most uncertain first (module docstring).
+    Items without scores from an active version are scored first; a failed item that scores now loses its
+    failure reason (intake.rescoring sends the failed ones here). With ``item_ids``, only those items.
+    An item whose destination is unchanged keeps its entry with a new risk and key; one that now belongs
+    elsewhere moves there, keeping the time it first entered a queue, so its deadline does not restart.
+    Whether an item is explored is decided again under the new scores, and each risk-ordered queue's
+    explored entries are then spread through it at ``explore_rate`` of the service, most uncertain first
+    (module docstring).
     """
     from classifiers.runtime import Content, score_contents
 
@@ -450,15 +452,14 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
     moved, last_id = 0, 0
     uncertainty: dict[int, float | None] = {}
     while True:
-        entries = list(
-            QueueEntry.objects.filter(
-                status=QueueEntry.Status.PENDING,
-                selection__in=[QueueEntry.Selection.ROUTED, QueueEntry.Selection.EXPLORE],
-                pk__gt=last_id,
-            )
-            .select_related("item__author")
-            .order_by("pk")[:batch_size]
+        pending = QueueEntry.objects.filter(
+            status=QueueEntry.Status.PENDING,
+            selection__in=[QueueEntry.Selection.ROUTED, QueueEntry.Selection.EXPLORE],
+            pk__gt=last_id,
         )
+        if item_ids is not None:
+            pending = pending.filter(item_id__in=item_ids)
+        entries = list(pending.select_related("item__author").order_by("pk")[:batch_size])
         if not entries:
             for queue in queues.values():
                 interleave_explored_entries(queue, uncertainty)
@@ -472,7 +473,9 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
         )
         unscored = [i for i in items if i.pk not in scored]
         if unscored:
-            score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
+            report = score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
+            recovered = [i.pk for i in unscored if i.failure_reason and i.pk not in report.failures]
+            Item.objects.filter(id__in=recovered).update(failure_reason="", scored_at=timezone.now())
         arms = experiment_arms.assignments_from_entries(entries)
         ids = [i.pk for i in items]
         scores, risk_scores, learned = routing_scores(ids, arms)

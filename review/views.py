@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
 from PIL import Image, ImageOps
@@ -231,7 +232,11 @@ def toggle_blur(request: HttpRequest) -> HttpResponse:
     preference, _ = ReviewerPreference.objects.get_or_create(user=request.user)
     preference.blur_images = not preference.blur_images
     preference.save(update_fields=["blur_images"])
-    return redirect(request.POST.get("next") if str(request.POST.get("next", "")).startswith("/") else "home")
+    # Back where the form was, but only on this site: "//other.example/" also starts with a slash.
+    target = request.POST.get("next", "")
+    here = {request.get_host()}
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts=here, require_https=request.is_secure())
+    return redirect(target if safe else "home")
 
 
 @require_GET
