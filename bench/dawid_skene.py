@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"{args.items} items, {args.labelers} labelers ({args.bad_share:.0%} random or adversarial), "
         f"{args.per_item} per item, {args.classes} classes, honest accuracy U({args.honest_min}, {args.honest_max})"
     )
-    print(f"{'seed':>4} {'vote %':>7} {'D-S %':>7} {'gain':>6} {'acc err mean':>12} {'max':>6} {'<=5 pts':>8} {'iters':>5}")
+    header = ("seed", "vote %", "D-S %", "gain", "acc err mean", "max", "<=5 pts", "iters")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (4, 7, 7, 6, 12, 6, 8, 5), strict=True)))
     results = []
     for seed in range(args.seeds):
         r = run_seed(seed, args)
