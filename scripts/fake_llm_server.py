@@ -14,7 +14,8 @@ The first path segment picks the behaviour, so one server plays every kind of en
 ``flaky``           a 500 for the first two requests with the same ``X-Request-Key`` header, then a valid answer
 
 A valid answer takes the category from the request's schema (its ``enum``) and calls the item a violation when
-the user's message contains "VIOLATION", so tests know what to expect. Standard library only.
+the user's message contains "VIOLATION", so tests know what to expect; a message containing "BREAK_SCHEMA" gets an
+unknown category even in the ``ok`` mode (one bad item among good ones). Standard library only.
 
     .venv/bin/python scripts/fake_llm_server.py --port 8432 --delay 0.05 --limit 8
 """
@@ -112,7 +113,7 @@ def _completion(mode: str, request: dict) -> dict:
         "probability": 0.9 if violation else 0.1,
         "rationale": "The message asks for money <b>now</b>." if violation else "Nothing in it breaks the policy.",
     }
-    if mode == "unknown-category":
+    if mode == "unknown-category" or "BREAK_SCHEMA" in text:
         answer["category"] = "not_a_category"
     elif mode == "out-of-range":
         answer["probability"] = 1.7
