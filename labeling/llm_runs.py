@@ -363,7 +363,7 @@ def resume_llm_run(*, run: LLMRun, user=None) -> None:
 
 
 def requeue_stalled_runs(*, stalled_after: timedelta = timedelta(minutes=10)) -> int:
-    """Re-send runs that say pending or running but have written nothing for a while (a lost message, a killed worker)."""
+    """Re-send runs that say pending or running but have written nothing for a while (lost message, killed worker)."""
     cutoff = timezone.now() - stalled_after
     stalled = (
         LLMRun.objects.filter(state__in=[LLMRun.State.PENDING, LLMRun.State.RUNNING], created_at__lt=cutoff)
