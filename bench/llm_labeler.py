@@ -4,11 +4,12 @@
     .venv/bin/python bench/llm_labeler.py [--items 400] [--delay 0.1] [--concurrency 8]
         [--model-requests 6] [--threads 1] [--spamassassin var/datasets/spam-assassin --sample 40]
 
-1. Overhead. A real loopback endpoint (``scripts/fake_llm_server.py``, ``ok`` mode) answers every request after
+1. Overhead. A real loopback endpoint (``scripts/fake_llm_server.py`` as a process, ``ok`` mode) answers every request after
    ``--delay`` seconds and serves at most ``--concurrency`` at once, so its own limit is concurrency / delay
    requests per second. A bulk run (``labeling.llm_runs``: thread pool, strict validation, budget reservation,
    one transaction per result) labels ``--items`` items through it on the embedded set-up (SQLite under a
-   temporary ``VAR_DIR``). It prints items per second and that as a share of the endpoint's limit.
+   temporary ``VAR_DIR``). It prints items per second and that as a share of the endpoint's limit, and, measured
+   in the same run, what a bare httpx client with as many threads gets from the same endpoint (the machine's share).
 2. Model speed. ``scripts/llm_server.py`` (SmolLM2-135M-Instruct, torch on ``--threads`` threads) is started as a
    process; ``--model-requests`` schema-guided verdict requests are sent one at a time. It prints the server's
    completion tokens per second, prompt tokens and the wall time per request (0 skips this part).
@@ -32,7 +33,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_embedded import setup_embedded_django  # noqa: E402
 
-from scripts.fake_llm_server import start_in_thread  # noqa: E402
 
 SPAM_POLICY = (
     "Spam: unsolicited bulk messages, mostly commercial: advertising, get-rich-quick offers, pills, loans, "
@@ -74,24 +74,50 @@ def _items(texts: list[str], tag: str) -> list[int]:
 def overhead(args: argparse.Namespace) -> dict[str, float]:
     from labeling import llm_runs
 
-    server = start_in_thread(delay=args.delay, limit=args.concurrency)
+    # The endpoint is a process of its own, so its work does not share this process's interpreter lock.
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "fake_llm_server.py"), "--port", "0"]
+        + ["--delay", str(args.delay), "--limit", str(args.concurrency)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        labeler = _labeler(f"{server.base_url}/ok/v1", concurrency=args.concurrency, timeout=30, name="fixed-delay")
+        base_url = server.stdout.readline().split("listening on ", 1)[1].split("/<mode>")[0]
+        labeler = _labeler(f"{base_url}/ok/v1", concurrency=args.concurrency, timeout=30, name="fixed-delay")
         ids = _items([f"message number {i}: hello" for i in range(args.items)], "overhead")
+        baseline = bare_client_rate(f"{base_url}/ok/v1", args)
         run = llm_runs.start_llm_run(labeler=labeler, item_ids=ids)
         started = time.perf_counter()
         llm_runs.process_llm_run(run_id=run.pk, max_seconds=3600)
         seconds = time.perf_counter() - started
         progress = llm_runs.run_progress(run)
     finally:
-        server.shutdown()
+        server.terminate()
+        server.wait(timeout=10)
     limit = args.concurrency / args.delay
     rate = progress.done / seconds
     print(
         f"overhead: {progress.done}/{args.items} items in {seconds:.2f} s = {rate:.1f} items/s; endpoint limit "
         f"{args.concurrency} x 1/{args.delay:g} s = {limit:.1f}/s; throughput {100 * rate / limit:.1f}% of the limit"
     )
-    return {"rate": rate, "limit": limit, "share": rate / limit, "done": progress.done}
+    print(
+        f"baseline: a bare httpx client with {args.concurrency} threads, same run: {baseline:.1f} requests/s "
+        f"({100 * baseline / limit:.1f}% of the limit); the labeler reaches {100 * rate / baseline:.1f}% of it"
+    )
+    return {"rate": rate, "limit": limit, "share": rate / limit, "done": progress.done, "baseline": baseline}
+
+
+def bare_client_rate(url: str, args: argparse.Namespace) -> float:
+    """Requests per second of plain concurrent POSTs, no validation, no database: what the machine allows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
+    with httpx.Client() as client, ThreadPoolExecutor(args.concurrency) as pool:
+        started = time.perf_counter()
+        list(pool.map(lambda _: client.post(f"{url}/chat/completions", json=body), range(args.items)))
+        return args.items / (time.perf_counter() - started)
 
 
 def start_model_server(threads: int) -> tuple[subprocess.Popen, str]:
@@ -194,7 +220,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     args = parser.parse_args(argv)
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as var:
-        setup_embedded_django(Path(var))
+        from django.apps import apps
+
+        if not apps.ready:  # the tiny test runs main() inside the test suite's Django, on its test database
+            setup_embedded_django(Path(var))
         figures["overhead"] = overhead(args)
         if args.model_requests or args.spamassassin:
             process, base_url = start_model_server(args.threads)

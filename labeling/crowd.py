@@ -5,7 +5,8 @@ masked and the author, reporters and metadata left out (``crowd_views``). Each t
 distinct labelers, never twice to the same one (a unique constraint, not just a check), and nobody sees anyone
 else's answer. Gold tasks (items with a known answer from ``queues.GoldItem``) are served at the set's rate,
 indistinguishable from the rest. When every ordinary task has its k answers, Dawid–Skene turns them into a soft
-label per item; items whose confidence is below the set's threshold go to a moderator's queue.
+label per item; items whose confidence (or raw share of agreeing answers) is below the set's threshold go to a
+moderator's queue.
 """
 
 from __future__ import annotations
@@ -226,12 +227,17 @@ def aggregate_task_set(*, task_set_id: int) -> AggregationResult:
             task.soft_label = {c: round(float(p), 4) for c, p in zip(options, posterior, strict=True)}
             task.label = options[int(posterior.argmax())]
             task.confidence = float(posterior.max())
-            disputed = not task.is_gold and task.confidence < task_set.agreement_threshold
+            given = answers[answers[:, 0] == task_index[task.pk], 2]
+            task.agreement = float((given == class_index[task.label]).mean())
+            # Dawid-Skene's confidence assumes independent labelers and can be sure of a 2-1-1 split; the raw
+            # share of agreeing answers catches what a person would call a disagreement.
+            low = min(task.confidence, task.agreement) < task_set.agreement_threshold
+            disputed = not task.is_gold and low
             if disputed and not task.sent_to_review and task_set.review_queue is not None:
                 _send_to_moderator(task, task_set)
                 task.sent_to_review = True
                 sent += 1
-        CrowdTask.objects.bulk_update(tasks, ["soft_label", "label", "confidence", "sent_to_review"])
+        CrowdTask.objects.bulk_update(tasks, ["soft_label", "label", "confidence", "agreement", "sent_to_review"])
         CrowdTaskSet.objects.filter(pk=task_set.pk).update(aggregated_at=timezone.now())
         record_event(
             action="crowd_task_set.aggregated",

@@ -10,6 +10,7 @@ model, it will not for a 401).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -97,6 +98,12 @@ def answer_schema(question: PolicyQuestion) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=256)
+def _validator(question: PolicyQuestion) -> jsonschema.Draft202012Validator:
+    """Compiled once per question: a bulk run validates thousands of answers against the same schema."""
+    return jsonschema.Draft202012Validator(answer_schema(question))
+
+
 def build_messages(question: PolicyQuestion, text: str) -> list[dict]:
     system = (
         "You label user content for a Trust & Safety team against one policy. "
@@ -126,8 +133,7 @@ def validate_answer(content: str, question: PolicyQuestion) -> tuple[bool, float
         answer = json.loads(content)
     except ValueError as exc:
         raise LLMCallError("invalid_json", f"the answer is not JSON ({exc.msg} at {exc.pos})") from None
-    validator = jsonschema.Draft202012Validator(answer_schema(question))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(answer))
+    error = jsonschema.exceptions.best_match(_validator(question).iter_errors(answer))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "answer"
         detail = error.message if len(error.message) <= MAX_ERROR_BODY_CHARS else error.message[:MAX_ERROR_BODY_CHARS]

@@ -253,7 +253,7 @@ class CrowdTaskSet(models.Model):
     agreement_threshold = models.FloatField(
         default=0.8,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Items whose aggregated confidence is below this go to a moderator.",
+        help_text="Items whose aggregated confidence, or share of answers agreeing, is below this go to a moderator.",
     )
     review_queue = models.ForeignKey(
         "queues.Queue", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
@@ -287,6 +287,7 @@ class CrowdTask(models.Model):
     label = models.CharField(max_length=40, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     soft_label = models.JSONField(default=dict, blank=True)
+    agreement = models.FloatField(null=True, blank=True, help_text="Share of the answers that match the label.")
     sent_to_review = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -65,6 +65,9 @@ class FakeEndpoint(ThreadingHTTPServer):
 class FakeHandler(BaseHTTPRequestHandler):
     server: FakeEndpoint
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for the client's delayed ACK
+    # (about 40 ms), which would dominate a fast answer.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002
         pass

@@ -192,6 +192,9 @@ class Handler(BaseHTTPRequestHandler):
     generator: GuidedGenerator
     api_key: str = ""
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for the client's delayed ACK
+    # (about 40 ms), which would dominate a fast answer.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002  (the base class's name)
         pass

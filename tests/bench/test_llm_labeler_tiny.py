@@ -8,11 +8,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import llm_labeler as bench  # noqa: E402
 
 
-@pytest.mark.slow
+@pytest.mark.django_db
 def test_the_tiny_llm_labeler_benchmark_prints_its_figures(capsys):
-    figures = bench.main(["--items", "20", "--delay", "0.02", "--concurrency", "4", "--model-requests", "1"])
+    # The model-speed part starts the SmolLM2 server (half a minute of loading); tests/labeling/test_llm_server.py
+    # covers that server, so the tiny run measures the labeler's overhead only.
+    figures = bench.main(["--items", "20", "--delay", "0.02", "--concurrency", "4", "--model-requests", "0"])
     out = capsys.readouterr().out
     assert "% of the limit" in out
-    assert "completion tokens/s" in out
+    assert "baseline: a bare httpx client" in out
     assert figures["overhead"]["done"] == 20
-    assert figures["model"]["tokens_per_second"] > 0
+    assert 0 < figures["overhead"]["share"] <= 1.05

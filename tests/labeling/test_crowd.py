@@ -89,9 +89,9 @@ def test_dawid_skene_soft_labels_and_disputed_items_go_to_a_moderator():
     result = crowd.aggregate_task_set(task_set_id=task_set.pk)
     assert (result.tasks, result.answers) == (2, 8)
     clear_task, split_task = task_set.tasks.get(item=clear), task_set.tasks.get(item=split)
-    assert clear_task.label == "spam" and clear_task.confidence > 0.9
+    assert clear_task.label == "spam" and clear_task.confidence > 0.9 and clear_task.agreement == 1.0
     assert abs(sum(split_task.soft_label.values()) - 1.0) < 1e-3
-    assert split_task.confidence < 0.9 and split_task.sent_to_review
+    assert split_task.agreement == 0.5 and split_task.sent_to_review
     entry = QueueEntry.objects.get(item=split, queue=queue)
     assert entry.status == QueueEntry.Status.PENDING
     assert "crowd disagreed" in entry.note

@@ -103,7 +103,8 @@ def test_an_endpoint_that_is_down_stops_the_run_and_leaves_the_rest_pending():
     assert run.state == LLMRun.State.STOPPED
     assert "failed 5 items in a row" in run.stop_reason
     progress = llm_runs.run_progress(run)
-    assert (progress.failed, progress.pending) == (5, 3)
+    # It stops after the fifth failure in a row; a request already in flight then may still fail too.
+    assert progress.failed in (5, 6) and progress.failed + progress.pending == 8
     assert EndpointUsage.objects.get(endpoint=labeler.endpoint).tokens == 0  # reservations given back
 
 
