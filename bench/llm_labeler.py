@@ -4,9 +4,9 @@
     .venv/bin/python bench/llm_labeler.py [--items 400] [--delay 0.1] [--concurrency 8]
         [--model-requests 6] [--threads 1] [--spamassassin var/datasets/spam-assassin --sample 40]
 
-1. Overhead. A real loopback endpoint (``scripts/fake_llm_server.py`` as a process, ``ok`` mode) answers every request after
-   ``--delay`` seconds and serves at most ``--concurrency`` at once, so its own limit is concurrency / delay
-   requests per second. A bulk run (``labeling.llm_runs``: thread pool, strict validation, budget reservation,
+1. Overhead. A real loopback endpoint (``scripts/fake_llm_server.py`` as a process, ``ok`` mode) answers every
+   request after ``--delay`` seconds and serves at most ``--concurrency`` at once, so its own limit is
+   concurrency / delay requests per second. A bulk run (``labeling.llm_runs``: thread pool, strict validation, budget reservation,
    one transaction per result) labels ``--items`` items through it on the embedded set-up (SQLite under a
    temporary ``VAR_DIR``). It prints items per second and that as a share of the endpoint's limit, and, measured
    in the same run, what a bare httpx client with as many threads gets from the same endpoint (the machine's share).
