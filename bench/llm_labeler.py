@@ -6,10 +6,11 @@
 
 1. Overhead. A real loopback endpoint (``scripts/fake_llm_server.py`` as a process, ``ok`` mode) answers every
    request after ``--delay`` seconds and serves at most ``--concurrency`` at once, so its own limit is
-   concurrency / delay requests per second. A bulk run (``labeling.llm_runs``: thread pool, strict validation, budget reservation,
-   one transaction per result) labels ``--items`` items through it on the embedded set-up (SQLite under a
-   temporary ``VAR_DIR``). It prints items per second and that as a share of the endpoint's limit, and, measured
-   in the same run, what a bare httpx client with as many threads gets from the same endpoint (the machine's share).
+   concurrency / delay requests per second. A bulk run (``labeling.llm_runs``: thread pool, strict validation,
+   budget reserved in blocks, results written in small batches) labels ``--items`` items through it on the
+   embedded set-up (SQLite under a temporary ``VAR_DIR``). It prints items per second and that as a share of the
+   endpoint's limit, and, measured in the same run, what a bare httpx client with as many threads gets from the
+   same endpoint (the machine's share).
 2. Model speed. ``scripts/llm_server.py`` (SmolLM2-135M-Instruct, torch on ``--threads`` threads) is started as a
    process; ``--model-requests`` schema-guided verdict requests are sent one at a time. It prints the server's
    completion tokens per second, prompt tokens and the wall time per request (0 skips this part).
