@@ -175,20 +175,20 @@ def model_speed(base_url: str, args: argparse.Namespace) -> dict[str, float]:
 
 def spamassassin_kappa(base_url: str, args: argparse.Namespace) -> dict[str, float]:
     import numpy as np
-    from text_quality import spamassassin_files
 
+    from classifiers.corpora import is_spam_file, read_mail, spamassassin_files
     from labeling import llm_runs
     from labeling.models import LLMResult
     from quality.agreement import cohen_kappa
 
     rng = np.random.default_rng(0)
     files = spamassassin_files(Path(args.spamassassin))
-    spam = [f for f in files if "spam" in f.parent.name.lower()]
-    ham = [f for f in files if "spam" not in f.parent.name.lower()]
+    spam = [f for f in files if is_spam_file(f)]
+    ham = [f for f in files if not is_spam_file(f)]
     half = args.sample // 2
     picked = [(p, True) for p in rng.choice(spam, half, replace=False)]
     picked += [(p, False) for p in rng.choice(ham, args.sample - half, replace=False)]
-    texts = [p.read_bytes().decode("latin-1")[: args.max_chars] for p, _ in picked]
+    texts = [read_mail(p).text[: args.max_chars] for p, _ in picked]
     truth = [is_spam for _, is_spam in picked]
     labeler = _labeler(base_url, concurrency=1, timeout=600, name="SmolLM2-135M-Instruct")
     ids = _items(texts, "spamassassin")
