@@ -21,6 +21,7 @@ class PolicyPromptAdmin(admin.ModelAdmin):
     """A saved version is never changed: "Save as new" writes the next version, keeping results explainable."""
 
     list_display = ["category", "version", "is_default", "created_by", "created_at"]
+    change_list_template = "labeling/admin_prompt_changelist.html"
     list_filter = ["category"]
     save_as = True
     actions = ["make_default"]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from labeling import api, crowd_views, labeler_views, llm_views
+from labeling import api, crowd_views, labeler_views, llm_views, prompt_preview
 
 api_urlpatterns = [
     path("labeling/llm-runs", api.LLMRunListView.as_view(), name="api-llm-runs"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("labeling/crowd/tasks/<int:task_id>/", crowd_views.crowd_task, name="crowd-task"),
     path("labeling/crowd/tasks/<int:task_id>/answer", crowd_views.crowd_answer, name="crowd-answer"),
     path("labeling/labelers/", labeler_views.labelers, name="labelers"),
+    path("labeling/llm/prompts/new", prompt_preview.prompt_editor, name="llm-prompt-editor"),
     path("labeling/llm/runs/<int:run_id>/", llm_views.run_detail, name="llm-run"),
     path("labeling/llm/items/<int:item_id>/opinions", llm_views.item_opinions, name="llm-item-opinions"),
 ]
