@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from audit.admin_mixins import AuditedAdminMixin
-from labeling import crowd, llm_runs
+from labeling import crowd, llm_runs, training
 from labeling.models import CrowdTask, CrowdTaskSet, Labeler, LLMEndpoint, LLMResult, LLMRun, PolicyPrompt
 
 
@@ -51,6 +51,13 @@ class LabelerAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_filter = ["kind", "active"]
     list_editable = ["training_weight", "active"]
     readonly_fields = ["kind", "user", "prompt", "endpoint", "model_name"]
+    actions = ["export_snapshot"]
+
+    @admin.action(description="Export a training snapshot with every labeler weighted above 0")
+    def export_snapshot(self, request: HttpRequest, queryset: QuerySet[Labeler]) -> None:
+        snapshot = training.export_snapshot_with_labelers(actor=request.user)
+        listed = ", ".join(f"{w['name']} x{w['weight']} ({w['items']} items)" for w in snapshot.manifest["labelers"])
+        messages.info(request, f"{snapshot}: weighted labelers: {listed or 'none'}")
 
 
 @admin.register(LLMRun)
