@@ -5,7 +5,8 @@
 
 Each seed draws a crowd: honest labelers are right with a probability drawn uniformly from
 [``--honest-min``, ``--honest-max``] and otherwise answer a uniformly random wrong class; ``--bad-share`` of the
-labelers are bad, half of them answering at random and half adversarial (always the next class). Items have
+labelers are bad: ``--adversarial-share`` of them (half by default) adversarial, always answering the next class,
+the rest answering at random. Items have
 ``--classes`` classes with skewed priors (a moderation set is mostly "no violation"). Each item gets
 ``--per-item`` distinct labelers. It prints, per seed and on average: majority-vote accuracy (ties broken at
 random), Dawid–Skene accuracy (``labeling.dawid_skene``), the gain in points, and how well the fitted confusion
@@ -35,7 +36,7 @@ def simulate(rng: np.random.Generator, args: argparse.Namespace) -> tuple[np.nda
     n_bad = round(args.labelers * args.bad_share)
     kinds = np.zeros(args.labelers, dtype=int)
     kinds[:n_bad] = 1
-    kinds[: n_bad // 2] = 2
+    kinds[: round(n_bad * args.adversarial_share)] = 2
     rng.shuffle(kinds)
     skill = rng.uniform(args.honest_min, args.honest_max, args.labelers)
     rows = []
@@ -85,12 +86,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--per-item", type=int, default=5)
     parser.add_argument("--classes", type=int, default=3)
     parser.add_argument("--bad-share", type=float, default=0.2)
+    parser.add_argument("--adversarial-share", type=float, default=0.5, help="of the bad labelers; the rest are random")
     parser.add_argument("--honest-min", type=float, default=0.6)
     parser.add_argument("--honest-max", type=float, default=0.9)
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args(argv)
     print(
-        f"{args.items} items, {args.labelers} labelers ({args.bad_share:.0%} random or adversarial), "
+        f"{args.items} items, {args.labelers} labelers ({args.bad_share:.0%} bad, "
+        f"{args.adversarial_share:.0%} of them adversarial, the rest random), "
         f"{args.per_item} per item, {args.classes} classes, honest accuracy U({args.honest_min}, {args.honest_max})"
     )
     header = ("seed", "vote %", "D-S %", "gain", "acc err mean", "max", "<=5 pts", "iters")
