@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_embedded import setup_embedded_django  # noqa: E402
 
-
 SPAM_POLICY = (
     "Spam: unsolicited bulk messages, mostly commercial: advertising, get-rich-quick offers, pills, loans, "
     "phishing and other scams. Ordinary personal or work e-mail, newsletters people subscribed to and mailing-list "

@@ -1,6 +1,7 @@
 """Crowd labeling: task sets, blind assignment to k distinct labelers, gold mixed in, answers, Dawid–Skene.
 
-Crowd labelers are members of the ``Crowd labelers`` group. They see only their own tasks, with personal data
+Crowd labelers are members of the ``Crowd labelers`` group (permission ``labeling.work_crowd_tasks``). They see only
+their own tasks, with personal data
 masked and the author, reporters and metadata left out (``crowd_views``). Each task goes to ``labels_per_item``
 distinct labelers, never twice to the same one (a unique constraint, not just a check), and nobody sees anyone
 else's answer. Gold tasks (items with a known answer from ``queues.GoldItem``) are served at the set's rate,
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from celery import current_app
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
@@ -51,12 +52,20 @@ class InvalidAnswer(CrowdError):
     status = 400
 
 
+CROWD_PERMISSION = "labeling.work_crowd_tasks"
+
+
 def is_crowd_labeler(user: AbstractBaseUser) -> bool:
-    return user.is_authenticated and user.groups.filter(name=CROWD_GROUP).exists()
+    """Members of the crowd group (and superusers): they may work crowd tasks, and see nothing else of it."""
+    return bool(user.is_authenticated and user.has_perm(CROWD_PERMISSION))
 
 
 def crowd_group() -> Group:
-    return Group.objects.get_or_create(name=CROWD_GROUP)[0]
+    """The crowd labeler role: a group holding only the permission to answer crowd tasks."""
+    group, _ = Group.objects.get_or_create(name=CROWD_GROUP)
+    app_label, codename = CROWD_PERMISSION.split(".")
+    group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return group
 
 
 def answer_options(task_set: CrowdTaskSet) -> list[str]:
@@ -184,7 +193,7 @@ def record_answer(*, task_id: int, user: AbstractBaseUser, answer: str) -> Crowd
         CrowdTask.objects.filter(pk=assignment.task_id).update(answers_count=F("answers_count") + 1)
         crowd_labeler_for(user)
         if _complete(task_set):
-            transaction.on_commit(lambda: current_app.send_task(AGGREGATE_TASK, args=[task_set.pk]))
+            transaction.on_commit(lambda: current_app.signature(AGGREGATE_TASK, args=[task_set.pk]).delay())
     assignment.refresh_from_db()
     return assignment
 

@@ -124,7 +124,7 @@ def start_llm_run(*, labeler: Labeler, item_ids: list[int], user=None) -> LLMRun
             for pk, text in items
         )
         record_event(action="llm_run.started", target=run, actor=user, after={"items": len(items)})
-        transaction.on_commit(lambda: current_app.send_task(PROCESS_RUN_TASK, args=[run.pk]))
+        transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay())
     return run
 
 
@@ -276,9 +276,7 @@ def _ask_with_retries(
             if not error.retryable or attempt == max_attempts:
                 return Outcome(result_id, None, error, attempt, tokens)
             sleep(
-                llm_client.backoff_seconds(
-                    attempt, base=getattr(settings, "LLM_RETRY_BASE_SECONDS", 0.5), retry_after=error.retry_after
-                )
+                llm_client.backoff_seconds(attempt, base=settings.LLM_RETRY_BASE_SECONDS, retry_after=error.retry_after)
             )
     raise AssertionError("unreachable")
 
@@ -331,7 +329,7 @@ def process_llm_run(
     _answer_from_cache(run)
     question = question_for(run.labeler.prompt)
     config = endpoint_config(endpoint)
-    slice_seconds = getattr(settings, "LLM_RUN_SLICE_SECONDS", 240.0) if max_seconds is None else max_seconds
+    slice_seconds = settings.LLM_RUN_SLICE_SECONDS if max_seconds is None else max_seconds
     deadline = time.monotonic() + slice_seconds
     wallet = TokenWallet(endpoint, endpoint.concurrency)
     stop_reason = ""
@@ -401,7 +399,7 @@ def _finish_slice(run: LLMRun, stop_reason: str) -> str:
         logger.warning("LLM run %s stopped: %s", run.pk, stop_reason)
         return "stopped"
     if left:
-        transaction.on_commit(lambda: current_app.send_task(PROCESS_RUN_TASK, args=[run.pk]))
+        transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay())
         return "continues"
     LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
         state=LLMRun.State.DONE, finished_at=timezone.now()
@@ -416,7 +414,7 @@ def resume_llm_run(*, run: LLMRun, user=None) -> None:
             state=LLMRun.State.PENDING, stop_reason=""
         ):
             record_event(action="llm_run.resumed", target=run, actor=user)
-            transaction.on_commit(lambda: current_app.send_task(PROCESS_RUN_TASK, args=[run.pk]))
+            transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay())
 
 
 def requeue_stalled_runs(*, stalled_after: timedelta = timedelta(minutes=10)) -> int:
@@ -429,7 +427,7 @@ def requeue_stalled_runs(*, stalled_after: timedelta = timedelta(minutes=10)) ->
     )
     ids = list(stalled.values_list("pk", flat=True))
     for run_id in ids:
-        current_app.send_task(PROCESS_RUN_TASK, args=[run_id])
+        current_app.signature(PROCESS_RUN_TASK, args=[run_id]).delay()
     return len(ids)
 
 

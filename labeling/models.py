@@ -269,6 +269,9 @@ class CrowdTaskSet(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     aggregated_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        permissions = [("work_crowd_tasks", "Can answer crowd labelling tasks (the crowd labeler role)")]
+
     def __str__(self) -> str:
         return self.name
 

@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from classifiers.models import PolicyCategory
 from labeling import crowd, llm_runs
-from labeling.models import CrowdAssignment
 from labeling.labeler_table import agreement, labeler_table, prompt_comparisons
+from labeling.models import CrowdAssignment
 from queues.models import Decision, GoldItem
 from review.models import Label, QAReview
 from tests.factories import make_item, make_user
