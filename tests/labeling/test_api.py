@@ -7,6 +7,7 @@ from classifiers.models import PolicyCategory
 from labeling import crowd, llm_runs
 from tests.factories import make_item, make_token, make_user
 from tests.labeling.factories import make_llm_labeler
+from tests.labeling.test_labeler_table import _decide, _overturn
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +52,15 @@ def test_llm_results_and_crowd_answers_say_which_labeler_made_them(fake_endpoint
     assert answer["answer"] == "spam"
     [listed_run] = client.get("/api/v1/labeling/llm-runs").json()["results"]
     assert listed_run["progress"]["done"] == 1
+
+
+def test_labels_in_the_labels_api_say_which_labeler_made_each():
+    moderator, senior = make_user(username="mo"), make_user(username="sam")
+    decision = _decide(make_item(), moderator, spam=True)
+    _decide(make_item(), moderator, spam=False)
+    _overturn(decision, senior, spam=False)
+    rows = _client(["decisions:read"]).get("/api/v1/labels").json()["results"]
+    assert sorted((row["labeler"]["kind"], row["labeler"]["name"]) for row in rows) == [
+        ("moderator", "mo"),
+        ("qa", "sam"),
+    ]
