@@ -49,4 +49,6 @@ def item_opinions(request: HttpRequest, item_id: int) -> HttpResponse:
     )
     for result in results.order_by("-finished_at"):
         latest.setdefault(result.labeler_id, result)
+    if not latest:
+        return HttpResponse(status=204)  # htmx swaps nothing: the work view shows no empty LLM panel
     return render(request, "labeling/_item_opinions.html", {"opinions": list(latest.values())})

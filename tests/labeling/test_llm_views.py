@@ -54,3 +54,15 @@ def test_second_opinions_are_only_for_moderators_of_the_items_queues(client, lab
     assert client.get(url).status_code == 302
     client.force_login(make_user())
     assert client.get(url).status_code == 403
+
+
+def test_an_item_no_llm_has_seen_gets_no_panel_and_the_work_view_asks_for_it(client):
+    item = make_item()
+    queue = make_queue()
+    moderator = make_user()
+    queue.members.add(moderator)
+    enqueue(item, queue)
+    client.force_login(moderator)
+    assert client.get(reverse("llm-item-opinions", args=[item.pk])).status_code == 204
+    page = client.get(reverse("work", args=[queue.slug]), follow=True).content.decode()
+    assert reverse("llm-item-opinions", args=[item.pk]) in page
