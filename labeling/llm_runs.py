@@ -40,7 +40,10 @@ ESTIMATED_TOKENS_PER_REQUEST = 600
 # only mark the whole backlog failed.
 ENDPOINT_FAILURES_TO_STOP = 5
 ENDPOINT_REASONS = {"unreachable", "timeout", "http_5xx", "http_429"}
-FLUSH_SECONDS = 0.5  # answered results wait at most this long before they are written
+# Answered results are written together once this many are waiting or the oldest has waited this long: each
+# write holds the dispatching thread, so fewer, larger ones keep the endpoint's slots busier.
+FLUSH_RESULTS = 32
+FLUSH_SECONDS = 1.0
 
 
 class BudgetSpent(Exception):
@@ -281,8 +284,8 @@ def _ask_with_retries(
     raise AssertionError("unreachable")
 
 
-def _store(endpoint: LLMEndpoint, outcome: Outcome) -> bool:
-    """Write one outcome whole, only over a pending result. Returns whether the endpoint itself failed."""
+def _store(endpoint: LLMEndpoint, outcome: Outcome) -> None:
+    """Write one outcome whole, only over a pending result."""
     now = timezone.now()
     pending = LLMResult.objects.filter(pk=outcome.result_id, state=LLMResult.State.PENDING)
     if outcome.verdict is not None:
@@ -299,7 +302,7 @@ def _store(endpoint: LLMEndpoint, outcome: Outcome) -> bool:
             attempts=outcome.attempts,
             finished_at=now,
         )
-        return False
+        return
     error = outcome.error
     pending.update(
         state=LLMResult.State.FAILED,
@@ -308,7 +311,6 @@ def _store(endpoint: LLMEndpoint, outcome: Outcome) -> bool:
         attempts=outcome.attempts,
         finished_at=now,
     )
-    return error.reason in ENDPOINT_REASONS
 
 
 def process_llm_run(
@@ -339,12 +341,10 @@ def process_llm_run(
     last_flush = time.monotonic()
 
     def flush() -> None:
-        nonlocal endpoint_failures, stop_reason, last_flush
+        nonlocal last_flush
         with transaction.atomic():
             for outcome in answered:
-                endpoint_failures = endpoint_failures + 1 if _store(endpoint, outcome) else 0
-                if endpoint_failures >= ENDPOINT_FAILURES_TO_STOP and not stop_reason:
-                    stop_reason = f"the endpoint failed {endpoint_failures} items in a row (last: {outcome.error})"
+                _store(endpoint, outcome)
             wallet.settle()
         answered.clear()
         last_flush = time.monotonic()
@@ -376,10 +376,13 @@ def process_llm_run(
                 outcome = future.result()
                 wallet.spent(in_flight.pop(future), outcome.tokens)
                 answered.append(outcome)
+                endpoint_failed = outcome.error is not None and outcome.error.reason in ENDPOINT_REASONS
+                endpoint_failures = endpoint_failures + 1 if endpoint_failed else 0
+                if endpoint_failures >= ENDPOINT_FAILURES_TO_STOP and not stop_reason:
+                    stop_reason = f"the endpoint failed {endpoint_failures} items in a row (last: {outcome.error})"
             refill()  # before writing: the endpoint's free slots should not wait for the database
-            if len(answered) >= endpoint.concurrency or time.monotonic() - last_flush > FLUSH_SECONDS:
+            if len(answered) >= FLUSH_RESULTS or time.monotonic() - last_flush > FLUSH_SECONDS:
                 flush()
-                refill()  # a flush may have stopped the run (endpoint failures): then this adds nothing
         flush()
     wallet.settle(closing=True)
     return _finish_slice(run, stop_reason)
