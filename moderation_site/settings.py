@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "review",
     "quality",
     "learning",
+    "labeling",
 ]
 
 MIDDLEWARE = [
@@ -311,6 +312,8 @@ CELERY_TASK_ROUTES = {
     "*.train_*": {"queue": "training"},
     "queues.tasks.retrain_heads": {"queue": "training"},
     "queues.tasks.retrain_text_heads": {"queue": "training"},  # its old name, for messages sent before
+    # LLM labelers wait on outside endpoints: their own queue, so a slow or dead endpoint never holds up scoring.
+    "labeling.tasks.*": {"queue": "llm"},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -337,7 +340,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "queues.tasks.check_model_health",
         "schedule": env_int("MONITOR_INTERVAL_SECONDS", 900),
     },
+    # Re-sends LLM runs whose message was lost or whose worker died (labeling/llm_runs.py).
+    "requeue-stalled-llm-runs": {"task": "labeling.tasks.requeue_stalled_llm_runs", "schedule": 300},
 }
+
+# LLM labelers (labeling/llm_runs.py): a task labels for this long, then sends the run again for the rest;
+# the first retry of a failed request waits this long, doubling each time (or the endpoint's Retry-After).
+LLM_RUN_SLICE_SECONDS = env_int("LLM_RUN_SLICE_SECONDS", 240)
+LLM_RETRY_BASE_SECONDS = float(os.environ.get("LLM_RETRY_BASE_SECONDS", "0.5"))
 
 # Training data and retraining (learning/training_data.py, learning/retraining.py).
 TRAINING_SNAPSHOT_DIR = Path(env_str("TRAINING_SNAPSHOT_DIR", str(VAR_DIR / "training-snapshots")))

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = [
     ["moderation_site"],
     ["ops"],
+    ["accounts", "labeling", "ops"],
     ["quality", "learning"],
     ["review"],
     ["queues"],
