@@ -1,0 +1,100 @@
+"""REST API v1 for account events: ``POST /api/v1/events``."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.event_input import EventBatchIn, EventIn, EventInputError, parse_events
+from accounts.event_intake import EventConflict, SourceNotAllowed, record_events
+from moderation_site.api_schema import ERROR_SCHEMA
+from queues.models import ApiToken
+
+EVENTS_WRITE = "events:write"
+
+
+class EventIdConflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "event_id_conflict"
+    default_detail = "An event id was already received with other content."
+
+
+class SourceRefused(exceptions.PermissionDenied):
+    default_code = "source_not_allowed"
+
+
+class EventIntakeOutSerializer(serializers.Serializer):
+    received = serializers.IntegerField(help_text="Events in the request.")
+    stored = serializers.IntegerField(help_text="Events stored by this request.")
+    already_received = serializers.IntegerField(help_text="Events whose id was already received (retries).")
+
+
+EXAMPLE = {
+    "id": "evt-20261206-000123",
+    "source": "creatorhub",
+    "account": "u-551",
+    "type": "login_failed",
+    "occurred_at": "2026-12-06T04:12:09Z",
+    "ip": "203.0.113.7",
+    "device_id": "dev-8f2c",
+    "country": "NL",
+    "outcome": "bad_password",
+}
+
+
+class EventCollectionView(APIView):
+    required_scope = {"POST": EVENTS_WRITE}
+
+    @extend_schema(
+        operation_id="events_create",
+        summary="Send one account event or a batch of up to 1,000",
+        description=(
+            'One event as a JSON object, or a batch as `{"events": [...]}` (at most 1,000). Events are append-only '
+            "and feed the accounts' signals and detection rules within seconds.\n\n"
+            "**Idempotency.** Each event carries your `id`, unique per `source`. Sending an event again is a "
+            "no-op (`already_received`); the same `id` with other content is refused with 409 naming it.\n\n"
+            "**Bad input.** A batch is all or nothing: any invalid event (an unknown `type` or field, an IP that "
+            "does not parse, an `amount` without `currency`, a time more than `ACCOUNT_EVENT_MAX_AGE_DAYS` "
+            "(7) days in the past or 5 minutes in the future) refuses the whole batch with 400 and writes nothing; "
+            "`errors` names every bad field by path (`events[3].ip`). A token limited to some sources gets 403 "
+            "for events of another source."
+        ),
+        request=PolymorphicProxySerializer(
+            component_name="EventSubmission", serializers=[EventIn, EventBatchIn], resource_type_field_name=None
+        ),
+        responses={
+            201: OpenApiResponse(EventIntakeOutSerializer, description="At least one event was stored."),
+            200: OpenApiResponse(EventIntakeOutSerializer, description="Every event had been received before."),
+            400: OpenApiResponse(ERROR_SCHEMA, description="Invalid input; `errors` names each field and problem."),
+            401: OpenApiResponse(ERROR_SCHEMA, description="Missing, unknown, expired or revoked token."),
+            403: OpenApiResponse(ERROR_SCHEMA, description="The token lacks `events:write`, or the source."),
+            409: OpenApiResponse(ERROR_SCHEMA, description="An event id was already used with other content."),
+        },
+        examples=[OpenApiExample("One event", value=EXAMPLE, request_only=True)],
+        tags=["accounts"],
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            events, _ = parse_events(
+                request.data,
+                now=timezone.now(),
+                max_age=timedelta(days=settings.ACCOUNT_EVENT_MAX_AGE_DAYS),
+                max_ahead=timedelta(seconds=settings.ACCOUNT_EVENT_MAX_FUTURE_SECONDS),
+                max_batch=settings.ACCOUNT_EVENT_BATCH_MAX,
+            )
+        except EventInputError as exc:
+            raise serializers.ValidationError(exc.errors) from None
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        try:
+            result = record_events(events=events, token=token)
+        except EventConflict as exc:
+            raise EventIdConflict(str(exc)) from None
+        except SourceNotAllowed as exc:
+            raise SourceRefused(str(exc)) from None
+        body = {"received": result.received, "stored": result.stored, "already_received": result.already_received}
+        return Response(body, status=status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK)
