@@ -22,12 +22,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from accounts.models import AccountEvent
 from accounts.risk_signals import SIGNALS
 from queues.routing import NUMERIC_OPS
 
 EVENT_TYPES_FIELD = "event.type"
 EVENT_COUNTRY_FIELD = "event.country"
 SOURCE_FIELD = "account.source"
+EVENT_TYPES = frozenset(AccountEvent.Type.values)
 
 
 @dataclass(frozen=True)
@@ -128,17 +130,20 @@ def _condition_problems(condition: Mapping[str, Any]) -> list[str]:
         if op not in NUMERIC_OPS or not isinstance(value, int | float) or isinstance(value, bool):
             return [f"a signal takes one of {sorted(NUMERIC_OPS)} and a number."]
         return []
-    listy = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    # '==' and '!=' compare with one text, the list operators with a list of them.
+    listy = isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+    shaped = listy if op in {"in", "not_in"} else isinstance(value, str)
     if name == EVENT_TYPES_FIELD:
-        if op not in {"==", "in"} or not (isinstance(value, str) or (op == "in" and listy)):
+        if op not in {"==", "in"} or not shaped:
             return ["'event.type' takes '==' with a type or 'in' with a list of types."]
-        return []
+        unknown = sorted(({value} if isinstance(value, str) else set(value)) - EVENT_TYPES)
+        return [f"unknown event types {unknown}; known: {', '.join(sorted(EVENT_TYPES))}."] if unknown else []
     if name == EVENT_COUNTRY_FIELD:
-        if op not in {"==", "in", "not_in"} or not (isinstance(value, str) or listy):
-            return ["'event.country' takes '==', 'in' or 'not_in' with country codes."]
+        if op not in {"==", "in", "not_in"} or not shaped:
+            return ["'event.country' takes '==' with a country code, or 'in' or 'not_in' with a list of them."]
         return []
     if name == SOURCE_FIELD:
-        if op not in {"==", "!=", "in"} or not (isinstance(value, str) or (op == "in" and listy)):
-            return ["'account.source' takes '==', '!=' or 'in' with source names."]
+        if op not in {"==", "!=", "in"} or not shaped:
+            return ["'account.source' takes '==' or '!=' with a source name, or 'in' with a list of them."]
         return []
     return [f"unknown field {name!r}; use signal.<name>, {EVENT_TYPES_FIELD}, {EVENT_COUNTRY_FIELD} or {SOURCE_FIELD}."]

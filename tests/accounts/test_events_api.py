@@ -84,7 +84,9 @@ def test_the_same_id_with_other_content_is_a_409_naming_the_id_and_writes_nothin
     ],
 )
 def test_one_bad_event_refuses_the_whole_batch_naming_the_problem(events_client, change, path, words):
-    response = events_client.post(URL, {"events": [event("signup"), {**event("login_failed"), **change}]}, format="json")
+    response = events_client.post(
+        URL, {"events": [event("signup"), {**event("login_failed"), **change}]}, format="json"
+    )
 
     assert response.status_code == 400
     body = response.json()
