@@ -9,6 +9,7 @@ from celery import current_app
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts import event_store_postgres as fast
 from accounts.event_input import EventIn
 from accounts.models import Account, AccountEvent, AccountSignals, EventReceipt, EventSourceGrant
 from queues.models import ApiToken, Author
@@ -71,21 +72,28 @@ def record_events(*, events: Sequence[EventIn], token: ApiToken | None = None) -
 
 def _record(events: Sequence[EventIn]) -> IntakeResult:
     now = timezone.now()
+    postgres = connection.vendor == "postgresql"
     with transaction.atomic():
-        new = _new_events(events)
+        new = _new_events(events, postgres=postgres)
         if not new:
             return IntakeResult(len(events), 0, len(events), [])
-        account_ids = _upsert_accounts(new)
-        ids = sorted(set(account_ids.values()))
-        _mark_pending(ids, now)
-        AccountEvent.objects.bulk_create(
-            [_event_row(event, account_ids[(event.source, event.account)], now) for event in new]
-        )
+        if postgres:
+            account_ids = _upsert_accounts_postgres(new, now)
+            ids = sorted(set(account_ids.values()))
+            fast.create_accounts_and_mark_pending(ids, now)
+            fast.copy_events(new, account_ids, now)
+        else:
+            account_ids = _upsert_accounts(new)
+            ids = sorted(set(account_ids.values()))
+            _mark_pending(ids, now)
+            AccountEvent.objects.bulk_create(
+                [_event_row(event, account_ids[(event.source, event.account)], now) for event in new]
+            )
         transaction.on_commit(lambda: send_signal_updates(ids), robust=True)
     return IntakeResult(len(events), len(new), len(events) - len(new), ids)
 
 
-def _new_events(events: Sequence[EventIn]) -> list[EventIn]:
+def _new_events(events: Sequence[EventIn], *, postgres: bool) -> list[EventIn]:
     """The events not received before, after writing their receipts; raises on a reused id."""
     digests = {}
     positions = {}
@@ -94,20 +102,24 @@ def _new_events(events: Sequence[EventIn]) -> list[EventIn]:
         key = (event.source, event.id)
         if key in digests:
             continue  # an identical repeat inside the batch (event_input refuses a different one)
-        digests[key] = event.digest()
+        digests[key] = event.digest
         positions[key] = index
         by_source[event.source].append(event.id)
     seen: dict[tuple[str, str], str] = {}
     for source, ids in by_source.items():
-        for event_id, digest in EventReceipt.objects.filter(source=source, event_id__in=ids).values_list(
-            "event_id", "digest"
-        ):
-            seen[(source, event_id)] = digest
+        if postgres:
+            found = fast.existing_receipts(source, ids).items()
+        else:
+            found = EventReceipt.objects.filter(source=source, event_id__in=ids).values_list("event_id", "digest")
+        seen.update({(source, event_id): digest for event_id, digest in found})
     for key, digest in seen.items():
         if digests[key] != digest:
             path = f"events[{positions[key]}].id" if len(events) > 1 else "id"
             raise EventConflict(source=key[0], event_id=key[1], path=path)
     fresh = [events[positions[key]] for key in positions if key not in seen]
+    if postgres:
+        fast.insert_receipts([(e.source, e.id, digests[(e.source, e.id)], e.occurred_at) for e in fresh])
+        return fresh
     EventReceipt.objects.bulk_create(
         [
             EventReceipt(source=e.source, event_id=e.id, digest=digests[(e.source, e.id)], occurred_at=e.occurred_at)
@@ -142,6 +154,16 @@ def _upsert_accounts(events: Sequence[EventIn]) -> dict[tuple[str, str], int]:
         ids.update({(a.source, a.external_id): a.pk for a in authors})
     Account.objects.bulk_create([Account(author_id=pk) for pk in sorted(ids.values())], ignore_conflicts=True)
     return ids
+
+
+def _upsert_accounts_postgres(events: Sequence[EventIn], now: datetime) -> dict[tuple[str, str], int]:
+    handles: dict[tuple[str, str], str | None] = {}
+    for event in events:
+        key = (event.source, event.account)
+        if event.handle is not None or key not in handles:
+            handles[key] = event.handle
+    keys = sorted(handles)  # the lock order every intake shares (no deadlock)
+    return fast.upsert_authors(keys, [handles[key] for key in keys], now)
 
 
 def _mark_pending(account_ids: list[int], now: datetime) -> None:

@@ -493,8 +493,10 @@ class Migration(migrations.Migration):
                     },
                 ),
             ],
-            database_operations=[migrations.RunPython(create_event_table, drop_event_table)],
+            database_operations=[],
         ),
+        # After the state has the model, so the SQLite branch can create it from the state.
+        migrations.RunPython(create_event_table, drop_event_table),
         migrations.CreateModel(
             name="AccountIdentifier",
             fields=[
