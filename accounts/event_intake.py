@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from celery import current_app
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -15,7 +16,6 @@ from accounts.models import Account, AccountEvent, AccountSignals, EventReceipt,
 from queues.models import ApiToken, Author
 
 SIGNAL_TASK = "accounts.tasks.update_signals"
-TASK_CHUNK = 200  # accounts per update message
 
 
 class EventConflict(Exception):
@@ -206,5 +206,6 @@ def _event_row(event: EventIn, account_id: int, now: datetime) -> AccountEvent:
 
 def send_signal_updates(account_ids: Sequence[int]) -> None:
     """Tell workers to fold in these accounts' new events (by task name: services never import tasks)."""
-    for start in range(0, len(account_ids), TASK_CHUNK):
-        current_app.send_task(SIGNAL_TASK, args=[list(account_ids[start : start + TASK_CHUNK])])
+    chunk = settings.ACCOUNT_SIGNAL_TASK_BATCH
+    for start in range(0, len(account_ids), chunk):
+        current_app.send_task(SIGNAL_TASK, args=[list(account_ids[start : start + chunk])])

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import cases, detection, risk_signals
+from accounts import signal_store_postgres as fast
 from accounts.models import (
     Account,
     AccountEvent,
@@ -76,24 +77,25 @@ def update_account_signals(*, account_ids: Sequence[int], now: datetime | None =
                     countries=frozenset(e["country"] for e in mine if e["country"]),
                 )
             )
-        AccountSignals.objects.bulk_update(
-            rows, ["state", "values", "processed_event_id", "pending_since", "updated_at"]
-        )
-        Account.objects.bulk_update(
-            accounts.values(), ["signed_up_at", "first_event_at", "last_event_at", "updated_at"]
-        )
-        SignalSnapshot.objects.bulk_create(
-            SignalSnapshot(
-                account_id=f.account_id,
-                taken_at=now,
-                values=f.values,
-                event_types=sorted(f.event_types),
-                countries=sorted(f.countries),
-            )
-            for f in facts
-        )
+        _save(rows, list(accounts.values()), facts, now)
         run_rules(facts, now=now)
     return len(rows)
+
+
+def _save(
+    rows: Sequence[AccountSignals], accounts: Sequence[Account], facts: Sequence[detection.AccountFacts], now: datetime
+) -> None:
+    snapshots = [(f.account_id, dict(f.values), sorted(f.event_types), sorted(f.countries)) for f in facts]
+    if connection.vendor == "postgresql":
+        fast.save_signals(rows, now)
+        fast.save_event_times(accounts, now)
+        fast.insert_snapshots(snapshots, now)
+        return
+    AccountSignals.objects.bulk_update(rows, ["state", "values", "processed_event_id", "pending_since", "updated_at"])
+    Account.objects.bulk_update(accounts, ["signed_up_at", "first_event_at", "last_event_at", "updated_at"])
+    SignalSnapshot.objects.bulk_create(
+        SignalSnapshot(account_id=a, taken_at=now, values=v, event_types=t, countries=c) for a, v, t, c in snapshots
+    )
 
 
 def _pending_events(rows: Sequence[AccountSignals]) -> dict[int, list[dict]]:
@@ -162,10 +164,14 @@ def _record_identifiers(events: dict[int, list[dict]], now: datetime) -> None:
                 note(AccountIdentifier.Kind.SIGNUP_NETWORK, e["ip"] and network_of(e["ip"]), account_id, at)
     if not seen:
         return
+    rows = [(k, v, a, t[0], t[1]) for (k, v, a), t in sorted(seen.items())]  # sorted: one lock order for all
+    if connection.vendor == "postgresql":
+        fast.upsert_identifiers(rows)
+        return
     AccountIdentifier.objects.bulk_create(
         [
-            AccountIdentifier(kind=k, value=v, account_id=a, first_seen_at=t[0], last_seen_at=t[1])
-            for (k, v, a), t in sorted(seen.items())
+            AccountIdentifier(kind=k, value=v, account_id=a, first_seen_at=f, last_seen_at=last)
+            for k, v, a, f, last in rows
         ],
         update_conflicts=True,
         unique_fields=["kind", "value", "account"],

@@ -4,8 +4,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import psycopg
 from bench_postgres import connect, require_postgres_url, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +21,15 @@ def fresh_postgres(script: str, name: str) -> str:
     admin_url = require_postgres_url(script)
     # The maintenance database: the one DATABASE_URL names may not exist (pytest creates test_<name>).
     with connect(with_database(admin_url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(10):
+            try:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except psycopg.errors.InsufficientPrivilege:
+                # An autovacuum worker on the old database: FORCE may not end it without superuser; it ends soon.
+                if attempt == 9:
+                    raise
+                time.sleep(3)
         conn.execute(f'CREATE DATABASE "{name}"')
     return with_database(admin_url, name)
 
