@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import cases, detection, risk_signals
@@ -31,6 +32,7 @@ from accounts.models import (
 
 SIGNAL_TASK = "accounts.tasks.update_signals"
 SWEEP_AFTER = timedelta(seconds=30)
+MAX_RING_REFRESH = 200  # accounts re-evaluated because a sign-up joined their device or network
 FIRING_COOLDOWN = timedelta(hours=24)  # a rule that keeps matching records one firing a day per account
 EVENT_FIELDS = (
     "id", "account_id", "type", "occurred_at", "ip", "device_id", "country", "payment_fingerprint",
@@ -52,6 +54,7 @@ def update_account_signals(*, account_ids: Sequence[int], now: datetime | None =
         events = _pending_events(rows)
         accounts = Account.objects.select_related("author").in_bulk([row.account_id for row in rows])
         _record_identifiers(events, now)
+        _refresh_ring_members(events, [row.account_id for row in rows], now)
         links = _link_counts([row.account_id for row in rows], now)
         facts = []
         for row in rows:
@@ -179,6 +182,35 @@ def _record_identifiers(events: dict[int, list[dict]], now: datetime) -> None:
     )
 
 
+def _refresh_ring_members(events: dict[int, list[dict]], batch: Sequence[int], now: datetime) -> None:
+    """A sign-up raises the sign-up counts of the accounts that signed up on its device or network before it:
+    mark those pending, so their signals (and rules) see the ring grow, not only the newest member's."""
+    devices, networks = set(), set()
+    for mine in events.values():
+        for e in mine:
+            if e["type"] == AccountEvent.Type.SIGNUP and e["device_id"]:
+                devices.add(e["device_id"])
+            if e["type"] == AccountEvent.Type.SIGNUP and e["ip"]:
+                networks.add(network_of(e["ip"]))
+    if not devices and not networks:
+        return
+    linked = AccountIdentifier.objects.filter(
+        Q(kind=AccountIdentifier.Kind.SIGNUP_DEVICE, value__in=devices)
+        | Q(kind=AccountIdentifier.Kind.SIGNUP_NETWORK, value__in=networks, first_seen_at__gt=now - timedelta(days=1))
+    ).exclude(account_id__in=batch)
+    ids = list(linked.values_list("account_id", flat=True).distinct()[:MAX_RING_REFRESH])
+    # SKIP LOCKED: a row another worker holds is being updated now; waiting for it could deadlock with that
+    # worker doing the same for our rows.
+    free = list(
+        AccountSignals.objects.select_for_update(skip_locked=True)
+        .filter(account_id__in=ids, pending_since__isnull=True)
+        .values_list("account_id", flat=True)
+    )
+    if free:
+        AccountSignals.objects.filter(account_id__in=free).update(pending_since=now)
+        transaction.on_commit(lambda: send_updates(free), robust=True)
+
+
 def _link_counts(account_ids: Sequence[int], now: datetime) -> dict[int, dict[str, int]]:
     """For each account: other accounts sharing its device ids, payment fingerprints and IPs (seen in the last
     7 days), and the sign-ups from its sign-up device and network; one query for the whole batch."""
@@ -269,7 +301,12 @@ def sweep_pending_signals(*, older_than: timedelta = SWEEP_AFTER, limit: int = 1
         .order_by("pending_since")
         .values_list("account_id", flat=True)[:limit]
     )
-    chunk = settings.ACCOUNT_SIGNAL_TASK_BATCH
-    for start in range(0, len(ids), chunk):
-        current_app.send_task(SIGNAL_TASK, args=[ids[start : start + chunk]])
+    send_updates(ids)
     return len(ids)
+
+
+def send_updates(account_ids: Sequence[int]) -> None:
+    """Ask workers to update these accounts (by task name: services never import tasks)."""
+    chunk = settings.ACCOUNT_SIGNAL_TASK_BATCH
+    for start in range(0, len(account_ids), chunk):
+        current_app.send_task(SIGNAL_TASK, args=[list(account_ids[start : start + chunk])])

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.event_input import parse_events
 from accounts.event_intake import record_events
+from accounts.models import AccountSignals
 from accounts.signal_updates import update_account_signals
 from accounts.simulator import Simulation
 
@@ -59,6 +60,10 @@ def _store_and_fold(events: list[dict], *, now: datetime) -> int:
         stored += result.stored
         touched.update(result.account_ids)
     ids = sorted(touched)
-    for start in range(0, len(ids), settings.ACCOUNT_SIGNAL_TASK_BATCH):
-        update_account_signals(account_ids=ids[start : start + settings.ACCOUNT_SIGNAL_TASK_BATCH], now=now)
+    for _ in range(3):  # then the accounts those updates marked pending (ring members), as workers would
+        for start in range(0, len(ids), settings.ACCOUNT_SIGNAL_TASK_BATCH):
+            update_account_signals(account_ids=ids[start : start + settings.ACCOUNT_SIGNAL_TASK_BATCH], now=now)
+        ids = list(AccountSignals.objects.filter(pending_since__isnull=False).values_list("account_id", flat=True))
+        if not ids:
+            break
     return stored

@@ -211,3 +211,13 @@ def test_events_land_in_daily_partitions_and_old_ones_are_dropped():
 
     assert result["dropped"] >= 1
     assert partition_name(day) not in existing_partitions()
+
+
+def test_a_ring_members_signup_makes_earlier_members_count_again():
+    first = store(event("signup", account="ring-1", device_id="farm", ip="203.0.113.1"))
+    update(first)
+    update(store(*[event("signup", account=f"ring-{n}", device_id="farm", ip=f"203.0.113.{n}") for n in (2, 3, 4, 5)]))
+
+    assert AccountSignals.objects.get(account_id=first.account_ids[0]).pending_since is not None
+    assert update(first) == 1
+    assert signals_of("ring-1")["signups_on_device"] == 5
