@@ -254,6 +254,11 @@ class AccountCase(models.Model):
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     opened_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The reviewer's verdict is the label of the case type (issue 16, learning from case decisions).
+    violation = models.BooleanField(null=True, blank=True, help_text="Decided: was it what the case type says?")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [

@@ -1,9 +1,13 @@
 from django.urls import path
 
-from accounts import api
+from accounts import api, views
 
 # Mounted under /api/v1/ by moderation_site.urls.
 api_urlpatterns = [
     path("events", api.EventCollectionView.as_view(), name="api-events"),
 ]
-urlpatterns = api_urlpatterns
+
+urlpatterns = [
+    path("account-cases/<int:case_id>/", views.case_view, name="account-case"),
+    path("account-cases/<int:case_id>/decide", views.decide, name="account-case-decide"),
+]
