@@ -1,10 +1,11 @@
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.detection import AccountFacts, Rule, condition_holds, firings, validate_conditions
-from accounts.models import DetectionRule, SignalSnapshot
+from accounts.models import AccountCase, DetectionRule, SignalSnapshot
 from accounts.rule_preview import preview_rule
 from accounts.signal_updates import update_account_signals
 from tests.accounts.factories import event, store
@@ -127,3 +128,14 @@ def test_the_admin_refuses_a_rule_with_an_unknown_signal(admin_client):
     assert response.status_code == 200
     assert "unknown signal &#x27;faild_logins_1h&#x27;" in response.content.decode()
     assert not DetectionRule.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_day_opens_account_cases_and_loads_once():
+    call_command("load_demo_accounts", ordinary=40, hours=6)
+    opened = AccountCase.objects.filter(status="open").count()
+    call_command("load_demo_accounts", ordinary=40, hours=6)
+
+    assert opened > 0
+    assert AccountCase.objects.filter(status="open").count() == opened
+    assert DetectionRule.objects.filter(mode="active").count() == 8
