@@ -198,6 +198,7 @@ class CaseType(models.TextChoices):
     FAKE_ACCOUNT = "fake_account", "Fake account"
     TAKEOVER = "takeover", "Account takeover"
     SCRAPING = "scraping", "Scraping"
+    POLICY = "policy", "Repeated policy violations"
 
 
 class Severity(models.IntegerChoices):
@@ -326,3 +327,22 @@ class AccountAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.account_id}"
+
+
+class Strike(models.Model):
+    """A removal of the account's content in one policy category: counted towards that category's threshold."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="strike_records")
+    # The removal itself: undoing the decision deletes it and, with it, the strike.
+    decision = models.ForeignKey("queues.Decision", on_delete=models.CASCADE, related_name="+")
+    category = models.SlugField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["decision", "category"], name="one_strike_per_decision_category")
+        ]
+        indexes = [models.Index(fields=["account", "category"], name="strike_account_category")]
+
+    def __str__(self) -> str:
+        return f"strike {self.category} on {self.account_id}"

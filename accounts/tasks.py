@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from accounts import partitions, signal_updates
+from accounts import partitions, signal_updates, strikes
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -21,3 +21,9 @@ def sweep_signals() -> int:
 def maintain_event_partitions() -> dict:
     """Periodic: create the coming days' event partitions and drop those past retention."""
     return partitions.maintain_event_partitions()
+
+
+@shared_task(ignore_result=True)
+def count_strikes() -> int:
+    """Periodic: strikes for new content removals; a policy case when an account reaches a threshold."""
+    return strikes.count_strikes()
