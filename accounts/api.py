@@ -10,12 +10,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.event_input import EventBatchIn, EventIn, EventInputError, parse_events
+from accounts.appeals import AppealRefused, open_appeal
+from accounts.event_input import SOURCE_PATTERN, EventBatchIn, EventIn, EventInputError, parse_events
 from accounts.event_intake import EventConflict, SourceNotAllowed, record_events
 from moderation_site.api_schema import ERROR_SCHEMA
 from queues.models import ApiToken
 
 EVENTS_WRITE = "events:write"
+APPEALS_WRITE = "appeals:write"
 
 
 class EventIdConflict(exceptions.APIException):
@@ -98,3 +100,67 @@ class EventCollectionView(APIView):
             raise SourceRefused(str(exc)) from None
         body = {"received": result.received, "stored": result.stored, "already_received": result.already_received}
         return Response(body, status=status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK)
+
+
+class AppealInSerializer(serializers.Serializer):
+    id = serializers.RegexField(r"^[\x21-\x7e]{1,128}$", help_text="Your id of the appeal, unique per source.")
+    source = serializers.RegexField(SOURCE_PATTERN, help_text="The account's source.")
+    account = serializers.CharField(max_length=255, help_text="The account's id on the platform.")
+    action_id = serializers.IntegerField(min_value=1, help_text="The `action_id` of the `account.actioned` webhook.")
+    reason = serializers.CharField(max_length=5000, allow_blank=True, required=False, default="")
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return attrs
+
+
+class AppealOutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.CharField()
+    action_id = serializers.IntegerField()
+
+
+class AppealRefusedError(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "appeal_refused"
+
+
+class AppealCollectionView(APIView):
+    required_scope = {"POST": APPEALS_WRITE}
+
+    @extend_schema(
+        operation_id="appeals_create",
+        summary="Appeal an account action on the user's behalf",
+        description=(
+            "Puts the action in the appeals queue, for a reviewer other than the one who took it. The outcome "
+            "comes back as an `appeal.decided` webhook; an overturned action is also reversed, which sends "
+            "`account.actioned` with action `restore`. Sending the same appeal `id` again is a no-op (200)."
+        ),
+        request=AppealInSerializer,
+        responses={
+            201: AppealOutSerializer,
+            200: AppealOutSerializer,
+            400: OpenApiResponse(ERROR_SCHEMA, description="Invalid input."),
+            403: OpenApiResponse(ERROR_SCHEMA, description="The token lacks `appeals:write`."),
+            409: OpenApiResponse(ERROR_SCHEMA, description="No such action on that account, or it cannot be appealed."),
+        },
+        tags=["accounts"],
+    )
+    def post(self, request: Request) -> Response:
+        data = AppealInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            appeal, created = open_appeal(
+                source=values["source"],
+                appeal_id=values["id"],
+                account=values["account"],
+                action_id=values["action_id"],
+                reason=values["reason"],
+            )
+        except AppealRefused as exc:
+            raise AppealRefusedError(str(exc)) from None
+        body = {"id": appeal.appeal_id, "status": appeal.status, "action_id": appeal.action_id}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

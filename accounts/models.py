@@ -346,3 +346,40 @@ class Strike(models.Model):
 
     def __str__(self) -> str:
         return f"strike {self.category} on {self.account_id}"
+
+
+class Appeal(models.Model):
+    """The platform's request, on the user's behalf, to look again at an account action.
+
+    Decided by a reviewer other than the one who took the action; overturned, the action is reversed and
+    the case's verdict withdrawn (it no longer counts as a violation for learning).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        UPHELD = "upheld", "Upheld"
+        OVERTURNED = "overturned", "Overturned"
+
+    source = models.CharField(max_length=64)
+    appeal_id = models.CharField(max_length=128, help_text="The platform's id of the appeal, unique per source.")
+    action = models.ForeignKey(AccountAction, on_delete=models.PROTECT, related_name="appeals")
+    reason = models.TextField(blank=True, help_text="The user's words.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    opened_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "appeal_id"], name="appeal_unique_per_source"),
+            models.UniqueConstraint(
+                fields=["action"], condition=models.Q(status="open"), name="one_open_appeal_per_action"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"appeal {self.source}:{self.appeal_id} of action {self.action_id}"

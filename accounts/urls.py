@@ -5,6 +5,7 @@ from accounts import api, views
 # Mounted under /api/v1/ by moderation_site.urls.
 api_urlpatterns = [
     path("events", api.EventCollectionView.as_view(), name="api-events"),
+    path("appeals", api.AppealCollectionView.as_view(), name="api-appeals"),
 ]
 
 urlpatterns = [
