@@ -80,7 +80,8 @@ def generate(url: str, *, items: int) -> float:
     # Small tables through the ORM, so columns other features add later get their defaults.
     from django.contrib.auth import get_user_model
 
-    from queues.models import Author, Queue
+    from intake.models import Author
+    from queues.models import Queue
 
     user = get_user_model().objects.create_user(username="bench-api-reviewer")
     queue_rows = [Queue(name=f"API bench queue {n}", slug=f"api-bench-{n}") for n in range(1, QUEUES + 1)]
@@ -192,8 +193,10 @@ def scenarios(rng: random.Random) -> list[tuple[str, str, object]]:
     """(name, path, params or a function returning params) for each timed request kind."""
     from django.db.models import Max, Min
 
-    from queues.api_pagination import KeysetPagination
-    from queues.models import Author, Decision, Item, Label, Queue
+    from api.pagination import KeysetPagination
+    from intake.models import Author, Item
+    from queues.models import Decision, Queue
+    from review.models import Label
 
     encode = KeysetPagination._encode
     low, high = Item.objects.aggregate(low=Min("id"), high=Max("id")).values()
@@ -269,7 +272,7 @@ def run(requests: int, seed: int) -> int:
     settings.API_RATE_LIMIT = ""
     from django.test import Client
 
-    from queues.models import ApiToken
+    from api.models import ApiToken
 
     rng = random.Random(seed)
     user = (

@@ -19,7 +19,7 @@ What it does, in order:
    random ``sort_key``; secondary indexes and foreign keys of the big tables are dropped for the load
    and recreated from their saved definitions, then ``VACUUM (ANALYZE)``. Labels and audit events are
    not generated for the old decisions (35,000,000 label rows would only cost load time);
-3. prints ``EXPLAIN (ANALYZE, BUFFERS)`` of ``queues.review.claim_sql`` with real parameters, in a
+3. prints ``EXPLAIN (ANALYZE, BUFFERS)`` of ``review.claims.claim_sql`` with real parameters, in a
    transaction that is rolled back, and checks it scans ``entry_pending_order`` with no Sort node;
 4. a short serial baseline (``--baseline`` claims by one claimer, nothing else running from here);
 5. the load: ``--claimers`` claimers in ``--processes`` forked processes (threads inside each when
@@ -276,7 +276,7 @@ def explain_claim(user_id: int, queue_id: int) -> list[str]:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from queues.review import claim_sql
+    from review.claims import claim_sql
 
     now = timezone.now()
     params = {"user": user_id, "now": now, "until": now + settings_lease(settings), "queue": queue_id}
@@ -329,7 +329,8 @@ def claimer(user_id: int, queue_ids: list[int], shared: dict, seed: int) -> dict
     from django.db import connection
 
     from queues.models import Queue
-    from queues.review import claim_next_item, record_decision
+    from review.claims import claim_next_item
+    from review.decisions import record_decision
 
     rng = random.Random(seed)
     user = get_user_model().objects.get(pk=user_id)
@@ -690,7 +691,8 @@ def main() -> int:
     from django.db import connection, connections
 
     from queues.models import Queue
-    from queues.review import claim_next_item, record_decision
+    from review.claims import claim_next_item
+    from review.decisions import record_decision
 
     user_ids = list(
         get_user_model()
@@ -704,7 +706,7 @@ def main() -> int:
 
     failures: list[str] = []
     plan = explain_claim(user_ids[0], queue_ids[0])
-    print("\nEXPLAIN (ANALYZE, BUFFERS) of queues.review.claim_sql, before the load (rolled back):")
+    print("\nEXPLAIN (ANALYZE, BUFFERS) of review.claims.claim_sql, before the load (rolled back):")
     print("\n".join("    " + line for line in plan))
     uses_index, sorts = check_plan(plan)
     print(f"uses entry_pending_order: {uses_index}; Sort node: {sorts}")
@@ -880,7 +882,7 @@ def main() -> int:
         failures.append(f"{sum(errors.values())} service calls failed")
 
     plan = explain_claim(user_ids[0], queue_ids[0])
-    print("\nEXPLAIN (ANALYZE, BUFFERS) of queues.review.claim_sql, after the load (rolled back):")
+    print("\nEXPLAIN (ANALYZE, BUFFERS) of review.claims.claim_sql, after the load (rolled back):")
     print("\n".join("    " + line for line in plan))
     uses_index, sorts = check_plan(plan)
     print(f"uses entry_pending_order: {uses_index}; Sort node: {sorts}")

@@ -19,7 +19,7 @@ Per configuration (labels N x backbone x fine-tuning epochs), in a fresh SQLite 
    binary task easy: an upper bound, not a fair test). N training images (a fixed shuffle of the
    official training split, nested across N) become items with a PNG image; a reviewer decides
    each through the review service (``remove`` + ``hate``, or ``no_violation``);
-2. timed: ``queues.retraining.run_retraining`` on an image run, what the Celery task runs: the
+2. timed: ``learning.retraining.run_retraining`` on an image run, what the Celery task runs: the
    snapshot export with the images, embedding every image with the active backbone (nothing is
    stored yet), fine-tuning when asked (``RETRAIN_IMAGE_FINE_TUNE_EPOCHS``), training and
    calibrating the head, evaluating candidate and active version on the snapshot's held-out rows
@@ -80,8 +80,9 @@ def run_config(labels: int, backbone: str, fine_tune: int, threads: int, seed: i
     from classifiers.models import RetrainingRun
     from classifiers.runtime import load_model
     from classifiers.services import register_model_version, set_model_version_status
-    from queues import retraining
-    from queues.review import claim_next_item, record_decision
+    from learning import retraining
+    from review.claims import claim_next_item
+    from review.decisions import record_decision
     from tests.factories import enqueue, make_item, make_queue, make_user
 
     torch.set_num_threads(threads)

@@ -569,7 +569,8 @@ def prepare_database(env: dict[str, str], truncate: bool) -> tuple[str, int]:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from queues.models import ApiToken, Author, Item, Report
+    from api.models import ApiToken
+    from intake.models import Author, Item, Report
 
     if truncate:
         tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in (Report, Item, Author))
@@ -586,7 +587,7 @@ def prepare_database(env: dict[str, str], truncate: bool) -> tuple[str, int]:
 def count_rows() -> dict[str, int]:
     from django.db import connection
 
-    from queues.models import Author, Item, Report
+    from intake.models import Author, Item, Report
 
     connection.close()  # a fresh connection: the load may have taken longer than CONN_MAX_AGE
     return {"items": Item.objects.count(), "reports": Report.objects.count(), "authors": Author.objects.count()}

@@ -15,12 +15,12 @@ What it does:
    encoder would compute the same vector, it is just slow), then scores and routes the items with the
    real scoring service: the active text version is the cold-start prior, so the default queue is
    ordered by the prior's risk;
-4. a simulated reviewer claims the next item of the queue in queue order (``queues.review``) and decides
+4. a simulated reviewer claims the next item of the queue in queue order (``review.claims``) and decides
    from the true label: remove with ``spam``, or no violation (``--ordering`` changes the default queue's
    ordering: ``uncertain``, the labelling order, or ``oldest``, instead of risk);
    ``--explore-rate`` sets the risk-ordered queue's ``Queue.explore_rate`` (default: the product's);
    the table counts the decisions on explored entries (``queues.enqueue``'s module docstring);
-5. after every ``--per-round`` decisions: a retraining run (``queues.retraining.run_retraining``, the code
+5. after every ``--per-round`` decisions: a retraining run (``learning.retraining.run_retraining``, the code
    the Celery task runs), whose candidate is then promoted and the pending items re-scored and re-ordered
    (``reroute_pending_items``), as an admin promoting each candidate would;
 6. prints per round: the candidate's F1 and ROC-AUC for ``spam`` on the fixed held-out 20 %, the run's own
@@ -127,14 +127,17 @@ def run_loop(args, corpus, train, y, held_out_scores, ref_f1) -> None:  # noqa: 
     from django.core.files.storage import default_storage
     from rest_framework.test import APIClient
 
+    from api.models import ApiToken
     from classifiers.heads import Head
     from classifiers.models import Embedding, ModelVersion
     from classifiers.services import set_model_version_status
+    from intake.models import Item
+    from learning.retraining import run_retraining, start_retraining
     from queues.enqueue import reroute_pending_items
-    from queues.models import ApiToken, Item, Queue, QueueEntry
-    from queues.retraining import run_retraining, start_retraining
-    from queues.review import claim_next_item, record_decision
+    from queues.models import Queue, QueueEntry
     from queues.scoring import score_pending_items
+    from review.claims import claim_next_item
+    from review.decisions import record_decision
 
     make_user = get_user_model().objects.create_user
 

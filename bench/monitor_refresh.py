@@ -4,7 +4,7 @@
     scripts/with-services.sh env DATABASE_URL=postgres://.../moderation_bench_api \
         .venv/bin/python bench/monitor_refresh.py
 
-Runs ``queues.monitoring.refresh_model_health`` once for every model version in the database that
+Runs ``learning.monitoring.refresh_model_health`` once for every model version in the database that
 ``DATABASE_URL`` names (for instance the one ``bench/api_lists.py`` fills with 1,000,000 items and
 490,000 labels) and prints wall and CPU seconds. It writes each version's ``ModelHealth`` row, as the
 periodic task would. Why it matters: the page's "Recompute now" used to run this in the web request.
@@ -29,8 +29,9 @@ def main() -> None:
 
     django.setup()
     from classifiers.models import ModelVersion
-    from queues import monitoring
-    from queues.models import Decision, Label
+    from learning import monitoring
+    from queues.models import Decision
+    from review.models import Label
 
     labels, decisions = Label.objects.count(), Decision.objects.count()
     print(f"{labels} labels, {decisions} decisions; load average {os.getloadavg()[0]:.1f}")

@@ -13,7 +13,7 @@ of the decisions come from random sampling, so the held-out set is the random sa
 production once sampling runs); the rest are routed by risk. Rows are bulk-inserted rather than
 decided through the review service: this measures retraining, not reviewing.
 
-Timed: ``queues.retraining.run_retraining`` (what the Celery task runs): the snapshot export
+Timed: ``learning.retraining.run_retraining`` (what the Celery task runs): the snapshot export
 (items.jsonl, manifest, hashes), reading it back, loading 10,000 embeddings from the database,
 building the features (embedding + hashed character n-grams), training the linear head with
 L-BFGS, Platt calibration, evaluating the candidate and the active version on the held-out rows,
@@ -84,7 +84,9 @@ def populate(corpus, n: int, sampled: float) -> None:  # noqa: ANN001
     from django.db import transaction
 
     from classifiers.models import Embedding, PolicyCategory
-    from queues.models import Decision, Item, Label, Queue
+    from intake.models import Item
+    from queues.models import Decision, Queue
+    from review.models import Label
 
     started = time.perf_counter()
     rng = np.random.default_rng(0)
@@ -147,8 +149,8 @@ def measure() -> None:
     from classifiers.runtime import configure_torch_threads
     from classifiers.services import set_model_version_status
     from classifiers.snapshots import read_snapshot
-    from queues.retraining import run_retraining, start_retraining
-    from queues.training_data import export_training_snapshot
+    from learning.retraining import run_retraining, start_retraining
+    from learning.training_data import export_training_snapshot
 
     configure_torch_threads()
     load, threads = os.getloadavg()[0], torch.get_num_threads()

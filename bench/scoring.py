@@ -123,8 +123,9 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def submit(prefix: str, start: int, contents: list, kind: str) -> list[int]:
-    from queues.images import check_image
-    from queues.services import ItemSubmission, submit_items
+    from intake.images import check_image
+    from intake.payloads import ItemSubmission
+    from intake.submission import submit_items
 
     submissions = []
     for offset, content in enumerate(contents):
@@ -138,7 +139,7 @@ def submit(prefix: str, start: int, contents: list, kind: str) -> list[int]:
 
 
 def wait_scored(ids: list[int], timeout: float) -> float:
-    from queues.models import Item
+    from intake.models import Item
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -161,7 +162,7 @@ def end_to_end(kind: str, contents: list, prefix: str) -> float:
 
 def latency_at(rate: float, seconds: float, contents: list, kind: str) -> list[float]:
     """Feed items at ``rate`` per second for ``seconds``; return commit-to-scored latencies in seconds."""
-    from queues.models import Item
+    from intake.models import Item
 
     ids, sent, started = [], 0, time.monotonic()
     while time.monotonic() - started < seconds:

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 
 class PolicyCategory(models.Model):
@@ -125,7 +126,7 @@ class Embedding(models.Model):
 class TrainingSnapshot(models.Model):
     """An immutable, versioned export of the reviewers' labels: ``items.jsonl``, ``images/``, ``manifest.json``.
 
-    Written once by ``queues.training_data.export_training_snapshot`` (labels live in ``queues``);
+    Written once by ``learning.training_data.export_training_snapshot`` (labels live in ``queues``);
     never rewritten: a second export is a new snapshot. The same labels and cutoff give a
     byte-identical ``items.jsonl``. The file format is in ``classifiers.snapshots``.
     """
@@ -227,3 +228,45 @@ class RetrainingRun(models.Model):
         """Held-out F1 per category of ``side``: "candidate" or "active" (measured on the same rows)."""
         block = (self.metrics.get(side) or {}).get("held_out") or {}
         return {slug: row.get("f1") for slug, row in block.items()}
+
+
+class Experiment(models.Model):
+    """An A/B test: a share of new items of one kind is routed by a candidate model's scores.
+
+    An item's arm is a stable hash of the experiment and the item (``classifiers.experiments.arm_of``),
+    so re-routing an item repeats its arm. The candidate scores every new item in ``shadow``
+    status while the experiment runs; stopping the experiment leaves its status alone.
+    """
+
+    kind = models.CharField(max_length=8, choices=ModelVersion.Kind.choices)
+    candidate = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="experiments")
+    control = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The active version of the kind when the experiment started (arm A).",
+    )  # fmt: skip
+    share = models.FloatField(help_text="Share of new items routed by the candidate (arm B), e.g. 0.2.")
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        db_table = "queues_experiment"
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=models.Q(stopped_at__isnull=True), name="one_running_experiment_per_kind"
+            ),
+            models.CheckConstraint(condition=models.Q(share__gt=0, share__lt=1), name="experiment_share_0_to_1"),
+        ]
+
+    def __str__(self) -> str:
+        state = "running" if self.stopped_at is None else "stopped"
+        return f"experiment {self.pk}: {self.candidate_id} on {self.share:.0%} of {self.kind} items ({state})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.stopped_at is None

@@ -15,7 +15,7 @@ at 200 labels in bench/RESULTS.md, "Calibration"); not temperature alone: it can
 of even odds that class weighting shifts. Platt is monotone, so it never reorders a queue.
 
 Evaluation is on the snapshot's ``held_out`` rows only (how they are chosen, and why, is in
-``queues.training_data``), for the candidate and for the active text version on the same rows, so
+``learning.training_data``), for the candidate and for the active text version on the same rows, so
 the two sets of metrics can be compared directly. The candidate is registered with status
 ``candidate``: nothing here changes which version is active.
 

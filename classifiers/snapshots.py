@@ -1,6 +1,6 @@
 """The file format of a training snapshot, and its reader: what retraining learns from, as plain files.
 
-A snapshot is a directory written once by ``queues.training_data`` and never changed::
+A snapshot is a directory written once by ``learning.training_data`` and never changed::
 
     snapshot-<id>/
         items.jsonl        one labelled item per line, sorted by item id, canonical JSON

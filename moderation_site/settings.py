@@ -95,8 +95,13 @@ INSTALLED_APPS = [
     "csp",
     "audit",
     "webhooks",
+    "api",
     "classifiers",
+    "intake",
     "queues",
+    "review",
+    "quality",
+    "learning",
 ]
 
 MIDDLEWARE = [
@@ -137,7 +142,7 @@ TEMPLATES = [
 if PRODUCTION or os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=60, conn_health_checks=True)}
     # psycopg prepares a statement after 5 runs on a connection, for server-side binding cursors only
-    # (queues.prepared: the token lookup and the single-item ingestion statement); Django's cursors
+    # (api.prepared: the token lookup and the single-item ingestion statement); Django's cursors
     # never prepare. Off for a PgBouncer in transaction mode that does not keep prepared statements.
     if env_bool("DATABASE_PREPARED_STATEMENTS", True):
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
@@ -206,25 +211,25 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = MODERATION_MAX_IMAGE_BYTES
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "queues.authentication.ApiTokenAuthentication",
+        "api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["queues.permissions.HasTokenScope"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasTokenScope"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "queues.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["queues.api_throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
 }
 # Requests per token (or per signed-in user) and period: "600/min", "20/s", "10000/hour"; empty = no limit.
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/min")
 if API_RATE_LIMIT and not re.fullmatch(r"[1-9]\d*/\d*(s|sec|second|m|min|minute|h|hour|d|day)", API_RATE_LIMIT):
     raise ImproperlyConfigured(f"API_RATE_LIMIT must look like '600/min', '20/s' or '10000/hour': {API_RATE_LIMIT!r}.")
-# django-ratelimit counts API requests (queues.api_throttling); a cache that cannot be written lets them through.
+# django-ratelimit counts API requests (api.throttling); a cache that cannot be written lets them through.
 RATELIMIT_FAIL_OPEN = True
 # How long the API reuses its queue stats (depth, oldest, past deadline) before counting again; 0 = every call.
 API_QUEUE_STATS_SECONDS = env_int("API_QUEUE_STATS_SECONDS", 10)
@@ -257,10 +262,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DecisionActionEnum": "queues.models.Decision.Action",
         "ReviewActionEnum": ["no_violation", "remove", "needs_context"],
-        "ItemKindEnum": "queues.models.Item.Kind",
+        "ItemKindEnum": "intake.models.Item.Kind",
         "ModelVersionKindEnum": "classifiers.models.ModelVersion.Kind",
         "ModelHealthStateEnum": ["ok", "alert", "insufficient", "not_checked"],
-        "ItemStateEnum": "queues.models.Item.State",
+        "ItemStateEnum": "intake.models.Item.State",
         "ModelVersionStatusEnum": "classifiers.models.ModelVersion.Status",
     },
 }
@@ -323,7 +328,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# Training data and retraining (queues/training_data.py, queues/retraining.py).
+# Training data and retraining (learning/training_data.py, learning/retraining.py).
 TRAINING_SNAPSHOT_DIR = Path(env_str("TRAINING_SNAPSHOT_DIR", str(VAR_DIR / "training-snapshots")))
 # Held out: the randomly sampled items when there are this many, else those plus a hash split of the rest.
 TRAINING_MIN_RANDOM_HELD_OUT = env_int("TRAINING_MIN_RANDOM_HELD_OUT", 200)
@@ -335,7 +340,7 @@ RETRAIN_TIME_LIMIT_SECONDS = env_int("RETRAIN_TIME_LIMIT_SECONDS", 3600)
 # Image runs fine-tune the timm backbone for this many epochs before training heads; 0 (default): heads only.
 RETRAIN_IMAGE_FINE_TUNE_EPOCHS = env_int("RETRAIN_IMAGE_FINE_TUNE_EPOCHS", 0)
 
-# Model monitoring (queues/monitoring.py): alert when live precision at the routing threshold falls under the
+# Model monitoring (learning/monitoring.py): alert when live precision at the routing threshold falls under the
 # floor, or the score distribution drifts past the PSI threshold; figures need MONITOR_MIN_SUPPORT labels or scores.
 MONITOR_PRECISION_FLOOR = float(os.environ.get("MONITOR_PRECISION_FLOOR", "0.7"))
 MONITOR_DRIFT_THRESHOLD = float(os.environ.get("MONITOR_DRIFT_THRESHOLD", "0.2"))

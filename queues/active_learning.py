@@ -10,7 +10,7 @@ plain key); the other candidates get their plain key back. The claim is unchange
 statement over precomputed keys. Items that arrive between two runs queue by plain uncertainty
 behind the ranked block until the next run.
 
-Gold and second-review entries keep their keys (their place is set by ``queues.quality``).
+Gold and second-review entries keep their keys (their place is set by ``queues.gold``).
 The scores used are the same as at routing (cold-start prior scores weighted by
 ``RISK_PRIOR_WEIGHT``), so re-ranked and fresh keys compare on one scale. Deterministic: the same
 pending entries, scores and embeddings give the same keys.
@@ -19,9 +19,9 @@ pending entries, scores and embeddings give the same keys.
 from django.db import transaction
 
 from classifiers.models import Embedding
-from queues.enqueue import active_scores
 from queues.models import Queue, QueueEntry
 from queues.priority import uncertainty_sort_key
+from queues.scores import active_scores
 
 TAKE = 50
 WINDOW_FACTOR = 4

@@ -1,6 +1,7 @@
 """Placing scored items into queues: routing rules, priority keys, near-duplicate groups, auto-actions.
 
-The decisions themselves are pure (``queues.routing``, ``queues.priority``); this module gathers
+The decisions themselves are pure (``queues.routing``, ``queues.priority``); the scores come from
+``queues.scores`` and entries are built by ``queues.entries``. This module gathers
 the facts from the database and writes the outcome, one transaction per batch.
 
 Exploration in risk-ordered queues (``Queue.explore_rate``). A queue that always serves the model's
@@ -29,8 +30,7 @@ not on its label, so ``p(label | item)`` is the same among the labelled items as
 labels of a risk-ordered run, calibrating on the explored rows only, shifting the prior to the explored
 rows' spam rate, or weighting rows by inverse propensity did not raise held-out F1, and the best
 threshold on the held-out set itself scored no better than 0.5: the loss was labels that taught the
-model nothing, not a biased operating point (bench/RESULTS.md, "Learning from nothing").
-"""
+model nothing, not a biased operating point (bench/RESULTS.md, "Learning from nothing")."""
 
 import hashlib
 import logging
@@ -38,7 +38,6 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -48,82 +47,19 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import ModelVersion, PolicyCategory, Score
-from queues import events, experiments
-from queues.experiments import Assignment
-from queues.models import Decision, Item, ItemSignature, NearDuplicateKey, Queue, QueueEntry, Report, RoutingRule
-from queues.priority import oldest_sort_key, risk_of, risk_sort_key, uncertainty_sort_key
+from intake.models import Item, Report
+from queues import events, experiment_arms
+from queues.entries import new_entry
+from queues.models import Decision, ItemSignature, NearDuplicateKey, Queue, QueueEntry, RoutingRule
+from queues.priority import risk_of
 from queues.routing import ItemFacts, RoutingDecision, Rule, route
+from queues.scores import active_scores, routing_scores
 
 logger = logging.getLogger(__name__)
 
 
 class NoDefaultQueue(RuntimeError):
     """Routing needs a default queue to catch what no rule matches."""
-
-
-def active_scores(
-    item_ids: list[int],
-    *,
-    for_risk: bool = False,
-    learned_only: bool = False,
-    assignments: dict[int, Assignment] | None = None,
-) -> dict[int, dict[str, float]]:
-    """Per item, each category's probability from the active versions (the higher of text and image).
-
-    With ``for_risk``, scores from a cold-start prior are multiplied by ``RISK_PRIOR_WEIGHT``: priors
-    rank items but are not calibrated per category (they run high for rare, severe categories), so
-    they must not outrank what a trained model is sure of. With ``learned_only``, prior scores are
-    left out (exploration weighs items by the trained heads' uncertainty only).
-
-    An item in arm B of an experiment (``assignments``, see ``queues.experiments``) takes the
-    candidate's scores in place of the active version's of that kind.
-    """
-    assignments = assignments or {}
-    return _fold_scores(_score_rows(item_ids, assignments), assignments, for_risk=for_risk, learned_only=learned_only)
-
-
-def routing_scores(
-    item_ids: list[int], assignments: dict[int, Assignment]
-) -> tuple[dict[int, dict[str, float]], dict[int, dict[str, float]], dict[int, dict[str, float]]]:
-    """``active_scores`` plain, ``for_risk`` and ``learned_only``, from one read of the scores (routing needs all 3)."""
-    rows = _score_rows(item_ids, assignments)
-    return (
-        _fold_scores(rows, assignments, for_risk=False, learned_only=False),
-        _fold_scores(rows, assignments, for_risk=True, learned_only=False),
-        _fold_scores(rows, assignments, for_risk=False, learned_only=True),
-    )
-
-
-def _score_rows(item_ids: list[int], assignments: dict[int, Assignment]) -> list[tuple]:
-    candidates = {a.candidate_id for a in assignments.values() if a.arm == QueueEntry.Arm.B}
-    wanted = Q(model_version__status=ModelVersion.Status.ACTIVE)
-    if candidates:
-        wanted |= Q(model_version_id__in=candidates)
-    return list(
-        Score.objects.filter(wanted, item_id__in=item_ids).values_list(
-            "item_id", "category__slug", "probability", "from_prior", "model_version_id", "model_version__kind",
-            "model_version__status",
-        )
-    )  # fmt: skip
-
-
-def _fold_scores(
-    rows: list[tuple], assignments: dict[int, Assignment], *, for_risk: bool, learned_only: bool
-) -> dict[int, dict[str, float]]:
-    weight = settings.RISK_PRIOR_WEIGHT if for_risk else 1.0
-    scores: dict[int, dict[str, float]] = defaultdict(dict)
-    for item_id, slug, probability, from_prior, version_id, kind, status in rows:
-        if learned_only and from_prior:
-            continue
-        assignment = assignments.get(item_id)
-        if assignment is not None and assignment.arm == QueueEntry.Arm.B and assignment.kind == kind:
-            if version_id != assignment.candidate_id:
-                continue
-        elif status != ModelVersion.Status.ACTIVE:
-            continue
-        value = probability * weight if from_prior else probability
-        scores[item_id][slug] = max(value, scores[item_id].get(slug, 0.0))
-    return scores
 
 
 def load_rules() -> list[Rule]:
@@ -176,23 +112,23 @@ def item_facts(
     return facts
 
 
-def sort_key_for(queue: Queue, *, risk: float, scores: dict[str, float], enqueued_at: datetime) -> float:
-    if queue.ordering == Queue.Ordering.UNCERTAIN:
-        return uncertainty_sort_key(scores)
-    if queue.ordering == Queue.Ordering.OLDEST:
-        return oldest_sort_key(enqueued_at)
-    return risk_sort_key(risk=risk, enqueued_at=enqueued_at, deadline=queue.deadline)
-
-
 # A weight floor: an item the model is certain of keeps a tenth of the plain exploration rate.
 MIN_EXPLORATION_WEIGHT = 0.1
+
+
 # Below this many items with a learned score, a routing batch is too small to be its own yardstick of
 # uncertainty, and the typical uncertainty of recently scored items is used (``typical_uncertainty``).
 MIN_BATCH_FOR_MEAN = 100
+
+
 # How many of the latest items measure the trained heads' typical uncertainty, and its memo:
 # (the active versions it was measured under, when it expires, the value).
 TYPICAL_SAMPLE = 200
+
+
 _typical: tuple[tuple[int, ...], float, float | None] | None = None
+
+
 # A newly explored item is placed among the risks of its queue's entries among this many latest entries.
 RECENT_ENTRIES = 1000
 
@@ -313,38 +249,6 @@ def exploration_point(item_id: int, queue: Queue, *, weight: float = 1.0) -> flo
     return position if draw < min(1.0, queue.explore_rate * weight) else None
 
 
-def new_entry(
-    *,
-    item: Item,
-    queue: Queue,
-    scores: dict[str, float],
-    severities: dict[str, int],
-    selection: str,
-    enqueued_at: datetime | None = None,
-    sort_risk: float | None = None,
-    **fields,
-) -> QueueEntry:
-    """An entry for ``item`` in ``queue``; ``enqueued_at`` keeps the original clock when an item moves.
-
-    ``sort_risk``, when given, orders the entry as if that were its risk (exploration); the entry still
-    records and shows the item's real risk.
-    """
-    enqueued_at = enqueued_at or timezone.now()
-    risk = risk_of(scores, severities)
-    order_risk = risk.value if sort_risk is None else sort_risk
-    return QueueEntry(
-        item=item,
-        queue=queue,
-        sort_key=sort_key_for(queue, risk=order_risk, scores=scores, enqueued_at=enqueued_at),
-        risk=risk.value,
-        risk_category=risk.category or "",
-        selection=selection,
-        enqueued_at=enqueued_at,
-        deadline_at=enqueued_at + queue.deadline,
-        **fields,
-    )
-
-
 def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
     """Route scored or failed items that are not yet in a queue. Items already routed are left alone."""
     severities = dict(PolicyCategory.objects.filter(is_active=True).values_list("slug", "severity"))
@@ -360,7 +264,7 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
         )
         if not items:
             return {}
-        arms = experiments.assignments_for(items)
+        arms = experiment_arms.assignments_for(items)
         ids = [item.pk for item in items]
         scores, risk_scores, learned = routing_scores(ids, arms)
         weights = batch_exploration_weights(learned, ids)
@@ -406,7 +310,7 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
             else:
                 decided.append(item.pk)
         if any(queue.gold_rate > 0 for queue in queues.values()):
-            from queues.quality import gold_entries_for  # it builds on this module
+            from queues.gold import gold_entries_for
 
             entries += gold_entries_for(entries, queues=queues, severities=severities)
         QueueEntry.objects.bulk_create(entries)
@@ -569,7 +473,7 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
         unscored = [i for i in items if i.pk not in scored]
         if unscored:
             score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
-        arms = experiments.assignments_from_entries(entries)
+        arms = experiment_arms.assignments_from_entries(entries)
         ids = [i.pk for i in items]
         scores, risk_scores, learned = routing_scores(ids, arms)
         weights = batch_exploration_weights(learned, ids)

@@ -3,53 +3,18 @@
 Each function is called inside the transaction of the change it reports, so the event is written
 if and only if the change is. When nobody subscribes to an event type, a call costs one small query
 and builds nothing. Payloads carry ids, the item's ``source`` and ``external_id`` (how an integrator
-finds its own record), types, names and times; never the content under review.
-"""
+finds its own record), types, names and times; never the content under review."""
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from queues.models import Decision, Item, Queue, QueueEntry
+from intake.events import item_summary
+from intake.models import Item
+from queues.models import Decision, Queue, QueueEntry
 from queues.routing import RoutingDecision
 from webhooks.services import emit, emit_many
-
-
-def _item(item: Item) -> dict:
-    return {"item_id": item.pk, "source": item.source, "external_id": item.external_id}
-
-
-def item_created_payload(item: Item) -> dict:
-    """The ``item.created`` payload (also written by the PostgreSQL single-item statement, ``ingest_postgres``)."""
-    return _item(item) | {"kind": item.kind.value, "report_count": item.report_count, "created_at": item.created_at}
-
-
-def items_created(items: Iterable[Item]) -> None:
-    emit_many(event_type="item.created", payloads=(item_created_payload(item) for item in items))
-
-
-def items_scored(*, item_ids: list[int], scored_at: datetime) -> None:
-    """Items whose scoring this call recorded (scored, or failed with a reason) at ``scored_at``."""
-    rows = (
-        Item.objects.filter(id__in=item_ids, scored_at=scored_at, state__in=[Item.State.SCORED, Item.State.FAILED])
-        .order_by("id")
-        .values("id", "source", "external_id", "state", "failure_reason", "scored_at")
-    )
-    emit_many(
-        event_type="item.scored",
-        payloads=(
-            {
-                "item_id": row["id"],
-                "source": row["source"],
-                "external_id": row["external_id"],
-                "failed": row["state"] == Item.State.FAILED,
-                "failure_reason": row["failure_reason"],
-                "scored_at": row["scored_at"],
-            }
-            for row in rows
-        ),
-    )
 
 
 def items_routed(
@@ -60,7 +25,7 @@ def items_routed(
 
 
 def _routed(item: Item, decision: RoutingDecision, queues: Mapping[int, Queue]) -> dict:
-    return _item(item) | {
+    return item_summary(item) | {
         "action": decision.action,
         "queue": queues[decision.queue_id].name if decision.queue_id is not None else None,
         "rule_id": decision.rule_id,
@@ -73,13 +38,13 @@ def decision_created(
 ) -> None:
     """A reviewer's decision, or an automatic one by a routing rule (``automatic``, no reviewer).
 
-    A sampled decision is decided again, blind, by a second reviewer (``queues.quality``); that
+    A sampled decision is decided again, blind, by a second reviewer (``review.gold_answers``); that
     decision is an event too, marked ``second_review``, so a receiver can tell a second opinion on
     an item from a first verdict and keep both (the later one is what training uses).
     """
     emit(
         event_type="decision.created",
-        payload=_item(decision.item)
+        payload=item_summary(decision.item)
         | {
             "decision_id": decision.pk,
             "action": decision.action,
@@ -96,7 +61,7 @@ def decision_created(
 def item_escalated(*, entry: QueueEntry, to_queue: Queue, decision: Decision, user: AbstractBaseUser) -> None:
     emit(
         event_type="item.escalated",
-        payload=_item(entry.item)
+        payload=item_summary(entry.item)
         | {
             "decision_id": decision.pk,
             "from_queue": entry.queue.name,
@@ -121,7 +86,7 @@ def decision_overturned(
         # A generator, so that with no subscriber (emit_many then never iterates it) the items are not read.
         items = Item.objects.in_bulk([decision.item_id for decision in targets])
         for decision in targets:
-            yield _item(items[decision.item_id]) | {
+            yield item_summary(items[decision.item_id]) | {
                 "decision_id": decision.pk,
                 "action": action,
                 "categories": sorted(categories),

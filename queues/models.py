@@ -1,189 +1,12 @@
-"""Flagged content as it arrives: items, their authors, the reports against them, and API tokens."""
+"""Review queues and what flows through them: queues, routing rules, queue entries, decisions, gold items,
+near-duplicate signatures and depth samples."""
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
-from classifiers.models import ModelVersion
-
-
-class Author(models.Model):
-    """The account that posted an item, as the sending platform knows it."""
-
-    source = models.CharField(max_length=64)
-    external_id = models.CharField(max_length=255)
-    handle = models.CharField(max_length=255, blank=True)
-    account_created_at = models.DateTimeField(null=True, blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["source", "external_id"], name="author_unique_per_source")]
-        # The API filters items by author id alone (any source): without this, a scan of every author.
-        indexes = [models.Index(fields=["external_id"], name="author_external_id")]
-
-    def __str__(self) -> str:
-        return self.handle or f"{self.source}:{self.external_id}"
-
-
-class Item(models.Model):
-    """A piece of flagged content: text, an image, or both."""
-
-    class State(models.TextChoices):
-        RECEIVED = "received", "Received"
-        SCORING = "scoring", "Scoring"
-        SCORED = "scored", "Scored"
-        QUEUED = "queued", "Queued"
-        DECIDED = "decided", "Decided"
-        FAILED = "failed", "Failed"
-
-    class Kind(models.TextChoices):
-        TEXT = "text", "Text"
-        IMAGE = "image", "Image"
-        TEXT_AND_IMAGE = "text_and_image", "Text and image"
-
-    source = models.CharField(max_length=64, help_text="Which platform or surface sent the item.")
-    external_id = models.CharField(max_length=255, help_text="The item's id on the sending platform.")
-    author = models.ForeignKey(Author, null=True, blank=True, on_delete=models.PROTECT, related_name="items")
-    text = models.TextField(blank=True)
-    image = models.FileField(blank=True, max_length=255)
-    image_sha256 = models.CharField(max_length=64, blank=True)
-    image_bytes = models.PositiveIntegerField(null=True, blank=True)
-    image_format = models.CharField(max_length=8, blank=True)
-    image_width = models.PositiveIntegerField(null=True, blank=True)
-    image_height = models.PositiveIntegerField(null=True, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
-    failure_reason = models.TextField(blank=True, help_text="Why scoring failed, in words a reviewer can read.")
-    report_count = models.PositiveIntegerField(default=0)
-    # Scoring is claimed under a lease: a worker that dies leaves a lease that expires, and the
-    # sweeper hands the item to another worker. The token tells a worker whether it still holds it.
-    scoring_token = models.UUIDField(null=True, blank=True, editable=False)
-    scoring_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
-    scoring_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
-    scored_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # Perceptual hash of the image (the text's MinHash lives in ItemSignature), and the group of
-    # pending near-duplicates the item joined when it was routed.
-    image_phash = models.BigIntegerField(null=True, blank=True, editable=False)
-    duplicate_group = models.BigIntegerField(null=True, blank=True, db_index=True, editable=False)
-    # The ticket an integrator's ticketing system opened for the item (PUT /api/v1/items/{id}/ticket).
-    ticket_id = models.CharField(max_length=255, blank=True)
-    ticket_url = models.URLField(max_length=2000, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["source", "external_id"], name="item_unique_per_source"),
-            models.CheckConstraint(condition=~models.Q(text="") | ~models.Q(image=""), name="item_has_text_or_image"),
-        ]
-        indexes = [
-            models.Index(fields=["state", "created_at"], name="item_state_created"),
-            # The API lists items in (updated_at, id) order, the keyset of its cursor pages: these serve
-            # the unfiltered list and the state filter straight from an index, with no sort.
-            models.Index(fields=["updated_at", "id"], name="item_updated_id"),
-            models.Index(fields=["state", "updated_at", "id"], name="item_state_updated_id"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.source}:{self.external_id}"
-
-    @property
-    def kind(self) -> "Item.Kind":
-        if self.text and self.image:
-            return Item.Kind.TEXT_AND_IMAGE
-        return Item.Kind.IMAGE if self.image else Item.Kind.TEXT
-
-
-class Report(models.Model):
-    """One user's report of an item. Repeat reports attach to the same item."""
-
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="reports")
-    reporter_id = models.CharField(max_length=255, blank=True)
-    reason = models.CharField(max_length=64, help_text="Reason code from the reporting platform, e.g. 'spam'.")
-    text = models.TextField(blank=True)
-    reported_at = models.DateTimeField()
-    # Identity of the report, so that a re-sent report is recognised and counted once.
-    fingerprint = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["reported_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["item", "fingerprint"], name="report_unique_per_item")]
-
-    def __str__(self) -> str:
-        return f"{self.reason} on {self.item_id}"
-
-
-def _hash_secret(secret: str) -> str:
-    # Secrets are 256 random bits, so a fast hash is enough: there is nothing to brute-force,
-    # and authenticating a request must stay cheap.
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-class ApiToken(models.Model):
-    """A bearer token for the REST API. Only a hash of the secret is kept."""
-
-    class Scope(models.TextChoices):
-        ITEMS_READ = "items:read", "Read items"
-        ITEMS_WRITE = "items:write", "Create items"
-        DECISIONS_WRITE = "decisions:write", "Claim and decide items (as the token's user)"
-        DECISIONS_READ = "decisions:read", "Read decisions, labels, queues and categories"
-        ADMIN = "admin", "Everything (implies every other scope)"
-
-    PREFIX_LENGTH = 8
-
-    name = models.CharField(max_length=100, help_text="Who or what uses the token, e.g. 'Zendesk bridge'.")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        related_name="api_tokens",
-        help_text="Actions taken with the token are recorded as this user's.",
-    )
-    scopes = models.JSONField(default=list, help_text="What the token may do.")
-    prefix = models.CharField(max_length=PREFIX_LENGTH, unique=True, editable=False)
-    secret_hash = models.CharField(max_length=64, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    def issue_secret(self) -> str:
-        """Give the token a new secret and return it in full; it cannot be recovered later."""
-        self.prefix = secrets.token_hex(self.PREFIX_LENGTH // 2)
-        body = secrets.token_urlsafe(32)
-        full = f"mod_{self.prefix}_{body}"
-        self.secret_hash = _hash_secret(full)
-        return full
-
-    def matches(self, full_secret: str) -> bool:
-        return secrets.compare_digest(self.secret_hash, _hash_secret(full_secret))
-
-    @property
-    def is_usable(self) -> bool:
-        now = timezone.now()
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
-
-    def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes or ApiToken.Scope.ADMIN in self.scopes
-
-    @staticmethod
-    def prefix_of(full_secret: str) -> str | None:
-        parts = full_secret.split("_", 2)
-        if len(parts) != 3 or parts[0] != "mod" or len(parts[1]) != ApiToken.PREFIX_LENGTH:
-            return None
-        return parts[1]
+from intake.models import Item
 
 
 class Queue(models.Model):
@@ -204,7 +27,7 @@ class Queue(models.Model):
     )
     ordering = models.CharField(max_length=10, choices=Ordering.choices, default=Ordering.RISK)
     is_default = models.BooleanField(default=False, help_text="Catches every item no routing rule matches.")
-    # Quality control (queues.quality): see that module's docstring for how each share is drawn.
+    # Quality control (review.second_review): see that module's docstring for how each share is drawn.
     second_review_rate = models.FloatField(
         default=0.0, help_text="Share of human decisions sent to a second, independent reviewer (0.1 = 10%)."
     )
@@ -326,17 +149,22 @@ class QueueEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     skip_until = models.DateTimeField(null=True, blank=True)
-    # A second independent review must not go back to the first reviewer (queues.quality). Not the
+    # A second independent review must not go back to the first reviewer (review.second_review). Not the
     # skip fields: skipping the entry would overwrite them and hand it back to the first reviewer.
     excluded_reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False,
         help_text="May not claim or decide this entry (the first reviewer of a second review).",
     )  # fmt: skip
     closed_at = models.DateTimeField(null=True, blank=True)
-    # The A/B experiment that routed the item, and its arm (queues.experiments); a database default
+    # The A/B experiment that routed the item, and its arm (learning.experiments); a database default
     # too, so rows written by raw SQL (benchmarks) need not name these columns.
     experiment = models.ForeignKey(
-        "Experiment", null=True, blank=True, on_delete=models.PROTECT, related_name="entries", db_index=False
+        "classifiers.Experiment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
     )
     arm = models.CharField(max_length=1, choices=Arm.choices, blank=True, default="", db_default="")
 
@@ -398,233 +226,10 @@ class Decision(models.Model):
         return f"{self.get_action_display()} on item {self.item_id}"
 
 
-class QAReview(models.Model):
-    """A senior moderator's check of another reviewer's decision: agree, or overturn with the right call.
-
-    One per decision. An overturn carries the action and categories the decision should have had,
-    and its labels replace the decision's (see ``Label.superseded_by``).
-    """
-
-    class Verdict(models.TextChoices):
-        AGREE = "agree", "Agree"
-        OVERTURN = "overturn", "Overturn"
-
-    decision = models.OneToOneField(Decision, on_delete=models.CASCADE, related_name="qa_review")
-    reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="qa_reviews"
-    )
-    verdict = models.CharField(max_length=8, choices=Verdict.choices)
-    new_action = models.CharField(
-        max_length=14, choices=Decision.Action.choices, blank=True, help_text="For an overturn: the right action."
-    )
-    categories = models.ManyToManyField(
-        "classifiers.PolicyCategory", blank=True, related_name="qa_reviews", help_text="For an overturn."
-    )
-    note = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        verbose_name = "QA review"
-        ordering = ["-created_at"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(verdict="agree", new_action="")
-                | (models.Q(verdict="overturn") & ~models.Q(new_action="")),
-                name="qa_overturn_has_action",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_verdict_display()} on decision {self.decision_id}"
-
-
-class LabelQuerySet(models.QuerySet):
-    def current(self) -> "LabelQuerySet":
-        """The labels training may use: those no QA overturn has replaced."""
-        return self.filter(superseded_by__isnull=True)
-
-
-class Label(models.Model):
-    """One category's verdict on one item, from a decision: what retraining learns from.
-
-    A senior's QA overturn does not edit or delete labels: it marks the decision's labels as
-    superseded and writes new ones (``qa_review`` set, reviewer = the senior). Training reads
-    ``Label.objects.current()`` only.
-    """
-
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="labels")
-    category = models.ForeignKey("classifiers.PolicyCategory", on_delete=models.CASCADE, related_name="labels")
-    value = models.BooleanField(help_text="True: the item violates this category.")
-    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="labels")
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    selection = models.CharField(max_length=16, choices=QueueEntry.Selection.choices, blank=True)
-    qa_review = models.ForeignKey(
-        QAReview, null=True, blank=True, on_delete=models.CASCADE, related_name="labels",
-        help_text="The QA overturn that wrote this label; empty for the original reviewer's.",
-    )  # fmt: skip
-    superseded_by = models.ForeignKey(
-        QAReview, null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded_labels",
-        help_text="The QA overturn that replaced this label. Training uses only labels without one.",
-    )  # fmt: skip
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = LabelQuerySet.as_manager()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["decision", "category"],
-                condition=models.Q(superseded_by__isnull=True),
-                name="one_current_label_per_category",
-            )
-        ]
-        # The API's cursor pages over current labels, in (created_at, id) order.
-        indexes = [
-            models.Index(
-                fields=["created_at", "id"],
-                condition=models.Q(superseded_by__isnull=True),
-                name="label_current_created_id",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"item {self.item_id} {self.category_id}={self.value}"
-
-
-class ItemSignature(models.Model):
-    """An item's text MinHash, kept out of the item row.
-
-    Only routing reads it, and a binary column on ``Item`` would make Django give up its single
-    UNNEST statement for bulk inserts on PostgreSQL (500 items would bind 11,500 parameters).
-    """
-
-    item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="signature")
-    text_minhash = models.BinaryField(editable=False)
-
-    def __str__(self) -> str:
-        return f"signature of item {self.item_id}"
-
-
-class NearDuplicateKey(models.Model):
-    """Locality-sensitive keys of an item's text and image: items sharing a key are near-duplicate candidates."""
-
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="near_duplicate_keys")
-    key = models.BigIntegerField(db_index=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["item", "key"], name="near_duplicate_key_unique")]
-
-    def __str__(self) -> str:
-        return f"item {self.item_id} key {self.key}"
-
-
-class ReviewerPreference(models.Model):
-    """Per-reviewer display settings."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_preference")
-    blur_images = models.BooleanField(default=True, help_text="Show images blurred until revealed.")
-
-    def __str__(self) -> str:
-        return f"preferences of {self.user}"
-
-
-class QueueDepthSample(models.Model):
-    """A periodic snapshot of a queue's depth, for the depth-over-time chart."""
-
-    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="depth_samples")
-    taken_at = models.DateTimeField(db_index=True)
-    pending = models.PositiveIntegerField()
-    past_deadline = models.PositiveIntegerField()
-
-    class Meta:
-        ordering = ["taken_at"]
-
-    def __str__(self) -> str:
-        return f"{self.queue_id} @ {self.taken_at:%H:%M}: {self.pending}"
-
-
-class Experiment(models.Model):
-    """An A/B test: a share of new items of one kind is routed by a candidate model's scores.
-
-    An item's arm is a stable hash of the experiment and the item (``queues.experiments.arm_of``),
-    so re-routing an item repeats its arm. The candidate scores every new item in ``shadow``
-    status while the experiment runs; stopping the experiment leaves its status alone.
-    """
-
-    kind = models.CharField(max_length=8, choices=ModelVersion.Kind.choices)
-    candidate = models.ForeignKey("classifiers.ModelVersion", on_delete=models.PROTECT, related_name="experiments")
-    control = models.ForeignKey(
-        "classifiers.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="The active version of the kind when the experiment started (arm A).",
-    )  # fmt: skip
-    share = models.FloatField(help_text="Share of new items routed by the candidate (arm B), e.g. 0.2.")
-    notes = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    started_at = models.DateTimeField(default=timezone.now)
-    stopped_at = models.DateTimeField(null=True, blank=True)
-    stop_reason = models.CharField(max_length=200, blank=True)
-
-    class Meta:
-        ordering = ["-started_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["kind"], condition=models.Q(stopped_at__isnull=True), name="one_running_experiment_per_kind"
-            ),
-            models.CheckConstraint(condition=models.Q(share__gt=0, share__lt=1), name="experiment_share_0_to_1"),
-        ]
-
-    def __str__(self) -> str:
-        state = "running" if self.stopped_at is None else "stopped"
-        return f"experiment {self.pk}: {self.candidate_id} on {self.share:.0%} of {self.kind} items ({state})"
-
-    @property
-    def is_running(self) -> bool:
-        return self.stopped_at is None
-
-
-class ModelHealth(models.Model):
-    """The latest monitoring verdict on one model version, written by a periodic task (queues.monitoring).
-
-    The API and the pages read this row instead of recomputing: ``state`` is ``alert`` while live
-    precision at the routing threshold is under ``MONITOR_PRECISION_FLOOR`` or the score
-    distribution has drifted past ``MONITOR_DRIFT_THRESHOLD`` (PSI).
-    """
-
-    class State(models.TextChoices):
-        OK = "ok", "OK"
-        ALERT = "alert", "Alert"
-        INSUFFICIENT = "insufficient", "Not enough labels yet"
-
-    model_version = models.OneToOneField("classifiers.ModelVersion", on_delete=models.CASCADE, related_name="health")
-    state = models.CharField(max_length=12, choices=State.choices, default=State.INSUFFICIENT)
-    reasons = models.JSONField(default=list, blank=True, help_text="Why the state is what it is, in words.")
-    precision = models.FloatField(null=True, blank=True, help_text="Live precision at the routing thresholds.")
-    precision_support = models.PositiveIntegerField(default=0, help_text="Labelled items at or over a threshold.")
-    recall = models.FloatField(null=True, blank=True)
-    pr_auc = models.FloatField(null=True, blank=True)
-    drift_psi = models.FloatField(null=True, blank=True, help_text="The largest PSI over categories.")
-    drift_category = models.CharField(max_length=40, blank=True)
-    drift_reference = models.CharField(max_length=200, blank=True, help_text="What the live scores were compared with.")
-    details = models.JSONField(default=dict, blank=True, help_text="Per-category figures.")
-    window_start = models.DateTimeField(null=True, blank=True)
-    computed_at = models.DateTimeField()
-    state_since = models.DateTimeField(help_text="When the state last changed.")
-
-    class Meta:
-        verbose_name = "model health"
-        verbose_name_plural = "model health"
-
-    def __str__(self) -> str:
-        return f"{self.model_version_id}: {self.get_state_display()}"
-
-
 class GoldItem(models.Model):
     """An item with a known answer, mixed into queues at their ``gold_rate`` to measure reviewer accuracy.
 
-    Decisions on gold entries write no labels (queues.quality): the answer is already known, and
+    Decisions on gold entries write no labels (queues.gold): the answer is already known, and
     training on it again would double count it and bias the training set towards the gold pool.
     """
 
@@ -654,16 +259,50 @@ class GoldItem(models.Model):
         return f"gold: item {self.item_id} = {self.get_expected_action_display()}"
 
 
-class GoldAnswer(models.Model):
-    """A reviewer's decision on a gold entry, scored against the known answer."""
+class ItemSignature(models.Model):
+    """An item's text MinHash, kept out of the item row.
 
-    decision = models.OneToOneField(Decision, on_delete=models.CASCADE, related_name="gold_answer")
-    gold_item = models.ForeignKey(GoldItem, on_delete=models.CASCADE, related_name="answers")
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    action_correct = models.BooleanField()
-    categories_correct = models.BooleanField()
-    correct = models.BooleanField(help_text="Both the action and the categories match the known answer.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    Only routing reads it, and a binary column on ``Item`` would make Django give up its single
+    UNNEST statement for bulk inserts on PostgreSQL (500 items would bind 11,500 parameters).
+    """
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="signature")
+    text_minhash = models.BinaryField(editable=False)
 
     def __str__(self) -> str:
-        return f"gold answer on item {self.gold_item.item_id}: {'right' if self.correct else 'wrong'}"
+        return f"signature of item {self.item_id}"
+
+
+class NearDuplicateKey(models.Model):
+    """Locality-sensitive keys of an item's text and image: items sharing a key are near-duplicate candidates."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="near_duplicate_keys")
+    key = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "key"], name="near_duplicate_key_unique")]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} key {self.key}"
+
+
+class QueueDepthSample(models.Model):
+    """A periodic snapshot of a queue's depth, for the depth-over-time chart."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="depth_samples")
+    taken_at = models.DateTimeField(db_index=True)
+    pending = models.PositiveIntegerField()
+    past_deadline = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["taken_at"]
+
+    def __str__(self) -> str:
+        return f"{self.queue_id} @ {self.taken_at:%H:%M}: {self.pending}"
+
+
+# Decisions that say whether an item violates policy (escalating or asking for context do not).
+VERDICTS = (Decision.Action.NO_VIOLATION, Decision.Action.REMOVE)
+# Entries quality control added: each is decided alone, never with its near-duplicate group.
+QC_SELECTIONS = (QueueEntry.Selection.SECOND_REVIEW, QueueEntry.Selection.GOLD)
+OPEN = (QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED)

@@ -8,7 +8,6 @@ at once and a lost message or a killed worker only delays an item until the swee
 import logging
 import time
 import uuid
-from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,21 +15,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from queues import events
-from queues.models import Item
+from intake import events as intake_events
+from intake.dispatch import enqueue_scoring
+from intake.models import Item
 
 logger = logging.getLogger(__name__)
-
-
-def enqueue_scoring(item_ids: Iterable[int]) -> None:
-    """Queue scoring of ``item_ids`` once the current transaction commits, in micro-batch sized messages."""
-    from queues.tasks import score_items
-
-    ids = list(item_ids)
-    size = settings.SCORING_BATCH_SIZE
-    for start in range(0, len(ids), size):
-        chunk = ids[start : start + size]
-        transaction.on_commit(lambda chunk=chunk: score_items.delay(chunk))
 
 
 def _claimable(now) -> Q:  # noqa: ANN001
@@ -97,7 +86,7 @@ def score_pending_items(*, item_ids: list[int], batch_size: int | None = None, f
         done = Item.objects.filter(held).update(
             state=Item.State.SCORED, scoring_token=None, scoring_lease_until=None, scored_at=now
         )
-        events.items_scored(item_ids=[item["id"] for item in items], scored_at=now)
+        intake_events.items_scored(item_ids=[item["id"] for item in items], scored_at=now)
     logger.info("scored %d items (%d failed, %d scores)", done, len(failed), report.scores_written)
     _route([item["id"] for item in items])
     return done + len(failed)

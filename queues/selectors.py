@@ -4,12 +4,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Min, OuterRef, Q, Subquery
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from classifiers.models import ModelVersion, PolicyCategory, Score
-from queues.models import Decision, Item, QAReview, Queue, QueueEntry
-from queues.review import queues_for
+from intake.models import Item
+from queues.membership import queues_for
+from queues.models import Decision, Queue, QueueEntry
 
 
 def item_state_counts() -> list[tuple[str, int]]:
@@ -53,83 +53,6 @@ def queue_stats_for(user: AbstractBaseUser) -> list[QueueStats]:
     return [QueueStats(queue, *stats.get(queue.pk, (0, None, 0))) for queue in queues]
 
 
-def decisions_today(user: AbstractBaseUser) -> int:
-    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    return Decision.objects.filter(reviewer=user, created_at__gte=start, automatic=False).count()
-
-
-@dataclass(frozen=True)
-class CategoryScore:
-    slug: str
-    name: str
-    shortcut: int
-    probability: float | None
-    from_prior: bool
-    version: str
-
-
-@dataclass(frozen=True)
-class AuthorHistoryRow:
-    item: Item
-    last_action: str
-
-
-def category_scores(item: Item) -> list[CategoryScore]:
-    """One row per active category: the active models' probability, which version, and whether it is a prior."""
-    rows = (
-        Score.objects.filter(item_id=item.pk, model_version__status=ModelVersion.Status.ACTIVE)
-        .select_related("model_version")
-        .values_list("category_id", "probability", "from_prior", "model_version__name")
-    )
-    best: dict[int, tuple[float, bool, str]] = {}
-    for category_id, probability, from_prior, version in rows:
-        if category_id not in best or probability > best[category_id][0]:
-            best[category_id] = (probability, from_prior, version)
-    result = []
-    for shortcut, category in enumerate(PolicyCategory.objects.filter(is_active=True), start=1):
-        probability, from_prior, version = best.get(category.pk, (None, False, ""))
-        result.append(CategoryScore(category.slug, category.name, shortcut, probability, from_prior, version))
-    return result
-
-
-def author_history(item: Item, *, limit: int = 10, hide_copies_of: int | None = None) -> list[AuthorHistoryRow]:
-    """The author's other recent items, each with the latest decision taken on it.
-
-    ``hide_copies_of``: leave out the near-duplicate copies of that decision (a blind second review).
-    """
-    if item.author_id is None:
-        return []
-    others = list(Item.objects.filter(author_id=item.author_id).exclude(pk=item.pk).order_by("-created_at")[:limit])
-    actions: dict[int, str] = {}
-    decisions = Decision.objects.filter(item__in=others)
-    if hide_copies_of is not None:
-        decisions = decisions.exclude(applied_from_id=hide_copies_of)
-    for item_id, action in decisions.order_by("item_id", "-created_at").values_list("item_id", "action"):
-        actions.setdefault(item_id, Decision.Action(action).label)
-    return [
-        AuthorHistoryRow(other, actions.get(other.pk, "pending" if other.state != "decided" else ""))
-        for other in others
-    ]
-
-
-def duplicate_group_pending(item: Item) -> int:
-    """How many other items of the item's near-duplicate group are still waiting for a decision."""
-    if item.duplicate_group is None:
-        return 0
-    return (
-        QueueEntry.objects.filter(item__duplicate_group=item.duplicate_group, status=QueueEntry.Status.PENDING)
-        .exclude(item=item)
-        .count()
-    )
-
-
-def can_view_item(user: AbstractBaseUser, item_id: int) -> bool:
-    """Staff see everything; a moderator sees items that are or were in one of their queues."""
-    if user.is_staff:
-        return True
-    return QueueEntry.objects.filter(item_id=item_id, queue__in=queues_for(user)).exists()
-
-
 @dataclass(frozen=True)
 class QueueOverview:
     queue: Queue
@@ -171,57 +94,3 @@ def queue_overview(queue: Queue, *, hours: int = 48) -> QueueOverview:
         decisions_per_hour=[(slot.strftime("%d %H:00"), float(decided.get(slot, 0))) for slot in hour_slots],
         breaches_per_hour=[(slot.strftime("%d %H:00"), float(breached.get(slot, 0))) for slot in hour_slots],
     )
-
-
-@dataclass(frozen=True)
-class EscalationRow:
-    entry: QueueEntry
-    escalated_by: str | None
-    from_queue: str | None
-
-
-def pending_escalations(user: AbstractBaseUser, *, limit: int = 25) -> tuple[list[EscalationRow], int]:
-    """Escalated items waiting in the user's queues, oldest first, with who escalated them and from where.
-
-    An escalation is the pending entry ``escalate_item`` created (selection "escalated", with the
-    note); who escalated it and from which queue come from the item's latest escalate decision.
-    """
-    escalation = Decision.objects.filter(item=OuterRef("item"), action=Decision.Action.ESCALATE).order_by("-created_at")
-    pending = QueueEntry.objects.filter(
-        status=QueueEntry.Status.PENDING,
-        selection=QueueEntry.Selection.ESCALATED,
-        queue__in=queues_for(user),
-    )
-    rows = (
-        pending.select_related("item", "queue")
-        .annotate(
-            escalated_by=Subquery(escalation.values("reviewer__username")[:1]),
-            from_queue=Subquery(escalation.values("entry__queue__name")[:1]),
-        )
-        .order_by("enqueued_at", "pk")[:limit]
-    )
-    return [EscalationRow(entry, entry.escalated_by, entry.from_queue) for entry in rows], pending.count()
-
-
-@dataclass(frozen=True)
-class OverturnRate:
-    reviewer: str
-    reviewed: int
-    overturned: int
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.overturned / self.reviewed if self.reviewed else 0.0
-
-
-def overturn_rates(*, days: int = 30) -> list[OverturnRate]:
-    """Per reviewer, how many of their decisions seniors QA-reviewed in the last ``days`` days and overturned."""
-    since = timezone.now() - timedelta(days=days)
-    rows = (
-        QAReview.objects.filter(created_at__gte=since, decision__reviewer__isnull=False)
-        .order_by()
-        .values_list("decision__reviewer__username")
-        .annotate(reviewed=Count("id"), overturned=Count("id", filter=Q(verdict=QAReview.Verdict.OVERTURN)))
-    )
-    rates = [OverturnRate(username, reviewed, overturned) for username, reviewed, overturned in rows]
-    return sorted(rates, key=lambda rate: (-rate.percent, rate.reviewer))

@@ -1,9 +1,10 @@
 import os
+from collections import defaultdict
 
 import pytest
 from rest_framework.test import APIClient
 
-from tests.factories import make_token
+from tests.factories import make_queue, make_token, make_user
 
 
 @pytest.fixture
@@ -59,3 +60,32 @@ def seed_data_for_transactional_tests(request):
 
     ensure_seed_data()
     yield
+
+
+@pytest.fixture
+def mira():
+    """A moderator."""
+    return make_user(username="mira")
+
+
+@pytest.fixture
+def queue(mira):
+    """The queue Mira works."""
+    return make_queue(members=[mira], name="Scams & spam")
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch) -> dict[str, list]:
+    """Messages to workers, recorded instead of sent: the first argument of each, by task name.
+
+    Services send tasks by name (``current_app.signature(name).delay()``), so that no service imports a task
+    module; a registered task's ``apply_async`` ends in ``app.send_task``, which this replaces.
+    """
+    from moderation_site.celery_app import app
+
+    sent: dict[str, list] = defaultdict(list)
+    def record(name: str, args: tuple = (), kwargs: dict | None = None, **options) -> None:
+        sent[name].append(args[0] if args else None)
+
+    monkeypatch.setattr(app, "send_task", record)
+    return sent

@@ -7,7 +7,7 @@ import itertools
 from django.contrib.auth import get_user_model
 from PIL import Image
 
-from queues.models import ApiToken
+from api.models import ApiToken
 
 _counter = itertools.count(1)
 
@@ -53,7 +53,7 @@ def make_queue(*, members=(), name: str | None = None, **fields):
 
 
 def make_item(*, text: str | None = None, **fields):
-    from queues.models import Item
+    from intake.models import Item
 
     n = next(_counter)
     return Item.objects.create(source="tests", external_id=f"item-{n}", text=text or f"item text {n}", **fields)
@@ -62,7 +62,8 @@ def make_item(*, text: str | None = None, **fields):
 def enqueue(item, queue, *, sort_key: float = 0.0, **fields):
     from django.utils import timezone
 
-    from queues.models import Item, QueueEntry
+    from intake.models import Item
+    from queues.models import QueueEntry
 
     now = timezone.now()
     entry = QueueEntry.objects.create(

@@ -7,7 +7,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from moderation_site.api_schema import ERROR_SCHEMA
+from api.schema import ERROR_SCHEMA
 from webhooks import services
 from webhooks.models import WebhookSubscription
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -109,11 +110,10 @@ def _insert_outbox(event_type: str, payloads: list[dict[str, Any]], subscribers:
 
 def enqueue_deliveries(delivery_ids: Sequence[int]) -> None:
     """Send the ids to workers in small batches (one message per delivery would cost the sender more)."""
-    from webhooks.tasks import deliver
-
     size = settings.WEBHOOK_TASK_BATCH
     for start in range(0, len(delivery_ids), size):
-        deliver.delay(list(delivery_ids[start : start + size]))
+        # By name: the task module calls this one, so importing it here would make a circle.
+        current_app.signature("webhooks.tasks.deliver", args=[list(delivery_ids[start : start + size])]).delay()
 
 
 def deliver(*, delivery_id: int) -> str | None:

@@ -116,7 +116,7 @@ def test_events_written_while_serving_a_request_record_its_address():
     """A decision through the API is audited by the review service, which never sees the request."""
     from rest_framework.test import APIClient
 
-    from queues.review import claim_next_item
+    from review.claims import claim_next_item
     from tests.factories import enqueue, make_item, make_queue, make_token
 
     token, secret = make_token(scopes=["decisions:write"])

@@ -3,7 +3,7 @@
 import pytest
 
 from classifiers.models import ModelVersion
-from queues.models import ModelHealth
+from learning.models import ModelHealth
 from tests.browser.conftest import sign_in
 from tests.factories import make_user
 
@@ -19,7 +19,7 @@ def seed_data():
 
 
 def test_recompute_now_polls_until_the_worker_is_done_then_reloads(page, live_server):
-    from queues.tasks import refresh_model_health
+    from learning.tasks import refresh_model_health
 
     make_user(username="ada", password=PASSWORD, is_staff=True)
     version = ModelVersion.objects.get(kind="text", status="active")

@@ -2,9 +2,12 @@
 
 import pytest
 
-from queues.images import check_image
-from queues.models import Decision, Item, Label
-from queues.services import AuthorSubmission, ItemSubmission, ReportSubmission, submit_items
+from intake.images import check_image
+from intake.models import Item
+from intake.payloads import AuthorSubmission, ItemSubmission, ReportSubmission
+from intake.submission import submit_items
+from queues.models import Decision
+from review.models import Label
 from tests.browser.conftest import sign_in
 from tests.factories import enqueue, image_bytes, make_queue, make_user
 

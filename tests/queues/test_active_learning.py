@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from classifiers.models import Embedding, ModelVersion, PolicyCategory, Score
+from intake.models import Item
 from queues.active_learning import rerank_queue
 from queues.diversity import diverse_order, uncertainty
-from queues.models import Item, Queue, QueueEntry
-from queues.review import claim_next_item, release_item
+from queues.models import Queue, QueueEntry
+from review.claims import claim_next_item, release_item
 from tests.factories import enqueue, make_item, make_queue, make_user
 
 # The pure ordering

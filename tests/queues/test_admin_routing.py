@@ -4,7 +4,8 @@ import pytest
 
 from audit.models import AuditEvent
 from classifiers.models import ModelVersion, PolicyCategory, Score
-from queues.models import Item, Queue, RoutingRule
+from intake.models import Item
+from queues.models import Queue, RoutingRule
 from tests.factories import make_item, make_queue, make_user
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,10 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from queues import qa, review
-from queues.api_catalog import QUEUE_STATS_KEY
-from queues.models import Decision, Label, QueueEntry
+from queues.api import QUEUE_STATS_KEY
+from queues.models import Decision, QueueEntry
+from review import claims, decisions, qa
+from review.models import Label
 from tests.factories import enqueue, make_item, make_queue, make_token, make_user
 
 pytestmark = pytest.mark.django_db
@@ -77,8 +78,8 @@ def test_labels_list_only_current_labels_and_filters_them():
     queue = make_queue(members=[mira])
     item = make_item()
     enqueue(item, queue)
-    claim = review.claim_next_item(queue=queue, user=mira)
-    [decision] = review.record_decision(
+    claim = claims.claim_next_item(queue=queue, user=mira)
+    [decision] = decisions.record_decision(
         entry_id=claim.entry_id, token=claim.token, user=mira, action="remove", categories=["spam"]
     )
     reader = client_for("decisions:read")

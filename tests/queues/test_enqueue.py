@@ -5,9 +5,12 @@ from datetime import timedelta
 import pytest
 
 from classifiers.models import ModelVersion, PolicyCategory, Score
+from intake.models import Item
+from intake.payloads import AuthorSubmission, ItemSubmission, ReportSubmission
+from intake.submission import submit_items
+from queues import enqueue
 from queues.enqueue import route_items
-from queues.models import Decision, Item, Queue, QueueEntry, RoutingRule
-from queues.services import AuthorSubmission, ItemSubmission, ReportSubmission, submit_items
+from queues.models import Decision, Queue, QueueEntry, RoutingRule
 from tests.factories import make_queue
 
 pytestmark = pytest.mark.django_db
@@ -171,7 +174,8 @@ def test_exploration_serves_a_stable_share_of_routed_items_at_a_random_position(
 
 
 def test_an_explored_item_is_served_at_the_risk_of_a_random_recent_arrival_and_shows_its_real_risk():
-    from queues.enqueue import exploration_point, recent_risks, risk_at, sort_key_for
+    from queues.enqueue import exploration_point, recent_risks, risk_at
+    from queues.entries import sort_key_for
 
     queue = make_queue(name="Explored")
     RoutingRule.objects.create(name="all", position=1, queue=queue, conditions=[])
@@ -292,7 +296,6 @@ def test_rerouting_serves_explored_entries_at_the_explore_rate_most_uncertain_fi
 
 
 def test_the_typical_uncertainty_is_measured_on_the_latest_items_and_reused_for_a_while(settings, monkeypatch):
-    from queues import enqueue
 
     monkeypatch.setattr(enqueue, "_typical", None)
     assert enqueue.typical_uncertainty() is None  # nothing learned yet: small batches weigh against themselves

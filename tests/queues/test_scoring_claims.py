@@ -8,9 +8,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from queues.models import Item
+from intake.models import Item
+from intake.payloads import ItemSubmission
+from intake.submission import submit_items
 from queues.scoring import claim_for_scoring, requeue_stuck_scoring
-from queues.services import ItemSubmission, submit_items
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,11 @@ from django.core.files.storage import default_storage
 from django.db import connection
 
 from classifiers.models import Embedding, ModelVersion, PolicyCategory, Score
-from queues.models import Item, QueueEntry
+from intake.models import Item
+from intake.payloads import ItemSubmission
+from intake.submission import submit_items
+from queues.models import QueueEntry
 from queues.scoring import requeue_stuck_scoring
-from queues.services import ItemSubmission, submit_items
 from tests.factories import image_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -171,6 +173,6 @@ def test_killing_a_worker_mid_batch_loses_no_item(broker_url, tmp_path, settings
 
 
 def _checked_png():
-    from queues.images import check_image
+    from intake.images import check_image
 
     return check_image(image_bytes("PNG", (16, 16)), max_bytes=10**6, max_pixels=10**6)

@@ -73,6 +73,8 @@ def eager_celery() -> Iterator[None]:
     """Tasks run in the caller, so a test drives delivery and the sweeper step by step."""
     from moderation_site.celery_app import app
 
+    # Services send tasks by name; a task runs eagerly only once its module is registered, as in a worker.
+    app.loader.import_default_modules()
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False

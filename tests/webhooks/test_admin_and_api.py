@@ -115,12 +115,9 @@ def test_staff_who_are_not_superusers_see_only_the_end_of_the_secret(client):
 
 
 def test_redeliver_starts_a_failed_delivery_over_and_is_audited(
-    superuser_client, django_capture_on_commit_callbacks, monkeypatch
+    superuser_client, django_capture_on_commit_callbacks, sent_tasks
 ):
-    from webhooks.tasks import deliver
-
-    sent = []
-    monkeypatch.setattr(deliver, "delay", sent.append)
+    sent = sent_tasks["webhooks.tasks.deliver"]
     subscription = WebhookSubscription.objects.create(url=HOOK, event_types=["decision.created"])
     emit(event_type="decision.created", payload={"decision_id": 7})
     delivery = Delivery.objects.get()

@@ -4,11 +4,14 @@ import pytest
 from django.db import transaction
 
 from classifiers.services import register_model_version, set_model_version_status
-from queues import events as queue_events
+from intake import events as intake_events
+from intake.models import Item
+from intake.payloads import ItemSubmission, ReportSubmission
+from intake.submission import submit_items
 from queues.enqueue import route_items
-from queues.models import Item, RoutingRule
-from queues.review import claim_next_item, escalate_item, record_decision
-from queues.services import ItemSubmission, ReportSubmission, submit_items
+from queues.models import RoutingRule
+from review.claims import claim_next_item, escalate_item
+from review.decisions import record_decision
 from tests.factories import enqueue, make_item, make_queue, make_user
 from webhooks.models import Delivery, WebhookEvent
 from webhooks.services import UnknownEventType, emit, emit_many
@@ -62,11 +65,8 @@ def test_an_unknown_event_type_is_a_programming_error():
         emit(event_type="decision.made", payload={})
 
 
-def test_workers_are_told_only_after_commit(subscribe, django_capture_on_commit_callbacks, monkeypatch):
-    from webhooks.tasks import deliver
-
-    sent = []
-    monkeypatch.setattr(deliver, "delay", sent.append)
+def test_workers_are_told_only_after_commit(subscribe, django_capture_on_commit_callbacks, sent_tasks):
+    sent = sent_tasks["webhooks.tasks.deliver"]
     subscribe(URL, ["item.created"])
     with django_capture_on_commit_callbacks(execute=True):
         submit("a", "b")
@@ -147,7 +147,7 @@ def test_scoring_announces_the_items_it_recorded(subscribe):
     now = timezone.now()
     Item.objects.filter(pk=ids[0]).update(state=Item.State.SCORED, scored_at=now)
     Item.objects.filter(pk=ids[1]).update(state=Item.State.FAILED, scored_at=now, failure_reason="The text is empty")
-    queue_events.items_scored(item_ids=ids, scored_at=now)  # ids[2] was not scored by this call
+    intake_events.items_scored(item_ids=ids, scored_at=now)  # ids[2] was not scored by this call
     assert [(p["external_id"], p["failed"]) for p in payloads("item.scored")] == [("s-1", False), ("s-2", True)]
 
 

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from queues.services import ItemSubmission, submit_items
+from intake.payloads import ItemSubmission
+from intake.submission import submit_items
 from tests.queues.test_scoring_worker import broker_url, start_worker, stop, wait_until  # noqa: F401 - fixture
 from tests.webhooks.conftest import free_port, start_receiver
 from webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription, new_secret

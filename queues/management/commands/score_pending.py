@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from queues.models import Item
+from intake.models import Item
 from queues.scoring import score_pending_items
 
 

@@ -1,0 +1,113 @@
+"""Shared pieces of the list endpoints' filters: strict id and boolean filters, date ranges, EXISTS conditions,
+and a FilterSet and backend that skip django-filter's per-request setup."""
+
+import copy
+from typing import Any
+
+import django_filters as filters
+from django import forms
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
+from django.http import QueryDict
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework.request import Request
+
+MAX_ID = 2**63 - 1
+
+
+@extend_schema_field(OpenApiTypes.INT64)
+class IdFilter(filters.NumberFilter):
+    """An id: a whole number in the database's range (django-filter's NumberFilter takes decimals)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class _StrictBooleanField(forms.Field):
+    """true/false (or 1/0); anything else is an error, where Django's field quietly reads it as 'no filter'."""
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        if str(value).lower() in {"true", "1"}:
+            return True
+        if str(value).lower() in {"false", "0"}:
+            return False
+        raise forms.ValidationError("Use true or false.", code="invalid")
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class BooleanFilter(filters.BooleanFilter):
+    field_class = _StrictBooleanField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.TextInput)
+        super().__init__(*args, **kwargs)
+
+
+def _after(field: str) -> filters.IsoDateTimeFilter:
+    return filters.IsoDateTimeFilter(field_name=field, lookup_expr="gte", help_text="At or after (ISO 8601).")
+
+
+def _before(field: str) -> filters.IsoDateTimeFilter:
+    return filters.IsoDateTimeFilter(field_name=field, lookup_expr="lt", help_text="Strictly before (ISO 8601).")
+
+
+def _exists(sql: str, params: list[Any]) -> RawSQL:
+    """``EXISTS (sql)`` as a filter condition. The list filters that need a correlated subquery write it
+    in SQL: building and compiling the same ``Exists(QuerySet)`` cost ~1.5 ms of each filtered page's CPU."""
+    return RawSQL(f"EXISTS ({sql})", params, output_field=BooleanField())
+
+
+class ListFilterSet(filters.FilterSet):
+    """django-filter's FilterSet, less the per-request setup that depends only on the class.
+
+    django-filter deep-copies every filter (with its choices and options) and builds a form field
+    for each and a form class from them on every request: about 1 ms for the item list's twelve
+    filters. Here the form class is built once per class, and each request gets shallow copies of
+    the filters: nothing changes a filter's options, only its ``parent`` (which method filters call
+    back into) and ``model`` are per request.
+    """
+
+    def __init__(
+        self, data: Any = None, queryset: QuerySet | None = None, *, request: Any = None, prefix: str | None = None
+    ) -> None:
+        # django-filter's BaseFilterSet.__init__, with shallow copies of the filters.
+        if queryset is None:
+            queryset = self._meta.model._default_manager.all()
+        self.is_bound = data is not None
+        self.data = data or QueryDict()
+        self.queryset = queryset
+        self.request = request
+        self.form_prefix = prefix
+        self.filters = {}
+        for name, base in self.base_filters.items():
+            filter_ = copy.copy(base)
+            if base.method is not None:
+                filter_.method = base.method  # a new FilterMethod, bound to the copy and so to this filter set
+            filter_.model, filter_.parent = queryset.model, self
+            self.filters[name] = filter_
+
+    def get_form_class(self) -> type[forms.Form]:
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            cls._form_class = form_class
+        return form_class
+
+
+class ListFilterBackend(DjangoFilterBackend):
+    """django-filter's backend, with no filter set at all for a request that names none of its filters."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None and filterset_class.base_filters.keys().isdisjoint(request.query_params):
+            return queryset  # what the filter set would give: every filter is optional
+        return super().filter_queryset(request, queryset, view)

@@ -1,0 +1,63 @@
+"""Serializer pieces every API input uses: strict fields that refuse unknown keys, surrogates and oversized JSON."""
+
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(value: str) -> None:
+    match = _SURROGATES.search(value)
+    if match:
+        raise serializers.ValidationError(f"Surrogate character U+{ord(match.group()):04X} is not allowed.")
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of quietly turning them into text."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # DRF's own surrogate check walks the string in Python, a character at a time: ~30 ms for a
+        # batch of 500 texts. The same check as one regular-expression search runs in C.
+        self.validators = [
+            _refuse_surrogates if isinstance(validator, ProhibitSurrogateCharactersValidator) else validator
+            for validator in self.validators
+        ]
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a client's typo is an error rather than lost data."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+def _check_json_size(value: dict, field: str) -> dict:
+    size = len(json.dumps(value, separators=(",", ":")))
+    limit = settings.MODERATION_MAX_JSON_FIELD_BYTES
+    if size > limit:
+        raise serializers.ValidationError(f"{field} is {size} bytes as JSON; the limit is {limit} bytes.")
+    return value
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JsonObjectField(serializers.DictField):
+    """A JSON object of any content, bounded in size."""
+
+    def to_internal_value(self, data: Any) -> dict:
+        return _check_json_size(super().to_internal_value(data), self.field_name)

@@ -1,0 +1,234 @@
+"""REST API v1 for items: ingestion and read-back."""
+
+import json
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.lists import SYNC_NOTE, KeysetListView
+from api.models import ApiToken
+from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND
+from intake.filters import ItemFilter
+from intake.item_input import quick_submission
+from intake.models import Item
+from intake.rows import ITEM_COLUMNS, ITEM_TIMES, item_rows
+from intake.serializers import (
+    BatchResultSerializer,
+    ItemBatchInSerializer,
+    ItemInSerializer,
+    ItemListOutSerializer,
+    ItemOutSerializer,
+    SubmissionResultSerializer,
+    TicketInSerializer,
+    TicketOutSerializer,
+    submission_from,
+)
+from intake.submission import submit_items
+from intake.tickets import attach_ticket
+
+SINGLE_EXAMPLE = {
+    "source": "creatorhub.comments",
+    "external_id": "c-98812",
+    "text": "DM me to double your crypto in 24h, guaranteed!!!",
+    "author": {"external_id": "u-551", "handle": "@quickprofits", "account_created_at": "2026-11-20T08:00:00Z"},
+    "metadata": {"surface": "comment", "language": "en"},
+    "reports": [{"id": "r-1", "reporter_id": "u-77", "reason": "scam_fraud", "text": "asks for money"}],
+}
+
+
+ITEM_REQUEST = PolymorphicProxySerializer(
+    component_name="ItemSubmission",
+    serializers=[ItemInSerializer, ItemBatchInSerializer],
+    resource_type_field_name=None,
+)
+
+
+def _payload_of(request: Request) -> object:
+    """The JSON document of the request: the body itself, or the `payload` part of a multipart body."""
+    if request.content_type.startswith("multipart/"):
+        unknown = sorted(set(request.data) - set(request.FILES) - {"payload"})
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["Unknown form field; put items in 'payload'."] for name in unknown}
+            )
+        raw = request.data.get("payload")
+        if raw is None:
+            raise serializers.ValidationError({"payload": ["A multipart request needs a 'payload' part (JSON)."]})
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise serializers.ValidationError({"payload": [f"Not valid JSON: {exc}."]}) from exc
+    return request.data
+
+
+class ItemCollectionView(KeysetListView):
+    required_scope = {"GET": ApiToken.Scope.ITEMS_READ, "POST": ApiToken.Scope.ITEMS_WRITE}
+    queryset = Item.objects.all()
+    serializer_class = ItemListOutSerializer
+    filterset_class = ItemFilter
+    rows = staticmethod(item_rows)
+    columns, times = ITEM_COLUMNS, ITEM_TIMES
+
+    @extend_schema(
+        operation_id="items_list",
+        summary="List items, filtered, in cursor pages ordered by last change",
+        description=(
+            "Items with their state, scores (active and shadow models) and ticket. Every filter is optional "
+            "and they combine with AND; `score_min`/`score_max` need `category` and compare the active "
+            "model's probability for it. `updated_at` changes when the item's state, report count or "
+            "ticket changes." + SYNC_NOTE.format(key="updated_at", verb="changed")
+        ),
+        responses={200: ItemListOutSerializer(many=True), **ERROR_RESPONSES},
+        tags=["items"],
+    )
+    def get(self, request: Request) -> Response:
+        return self.list(request)
+
+    @extend_schema(
+        operation_id="items_create",
+        summary="Send one flagged item or a batch of up to 500",
+        description=(
+            'Send one item as a JSON object, or a batch as `{"items": [...]}` (at most 500). Images go in '
+            "`image_base64`, or, in a `multipart/form-data` request, in a file part named by `image_part`, "
+            "with the JSON document in a part called `payload`.\n\n"
+            "**Identity and idempotency.** An item is identified by `(source, external_id)`. Sending an item "
+            "that exists does not create a second one: its new reports are added and `status` is `merged`. "
+            "A report is recognised by its `id`, or without one by reporter, reason, text and time, so sending "
+            "the same request twice creates nothing.\n\n"
+            "**Bad input.** A batch is all or nothing: if any item is invalid the whole batch is refused "
+            "with 400, nothing is written, and `errors` names every bad field by path "
+            "(`items[3].image_base64`). Limits: text 20,000 characters; images JPEG, PNG, WebP or GIF (judged "
+            "by content), 10 MB, 40 megapixels; request body 64 MiB (413 above)."
+        ),
+        request={
+            "application/json": ITEM_REQUEST,
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {
+                    "payload": {"type": "string", "description": "The JSON document: one item or {items: [...]}"},
+                },
+                "additionalProperties": {"type": "string", "format": "binary"},
+                "required": ["payload"],
+            },
+        },
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="ItemSubmissionOk",
+                    serializers=[BatchResultSerializer, SubmissionResultSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="A batch: one result per item, in order. Or one item that existed: merged.",
+            ),
+            201: OpenApiResponse(SubmissionResultSerializer, description="One item, created."),
+            **ERROR_RESPONSES,
+            413: OpenApiResponse(ERROR_SCHEMA, description="The request body is over the size limit."),
+        },
+        examples=[
+            OpenApiExample("One item", value=SINGLE_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "A batch",
+                value={"items": [SINGLE_EXAMPLE, {"source": "creatorhub.posts", "external_id": "p-1", "text": "hi"}]},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Result of one item",
+                value={
+                    "index": 0,
+                    "id": 41,
+                    "source": "creatorhub.comments",
+                    "external_id": "c-98812",
+                    "status": "created",
+                    "state": "received",
+                    "report_count": 1,
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+            OpenApiExample(
+                "A refused batch",
+                value={
+                    "code": "invalid",
+                    "message": "items[1].text: An item needs text, an image, or both.",
+                    "errors": {"items[1].text": ["An item needs text, an image, or both; this one has neither."]},
+                },
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ],
+        tags=["items"],
+    )
+    def post(self, request: Request) -> Response:
+        payload = _payload_of(request)
+        if not isinstance(payload, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ['The body must be a JSON object: one item, or {"items": [...]}.']}
+            )
+        context = {"files": request.FILES}
+        if "items" in payload:
+            batch = ItemBatchInSerializer(data=payload, context=context)
+            batch.is_valid(raise_exception=True)
+            results = submit_items(submissions=[submission_from(item) for item in batch.validated_data["items"]])
+            body = {
+                "created": sum(result.created for result in results),
+                "merged": sum(not result.created for result in results),
+                "results": [SubmissionResultSerializer.from_result(result) for result in results],
+            }
+            return Response(body, status=status.HTTP_200_OK)
+        submission = quick_submission(payload)
+        if submission is None:  # an image, an error, or input the serializer would normalise
+            single = ItemInSerializer(data=payload, context=context)
+            single.is_valid(raise_exception=True)
+            submission = single.to_submission()
+        [result] = submit_items(submissions=[submission])
+        return Response(
+            SubmissionResultSerializer.from_result(result),
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class ItemDetailView(APIView):
+    required_scope = {"GET": ApiToken.Scope.ITEMS_READ}
+
+    @extend_schema(
+        operation_id="items_retrieve",
+        summary="Read an item, its reports and its state",
+        responses={200: ItemOutSerializer, **ERROR_RESPONSES, **NOT_FOUND},
+        tags=["items"],
+    )
+    def get(self, request: Request, item_id: int) -> Response:
+        item = get_object_or_404(Item.objects.select_related("author").prefetch_related("reports"), pk=item_id)
+        return Response(ItemOutSerializer(item).data)
+
+
+class ItemTicketView(APIView):
+    required_scope = {"PUT": ApiToken.Scope.ITEMS_WRITE}
+
+    @extend_schema(
+        operation_id="items_ticket",
+        summary="Attach the ticket your ticketing system opened for an item",
+        description=(
+            "Sets the item's `ticket_id` and `ticket_url` (http or https), replacing any earlier ones. "
+            "Sending the same values again changes nothing but `updated_at`. The change is audited."
+        ),
+        request=TicketInSerializer,
+        responses={200: TicketOutSerializer, **ERROR_RESPONSES, **NOT_FOUND},
+        examples=[
+            OpenApiExample(
+                "A Zendesk ticket",
+                value={"ticket_id": "ZD-40112", "ticket_url": "https://acme.zendesk.com/agent/tickets/40112"},
+                request_only=True,
+            )
+        ],
+        tags=["items"],
+    )
+    def put(self, request: Request, item_id: int) -> Response:
+        item = get_object_or_404(Item, pk=item_id)
+        body = TicketInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        item = attach_ticket(item=item, actor=request.user, **body.validated_data)
+        return Response(TicketOutSerializer(item).data)
