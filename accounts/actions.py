@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, AccountAction, AccountCase
+from api.exceptions import Invalid
 from audit.services import record_event
 from webhooks.services import emit
 
@@ -30,8 +31,10 @@ MAX_DURATION = timedelta(days=365)
 MAX_NOTICE = 2000
 
 
-class InvalidAction(ValueError):
-    """An action that cannot be taken as asked; the message says why, in words a reviewer can act on."""
+class InvalidAction(Invalid):
+    """An action that cannot be taken as asked; the message says why, in words a reviewer can act on (HTTP 400)."""
+
+    code = "invalid_action"
 
 
 def take_action(

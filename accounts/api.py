@@ -5,29 +5,19 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.appeals import AppealRefused, open_appeal
+from accounts.appeals import open_appeal
 from accounts.event_input import SOURCE_PATTERN, EventBatchIn, EventIn, EventInputError, parse_events
-from accounts.event_intake import EventConflict, SourceNotAllowed, record_events
-from moderation_site.api_schema import ERROR_SCHEMA
-from queues.models import ApiToken
+from accounts.event_intake import record_events
+from api.models import ApiToken
+from api.schema import ERROR_SCHEMA
 
-EVENTS_WRITE = "events:write"
-APPEALS_WRITE = "appeals:write"
-
-
-class EventIdConflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "event_id_conflict"
-    default_detail = "An event id was already received with other content."
-
-
-class SourceRefused(exceptions.PermissionDenied):
-    default_code = "source_not_allowed"
+EVENTS_WRITE = ApiToken.Scope.EVENTS_WRITE
+APPEALS_WRITE = ApiToken.Scope.APPEALS_WRITE
 
 
 class EventIntakeOutSerializer(serializers.Serializer):
@@ -92,12 +82,7 @@ class EventCollectionView(APIView):
         except EventInputError as exc:
             raise serializers.ValidationError(exc.errors) from None
         token = request.auth if isinstance(request.auth, ApiToken) else None
-        try:
-            result = record_events(events=events, token=token)
-        except EventConflict as exc:
-            raise EventIdConflict(str(exc)) from None
-        except SourceNotAllowed as exc:
-            raise SourceRefused(str(exc)) from None
+        result = record_events(events=events, token=token)  # EventConflict 409, SourceNotAllowed 403
         body = {"received": result.received, "stored": result.stored, "already_received": result.already_received}
         return Response(body, status=status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK)
 
@@ -120,11 +105,6 @@ class AppealOutSerializer(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.CharField()
     action_id = serializers.IntegerField()
-
-
-class AppealRefusedError(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "appeal_refused"
 
 
 class AppealCollectionView(APIView):
@@ -152,15 +132,12 @@ class AppealCollectionView(APIView):
         data = AppealInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        try:
-            appeal, created = open_appeal(
-                source=values["source"],
-                appeal_id=values["id"],
-                account=values["account"],
-                action_id=values["action_id"],
-                reason=values["reason"],
-            )
-        except AppealRefused as exc:
-            raise AppealRefusedError(str(exc)) from None
+        appeal, created = open_appeal(  # AppealRefused: 409
+            source=values["source"],
+            appeal_id=values["id"],
+            account=values["account"],
+            action_id=values["action_id"],
+            reason=values["reason"],
+        )
         body = {"id": appeal.appeal_id, "status": appeal.status, "action_id": appeal.action_id}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

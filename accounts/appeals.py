@@ -7,13 +7,16 @@ from django.utils import timezone
 
 from accounts.actions import InvalidAction, reverse_action
 from accounts.models import AccountAction, AccountCase, Appeal
+from api.exceptions import Conflict
 from audit.services import record_event
 from queues.models import Queue
 from webhooks.services import emit
 
 
-class AppealRefused(ValueError):
-    """The appeal cannot be accepted or decided as asked; the message says why."""
+class AppealRefused(Conflict):
+    """The appeal cannot be accepted or decided as asked; the message says why (HTTP 409)."""
+
+    code = "appeal_refused"
 
 
 def open_appeal(*, source: str, appeal_id: str, account: str, action_id: int, reason: str) -> tuple[Appeal, bool]:

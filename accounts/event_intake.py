@@ -13,21 +13,27 @@ from django.utils import timezone
 from accounts import event_store_postgres as fast
 from accounts.event_input import EventIn
 from accounts.models import Account, AccountEvent, AccountSignals, EventReceipt, EventSourceGrant
-from queues.models import ApiToken, Author
+from api.exceptions import Conflict, Forbidden
+from api.models import ApiToken
+from intake.models import Author
 
 SIGNAL_TASK = "accounts.tasks.update_signals"
 
 
-class EventConflict(Exception):
-    """An event id this source already used for an event with other content."""
+class EventConflict(Conflict):
+    """An event id this source already used for an event with other content (HTTP 409)."""
+
+    code = "event_id_conflict"
 
     def __init__(self, *, source: str, event_id: str, path: str) -> None:
         self.path = path
         super().__init__(f"{path}: event id {event_id!r} of source {source!r} was already received with other content.")
 
 
-class SourceNotAllowed(Exception):
-    """The token may send events only for other sources."""
+class SourceNotAllowed(Forbidden):
+    """The token may send events only for other sources (HTTP 403)."""
+
+    code = "source_not_allowed"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db import connection
 
 from accounts.event_input import EventIn
-from queues.models import Author
+from intake.models import Author
 
 AUTHORS = Author._meta.db_table
 

@@ -10,7 +10,8 @@ account review needs (state, strikes, signals) lives here, so item intake does n
 from django.conf import settings
 from django.db import models
 
-from queues.models import Author, Queue
+from intake.models import Author
+from queues.models import Queue
 
 
 class Account(models.Model):
@@ -115,7 +116,7 @@ class EventSourceGrant(models.Model):
     Stops one platform's credentials from writing behaviour into another platform's accounts.
     """
 
-    token = models.ForeignKey("queues.ApiToken", on_delete=models.CASCADE, related_name="event_source_grants")
+    token = models.ForeignKey("api.ApiToken", on_delete=models.CASCADE, related_name="event_source_grants")
     source = models.CharField(max_length=64)
 
     class Meta:

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from accounts.models import Account, AccountAction, AccountCase, AccountEvent, AccountIdentifier, RuleFiring
 from accounts.risk_signals import SIGNALS
-from queues.models import Decision, Item
+from intake.models import Item
+from queues.models import Decision
 
 TIMELINE_LIMIT = 100
 LINKED_LIMIT = 50

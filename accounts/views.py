@@ -16,7 +16,7 @@ from accounts import selectors
 from accounts.actions import InvalidAction
 from accounts.case_decisions import decide_case
 from accounts.models import AccountAction, AccountCase
-from queues.review import queues_for
+from queues.membership import queues_for
 
 DECISION_KEYS = [
     (AccountAction.Kind.NONE, "n", "No action (not a violation)"),
@@ -81,7 +81,7 @@ def decide(request: HttpRequest, case_id: int) -> HttpResponse:
             note=request.POST.get("note", "")[:2000],
             ring_account_ids=[int(pk) for pk in request.POST.getlist("ring")],
         )
-    except (InvalidAction, ValueError, OverflowError) as exc:
+    except (InvalidAction, ValueError, OverflowError) as exc:  # InvalidAction is a ValueError too
         return _render(request, case, status=400, error=str(exc))
     case.refresh_from_db()
     notice = f"Decided: {actions[0].get_kind_display()}" + (

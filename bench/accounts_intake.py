@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from accounts.partitions import maintain_event_partitions
     from accounts.simulator import Sizes, simulate
+    from api.models import ApiToken
     from moderation_site.celery_app import app
-    from queues.models import ApiToken
 
     maintain_event_partitions()
     token = ApiToken(name="bench", user=get_user_model().objects.create_user("bench"), scopes=["events:write"])

@@ -6,7 +6,7 @@ import pytest
 from accounts.actions import InvalidAction, reverse_action, take_action
 from accounts.models import Account, AccountAction
 from audit.models import AuditEvent
-from queues.models import Author
+from intake.models import Author
 from tests.factories import make_user
 from webhooks.models import WebhookEvent, WebhookSubscription
 

@@ -7,7 +7,8 @@ from rest_framework.test import APIClient
 from accounts.actions import take_action
 from accounts.appeals import AppealRefused, decide_appeal
 from accounts.models import Account, AccountCase, Appeal
-from queues.models import Author, Queue
+from intake.models import Author
+from queues.models import Queue
 from tests.factories import make_token, make_user
 from webhooks.models import WebhookEvent, WebhookSubscription
 

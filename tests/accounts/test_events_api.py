@@ -5,7 +5,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Account, AccountEvent, AccountSignals, EventReceipt, EventSourceGrant
-from queues.models import Author
+from intake.models import Author
 from tests.accounts.factories import event
 from tests.factories import make_token
 

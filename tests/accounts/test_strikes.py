@@ -5,8 +5,9 @@ from django.utils import timezone
 
 from accounts.models import Account, AccountCase, Strike
 from accounts.strikes import count_strikes
-from queues import review
-from queues.models import Author, Decision, Queue
+from intake.models import Author
+from queues.models import Decision, Queue
+from review import claims, decisions
 from tests.factories import enqueue, make_item, make_queue, make_user
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +25,8 @@ def remove(author: Author, *, action: str = "remove", categories=("spam",)) -> D
     mira = make_user()
     queue = make_queue(members=[mira])
     enqueue(make_item(author=author), queue)
-    claim = review.claim_next_item(queue=queue, user=mira)
-    [decision] = review.record_decision(
+    claim = claims.claim_next_item(queue=queue, user=mira)
+    [decision] = decisions.record_decision(
         entry_id=claim.entry_id, token=claim.token, user=mira, action=action, categories=list(categories)
     )
     Decision.objects.filter(pk=decision.pk).update(created_at=timezone.now() - timedelta(minutes=5))

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # that never import each other.
 LAYERS = [
     ["moderation_site"],
+    ["accounts"],
     ["quality", "learning"],
     ["review"],
     ["queues"],
