@@ -10,6 +10,11 @@ from django.utils import timezone
 from accounts.actions import InvalidAction, take_action
 from accounts.models import Account, AccountAction, AccountCase
 from accounts.selectors import linked_accounts
+from queues.models import QueueEntry
+from review import claims
+from review.exceptions import LeaseLost
+
+OPEN_ENTRY = (QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED)
 
 
 def decide_case(
@@ -21,17 +26,25 @@ def decide_case(
     notice: str = "",
     note: str = "",
     ring_account_ids: Sequence[int] = (),
+    token: int | None = None,
 ) -> list[AccountAction]:
     """Act on the case's account (and the chosen linked accounts, as one ring decision) and close the case.
 
-    ``kind`` ``none`` is the verdict "not a <case type>"; any other action says it is. Linked accounts
-    must be among those the case view showed (``selectors.linked_accounts``); their open cases of the
-    same type close with the same verdict. All of it in one transaction, or nothing.
+    A queued case is decided like content: only by the reviewer holding its entry under ``token`` (the
+    fencing token of the claim, ``review.claims``), and the entry closes with the decision. ``kind`` ``none``
+    is the verdict "not a <case type>"; any other action says it is. Linked accounts must be among those the
+    case view showed (``selectors.linked_accounts``); their open cases of the same type close with the same
+    verdict, and leave their queues. All of it in one transaction, or nothing.
     """
     with transaction.atomic():
         case = AccountCase.objects.select_for_update().select_related("account__author").get(pk=case.pk)
         if case.status != AccountCase.Status.OPEN:
             raise InvalidAction("This case has already been decided.")
+        held = None
+        if case.entry_id is not None:
+            if token is None:
+                raise LeaseLost("Claim this case from its queue to decide it.")
+            held = claims.held_entry(entry_id=case.entry_id, token=token, user=user)
         allowed = {linked.account.pk for linked in linked_accounts(case.account)}
         strangers = sorted(set(ring_account_ids) - allowed)
         if strangers:
@@ -53,7 +66,13 @@ def decide_case(
             )  # fmt: skip
             if ring_case:
                 _close(ring_case, user=user, violation=kind != AccountAction.Kind.NONE)
+                if ring_case.entry_id:
+                    QueueEntry.objects.filter(pk=ring_case.entry_id, status__in=OPEN_ENTRY).update(
+                        status=QueueEntry.Status.DONE, closed_at=timezone.now(), lease_until=None
+                    )
         _close(case, user=user, violation=kind != AccountAction.Kind.NONE)
+        if held is not None:
+            claims.close_entry(held)
     return actions
 
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from intake.models import Author
-from queues.models import Queue
+from queues.models import Queue, QueueEntry
 
 
 class Account(models.Model):
@@ -254,6 +254,10 @@ class AccountCase(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     rule = models.ForeignKey(DetectionRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases")
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The case's place in its queue: claimed, leased and closed by the same machinery as content (review.claims).
+    entry = models.OneToOneField(
+        QueueEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="account_case"
+    )
     opened_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
     # The reviewer's verdict is the label of the case type (issue 16, learning from case decisions).

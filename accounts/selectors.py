@@ -4,13 +4,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts.models import Account, AccountAction, AccountCase, AccountEvent, AccountIdentifier, RuleFiring
+from accounts.models import (
+    Account,
+    AccountAction,
+    AccountCase,
+    AccountEvent,
+    AccountIdentifier,
+    DetectionRule,
+    RuleFiring,
+)
 from accounts.risk_signals import SIGNALS
 from intake.models import Item
-from queues.models import Decision
+from queues.models import Decision, Queue
 
 TIMELINE_LIMIT = 100
 LINKED_LIMIT = 50
@@ -30,6 +39,21 @@ class TimelineRow:
     kind: str  # event | action | item | decision
     text: str
     detail: str = ""
+
+
+def account_queue_ids() -> set[int]:
+    """Queues that hold account cases (not content): those detection rules open cases in, those with open case
+    entries, and the strike and appeal queues named in the settings."""
+    named = Queue.objects.filter(slug__in=[settings.ACCOUNT_STRIKE_QUEUE, settings.ACCOUNT_APPEALS_QUEUE])
+    return (
+        set(DetectionRule.objects.exclude(queue=None).values_list("queue_id", flat=True))
+        | set(
+            AccountCase.objects.filter(status=AccountCase.Status.OPEN)
+            .exclude(queue=None)
+            .values_list("queue_id", flat=True)
+        )
+        | set(named.values_list("pk", flat=True))
+    )
 
 
 def account_summary(account: Account) -> dict:

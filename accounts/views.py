@@ -1,7 +1,9 @@
-"""The account case view: who the account is, why it is here, what it did, who it is linked to; decide it.
+"""Account cases in the browser: work a case queue (claim, decide, next), or open one case.
 
-Cases are loaded through ``_case_for_member`` only: a moderator sees a case, and so its linked accounts,
-only in a queue they belong to.
+Cases are claimed and leased by the content machinery (``review.claims``): the work view claims the next
+entry of the queue and shows its case; a decision needs the claim's fencing token. Cases are loaded
+through ``_case_for_member`` only: a moderator sees a case, and so its linked accounts, only in a queue
+they belong to.
 """
 
 from datetime import timedelta
@@ -10,13 +12,19 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import push_url
 
 from accounts import selectors
 from accounts.actions import InvalidAction
 from accounts.case_decisions import decide_case
 from accounts.models import AccountAction, AccountCase
 from queues.membership import queues_for
+from queues.models import Queue, QueueEntry
+from review import claims
+from review.exceptions import LeaseLost
 
 DECISION_KEYS = [
     (AccountAction.Kind.NONE, "n", "No action (not a violation)"),
@@ -29,8 +37,17 @@ DECISION_KEYS = [
 ]
 
 
+def _queue_for_member(request: HttpRequest, slug: str) -> Queue:
+    queue = get_object_or_404(Queue, slug=slug)
+    if not queues_for(request.user).filter(pk=queue.pk).exists():
+        raise PermissionDenied("You are not a member of this queue.")
+    return queue
+
+
 def _case_for_member(request: HttpRequest, case_id: int) -> AccountCase:
-    case = get_object_or_404(AccountCase.objects.select_related("account__author", "queue", "rule"), pk=case_id)
+    case = get_object_or_404(
+        AccountCase.objects.select_related("account__author", "queue", "rule", "entry"), pk=case_id
+    )
     if case.queue_id is None:
         if not request.user.is_staff:
             raise PermissionDenied("This case is in no queue; only staff may open it.")
@@ -39,11 +56,24 @@ def _case_for_member(request: HttpRequest, case_id: int) -> AccountCase:
     return case
 
 
-def _context(case: AccountCase, **extra) -> dict:
+def _held_by(request: HttpRequest, case: AccountCase) -> QueueEntry | None:
+    """The case's entry when this reviewer holds it under a live lease."""
+    entry = case.entry
+    if entry and entry.status == QueueEntry.Status.CLAIMED and entry.claimed_by_id == request.user.pk:
+        return entry if entry.lease_until and entry.lease_until > timezone.now() else None
+    return None
+
+
+def _context(request: HttpRequest, case: AccountCase, **extra) -> dict:
     firings = selectors.why_here(case)
     named = [c["field"].removeprefix("signal.") for f in firings for c in f.rule.conditions]
+    held = _held_by(request, case)
     return {
         "case": case,
+        "held": held,
+        # Queued cases are decided under a claim; a case outside any queue only by staff.
+        "may_decide": case.status == AccountCase.Status.OPEN
+        and (held or (case.entry_id is None and request.user.is_staff)),
         "summary": selectors.account_summary(case.account),
         "firings": firings,
         "signals": selectors.signal_rows(case.account, first=list(dict.fromkeys(named))),
@@ -56,7 +86,28 @@ def _context(case: AccountCase, **extra) -> dict:
 
 def _render(request: HttpRequest, case: AccountCase, status: int = 200, **extra) -> HttpResponse:
     template = "accounts/case.html#case" if request.htmx else "accounts/case.html"
-    return render(request, template, _context(case, **extra), status=status)
+    return render(request, template, _context(request, case, **extra), status=status)
+
+
+def _next_case(request: HttpRequest, queue: Queue, **extra) -> HttpResponse:
+    """Claim the next case of ``queue`` for this reviewer and show it, or say the queue is empty."""
+    claim = claims.claim_next_item(queue=queue, user=request.user)
+    case = AccountCase.objects.filter(entry_id=claim.entry_id).first() if claim else None
+    if case is None:
+        if claim is not None:  # a content item in an account queue: give it back for the work view
+            claims.release_item(entry_id=claim.entry_id, token=claim.token, user=request.user)
+        template = "accounts/queue_empty.html#empty" if request.htmx else "accounts/queue_empty.html"
+        return render(request, template, {"queue": queue, **extra})
+    case = _case_for_member(request, case.pk)
+    response = _render(request, case, **extra)
+    return push_url(response, reverse("account-case", args=[case.pk])) if request.htmx else response
+
+
+@require_GET
+@login_required
+def work(request: HttpRequest, slug: str) -> HttpResponse:
+    """The next case of an account queue, claimed under a lease (or the one this reviewer already holds)."""
+    return _next_case(request, _queue_for_member(request, slug))
 
 
 @require_GET
@@ -71,20 +122,25 @@ def decide(request: HttpRequest, case_id: int) -> HttpResponse:
     case = _case_for_member(request, case_id)
     try:
         hours = request.POST.get("duration_hours", "").strip()
-        duration = timedelta(hours=float(hours)) if hours else None
+        token = request.POST.get("token", "").strip()
         actions = decide_case(
             case=case,
             user=request.user,
             kind=request.POST.get("action", ""),
-            duration=duration,
+            duration=timedelta(hours=float(hours)) if hours else None,
             notice=request.POST.get("notice", ""),
             note=request.POST.get("note", "")[:2000],
             ring_account_ids=[int(pk) for pk in request.POST.getlist("ring")],
+            token=int(token) if token else None,
         )
+    except LeaseLost as exc:
+        return _render(request, case, status=409, error=str(exc))
     except (InvalidAction, ValueError, OverflowError) as exc:  # InvalidAction is a ValueError too
         return _render(request, case, status=400, error=str(exc))
-    case.refresh_from_db()
     notice = f"Decided: {actions[0].get_kind_display()}" + (
         f" on {len(actions)} accounts." if len(actions) > 1 else "."
     )
+    if case.queue_id is not None and case.entry_id is not None:
+        return _next_case(request, case.queue, notice=notice)
+    case.refresh_from_db()
     return _render(request, case, notice=notice)
