@@ -9,7 +9,10 @@ from accounts.actions import InvalidAction, reverse_action
 from accounts.models import AccountAction, AccountCase, Appeal
 from api.exceptions import Conflict
 from audit.services import record_event
-from queues.models import Queue
+from queues.entries import sort_key_for
+from queues.models import Queue, QueueEntry
+from review import claims
+from review.exceptions import LeaseLost
 from webhooks.services import emit
 
 
@@ -41,24 +44,56 @@ def open_appeal(*, source: str, appeal_id: str, account: str, action_id: int, re
     if AccountAction.objects.filter(reverses=action).exists():
         raise AppealRefused(f"Action {action_id} has already been reversed.")
     queue = Queue.objects.filter(slug=settings.ACCOUNT_APPEALS_QUEUE).first()
+    now = timezone.now()
     try:
         with transaction.atomic():
+            entry = _queue_entry(queue, action, now) if queue else None
             appeal = Appeal.objects.create(
-                source=source, appeal_id=appeal_id, action=action, reason=reason, queue=queue, opened_at=timezone.now()
+                source=source,
+                appeal_id=appeal_id,
+                action=action,
+                reason=reason,
+                queue=queue,
+                entry=entry,
+                opened_at=now,
             )
     except IntegrityError:
         raise AppealRefused(f"Action {action_id} already has an open appeal.") from None
     return appeal, True
 
 
-def decide_appeal(*, appeal: Appeal, user: AbstractBaseUser, overturn: bool, note: str = "") -> Appeal:
-    """Uphold or overturn; an overturn reverses the action and withdraws the case's verdict. Sent as a webhook."""
+def _queue_entry(queue: Queue, action: AccountAction, now) -> QueueEntry:  # noqa: ANN001
+    """Oldest first in the appeals queue, never served to the reviewer who took the action."""
+    return QueueEntry.objects.create(
+        queue=queue,
+        sort_key=sort_key_for(queue, risk=0.5, scores={}, enqueued_at=now),
+        risk=0.5,
+        risk_category="appeal",
+        selection=QueueEntry.Selection.ROUTED,
+        enqueued_at=now,
+        deadline_at=now + queue.deadline,
+        excluded_reviewer=action.actor,
+    )
+
+
+def decide_appeal(
+    *, appeal: Appeal, user: AbstractBaseUser, overturn: bool, note: str = "", token: int | None = None
+) -> Appeal:
+    """Uphold or overturn; an overturn reverses the action and withdraws the case's verdict. Sent as a webhook.
+
+    A queued appeal is decided only by the reviewer holding its entry under ``token`` (``review.claims``).
+    """
     with transaction.atomic():
         appeal = Appeal.objects.select_for_update().select_related("action__account__author").get(pk=appeal.pk)
         if appeal.status != Appeal.Status.OPEN:
             raise AppealRefused("This appeal has already been decided.")
         if appeal.action.actor_id == user.pk:
             raise AppealRefused("You took this action; another reviewer decides its appeal.")
+        held = None
+        if appeal.entry_id is not None:
+            if token is None:
+                raise LeaseLost("Claim this appeal from its queue to decide it.")
+            held = claims.held_entry(entry_id=appeal.entry_id, token=token, user=user)
         if overturn:
             try:
                 reverse_action(
@@ -72,6 +107,8 @@ def decide_appeal(*, appeal: Appeal, user: AbstractBaseUser, overturn: bool, not
         appeal.decided_at, appeal.decided_by, appeal.note = timezone.now(), user, note
         appeal.save(update_fields=["status", "decided_at", "decided_by", "note"])
         record_event(action=f"appeal.{appeal.status}", target=appeal, actor=user, after={"note": note})
+        if held is not None:
+            claims.close_entry(held)
         emit(
             event_type="appeal.decided",
             payload={

@@ -371,6 +371,8 @@ class Appeal(models.Model):
     reason = models.TextField(blank=True, help_text="The user's words.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Queued like content; the entry excludes the reviewer who took the action (QueueEntry.excluded_reviewer).
+    entry = models.OneToOneField(QueueEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="appeal")
     opened_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(

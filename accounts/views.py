@@ -19,8 +19,9 @@ from django_htmx.http import push_url
 
 from accounts import selectors
 from accounts.actions import InvalidAction
+from accounts.appeals import AppealRefused, decide_appeal
 from accounts.case_decisions import decide_case
-from accounts.models import AccountAction, AccountCase
+from accounts.models import AccountAction, AccountCase, Appeal
 from queues.membership import queues_for
 from queues.models import Queue, QueueEntry
 from review import claims
@@ -92,6 +93,10 @@ def _render(request: HttpRequest, case: AccountCase, status: int = 200, **extra)
 def _next_case(request: HttpRequest, queue: Queue, **extra) -> HttpResponse:
     """Claim the next case of ``queue`` for this reviewer and show it, or say the queue is empty."""
     claim = claims.claim_next_item(queue=queue, user=request.user)
+    appeal = Appeal.objects.filter(entry_id=claim.entry_id).first() if claim else None
+    if appeal is not None:
+        response = _render_appeal(request, _appeal_for_member(request, appeal.pk), **extra)
+        return push_url(response, reverse("account-appeal", args=[appeal.pk])) if request.htmx else response
     case = AccountCase.objects.filter(entry_id=claim.entry_id).first() if claim else None
     if case is None:
         if claim is not None:  # a content item in an account queue: give it back for the work view
@@ -144,3 +149,70 @@ def decide(request: HttpRequest, case_id: int) -> HttpResponse:
         return _next_case(request, case.queue, notice=notice)
     case.refresh_from_db()
     return _render(request, case, notice=notice)
+
+
+def _appeal_for_member(request: HttpRequest, appeal_id: int) -> Appeal:
+    appeal = get_object_or_404(
+        Appeal.objects.select_related("action__account__author", "action__case", "action__actor", "queue", "entry"),
+        pk=appeal_id,
+    )
+    if appeal.queue_id is None:
+        if not request.user.is_staff:
+            raise PermissionDenied("This appeal is in no queue; only staff may open it.")
+    elif not queues_for(request.user).filter(pk=appeal.queue_id).exists():
+        raise PermissionDenied("You are not a member of this appeal's queue.")
+    return appeal
+
+
+def _render_appeal(request: HttpRequest, appeal: Appeal, status: int = 200, **extra) -> HttpResponse:
+    entry = appeal.entry
+    held = (
+        entry
+        if entry
+        and entry.status == QueueEntry.Status.CLAIMED
+        and entry.claimed_by_id == request.user.pk
+        and entry.lease_until
+        and entry.lease_until > timezone.now()
+        else None
+    )
+    account = appeal.action.account
+    context = {
+        "appeal": appeal,
+        "held": held,
+        "summary": selectors.account_summary(account),
+        "firings": selectors.why_here(appeal.action.case) if appeal.action.case_id else [],
+        "timeline": selectors.timeline(account),
+        **extra,
+    }
+    template = "accounts/appeal.html#appeal" if request.htmx else "accounts/appeal.html"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@login_required
+def appeal_view(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    return _render_appeal(request, _appeal_for_member(request, appeal_id))
+
+
+@require_POST
+@login_required
+def decide_appeal_view(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    appeal = _appeal_for_member(request, appeal_id)
+    try:
+        token = request.POST.get("token", "").strip()
+        decide_appeal(
+            appeal=appeal,
+            user=request.user,
+            overturn=request.POST.get("outcome") == "overturn",
+            note=request.POST.get("note", "")[:2000],
+            token=int(token) if token else None,
+        )
+    except (LeaseLost, AppealRefused) as exc:
+        return _render_appeal(request, appeal, status=409, error=str(exc))
+    except ValueError as exc:
+        return _render_appeal(request, appeal, status=400, error=str(exc))
+    appeal.refresh_from_db()
+    notice = f"Appeal {appeal.get_status_display().lower()}."
+    if appeal.queue_id is not None and appeal.entry_id is not None:
+        return _next_case(request, appeal.queue, notice=notice)
+    return _render_appeal(request, appeal, notice=notice)

@@ -1,12 +1,13 @@
 """Load a small simulated day of account behaviour (SYNTHETIC DATA) so account cases are waiting at once.
 
-Creates the "Account cases" queue with the demo moderator, senior and admin as members, installs the
+Creates the "Account cases" and "Account appeals" queues with the demo moderator, senior and admin as members, installs the
 default detection rules there (active), and replays a simulated day through the real intake and signal
 services. Safe to re-run: a simulation already loaded (its event ids are per seed) is skipped.
 """
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils import timezone
@@ -35,7 +36,18 @@ class Command(BaseCommand):
                 "description": "Fraud, fake accounts, takeovers and scraping, opened by detection rules.",
             },
         )
-        queue.members.add(*get_user_model().objects.filter(username__in=["moderator", "senior", "admin"]))
+        appeals, _ = Queue.objects.get_or_create(
+            slug=settings.ACCOUNT_APPEALS_QUEUE,
+            defaults={
+                "name": "Account appeals",
+                "deadline": timedelta(hours=24),
+                "ordering": Queue.Ordering.OLDEST,
+                "description": "Appeals of account actions, never served to the reviewer who took the action.",
+            },
+        )
+        staff = get_user_model().objects.filter(username__in=["moderator", "senior", "admin"])
+        queue.members.add(*staff)
+        appeals.members.add(*staff)
         install_default_rules(queue=queue, mode=DetectionRule.Mode.ACTIVE)
         source = f"sim{seed}.creatorhub"
         if EventReceipt.objects.filter(source=source).exists():
