@@ -1,8 +1,8 @@
 """Load a small simulated day of account behaviour (SYNTHETIC DATA) so account cases are waiting at once.
 
 Creates the "Account cases" and "Account appeals" queues with the demo moderator, senior and admin as
-members, installs the default detection rules (active, opening cases in the first), and replays a simulated day through the real intake and signal
-services. Safe to re-run: a simulation already loaded (its event ids are per seed) is skipped.
+members, installs the default detection rules (active, opening cases in the first), and replays a
+simulated day through the real intake and signal services. Safe to re-run: a simulation already loaded (its event ids are per seed) is skipped.
 """
 
 from datetime import timedelta
