@@ -2,7 +2,8 @@
 
 Creates the "Account cases" and "Account appeals" queues with the demo moderator, senior and admin as
 members, installs the default detection rules (active, opening cases in the first), and replays a
-simulated day through the real intake and signal services. Safe to re-run: a simulation already loaded (its event ids are per seed) is skipped.
+simulated day through the real intake and signal services. Safe to re-run: a simulation already
+loaded (its event ids are per seed) is skipped.
 """
 
 from datetime import timedelta
