@@ -484,7 +484,9 @@ def reroute_pending_items(*, batch_size: int = 500, item_ids: list[int] | None =
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         with transaction.atomic():
             for entry in (
-                QueueEntry.objects.select_for_update()
+                # of=self: an entry's item is optional (account cases), so the join is outer, and PostgreSQL
+                # cannot lock its nullable side; the entry lock is the one decisions take too.
+                QueueEntry.objects.select_for_update(of=("self",))
                 .filter(pk__in=[e.pk for e in entries], status=QueueEntry.Status.PENDING)
                 .select_related("item")
             ):

@@ -90,6 +90,10 @@ def _render_work(request: HttpRequest, queue: Queue, entry: QueueEntry | None, *
 
 def _next(request: HttpRequest, queue: Queue, **extra) -> HttpResponse:
     claim = claims.claim_next_item(queue=queue, user=request.user)
+    if claim is not None and claim.item_id is None:
+        # Not content: another app's subject in this queue (an account case). The home page links such queues
+        # to their own view, which hands this same claim back.
+        return _render_work(request, queue, None, error="This queue holds account cases; open it from your queues.")
     entry = QueueEntry.objects.select_related("item__author", "queue").get(pk=claim.entry_id) if claim else None
     if entry is None or request.htmx:
         return _render_work(request, queue, entry, **extra)

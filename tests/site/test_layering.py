@@ -13,6 +13,7 @@ LAYERS = [
     ["moderation_site"],
     ["ops"],
     ["accounts", "labeling", "ops"],
+    ["accounts"],
     ["quality", "learning"],
     ["review"],
     ["queues"],
