@@ -107,6 +107,8 @@ INSTALLED_APPS = [
     "learning",
     "labeling",
     "accounts",
+    "wellness",
+    "console",
 ]
 
 MIDDLEWARE = [

@@ -50,9 +50,17 @@ from classifiers.models import ModelVersion, PolicyCategory, Score
 from intake.models import Item, Report
 from queues import events, experiment_arms
 from queues.entries import new_entry
-from queues.models import Decision, ItemSignature, NearDuplicateKey, Queue, QueueEntry, RoutingRule
+from queues.models import (
+    Decision,
+    ItemSignature,
+    NearDuplicateKey,
+    Queue,
+    QueueEntry,
+    RoutingRule,
+    ShadowRouting,
+)
 from queues.priority import risk_of
-from queues.routing import ItemFacts, RoutingDecision, Rule, route
+from queues.routing import ItemFacts, RoutingDecision, Rule, route, shadow_decision
 from queues.scores import active_scores, routing_scores
 
 logger = logging.getLogger(__name__)
@@ -62,18 +70,53 @@ class NoDefaultQueue(RuntimeError):
     """Routing needs a default queue to catch what no rule matches."""
 
 
+def _rule(rule: RoutingRule) -> Rule:
+    return Rule(
+        id=rule.pk,
+        conditions=rule.conditions,
+        action=rule.action,
+        queue_id=rule.queue_id,
+        sample_rate=rule.sample_rate,
+        qa_queue_id=rule.qa_queue_id,
+    )
+
+
 def load_rules() -> list[Rule]:
-    return [
-        Rule(
-            id=rule.pk,
-            conditions=rule.conditions,
-            action=rule.action,
-            queue_id=rule.queue_id,
-            sample_rate=rule.sample_rate,
-            qa_queue_id=rule.qa_queue_id,
-        )
-        for rule in RoutingRule.objects.filter(is_active=True).order_by("position", "id")
-    ]
+    """The active live rules, in order (shadow rules act on nothing)."""
+    rules = RoutingRule.objects.filter(is_active=True, is_shadow=False).order_by("position", "id")
+    return [_rule(rule) for rule in rules]
+
+
+def record_shadow_routing(
+    items: list, facts: dict, live: list[Rule], decisions: dict[int, RoutingDecision], *, default_queue_id: int
+) -> int:
+    """Record where each active shadow rule would have sent ``items``, beside where they went; rows written.
+
+    Costs one query per routed batch while no shadow rule is active.
+    """
+    shadows = list(RoutingRule.objects.filter(is_active=True, is_shadow=True).order_by("position", "id"))
+    if not shadows:
+        return 0
+    positions = dict(RoutingRule.objects.filter(is_active=True, is_shadow=False).values_list("pk", "position"))
+    rows = []
+    for shadow in shadows:
+        before = {rule_id for rule_id, p in positions.items() if (p, rule_id) < (shadow.position, shadow.pk)}
+        for item in items:
+            would = shadow_decision(
+                facts[item.pk], live, _rule(shadow), before_rule_ids=before, default_queue_id=default_queue_id
+            )
+            if would is not None:
+                rows.append(
+                    ShadowRouting(
+                        rule=shadow,
+                        item_id=item.pk,
+                        would_action=would.action,
+                        would_queue_id=would.queue_id,
+                        live_queue_id=decisions[item.pk].queue_id,
+                    )  # fmt: skip
+                )
+    ShadowRouting.objects.bulk_create(rows)
+    return len(rows)
 
 
 def default_queue() -> Queue:
@@ -272,6 +315,7 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
         _assign_duplicate_groups(items)
         for item in items:
             decisions[item.pk] = route(facts[item.pk], rules, default_queue_id=fallback.pk)
+        record_shadow_routing(items, facts, rules, decisions, default_queue_id=fallback.pk)
         arriving: dict[int, list[float]] = defaultdict(list)  # per queue, the risks of the batch's items
         for item in items:
             if decisions[item.pk].queue_id is not None:

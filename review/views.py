@@ -26,6 +26,7 @@ from review import claims, gold_answers, second_review, selectors
 from review import decisions as deciding
 from review.exceptions import InvalidDecision, LeaseLost
 from review.models import ReviewerPreference
+from review.work_context import work_context
 
 
 def _queue_for_member(request: HttpRequest, slug: str) -> Queue:
@@ -70,6 +71,7 @@ def _workspace_context(request: HttpRequest, queue: Queue, entry: QueueEntry) ->
         "escalation_targets": membership.queues_for(request.user).exclude(pk=queue.pk),
         "blur": _blur_images(request),
         "lease_seconds": max(0, int((entry.lease_until - timezone.now()).total_seconds())),
+        "context": work_context(entry, now=timezone.now()),
         "text_fold": 1500,
     }
 
