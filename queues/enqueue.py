@@ -475,14 +475,16 @@ def preview_routing(rules: list[Rule], *, last_n: int) -> list[PreviewRow]:
     )
 
 
-def reroute_pending_items(*, batch_size: int = 500) -> int:
+def reroute_pending_items(*, batch_size: int = 500, item_ids: list[int] | None = None) -> int:
     """Route every pending, rule-routed item again under the active models; returns how many moved.
 
-    Items without scores from an active version are scored first. An item whose destination is
-    unchanged keeps its entry with a new risk and key; one that now belongs elsewhere moves there,
-    keeping the time it first entered a queue, so its deadline does not restart. Whether an item is
-    explored is decided again under the new scores, and each risk-ordered queue's explored entries are
-    then spread through it at ``explore_rate`` of the service, most uncertain first (module docstring).
+    Items without scores from an active version are scored first; a failed item that scores now loses its
+    failure reason (intake.rescoring sends the failed ones here). With ``item_ids``, only those items.
+    An item whose destination is unchanged keeps its entry with a new risk and key; one that now belongs
+    elsewhere moves there, keeping the time it first entered a queue, so its deadline does not restart.
+    Whether an item is explored is decided again under the new scores, and each risk-ordered queue's
+    explored entries are then spread through it at ``explore_rate`` of the service, most uncertain first
+    (module docstring).
     """
     from classifiers.runtime import Content, score_contents
 
@@ -494,15 +496,14 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
     moved, last_id = 0, 0
     uncertainty: dict[int, float | None] = {}
     while True:
-        entries = list(
-            QueueEntry.objects.filter(
-                status=QueueEntry.Status.PENDING,
-                selection__in=[QueueEntry.Selection.ROUTED, QueueEntry.Selection.EXPLORE],
-                pk__gt=last_id,
-            )
-            .select_related("item__author")
-            .order_by("pk")[:batch_size]
+        pending = QueueEntry.objects.filter(
+            status=QueueEntry.Status.PENDING,
+            selection__in=[QueueEntry.Selection.ROUTED, QueueEntry.Selection.EXPLORE],
+            pk__gt=last_id,
         )
+        if item_ids is not None:
+            pending = pending.filter(item_id__in=item_ids)
+        entries = list(pending.select_related("item__author").order_by("pk")[:batch_size])
         if not entries:
             for queue in queues.values():
                 interleave_explored_entries(queue, uncertainty)
@@ -516,7 +517,9 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
         )
         unscored = [i for i in items if i.pk not in scored]
         if unscored:
-            score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
+            report = score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
+            recovered = [i.pk for i in unscored if i.failure_reason and i.pk not in report.failures]
+            Item.objects.filter(id__in=recovered).update(failure_reason="", scored_at=timezone.now())
         arms = experiment_arms.assignments_from_entries(entries)
         ids = [i.pk for i in items]
         scores, risk_scores, learned = routing_scores(ids, arms)
@@ -525,7 +528,9 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         with transaction.atomic():
             for entry in (
-                QueueEntry.objects.select_for_update()
+                # of=self: an entry's item is optional (account cases), so the join is outer, and PostgreSQL
+                # cannot lock its nullable side; the entry lock is the one decisions take too.
+                QueueEntry.objects.select_for_update(of=("self",))
                 .filter(pk__in=[e.pk for e in entries], status=QueueEntry.Status.PENDING)
                 .select_related("item")
             ):

@@ -147,7 +147,9 @@ class QueueEntry(models.Model):
         A = "a", "A: routed by the active model"
         B = "b", "B: routed by the candidate"
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="entries")
+    # Empty when the entry is for another subject of review: an account case points at its entry
+    # (accounts.AccountCase.entry), so one claim-and-lease machinery serves both and queues knows no accounts.
+    item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.CASCADE, related_name="entries")
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="entries")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     sort_key = models.FloatField(help_text="Ascending order of service, fixed when the item entered the queue.")

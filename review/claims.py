@@ -179,6 +179,17 @@ def _held_entry(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEn
     return entry
 
 
+def held_entry(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEntry:
+    """The entry ``user`` holds under ``token``, locked, for a decision made elsewhere (an account case); else
+    LeaseLost. Call inside the transaction that records the decision, then ``close_entry``."""
+    return _held_entry(entry_id=entry_id, token=token, user=user)
+
+
+def close_entry(entry: QueueEntry) -> None:
+    """Mark a held entry decided (the subject's own app recorded what was decided)."""
+    _close(entry, QueueEntry.Status.DONE)
+
+
 def renew_lease(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEntry:
     """Heartbeat: extend the lease while the reviewer has the item open."""
     with transaction.atomic():

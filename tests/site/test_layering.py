@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # that never import each other.
 LAYERS = [
     ["moderation_site"],
-    ["console"],
+    ["accounts", "labeling", "ops", "console"],
     ["quality", "learning"],
     ["review"],
     ["queues", "wellness"],
