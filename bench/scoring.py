@@ -162,11 +162,12 @@ def end_to_end(kind: str, contents: list, prefix: str) -> float:
 
 
 def latency_at(rate: float, seconds: float, contents: list, kind: str) -> list[float]:
-    """Feed items at ``rate`` per second for ``seconds``; return commit-to-scored latencies in seconds."""
+    """Feed items at ``rate`` per second for ``seconds`` (and at least 3, so a short run still measures); return
+    commit-to-scored latencies in seconds."""
     from intake.models import Item
 
     ids, sent, started = [], 0, time.monotonic()
-    while time.monotonic() - started < seconds:
+    while time.monotonic() - started < seconds or sent < 3:
         due = int((time.monotonic() - started) * rate) - sent
         if due > 0:
             batch = [contents[(sent + i) % len(contents)] for i in range(due)]
