@@ -38,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_postgres import connect, require_postgres_url, with_database
+from bench_postgres import connect, create_database_sql, require_postgres_url, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable)
@@ -60,7 +60,7 @@ def prepare_database(admin_url: str, name: str, fresh: bool) -> None:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
             exists = False
         if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(create_database_sql(name))
 
 
 def migrate(url: str) -> None:

@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from bench_postgres import connect, insert_select, require_postgres_url, with_database
+from bench_postgres import connect, create_database_sql, insert_select, require_postgres_url, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable)
@@ -77,7 +77,7 @@ def prepare_database(admin_url: str, name: str, reuse: bool) -> bool:
         if exists:
             print(f"dropping database {name} (no --reuse, or its data is incomplete)")
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(create_database_sql(name))
     return False
 
 

@@ -109,7 +109,17 @@ def bench_database(postgres_url: str):
         names.append(f"{base[:30]}_bench_tiny_{what}")
         return names[-1]
 
+    # One migrated database the benchmarks' own databases are copied from (bench_postgres.create_database_sql):
+    # each still runs migrate, which then has nothing to do, instead of ~6 s of CPU per benchmark.
+    template = name("template")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{template}"')
+    env = {**os.environ, "DATABASE_URL": database_url(postgres_url, template), "LOG_LEVEL": "WARNING"}
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    SHARED_ENV["BENCH_POSTGRES_TEMPLATE"] = template
     yield name
+    SHARED_ENV.pop("BENCH_POSTGRES_TEMPLATE", None)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         for database in set(names):
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -128,7 +138,7 @@ def empty_database(postgres_url: str, bench_database):
         name = bench_database(what)
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{SHARED_ENV["BENCH_POSTGRES_TEMPLATE"]}"')
         return database_url(postgres_url, name)
 
     return create
