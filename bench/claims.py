@@ -14,11 +14,13 @@ What it does, in order:
    database (``--database``, default ``moderation_bench_claims``, created next to the one named),
    which it drops and recreates unless ``--reuse`` finds complete data from an earlier run;
 2. runs ``manage.py migrate`` on it, then generates the data in SQL (``INSERT ... SELECT
-   generate_series``): 64 reviewers who are members of 10 queues, 6,000,000 items with a short text,
-   5,000,000 closed entries (status ``done``) each with its decision, 1,000,000 pending entries with a
-   random ``sort_key``; secondary indexes and foreign keys of the big tables are dropped for the load
-   and recreated from their saved definitions, then ``VACUUM (ANALYZE)``. Labels and audit events are
-   not generated for the old decisions (35,000,000 label rows would only cost load time);
+   generate_series`` through ``bench_postgres.insert_select``, which fills every column it does not set
+   from the model's field defaults, so new columns cannot break it): 64 reviewers who are members of 10
+   queues, 6,000,000 items with a short text, 5,000,000 closed entries (status ``done``) each with its
+   decision, 1,000,000 pending entries with a random ``sort_key``; secondary indexes and foreign keys of
+   the big tables are dropped for the load and recreated from their saved definitions, then ``VACUUM
+   (ANALYZE)``. Labels and audit events are not generated for the old decisions (35,000,000 label rows
+   would only cost load time);
 3. prints ``EXPLAIN (ANALYZE, BUFFERS)`` of ``review.claims.claim_sql`` with real parameters, in a
    transaction that is rolled back, and checks it scans ``entry_pending_order`` with no Sort node;
 4. a short serial baseline (``--baseline`` claims by one claimer, nothing else running from here);
