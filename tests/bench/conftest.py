@@ -148,7 +148,7 @@ def empty_database(postgres_url: str, bench_database):
 # Data the benchmarks share
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory):
     """One migrated SQLite database the embedded benchmarks start from (bench_embedded.py copies it, then migrates)."""
     var = tmp_path_factory.mktemp("bench-sqlite-template")
@@ -160,7 +160,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def bench_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bench_var(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Path:
     """The ``VAR_DIR`` of the text benchmarks: bench/text_quality.py caches the tiny corpus's embeddings here."""
     return tmp_path_factory.mktemp("bench-var")
 
@@ -204,7 +204,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 
 @pytest.fixture(scope="session")
-def fashion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fashion_dir(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Path:
     """A synthetic stand-in for Fashion-MNIST: 28x28 greyscale, 10 classes, each a bar at its own height plus noise.
 
     The benchmarks only need four IDX files of the package's layout; the classes are learnable, so the
