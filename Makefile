@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run setup test lint format worker web bench clean
+.PHONY: run setup test lint format worker web bench bench-tiny clean
 
 ## run: install everything, prepare the embedded database and demo content, start web + worker
 run: setup
@@ -52,6 +52,10 @@ worker: setup
 
 bench: setup
 	scripts/with-services.sh $(BIN)/python bench/ingest.py
+
+## bench-tiny: every benchmark in bench/ in its tiny configuration (tests/bench; `make test` runs them too)
+bench-tiny: setup
+	scripts/with-services.sh $(BIN)/pytest tests/bench $(PYTEST_ARGS)
 
 clean:
 	rm -rf var
