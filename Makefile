@@ -15,6 +15,7 @@ run: setup
 	$(BIN)/python manage.py load_demo_content --spamassassin var/datasets/spam-assassin --limit 600
 	$(BIN)/python manage.py prepare_demo_model --spamassassin var/datasets/spam-assassin
 	$(BIN)/python manage.py setup_demo_labeling
+	$(BIN)/python manage.py install_pretrained_backbone --activate
 	$(BIN)/python manage.py score_pending
 	$(BIN)/python manage.py load_demo_accounts
 	@cat var/demo_credentials.txt

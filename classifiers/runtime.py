@@ -72,7 +72,10 @@ def scoring_versions() -> list[ModelVersion]:
 def _category_infos() -> list[Any]:
     from classifiers.inference import CategoryInfo
 
-    return [CategoryInfo(slug=c.slug, description=c.description) for c in PolicyCategory.objects.filter(is_active=True)]
+    return [
+        CategoryInfo(slug=c.slug, description=c.description, seed_examples=c.seed_example_list)
+        for c in PolicyCategory.objects.filter(is_active=True)
+    ]
 
 
 def load_model(version: ModelVersion, categories: list[Any]) -> Any:
@@ -205,7 +208,7 @@ def score_contents(contents: list[Content]) -> ScoringReport:
             scores,
             update_conflicts=True,
             unique_fields=["item_id", "model_version", "category"],
-            update_fields=["probability", "from_prior"],
+            update_fields=["probability", "from_prior", "prior_source"],
         )
     report.scores_written = len(scores)
     return report
@@ -235,6 +238,7 @@ def _score_with(
                             category_id=category_ids[slug],
                             probability=min(1.0, max(0.0, float(score.probability))),
                             from_prior=score.from_prior,
+                            prior_source=score.source if score.from_prior else "",
                         )
                     )
 
