@@ -87,6 +87,16 @@ def load_model(version: ModelVersion, categories: list[Any]) -> Any:
     return model
 
 
+def preload_models() -> int:
+    """Load every active and shadow version now, when a scoring worker starts, so its first batch does not
+    wait for them (and readiness can say when it is ready). Returns how many versions were loaded."""
+    categories = _category_infos()
+    versions = scoring_versions()
+    for version in versions:
+        load_model(version, categories)
+    return len(versions)
+
+
 def score_contents(contents: list[Content]) -> ScoringReport:
     """Score ``contents`` with every active and shadow version; store embeddings and scores.
 
