@@ -65,7 +65,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _bad_string(text: str) -> str | None:
-    # The same words as the string fields' validators (api.serializers), so a refusal reads alike wherever it comes from.
+    # The string fields' own words (api.serializers), so a refusal reads alike wherever it comes from.
     if "\x00" in text:
         return "Null characters are not allowed."
     found = _SURROGATE.search(text)
