@@ -44,6 +44,8 @@ ENDPOINT_REASONS = {"unreachable", "timeout", "http_5xx", "http_429"}
 # write holds the dispatching thread, so fewer, larger ones keep the endpoint's slots busier.
 FLUSH_RESULTS = 32
 FLUSH_SECONDS = 1.0
+# A preview answers inside the admin's request: it stops asking after this long (gunicorn's timeout is 60 s).
+PREVIEW_SECONDS = 40
 
 
 class BudgetSpent(Exception):
@@ -442,8 +444,13 @@ def preview_prompt(*, prompt: PolicyPrompt, endpoint: LLMEndpoint, items: list[I
     """
     question, config = question_for(prompt), endpoint_config(endpoint)
     answers: list[tuple[Item, object]] = []
+    deadline = time.monotonic() + PREVIEW_SECONDS
     with httpx.Client() as client:
         for item in items:
+            if time.monotonic() > deadline:
+                message = f"not asked: the preview's {PREVIEW_SECONDS} s were used up"
+                answers.append((item, llm_client.LLMCallError("skipped", message, retryable=False)))
+                continue
             try:
                 _reserve_tokens(endpoint, ESTIMATED_TOKENS_PER_REQUEST)
             except BudgetSpent as exc:

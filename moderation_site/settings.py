@@ -333,9 +333,10 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-llm-runs": {"task": "labeling.tasks.requeue_stalled_llm_runs", "schedule": 300},
 }
 
-# LLM labelers (labeling/llm_runs.py): a task labels for this long, then sends the run again for the rest;
+# LLM labelers (labeling/llm_runs.py): a task labels for this long, then sends the run again for the rest (the
+# requests still in flight then finish, up to timeout x attempts, within the task's 300 s soft limit);
 # the first retry of a failed request waits this long, doubling each time (or the endpoint's Retry-After).
-LLM_RUN_SLICE_SECONDS = env_int("LLM_RUN_SLICE_SECONDS", 240)
+LLM_RUN_SLICE_SECONDS = env_int("LLM_RUN_SLICE_SECONDS", 150)
 LLM_RETRY_BASE_SECONDS = float(os.environ.get("LLM_RETRY_BASE_SECONDS", "0.5"))
 
 # Training data and retraining (learning/training_data.py, learning/retraining.py).
