@@ -1,7 +1,8 @@
 """The admin's prompt editor: write a policy prompt, preview its verdicts on recent items, then save a version.
 
 Previewing asks the endpoint synchronously about a handful of recent items (at most ``MAX_PREVIEW_ITEMS``, and no
-more than ``llm_runs.PREVIEW_SECONDS`` of asking), stores nothing and is charged to the endpoint's daily budget. Saving writes the next version of the category's prompt.
+more than ``llm_runs.PREVIEW_SECONDS`` of asking), stores nothing and is charged to the endpoint's daily budget.
+Saving writes the next version of the category's prompt.
 """
 
 import json
