@@ -30,10 +30,12 @@ from classifiers.models import PolicyCategory
 from intake.models import Item
 from labeling import llm_client
 from labeling.models import EndpointUsage, Labeler, LLMEndpoint, LLMResult, LLMRun, PolicyPrompt
+from queues.models import RoutingRule
 
 logger = logging.getLogger(__name__)
 
 PROCESS_RUN_TASK = "labeling.tasks.process_llm_run"
+REROUTE_TASK = "queues.tasks.reroute_pending"
 # A request's tokens are not known before it is answered; this much is reserved, then corrected.
 ESTIMATED_TOKENS_PER_REQUEST = 600
 # This many items in a row failing on the endpoint's side (down, timing out, 5xx) stops the run: asking on would
@@ -409,7 +411,15 @@ def _finish_slice(run: LLMRun, stop_reason: str) -> str:
     LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
         state=LLMRun.State.DONE, finished_at=timezone.now()
     )
+    if run.labeler.prompt.is_default and _rules_read_llm():
+        # New llm.<category> facts: pending items are routed again under the rules that read them.
+        transaction.on_commit(lambda: current_app.signature(REROUTE_TASK).delay())
     return "done"
+
+
+def _rules_read_llm() -> bool:
+    rules = RoutingRule.objects.filter(is_active=True).values_list("conditions", flat=True)
+    return any(str(c.get("field", "")).startswith("llm.") for conditions in rules for c in conditions or [])
 
 
 def resume_llm_run(*, run: LLMRun, user=None) -> None:
