@@ -30,6 +30,7 @@ from labeling.dawid_skene import dawid_skene
 from labeling.models import NO_VIOLATION, CrowdAssignment, CrowdTask, CrowdTaskSet, Labeler
 from queues.entries import new_entry
 from queues.models import Decision, GoldItem, QueueEntry
+from webhooks.services import emit
 
 CROWD_GROUP = "Crowd labelers"
 AGGREGATE_TASK = "labeling.tasks.aggregate_task_set"
@@ -264,6 +265,11 @@ def aggregate_task_set(*, task_set_id: int) -> AggregationResult:
                 sent += 1
         CrowdTask.objects.bulk_update(tasks, ["soft_label", "label", "confidence", "agreement", "sent_to_review"])
         CrowdTaskSet.objects.filter(pk=task_set.pk).update(aggregated_at=timezone.now())
+        emit(
+            event_type="crowd_task_set.aggregated",
+            payload={"task_set": task_set.pk, "name": task_set.name, "tasks": len(tasks), "answers": len(rows),
+                     "sent_to_review": sent},
+        )  # fmt: skip
         record_event(
             action="crowd_task_set.aggregated",
             target=task_set,

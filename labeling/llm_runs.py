@@ -31,6 +31,7 @@ from intake.models import Item
 from labeling import llm_client
 from labeling.models import EndpointUsage, Labeler, LLMEndpoint, LLMResult, LLMRun, PolicyPrompt
 from queues.models import RoutingRule
+from webhooks.services import emit
 
 logger = logging.getLogger(__name__)
 
@@ -400,21 +401,46 @@ def _pending_texts(run: LLMRun) -> Iterator[tuple[int, str]]:
 def _finish_slice(run: LLMRun, stop_reason: str) -> str:
     left = run.results.filter(state=LLMResult.State.PENDING).exists()
     if stop_reason:
-        LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
-            state=LLMRun.State.STOPPED, stop_reason=stop_reason[:300], finished_at=timezone.now()
-        )
+        with transaction.atomic():
+            if LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
+                state=LLMRun.State.STOPPED, stop_reason=stop_reason[:300], finished_at=timezone.now()
+            ):
+                _emit_finished(run, LLMRun.State.STOPPED, stop_reason)
         logger.warning("LLM run %s stopped: %s", run.pk, stop_reason)
         return "stopped"
     if left:
         transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay())
         return "continues"
-    LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
-        state=LLMRun.State.DONE, finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        if LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
+            state=LLMRun.State.DONE, finished_at=timezone.now()
+        ):
+            _emit_finished(run, LLMRun.State.DONE, "")
     if run.labeler.prompt.is_default and _rules_read_llm():
         # New llm.<category> facts: pending items are routed again under the rules that read them.
         transaction.on_commit(lambda: current_app.signature(REROUTE_TASK).delay())
     return "done"
+
+
+def _emit_finished(run: LLMRun, state: str, reason: str) -> None:
+    """``llm_run.finished`` for webhook subscribers: counts and the labeler, never any content."""
+    progress = run_progress(run)
+    labeler = run.labeler
+    emit(
+        event_type="llm_run.finished",
+        payload={
+            "run": run.pk,
+            "state": state,
+            "stop_reason": reason,
+            "labeler": {"name": labeler.name, "model": labeler.model_name, "prompt_version": labeler.prompt.version},
+            "category": labeler.prompt.category.slug,
+            "items": progress.total,
+            "done": progress.done,
+            "failed": progress.failed,
+            "pending": progress.pending,
+            "tokens": progress.tokens,
+        },
+    )
 
 
 def _rules_read_llm() -> bool:

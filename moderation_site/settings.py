@@ -377,7 +377,7 @@ REVIEW_IMAGE_MAX_SIDE = env_int("REVIEW_IMAGE_MAX_SIDE", 1024)
 # "10.20.0.0/16,127.0.0.1/32" for a receiver inside the network.
 WEBHOOK_EVENT_TYPES = [
     "item.created", "item.scored", "item.routed", "decision.created", "decision.overturned", "item.escalated",
-    "model.promoted",
+    "model.promoted", "llm_run.finished", "crowd_task_set.aggregated",
 ]  # fmt: skip
 _WEBHOOK_RETRIES = "5,30,120,600,1800,3600,7200,14400,28800,28800,28800"
 WEBHOOK_RETRY_SCHEDULE = [int(seconds) for seconds in env_list("WEBHOOK_RETRY_SCHEDULE", _WEBHOOK_RETRIES)]
