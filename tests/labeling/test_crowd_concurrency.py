@@ -10,7 +10,7 @@ from labeling import crowd
 from labeling.models import CrowdAssignment
 from tests.factories import make_item, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_concurrent_labelers_never_take_more_than_k_slots():
