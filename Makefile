@@ -16,6 +16,7 @@ run: setup
 	$(BIN)/python manage.py prepare_demo_model --spamassassin var/datasets/spam-assassin
 	$(BIN)/python manage.py setup_demo_labeling
 	$(BIN)/python manage.py score_pending
+	$(BIN)/python manage.py load_demo_accounts
 	@cat var/demo_credentials.txt
 	@echo "Open http://127.0.0.1:8000/ and sign in with the credentials above (also in var/demo_credentials.txt)."
 	$(BIN)/honcho start
