@@ -14,6 +14,7 @@ run: setup
 	scripts/fetch-datasets.sh
 	$(BIN)/python manage.py load_demo_content --spamassassin var/datasets/spam-assassin --limit 600
 	$(BIN)/python manage.py prepare_demo_model --spamassassin var/datasets/spam-assassin
+	$(BIN)/python manage.py setup_demo_labeling
 	$(BIN)/python manage.py score_pending
 	$(BIN)/python manage.py load_demo_accounts
 	@cat var/demo_credentials.txt
@@ -23,11 +24,12 @@ run: setup
 ## setup: create the virtual environment and install the pinned requirements
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-nodeps.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 ## test: lint, then the whole suite (on PostgreSQL and Redis when they are installed here)

@@ -7,14 +7,27 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import urls as accounts_urls
+from console import urls as console_urls
 from intake import urls as intake_urls
+from labeling import urls as labeling_urls
 from learning import urls as learning_urls
 from moderation_site import views
 from quality import urls as quality_urls
 from queues import urls as queues_urls
 from review import urls as review_urls
+from wellness import urls as wellness_urls
 
-APPS = [intake_urls, queues_urls, review_urls, quality_urls, learning_urls, accounts_urls]
+APPS = [
+    intake_urls,
+    queues_urls,
+    review_urls,
+    quality_urls,
+    learning_urls,
+    labeling_urls,
+    accounts_urls,
+    wellness_urls,
+    console_urls,
+]
 # Admin pages of the models that moved out of the queues app keep answering at their old address.
 MOVED_ADMIN = {
     "apitoken": "api",
@@ -34,6 +47,7 @@ def moved_admin_page(request: HttpRequest, model: str, rest: str) -> HttpRespons
 
 urlpatterns = [
     re_path(rf"^admin/queues/(?P<model>{'|'.join(MOVED_ADMIN)})/(?P<rest>.*)$", moved_admin_page),
+    path("", include("ops.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -46,3 +60,4 @@ urlpatterns = [
 ]
 
 handler404 = "api.errors.not_found"
+handler500 = "ops.errors.server_error"

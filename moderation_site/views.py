@@ -11,6 +11,7 @@ from learning import monitoring
 from queues import selectors
 from review import qa
 from review import selectors as review_selectors
+from wellness import exposure
 
 
 @require_GET
@@ -35,5 +36,6 @@ def home(request: HttpRequest) -> HttpResponse:
             "escalations": escalations,
             "escalations_total": escalations_total,
             "models": models,
+            "exposure": exposure.exposure_of(request.user),
         },
     )

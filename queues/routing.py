@@ -77,6 +77,21 @@ def route(facts: ItemFacts, rules: Sequence[Rule], *, default_queue_id: int) -> 
     return RoutingDecision("route", default_queue_id, None)
 
 
+def shadow_decision(
+    facts: ItemFacts, live: Sequence[Rule], shadow: Rule, *, before_rule_ids: set[int], default_queue_id: int
+) -> RoutingDecision | None:
+    """What ``shadow`` would have done with the item had it been live, or None if an earlier live rule takes it.
+
+    ``before_rule_ids`` are the live rules ordered before the shadow rule: the shadow rule sees the items they
+    leave, as it would in its place. A match is where the item would have gone instead.
+    """
+    earlier = [rule for rule in live if rule.id in before_rule_ids]
+    if route(facts, earlier, default_queue_id=default_queue_id).rule_id is not None:
+        return None
+    decision = route(facts, [shadow], default_queue_id=default_queue_id)
+    return decision if decision.rule_id == shadow.id else None
+
+
 def sample_draw(item_id: int, rule_id: int) -> float:
     """A stable draw in [0, 1) per (item, rule): re-routing an item repeats the same sampling decision."""
     digest = hashlib.sha256(f"{item_id}:{rule_id}".encode()).digest()

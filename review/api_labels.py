@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from api.lists import SYNC_NOTE, KeysetListView
 from api.permissions import Scope
 from api.schema import ERROR_RESPONSES
+from intake.visibility import visible_item_filter
 from review.filters import LabelFilter
 from review.models import Label
 from review.rows import LABEL_COLUMNS, LABEL_TIMES, label_rows
@@ -33,5 +34,9 @@ class LabelListView(KeysetListView):
         responses={200: LabelOutSerializer(many=True), **ERROR_RESPONSES},
         tags=["labels"],
     )
+    def get_queryset(self):  # noqa: ANN201 - a QuerySet
+        # A token sees the labels on the items its user sees (intake.visibility).
+        return super().get_queryset().filter(visible_item_filter(self.request.user, prefix="item"))
+
     def get(self, request: Request) -> Response:
         return self.list(request)

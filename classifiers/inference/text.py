@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from classifiers import priors
+from classifiers import cold_start, priors, seed_examples
 from classifiers.heads import Head, HeadConfig, train_head
 from classifiers.inference import CategoryInfo, CategoryScore
 
@@ -178,11 +178,16 @@ class TextModel:
             raise ValueError(f"the head takes {head.dim} features but its spec builds {self.features.dim}")
         self._head_slugs = [c.slug for c in self.categories if head is not None and c.slug in head.categories]
         self._prior_categories = [c for c in self.categories if c.slug not in self._head_slugs]
-        # Policy descriptions are few and short: embed them once per model.
-        descriptions = [c.description for c in self._prior_categories]
-        self._policy_embeddings = (
-            embed_texts(descriptions) if descriptions else np.zeros((0, EMBEDDING_DIM), np.float32)
-        )
+        # Descriptions and seed examples are few and short: embed them once per model.
+        self._evidence = [
+            cold_start.CategoryEvidence(
+                slug=c.slug,
+                description=embed_texts([c.description or c.slug])[0],
+                seeds=embed_texts(list(c.seed_examples or seed_examples.DEFAULT_SEEDS.get(c.slug, ()))),
+            )
+            for c in self._prior_categories
+        ]
+        self._neutral = embed_texts(list(seed_examples.NEUTRAL)) if self._evidence else None
 
     @classmethod
     def load(cls, head_path: Path | None, categories: list[CategoryInfo]) -> TextModel:
@@ -201,7 +206,9 @@ class TextModel:
         if vectors.ndim != 2 or vectors.shape != (len(texts), EMBEDDING_DIM):
             raise ValueError(f"need ({len(texts)}, {EMBEDDING_DIM}) embeddings, one per text; got {vectors.shape}")
         prior_slugs = [c.slug for c in self._prior_categories]
-        wants_profanity = priors.needs_profanity(prior_slugs) or (bool(self._head_slugs) and self.features.profanity)
+        wants_profanity = any(slug in cold_start.PROFANITY_LOGIT for slug in prior_slugs) or (
+            bool(self._head_slugs) and self.features.profanity
+        )
         profanity = priors.profanity_probability(texts) if wants_profanity and texts else None
         results: list[dict[str, CategoryScore]] = [{} for _ in texts]
         head = self.head
@@ -212,9 +219,11 @@ class TextModel:
                 for row, value in zip(results, column, strict=True):
                     row[slug] = CategoryScore(probability=float(value), from_prior=False)
         if prior_slugs and texts:
-            probs = priors.text_prior(vectors, self._policy_embeddings, prior_slugs, profanity=profanity)
+            prior = cold_start.cold_start_prior(
+                vectors, self._evidence, self._neutral, texts=texts, profanity=profanity
+            )
             for j, slug in enumerate(prior_slugs):
-                for row, value in zip(results, probs[:, j], strict=True):
-                    row[slug] = CategoryScore(probability=float(value), from_prior=True)
+                for row, value, sources in zip(results, prior.probabilities[:, j], prior.sources, strict=True):
+                    row[slug] = CategoryScore(probability=float(value), from_prior=True, source=sources[j])
         order = [c.slug for c in self.categories]
         return [{slug: row[slug] for slug in order} for row in results]
