@@ -56,12 +56,13 @@ class SearchForm(forms.Form):
     reviewer = forms.CharField(required=False, max_length=150, label="decided by")
     author = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
-    def __init__(self, *args, queues=(), **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003 - Form's own signature
+    def __init__(self, *args, queues=(), categories=None, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
         super().__init__(*args, **kwargs)
         self.fields["queue"].choices = _blank_choice([(q.slug, q.name) for q in queues], "any of my queues")
         self._queue_ids = {q.slug: q.pk for q in queues}
-        categories = PolicyCategory.objects.filter(is_active=True).values_list("slug", "name")
-        self.fields["category"].choices = _blank_choice(list(categories), "any category")
+        if categories is None:
+            categories = PolicyCategory.objects.filter(is_active=True)
+        self.fields["category"].choices = _blank_choice([(c.slug, c.name) for c in categories], "any category")
 
     def clean(self) -> dict:
         data = super().clean()

@@ -34,6 +34,7 @@ class Viewer:
 
     user: AbstractBaseUser
     queue_ids: frozenset[int] | None
+    queues: tuple[Queue, ...] = ()  # the queues they may see, by name: read with the ids, in the same query
 
     @property
     def sees_every_queue(self) -> bool:
@@ -43,8 +44,9 @@ class Viewer:
 def viewer_for(user: AbstractBaseUser) -> Viewer:
     """Superusers (admins) see every queue; everyone else the queues they are a member of."""
     if user.is_superuser:
-        return Viewer(user=user, queue_ids=None)
-    return Viewer(user=user, queue_ids=frozenset(queues_for(user).values_list("pk", flat=True)))
+        return Viewer(user=user, queue_ids=None, queues=tuple(Queue.objects.order_by("name")))
+    queues = tuple(Queue.objects.filter(pk__in=queues_for(user).values("pk")).order_by("name"))
+    return Viewer(user=user, queue_ids=frozenset(q.pk for q in queues), queues=queues)
 
 
 def visible_queues(viewer: Viewer) -> QuerySet[Queue]:
@@ -76,8 +78,13 @@ def _text_match(text: str) -> Q:
     """Items whose text holds the words of ``text``, or whose identifiers equal it."""
     # Matching authors are looked up first, so each branch of the OR is a plain indexed condition on the
     # item table that PostgreSQL can combine in one bitmap scan (a join inside an OR cannot be).
-    authors = list(
-        Author.objects.filter(Q(external_id=text) | Q(handle__iexact=text)).values_list("pk", flat=True)[:100]
+    # Identifiers hold no spaces: a phrase skips the author lookup.
+    authors = (
+        []
+        if any(c.isspace() for c in text)
+        else list(
+            Author.objects.filter(Q(external_id=text) | Q(handle__iexact=text)).values_list("pk", flat=True)[:100]
+        )
     )
     ids = Q(external_id=text) | Q(ticket_id=text) | Q(author_id__in=authors)
     if text.isdigit() and len(text) < 19:

@@ -24,13 +24,20 @@ from wellness import exposure
 SAMPLE_SIZE = 5
 
 
-def _search_form(request: HttpRequest, viewer: selectors.Viewer, data: QueryDict | dict) -> SearchForm:
-    return SearchForm(data, queues=list(selectors.visible_queues(viewer).order_by("name")))
+def _search_form(
+    request: HttpRequest, viewer: selectors.Viewer, data: QueryDict | dict, categories: list | None = None
+) -> SearchForm:
+    return SearchForm(data, queues=viewer.queues, categories=categories)
 
 
 def _saved_filter(request: HttpRequest, filter_id: int) -> SavedFilter:
     """One of the user's own saved filters; 404 for anyone else's."""
     return get_object_or_404(SavedFilter, pk=filter_id, user=request.user)
+
+
+def _categories() -> list[PolicyCategory]:
+    """The active categories, read once per request (the search form and the bulk panel both list them)."""
+    return list(PolicyCategory.objects.filter(is_active=True))
 
 
 def _verdict_choices() -> list[tuple[str, str]]:
@@ -49,7 +56,8 @@ def search(request: HttpRequest) -> HttpResponse:
         data = QueryDict(mutable=True)
         data.update(saved.params)
     viewer = selectors.viewer_for(request.user)
-    form = _search_form(request, viewer, data)
+    categories = _categories()
+    form = _search_form(request, viewer, data, categories)
     page = None
     authors = []
     if form.is_valid():
@@ -71,7 +79,7 @@ def search(request: HttpRequest) -> HttpResponse:
         "params": filter_params(form),
         "may_bulk": bulk.may_run_bulk_actions(request.user),
         "verdicts": _verdict_choices(),
-        "categories": PolicyCategory.objects.filter(is_active=True),
+        "categories": categories,
     }
     if request.htmx and request.GET.get("before"):
         return render(request, "console/search.html#rows", context)
