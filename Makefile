@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run setup test lint format worker web bench clean
+.PHONY: run setup test lint format worker web bench bench-tiny clean
 
 ## run: install everything, prepare the embedded database and demo content, start web + worker
 run: setup
@@ -15,6 +15,7 @@ run: setup
 	$(BIN)/python manage.py load_demo_content --spamassassin var/datasets/spam-assassin --limit 600
 	$(BIN)/python manage.py prepare_demo_model --spamassassin var/datasets/spam-assassin
 	$(BIN)/python manage.py setup_demo_labeling
+	$(BIN)/python manage.py install_pretrained_backbone --activate
 	$(BIN)/python manage.py score_pending
 	$(BIN)/python manage.py load_demo_accounts
 	@cat var/demo_credentials.txt
@@ -52,6 +53,10 @@ worker: setup
 
 bench: setup
 	scripts/with-services.sh $(BIN)/python bench/ingest.py
+
+## bench-tiny: every benchmark in bench/ in its tiny configuration (tests/bench; `make test` runs them too)
+bench-tiny: setup
+	scripts/with-services.sh $(BIN)/pytest tests/bench $(PYTEST_ARGS)
 
 clean:
 	rm -rf var

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -41,6 +42,7 @@ EXAMPLE = {
 
 class EventCollectionView(APIView):
     required_scope = {"POST": EVENTS_WRITE}
+    parser_classes = [JSONParser]
 
     @extend_schema(
         operation_id="events_create",
@@ -109,6 +111,7 @@ class AppealOutSerializer(serializers.Serializer):
 
 class AppealCollectionView(APIView):
     required_scope = {"POST": APPEALS_WRITE}
+    parser_classes = [JSONParser]
 
     @extend_schema(
         operation_id="appeals_create",

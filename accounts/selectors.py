@@ -19,6 +19,7 @@ from accounts.models import (
 )
 from accounts.risk_signals import SIGNALS
 from intake.models import Item
+from queues.membership import queues_for
 from queues.models import Decision, Queue
 
 TIMELINE_LIMIT = 100
@@ -150,3 +151,25 @@ def linked_accounts(account: Account, *, limit: int = LINKED_LIMIT) -> list[Link
     for linked in ranked:
         linked.open_cases = open_counts.get(linked.account.pk, 0)
     return ranked
+
+
+SEARCH_LIMIT = 50
+
+
+def search_cases(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[AccountCase]:  # noqa: ANN001 - a user
+    """Cases in ``user``'s queues whose account matches ``query``: its handle, external id, or a device id, IP or
+    payment fingerprint it was seen with (exact, except handles, which match on a part). Newest first."""
+    query = query.strip()
+    if not query:
+        return []
+    by_identifier = AccountIdentifier.objects.filter(kind__in=LINK_KINDS, value=query).values("account_id")
+    matches = (
+        Q(account__author__external_id=query)
+        | Q(account__author__handle__icontains=query)
+        | Q(account_id__in=by_identifier)
+    )
+    return list(
+        AccountCase.objects.filter(matches, queue__in=queues_for(user))
+        .select_related("account__author", "queue")
+        .order_by("-opened_at")[:limit]
+    )

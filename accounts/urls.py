@@ -9,6 +9,7 @@ api_urlpatterns = [
 ]
 
 urlpatterns = [
+    path("account-cases/search/", views.search, name="account-search"),
     path("account-cases/work/<slug:slug>/", views.work, name="account-work"),
     path("account-cases/<int:case_id>/", views.case_view, name="account-case"),
     path("account-cases/<int:case_id>/decide", views.decide, name="account-case-decide"),

@@ -216,3 +216,13 @@ def decide_appeal_view(request: HttpRequest, appeal_id: int) -> HttpResponse:
     if appeal.queue_id is not None and appeal.entry_id is not None:
         return _next_case(request, appeal.queue, notice=notice)
     return _render_appeal(request, appeal, notice=notice)
+
+
+@require_GET
+@login_required
+def search(request: HttpRequest) -> HttpResponse:
+    """Find cases by handle, external id, device id, IP or payment fingerprint, within the user's queues."""
+    query = request.GET.get("q", "")[:255]
+    return render(
+        request, "accounts/search.html", {"query": query, "cases": selectors.search_cases(request.user, query)}
+    )

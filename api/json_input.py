@@ -6,7 +6,7 @@ Refused with a 400 that names the problem:
   level and ends in a RecursionError (a 500) near a thousand, and a stored document that deep breaks every
   page that renders it. Item metadata has its own, smaller limit (``MODERATION_MAX_METADATA_DEPTH``);
 * bytes that are not UTF-8 (RFC 8259), in a body or a multipart text part alike;
-* strings holding NUL or a lone surrogate (``"\\ud800"``), which PostgreSQL cannot store.
+* strings holding NUL or a lone surrogate (``"\\ud800"``), which PostgreSQL cannot store (a field error).
 
 The depth is measured on the raw text before parsing, with the string literals cut out first, so a hostile
 body costs a few regular-expression passes in C, never a deep recursion.
@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
+from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import DataAndFiles, JSONParser, MultiPartParser
 
@@ -60,33 +61,37 @@ def value_depth(value: Any) -> int:
     return deepest
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _bad_string(text: str) -> str | None:
+    # The string fields' own words (api.serializers), so a refusal reads alike wherever it comes from.
     if "\x00" in text:
-        return "contains a NUL character (U+0000)"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains a lone UTF-16 surrogate (e.g. \\ud800), which is not a character"
+        return "Null characters are not allowed."
+    found = _SURROGATE.search(text)
+    if found:
+        return f"Surrogate character U+{ord(found.group()):04X} is not allowed."
     return None
 
 
 def refuse_unstorable_strings(value: Any, *, path: str = "") -> None:
-    """Raise ParseError naming the path of the first key or string that holds NUL or a lone surrogate."""
+    """Raise a ValidationError naming the path of the first key or string that holds NUL or a lone surrogate
+    (a 400 whose ``errors`` is keyed by that path, like any field error)."""
     stack: list[tuple[Any, str]] = [(value, path)]
     while stack:
-        node, path = stack.pop()
+        node, where = stack.pop()
         if isinstance(node, str):
             problem = _bad_string(node)
             if problem:
-                raise ParseError(f"{path or 'The document'}: the text {problem}.")
+                raise serializers.ValidationError({where or "non_field_errors": [problem]})
         elif isinstance(node, dict):
             for key, child in node.items():
                 problem = _bad_string(key)
                 if problem:
-                    raise ParseError(f"{path or 'The document'}: a key {problem}.")
-                stack.append((child, f"{path}.{key}" if path else key))
+                    raise serializers.ValidationError({where or "non_field_errors": [f"A key: {problem}"]})
+                stack.append((child, f"{where}.{key}" if where else key))
         elif isinstance(node, list):
-            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(node))
+            stack.extend((child, f"{where}[{index}]") for index, child in enumerate(node))
 
 
 def refuse_deep_value(value: Any, *, limit: int, where: str, setting: str) -> None:

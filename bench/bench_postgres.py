@@ -80,3 +80,10 @@ def insert_select(conn, model, values: dict[str, str], source: str, params: dict
         f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(expressions)} {source}",
         params,
     )
+
+
+def create_database_sql(name: str) -> str:
+    """``CREATE DATABASE`` for a bench database: a copy of ``BENCH_POSTGRES_TEMPLATE`` when that names a migrated
+    database (the tiny CI runs set it), so the ``migrate`` every benchmark still runs finds nothing to do."""
+    template = os.environ.get("BENCH_POSTGRES_TEMPLATE")
+    return f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")

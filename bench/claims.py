@@ -14,11 +14,13 @@ What it does, in order:
    database (``--database``, default ``moderation_bench_claims``, created next to the one named),
    which it drops and recreates unless ``--reuse`` finds complete data from an earlier run;
 2. runs ``manage.py migrate`` on it, then generates the data in SQL (``INSERT ... SELECT
-   generate_series``): 64 reviewers who are members of 10 queues, 6,000,000 items with a short text,
-   5,000,000 closed entries (status ``done``) each with its decision, 1,000,000 pending entries with a
-   random ``sort_key``; secondary indexes and foreign keys of the big tables are dropped for the load
-   and recreated from their saved definitions, then ``VACUUM (ANALYZE)``. Labels and audit events are
-   not generated for the old decisions (35,000,000 label rows would only cost load time);
+   generate_series`` through ``bench_postgres.insert_select``, which fills every column it does not set
+   from the model's field defaults, so new columns cannot break it): 64 reviewers who are members of 10
+   queues, 6,000,000 items with a short text, 5,000,000 closed entries (status ``done``) each with its
+   decision, 1,000,000 pending entries with a random ``sort_key``; secondary indexes and foreign keys of
+   the big tables are dropped for the load and recreated from their saved definitions, then ``VACUUM
+   (ANALYZE)``. Labels and audit events are not generated for the old decisions (35,000,000 label rows
+   would only cost load time);
 3. prints ``EXPLAIN (ANALYZE, BUFFERS)`` of ``review.claims.claim_sql`` with real parameters, in a
    transaction that is rolled back, and checks it scans ``entry_pending_order`` with no Sort node;
 4. a short serial baseline (``--baseline`` claims by one claimer, nothing else running from here);
@@ -48,7 +50,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from bench_postgres import connect, insert_select, require_postgres_url, with_database
+from bench_postgres import connect, create_database_sql, insert_select, require_postgres_url, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable)
@@ -77,7 +79,7 @@ def prepare_database(admin_url: str, name: str, reuse: bool) -> bool:
         if exists:
             print(f"dropping database {name} (no --reuse, or its data is incomplete)")
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(create_database_sql(name))
     return False
 
 

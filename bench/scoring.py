@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from bench_postgres import create_database_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 DB_NAME = "moderation_bench_scoring"
@@ -40,7 +41,7 @@ def fresh_database(admin_url: str, bench_url: str, var: Path) -> None:
     name = bench_url.rpartition("/")[2]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(create_database_sql(name))
     env = {**os.environ, "DATABASE_URL": bench_url, "VAR_DIR": str(var)}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
@@ -162,11 +163,12 @@ def end_to_end(kind: str, contents: list, prefix: str) -> float:
 
 
 def latency_at(rate: float, seconds: float, contents: list, kind: str) -> list[float]:
-    """Feed items at ``rate`` per second for ``seconds``; return commit-to-scored latencies in seconds."""
+    """Feed items at ``rate`` per second for ``seconds`` (and at least 3, so a short run still measures); return
+    commit-to-scored latencies in seconds."""
     from intake.models import Item
 
     ids, sent, started = [], 0, time.monotonic()
-    while time.monotonic() - started < seconds:
+    while time.monotonic() - started < seconds or sent < 3:
         due = int((time.monotonic() - started) * rate) - sent
         if due > 0:
             batch = [contents[(sent + i) % len(contents)] for i in range(due)]

@@ -34,6 +34,7 @@ VAR = ROOT / "var" / "bench-webhooks"
 def prepare_environment(database_name: str, broker: str | None) -> dict[str, str]:
     """A fresh database and broker for this run; returns the environment the worker gets too."""
     import psycopg
+    from bench_postgres import create_database_sql
 
     shutil.rmtree(VAR, ignore_errors=True)
     (VAR / "media").mkdir(parents=True)
@@ -43,7 +44,7 @@ def prepare_environment(database_name: str, broker: str | None) -> dict[str, str
     if database.startswith("postgres"):
         with psycopg.connect(database, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{database_name}"')
+            conn.execute(create_database_sql(database_name))
         env["DATABASE_URL"] = f"{database.rpartition('/')[0]}/{database_name}"
     if broker:
         import redis

@@ -20,8 +20,6 @@ error naming the keys.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +27,10 @@ from typing import Any
 
 import torch
 
+from classifiers import weights_files
 from classifiers.image_training import save_backbone
 from classifiers.inference.image import create_network
-
-
-class WeightsFileError(ValueError):
-    """A weights file that is missing, truncated, altered or does not map; the message names the file."""
+from classifiers.weights_files import WeightsFileError, verify_file
 
 
 @dataclass(frozen=True)
@@ -91,29 +87,7 @@ _ROLES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"
 
 def packaged_file(spec: PackagedWeights) -> Path:
     """The weights file inside the installed package (found without importing the package)."""
-    found = importlib.util.find_spec(spec.module)
-    if found is None or not found.submodule_search_locations:
-        raise WeightsFileError(
-            f"the package {spec.package}=={spec.version} is not installed, so {spec.file} is missing "
-            "(it is pinned in requirements.txt: run make setup)"
-        )
-    return Path(next(iter(found.submodule_search_locations))) / spec.file
-
-
-def verify_file(path: Path, *, size: int, sha256: str) -> None:
-    """Refuse a file that is missing, of another size, or of another SHA-256, naming the file and the mismatch."""
-    if not path.is_file():
-        raise WeightsFileError(f"{path}: the weights file is missing")
-    actual_size = path.stat().st_size
-    if actual_size != size:
-        kind = "truncated" if actual_size < size else "longer than the pinned file"
-        raise WeightsFileError(f"{path}: {actual_size} bytes, expected {size} ({kind})")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != sha256:
-        raise WeightsFileError(f"{path}: sha256 {digest.hexdigest()}, expected {sha256} (the file was altered)")
+    return weights_files.packaged_file(spec.module, spec.file, package=spec.package, version=spec.version)
 
 
 def map_in_order(

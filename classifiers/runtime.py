@@ -72,7 +72,10 @@ def scoring_versions() -> list[ModelVersion]:
 def _category_infos() -> list[Any]:
     from classifiers.inference import CategoryInfo
 
-    return [CategoryInfo(slug=c.slug, description=c.description) for c in PolicyCategory.objects.filter(is_active=True)]
+    return [
+        CategoryInfo(slug=c.slug, description=c.description, seed_examples=c.seed_example_list)
+        for c in PolicyCategory.objects.filter(is_active=True)
+    ]
 
 
 def load_model(version: ModelVersion, categories: list[Any]) -> Any:
@@ -152,6 +155,13 @@ def _fallback(version: ModelVersion, categories: list[Any], error: Exception) ->
     return previous, model
 
 
+def preload_models() -> int:
+    """Load every active and shadow version now, when a scoring worker starts, so its first batch does not
+    wait for them (and readiness can say when it is ready). A version that cannot be loaded is left out, as when
+    scoring (``loaded_versions``). Returns how many versions were loaded."""
+    return len(loaded_versions(scoring_versions(), _category_infos()))
+
+
 def score_contents(contents: list[Content]) -> ScoringReport:
     """Score ``contents`` with every active and shadow version; store embeddings and scores.
 
@@ -205,7 +215,7 @@ def score_contents(contents: list[Content]) -> ScoringReport:
             scores,
             update_conflicts=True,
             unique_fields=["item_id", "model_version", "category"],
-            update_fields=["probability", "from_prior"],
+            update_fields=["probability", "from_prior", "prior_source"],
         )
     report.scores_written = len(scores)
     return report
@@ -235,6 +245,7 @@ def _score_with(
                             category_id=category_ids[slug],
                             probability=min(1.0, max(0.0, float(score.probability))),
                             from_prior=score.from_prior,
+                            prior_source=score.source if score.from_prior else "",
                         )
                     )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 from celery import current_app
@@ -29,9 +30,11 @@ from labeling.dawid_skene import dawid_skene
 from labeling.models import NO_VIOLATION, CrowdAssignment, CrowdTask, CrowdTaskSet, Labeler
 from queues.entries import new_entry
 from queues.models import Decision, GoldItem, QueueEntry
+from webhooks.services import emit
 
 CROWD_GROUP = "Crowd labelers"
 AGGREGATE_TASK = "labeling.tasks.aggregate_task_set"
+ASSIGNMENT_HOLD = timedelta(minutes=30)
 
 
 class CrowdError(Exception):
@@ -145,17 +148,28 @@ def crowd_labeler_for(user: AbstractBaseUser) -> Labeler:
         return Labeler.objects.get(kind=Labeler.Kind.CROWD, user=user)
 
 
+def _holding(now) -> Q:
+    """Assignments that count against a task's k: answered, or handed out less than ``ASSIGNMENT_HOLD`` ago."""
+    return Q(assignments__answered_at__isnull=False) | Q(assignments__assigned_at__gt=now - ASSIGNMENT_HOLD)
+
+
 def next_assignment(*, task_set: CrowdTaskSet, user: AbstractBaseUser, rng: random.Random | None = None):
-    """The labeler's open assignment in the set, or a new one; None when nothing is left for them."""
+    """The labeler's open assignment in the set, or a new one; None when nothing is left for them.
+
+    A task counts the labelers who answered it or hold it (for ``ASSIGNMENT_HOLD``): a labeler who walks away
+    frees their slot for someone else after that, and may still answer. The task row is locked while its slot
+    is taken, so two labelers never both take the last one.
+    """
     open_one = CrowdAssignment.objects.filter(task__task_set=task_set, labeler=user, answered_at__isnull=True).first()
     if open_one is not None:
         return open_one
     rng = rng or random.Random()
+    now = timezone.now()
     mine = CrowdAssignment.objects.filter(labeler=user).values("task_id")
     available = CrowdTask.objects.filter(task_set=task_set).exclude(pk__in=mine)
     ordinary = (
         available.filter(gold_answer="")
-        .annotate(taken=Count("assignments"))
+        .annotate(taken=Count("assignments", filter=_holding(now)))
         .filter(taken__lt=task_set.labels_per_item)
         .order_by("taken", "id")
     )
@@ -164,11 +178,14 @@ def next_assignment(*, task_set: CrowdTaskSet, user: AbstractBaseUser, rng: rand
     order = [gold, ordinary] if rng.random() < task_set.gold_rate else [ordinary]
     for candidates in order:
         for task_id in candidates.values_list("pk", flat=True)[:20]:
-            try:
-                with transaction.atomic():
-                    return CrowdAssignment.objects.create(task_id=task_id, labeler=user)
-            except IntegrityError:  # someone raced us to the same slot, or we already had it: try the next
-                continue
+            with transaction.atomic():
+                task = CrowdTask.objects.select_for_update().get(pk=task_id)
+                held = CrowdTask.objects.filter(pk=task_id).aggregate(n=Count("assignments", filter=_holding(now)))
+                if not task.is_gold and held["n"] >= task_set.labels_per_item:
+                    continue  # taken meanwhile
+                assignment, created = CrowdAssignment.objects.get_or_create(task=task, labeler=user)
+                if created:
+                    return assignment
     return None
 
 
@@ -248,6 +265,11 @@ def aggregate_task_set(*, task_set_id: int) -> AggregationResult:
                 sent += 1
         CrowdTask.objects.bulk_update(tasks, ["soft_label", "label", "confidence", "agreement", "sent_to_review"])
         CrowdTaskSet.objects.filter(pk=task_set.pk).update(aggregated_at=timezone.now())
+        emit(
+            event_type="crowd_task_set.aggregated",
+            payload={"task_set": task_set.pk, "name": task_set.name, "tasks": len(tasks), "answers": len(rows),
+                     "sent_to_review": sent},
+        )  # fmt: skip
         record_event(
             action="crowd_task_set.aggregated",
             target=task_set,

@@ -30,10 +30,13 @@ from classifiers.models import PolicyCategory
 from intake.models import Item
 from labeling import llm_client
 from labeling.models import EndpointUsage, Labeler, LLMEndpoint, LLMResult, LLMRun, PolicyPrompt
+from queues.models import RoutingRule
+from webhooks.services import emit
 
 logger = logging.getLogger(__name__)
 
 PROCESS_RUN_TASK = "labeling.tasks.process_llm_run"
+REROUTE_TASK = "queues.tasks.reroute_pending"
 # A request's tokens are not known before it is answered; this much is reserved, then corrected.
 ESTIMATED_TOKENS_PER_REQUEST = 600
 # This many items in a row failing on the endpoint's side (down, timing out, 5xx) stops the run: asking on would
@@ -44,6 +47,8 @@ ENDPOINT_REASONS = {"unreachable", "timeout", "http_5xx", "http_429"}
 # write holds the dispatching thread, so fewer, larger ones keep the endpoint's slots busier.
 FLUSH_RESULTS = 32
 FLUSH_SECONDS = 1.0
+# A preview answers inside the admin's request: it stops asking after this long (gunicorn's timeout is 60 s).
+PREVIEW_SECONDS = 40
 
 
 class BudgetSpent(Exception):
@@ -396,18 +401,51 @@ def _pending_texts(run: LLMRun) -> Iterator[tuple[int, str]]:
 def _finish_slice(run: LLMRun, stop_reason: str) -> str:
     left = run.results.filter(state=LLMResult.State.PENDING).exists()
     if stop_reason:
-        LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
-            state=LLMRun.State.STOPPED, stop_reason=stop_reason[:300], finished_at=timezone.now()
-        )
+        with transaction.atomic():
+            if LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
+                state=LLMRun.State.STOPPED, stop_reason=stop_reason[:300], finished_at=timezone.now()
+            ):
+                _emit_finished(run, LLMRun.State.STOPPED, stop_reason)
         logger.warning("LLM run %s stopped: %s", run.pk, stop_reason)
         return "stopped"
     if left:
         transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay())
         return "continues"
-    LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
-        state=LLMRun.State.DONE, finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        if LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
+            state=LLMRun.State.DONE, finished_at=timezone.now()
+        ):
+            _emit_finished(run, LLMRun.State.DONE, "")
+    if run.labeler.prompt.is_default and _rules_read_llm():
+        # New llm.<category> facts: pending items are routed again under the rules that read them.
+        transaction.on_commit(lambda: current_app.signature(REROUTE_TASK).delay())
     return "done"
+
+
+def _emit_finished(run: LLMRun, state: str, reason: str) -> None:
+    """``llm_run.finished`` for webhook subscribers: counts and the labeler, never any content."""
+    progress = run_progress(run)
+    labeler = run.labeler
+    emit(
+        event_type="llm_run.finished",
+        payload={
+            "run": run.pk,
+            "state": state,
+            "stop_reason": reason,
+            "labeler": {"name": labeler.name, "model": labeler.model_name, "prompt_version": labeler.prompt.version},
+            "category": labeler.prompt.category.slug,
+            "items": progress.total,
+            "done": progress.done,
+            "failed": progress.failed,
+            "pending": progress.pending,
+            "tokens": progress.tokens,
+        },
+    )
+
+
+def _rules_read_llm() -> bool:
+    rules = RoutingRule.objects.filter(is_active=True).values_list("conditions", flat=True)
+    return any(str(c.get("field", "")).startswith("llm.") for conditions in rules for c in conditions or [])
 
 
 def resume_llm_run(*, run: LLMRun, user=None) -> None:
@@ -442,8 +480,13 @@ def preview_prompt(*, prompt: PolicyPrompt, endpoint: LLMEndpoint, items: list[I
     """
     question, config = question_for(prompt), endpoint_config(endpoint)
     answers: list[tuple[Item, object]] = []
+    deadline = time.monotonic() + PREVIEW_SECONDS
     with httpx.Client() as client:
         for item in items:
+            if time.monotonic() > deadline:
+                message = f"not asked: the preview's {PREVIEW_SECONDS} s were used up"
+                answers.append((item, llm_client.LLMCallError("skipped", message, retryable=False)))
+                continue
             try:
                 _reserve_tokens(endpoint, ESTIMATED_TOKENS_PER_REQUEST)
             except BudgetSpent as exc:

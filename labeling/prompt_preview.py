@@ -1,7 +1,8 @@
 """The admin's prompt editor: write a policy prompt, preview its verdicts on recent items, then save a version.
 
-Previewing asks the endpoint synchronously about a handful of recent items (at most ``MAX_PREVIEW_ITEMS``), stores
-nothing and is charged to the endpoint's daily budget. Saving writes the next version of the category's prompt.
+Previewing asks the endpoint synchronously about a handful of recent items (at most ``MAX_PREVIEW_ITEMS``, and no
+more than ``llm_runs.PREVIEW_SECONDS`` of asking), stores nothing and is charged to the endpoint's daily budget.
+Saving writes the next version of the category's prompt.
 """
 
 import json
@@ -33,7 +34,7 @@ class PromptForm(forms.Form):
         help_text='[{"text": "...", "violates": true, "rationale": "..."}]',
     )
     max_rationale_chars = forms.IntegerField(min_value=20, max_value=2000, initial=500)
-    preview_items = forms.IntegerField(min_value=1, max_value=MAX_PREVIEW_ITEMS, initial=5)
+    preview_items = forms.IntegerField(min_value=1, max_value=MAX_PREVIEW_ITEMS, initial=3)
 
     def clean_examples(self) -> list:
         try:

@@ -351,9 +351,10 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-llm-runs": {"task": "labeling.tasks.requeue_stalled_llm_runs", "schedule": 300},
 }
 
-# LLM labelers (labeling/llm_runs.py): a task labels for this long, then sends the run again for the rest;
+# LLM labelers (labeling/llm_runs.py): a task labels for this long, then sends the run again for the rest (the
+# requests still in flight then finish, up to timeout x attempts, within the task's 300 s soft limit);
 # the first retry of a failed request waits this long, doubling each time (or the endpoint's Retry-After).
-LLM_RUN_SLICE_SECONDS = env_int("LLM_RUN_SLICE_SECONDS", 240)
+LLM_RUN_SLICE_SECONDS = env_int("LLM_RUN_SLICE_SECONDS", 150)
 LLM_RETRY_BASE_SECONDS = float(os.environ.get("LLM_RETRY_BASE_SECONDS", "0.5"))
 
 # Training data and retraining (learning/training_data.py, learning/retraining.py).
@@ -408,7 +409,7 @@ REVIEW_IMAGE_MAX_SIDE = env_int("REVIEW_IMAGE_MAX_SIDE", 1024)
 # "10.20.0.0/16,127.0.0.1/32" for a receiver inside the network.
 WEBHOOK_EVENT_TYPES = [
     "item.created", "item.scored", "item.routed", "decision.created", "decision.overturned", "item.escalated",
-    "model.promoted", "account.actioned", "appeal.decided",
+    "model.promoted", "account.actioned", "appeal.decided", "llm_run.finished", "crowd_task_set.aggregated",
 ]  # fmt: skip
 _WEBHOOK_RETRIES = "5,30,120,600,1800,3600,7200,14400,28800,28800,28800"
 WEBHOOK_RETRY_SCHEDULE = [int(seconds) for seconds in env_list("WEBHOOK_RETRY_SCHEDULE", _WEBHOOK_RETRIES)]

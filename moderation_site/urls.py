@@ -1,10 +1,12 @@
 """The project's URLs: each app's pages at the root, each app's REST API under /api/v1/."""
 
 from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.permissions import IsAdminUser
 
 from accounts import urls as accounts_urls
 from console import urls as console_urls
@@ -53,8 +55,13 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     *[path("api/v1/", include(app.api_urlpatterns)) for app in APPS],
     path("api/v1/", include("webhooks.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # The schema and the docs are for staff (README): a staff session or a staff user's token.
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[IsAdminUser]), name="api-schema"),
+    path(
+        "api/docs/",
+        staff_member_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
     path("", views.home, name="home"),
     *[path("", include(app.urlpatterns)) for app in APPS],
 ]

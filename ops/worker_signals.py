@@ -3,13 +3,18 @@
 Connected once in ``OpsConfig.ready`` (every web and worker process loads the app registry).
 """
 
+import logging
+import time
 from typing import Any
 
 from celery import current_app as celery_app
 from celery import signals
+from django.db import close_old_connections
 
 from ops import request_id
-from ops.heartbeats import process_state, start_heartbeat
+from ops.heartbeats import mark_models_ready, process_state, start_heartbeat
+
+logger = logging.getLogger(__name__)
 
 
 def consumed_queues() -> list[str]:
@@ -36,6 +41,28 @@ def _start_worker_process(**kwargs: Any) -> None:
     start_heartbeat(queues=consumed_queues())
 
 
+def _prepare_task_process(**kwargs: Any) -> None:
+    """``worker_process_init`` (a prefork child, or a solo worker): heartbeat at once, then, on a worker that
+    scores, load the models before the first task, and say so in the heartbeat (readiness waits for it)."""
+    queues = consumed_queues()
+    start_heartbeat(queues=queues)
+    if "inference" not in queues:
+        return
+    # Imported here: the runtime pulls in numpy, which web processes (that also load this module) never need.
+    from classifiers.runtime import preload_models
+
+    started = time.monotonic()
+    try:
+        loaded = preload_models()
+    except Exception:  # a model that cannot load now is loaded (or fails) on the first task, as before
+        logger.exception("models not preloaded; the first scoring task loads them")
+        return
+    finally:
+        close_old_connections()  # the child's tasks open their own connection
+    mark_models_ready()
+    logger.info("loaded %d model versions in %.1f s; ready to score", loaded, time.monotonic() - started)
+
+
 _receivers: list = []
 
 
@@ -48,7 +75,7 @@ def connect() -> None:
         (signals.task_success, _count("succeeded")),
         (signals.task_failure, _count("failed")),
         (signals.task_retry, _count("retried")),
-        (signals.worker_process_init, _start_worker_process),
+        (signals.worker_process_init, _prepare_task_process),
         (signals.worker_ready, _start_worker_process),
     ]
     for signal, receiver in pairs:

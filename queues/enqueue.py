@@ -126,6 +126,23 @@ def default_queue() -> Queue:
     return queue
 
 
+def llm_probabilities(item_ids: list[int]) -> dict[int, dict[str, float]]:
+    """The latest probability per item and category from each category's default LLM prompt (``llm.<category>``).
+
+    Read through the ORM relation the labeling app adds to items (``Item.llm_results``), never by importing it:
+    labeling sits above queues, and only writes these rows.
+    """
+    found: dict[int, dict[str, float]] = defaultdict(dict)
+    rows = (
+        Item.objects.filter(pk__in=item_ids, llm_results__state="done", llm_results__labeler__prompt__is_default=True)
+        .order_by("llm_results__finished_at")
+        .values_list("pk", "llm_results__labeler__prompt__category__slug", "llm_results__probability")
+    )
+    for item_id, slug, probability in rows:
+        found[item_id][slug] = probability  # later rows win: the latest verdict
+    return found
+
+
 def item_facts(
     items: list[Item],
     scores: dict[int, dict[str, float]],
@@ -136,6 +153,7 @@ def item_facts(
     reasons: dict[int, set[str]] = defaultdict(set)
     for item_id, reason in Report.objects.filter(item__in=items).values_list("item_id", "reason"):
         reasons[item_id].add(reason)
+    llm = llm_probabilities([item.pk for item in items])
     now = timezone.now()
     facts = {}
     for item in items:
@@ -145,6 +163,7 @@ def item_facts(
             kind=item.kind.value,
             source=item.source,
             scores=scores.get(item.pk, {}),
+            llm=llm.get(item.pk, {}),
             risk=risk_of((risk_scores if risk_scores is not None else scores).get(item.pk, {}), severities).value,
             report_count=item.report_count,
             report_reasons=frozenset(reasons[item.pk]),

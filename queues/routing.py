@@ -12,6 +12,8 @@ field                          ops                         value
 ``source``                     ``==`` ``!=`` ``in``        a source name, or a list for ``in``
                                ``startswith``
 ``score.<category>``           ``>=`` ``>`` ``<=`` ``<``   a probability from the active model, 0 to 1
+``llm.<category>``             ``>=`` ``>`` ``<=`` ``<``   the default LLM prompt's probability, 0 to 1;
+                                                           an item no LLM labeled never matches
 ``risk``                       ``>=`` ``>`` ``<=`` ``<``   the item's risk, 0 to 1
 ``report_count``               numeric ops and ``==``      a whole number
 ``report_reason``              ``contains`` ``in``         a reason code, or a list for any of them
@@ -38,6 +40,7 @@ class ItemFacts:
     kind: str
     source: str
     scores: dict[str, float] = field(default_factory=dict)
+    llm: dict[str, float] = field(default_factory=dict)  # the default LLM prompt's probability, per category
     risk: float = 0.0
     report_count: int = 0
     report_reasons: frozenset[str] = frozenset()
@@ -106,6 +109,9 @@ def condition_holds(facts: ItemFacts, condition: dict[str, Any]) -> bool:
         return _compare_text(facts.source, op, value)
     if name.startswith("score."):
         return _compare_number(facts.scores.get(name.removeprefix("score."), 0.0), op, value)
+    if name.startswith("llm."):
+        probability = facts.llm.get(name.removeprefix("llm."))
+        return probability is not None and _compare_number(probability, op, value)
     if name == "risk":
         return _compare_number(facts.risk, op, value)
     if name == "report_count":
@@ -171,12 +177,12 @@ def validate_conditions(conditions: Any, *, categories: set[str]) -> list[str]:
 def _condition_problems(condition: dict[str, Any], categories: set[str]) -> list[str]:
     name, op, value = condition["field"], condition["op"], condition.get("value")
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
-    if name.startswith("score."):
-        slug = name.removeprefix("score.")
+    if name.startswith(("score.", "llm.")):
+        prefix, slug = name.split(".", 1)
         if slug not in categories:
             return [f"unknown category {slug!r}; known: {', '.join(sorted(categories))}."]
         if op not in NUMERIC_OPS - {"=="} or not numeric or not 0 <= value <= 1:
-            return ["a score condition is '>=', '>', '<=' or '<' with a number from 0 to 1."]
+            return [f"a {prefix} condition is '>=', '>', '<=' or '<' with a number from 0 to 1."]
         return []
     if name in {"risk", "report_count", "author_account_age_days"}:
         if op not in NUMERIC_OPS or not numeric:

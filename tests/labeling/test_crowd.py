@@ -109,3 +109,12 @@ def test_only_crowd_labelers_see_task_sets_and_only_those_named():
     assert set(crowd.task_sets_for(insider)) == {task_set, named_set}
     assert set(crowd.task_sets_for(outsider)) == {task_set}
     assert list(crowd.task_sets_for(moderator)) == []
+
+
+def test_a_slot_held_too_long_without_an_answer_goes_to_someone_else():
+    task_set = _task_set([make_item()], labels_per_item=1)
+    walked_away, next_one = crowd_user(), crowd_user()
+    held = crowd.next_assignment(task_set=task_set, user=walked_away)
+    assert crowd.next_assignment(task_set=task_set, user=next_one) is None
+    CrowdAssignment.objects.filter(pk=held.pk).update(assigned_at=held.assigned_at - crowd.ASSIGNMENT_HOLD)
+    assert crowd.next_assignment(task_set=task_set, user=next_one).task_id == held.task_id

@@ -158,3 +158,12 @@ def test_prompt_versions_count_up_per_category_and_one_is_default(fake_endpoint)
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.is_default, second.is_default) == (False, True)
+
+
+def test_the_api_key_is_read_from_the_named_environment_variable_never_stored(monkeypatch, fake_endpoint):
+    labeler = make_llm_labeler(f"{fake_endpoint.base_url}/ok/v1", api_key_env="LABELING_TEST_KEY")
+    monkeypatch.setenv("LABELING_TEST_KEY", "sk-secret")
+    assert llm_runs.endpoint_config(labeler.endpoint).api_key == "sk-secret"
+    monkeypatch.delenv("LABELING_TEST_KEY")
+    assert llm_runs.endpoint_config(labeler.endpoint).api_key == ""
+    assert "sk-secret" not in str(list(labeler.endpoint.__class__.objects.values()))

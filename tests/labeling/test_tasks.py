@@ -9,6 +9,7 @@ from moderation_site.celery_app import app
 from tests.factories import make_item
 from tests.labeling.factories import make_llm_labeler
 from tests.labeling.test_crowd import crowd_user
+from webhooks.models import WebhookEvent, WebhookSubscription
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +62,26 @@ def test_the_last_answer_of_a_set_sends_it_to_aggregation(sent_tasks, django_cap
         crowd.record_answer(task_id=assignment.task_id, user=labeler, answer="spam")
     assert sent_tasks["labeling.tasks.aggregate_task_set"] == [task_set.pk]
     assert tasks.aggregate_task_set(task_set.pk) == 0
+
+
+def test_finished_runs_and_aggregated_sets_are_webhook_events(fake_endpoint):
+    WebhookSubscription.objects.create(
+        url="https://example.com/hook", event_types=["llm_run.finished", "crowd_task_set.aggregated"]
+    )
+    labeler = make_llm_labeler(f"{fake_endpoint.base_url}/ok/v1")
+    run = llm_runs.start_llm_run(labeler=labeler, item_ids=[make_item(text="secret words").pk])
+    llm_runs.process_llm_run(run_id=run.pk, max_seconds=30)
+    event = WebhookEvent.objects.get(type="llm_run.finished")
+    assert (event.payload["run"], event.payload["state"], event.payload["done"]) == (run.pk, "done", 1)
+    assert "secret words" not in str(event.payload)
+    task_set = crowd.create_task_set(
+        name="hooked",
+        categories=list(PolicyCategory.objects.filter(slug="spam")),
+        item_ids=[make_item().pk],
+        gold_rate=0,
+    )
+    labeler_user = crowd_user()
+    assignment = crowd.next_assignment(task_set=task_set, user=labeler_user)
+    crowd.record_answer(task_id=assignment.task_id, user=labeler_user, answer="spam")
+    crowd.aggregate_task_set(task_set_id=task_set.pk)
+    assert WebhookEvent.objects.get(type="crowd_task_set.aggregated").payload["task_set"] == task_set.pk

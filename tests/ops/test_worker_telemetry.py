@@ -66,6 +66,9 @@ def test_the_request_id_reaches_the_scoring_tasks_log_lines_and_the_heartbeat_co
         stop(worker)
     rows = list(Heartbeat.objects.filter(kind="worker"))
     assert all(row.queues == ["default", "inference"] for row in rows)
+    # The pool process loaded its models when it started (worker_process_init) and its heartbeat says so.
+    assert any(row.models_ready for row in rows)
+    assert "ready to score" in log.read_text()
     # Every line the worker wrote through logging is one JSON object with the fields an operator filters on.
     scored = [line for line in _log_lines(log) if line.get("task_name") == "queues.tasks.score_items"]
     assert {"time", "level", "logger", "message", "request_id", "task_id"} <= set(scored[0])

@@ -45,7 +45,9 @@ def start_worker(broker_url: str, tmp_path: Path, *, queues: str = "inference,de
     }
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "moderation_site", "worker", "--queues", queues,
-         "--concurrency", "1", "--pool", "prefork", "--without-gossip", "--without-mingle"],
+         "--concurrency", "1", "--pool", "prefork", "--without-gossip", "--without-mingle",
+         # Celery sets the root level from --loglevel (WARNING by default), whatever LOGGING says.
+         "--loglevel", env.get("LOG_LEVEL", "WARNING")],
         cwd=ROOT, env=environment, start_new_session=True, stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "worker.log", "w"),
     )  # fmt: skip

@@ -49,7 +49,7 @@ class Command(BaseCommand):
                         kind=ModelVersion.Kind.IMAGE,
                         architecture=spec.architecture,
                         backbone_path=converted,
-                        metrics={"backbone_source": provenance},
+                        provenance=provenance,
                         notes=(
                             f"ImageNet weights from {spec.package}=={spec.version} ({spec.licence}, sha256 "
                             f"{spec.sha256[:16]}...), converted onto timm {spec.architecture}; "
