@@ -78,6 +78,10 @@ class ItemCollectionView(KeysetListView):
     rows = staticmethod(item_rows)
     columns, times = ITEM_COLUMNS, ITEM_TIMES
 
+    def get_queryset(self):  # noqa: ANN201 - a QuerySet
+        # A token sees what its user sees (intake.visibility).
+        return visible_items(self.request.user, super().get_queryset())
+
     @extend_schema(
         operation_id="items_list",
         summary="List items, filtered, in cursor pages ordered by last change",
@@ -90,10 +94,6 @@ class ItemCollectionView(KeysetListView):
         responses={200: ItemListOutSerializer(many=True), **ERROR_RESPONSES},
         tags=["items"],
     )
-    def get_queryset(self):  # noqa: ANN201 - a QuerySet
-        # A token sees what its user sees (intake.visibility).
-        return visible_items(self.request.user, super().get_queryset())
-
     def get(self, request: Request) -> Response:
         return self.list(request)
 

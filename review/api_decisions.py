@@ -29,6 +29,10 @@ class DecisionListView(KeysetListView):
     rows = staticmethod(decision_rows)
     columns, times = DECISION_COLUMNS, DECISION_TIMES
 
+    def get_queryset(self):  # noqa: ANN201 - a QuerySet
+        # A token sees the decisions on the items its user sees (intake.visibility).
+        return super().get_queryset().filter(visible_item_filter(self.request.user, prefix="item"))
+
     @extend_schema(
         operation_id="decisions_list",
         summary="List decisions, filtered, in cursor pages ordered by creation",
@@ -40,10 +44,6 @@ class DecisionListView(KeysetListView):
         responses={200: DecisionListOutSerializer(many=True), **ERROR_RESPONSES},
         tags=["decisions"],
     )
-    def get_queryset(self):  # noqa: ANN201 - a QuerySet
-        # A token sees the decisions on the items its user sees (intake.visibility).
-        return super().get_queryset().filter(visible_item_filter(self.request.user, prefix="item"))
-
     def get(self, request: Request) -> Response:
         return self.list(request)
 

@@ -23,6 +23,10 @@ class LabelListView(KeysetListView):
     rows = staticmethod(label_rows)
     columns, times = LABEL_COLUMNS, LABEL_TIMES
 
+    def get_queryset(self):  # noqa: ANN201 - a QuerySet
+        # A token sees the labels on the items its user sees (intake.visibility).
+        return super().get_queryset().filter(visible_item_filter(self.request.user, prefix="item"))
+
     @extend_schema(
         operation_id="labels_list",
         summary="Current labels (what training learns from), in cursor pages ordered by creation",
@@ -34,9 +38,5 @@ class LabelListView(KeysetListView):
         responses={200: LabelOutSerializer(many=True), **ERROR_RESPONSES},
         tags=["labels"],
     )
-    def get_queryset(self):  # noqa: ANN201 - a QuerySet
-        # A token sees the labels on the items its user sees (intake.visibility).
-        return super().get_queryset().filter(visible_item_filter(self.request.user, prefix="item"))
-
     def get(self, request: Request) -> Response:
         return self.list(request)
