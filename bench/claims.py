@@ -312,9 +312,12 @@ def explain_claim(user_id: int, queue_id: int) -> list[str]:
     from django.utils import timezone
 
     from review.claims import claim_sql
+    from wellness import exposure
 
     now = timezone.now()
-    params = {"user": user_id, "now": now, "until": now + settings_lease(settings), "queue": queue_id}
+    # The same parameters as review.claims.claim_next_item, including the reviewer's capped exposure categories.
+    capped = sorted(exposure.exposure_state(user_id=user_id).capped)
+    params = {"user": user_id, "now": now, "until": now + settings_lease(settings), "queue": queue_id, "capped": capped}
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + claim_sql(relax_durability=False), params)
