@@ -26,7 +26,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     search_fields = ["name", "architecture", "training_snapshot"]
     readonly_fields = [
         "name", "kind", "architecture", "status", "categories", "artifact", "artifact_sha256", "backbone_file",
-        "backbone_sha256", "training_snapshot", "metrics", "created_at", "activated_at",
+        "backbone_sha256", "provenance", "training_snapshot", "metrics", "created_at", "activated_at",
     ]  # fmt: skip
     fields = ["monitoring", *readonly_fields, "notes"]
     actions = ["promote", "roll_back", "shadow", "retire", "make_candidate"]

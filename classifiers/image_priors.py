@@ -1,5 +1,9 @@
 """Cold-start prior for images: what the image model says before any reviewer has labelled an image.
 
+Since the packaged image-safety classifier (``classifiers.image_safety``) exists, ``ImageModel`` takes the
+sexual and violence priors from it and only the base rates below from here; the colour heuristics stay
+for comparison (``bench/image_safety.py`` prints both on the same benign images).
+
 Read this before trusting it. The project ships no pretrained image weights (nothing is downloaded,
 DESIGN.md), so before labels exist there is no learned notion of "nudity" or "gore" at all. What is
 left are colour statistics, computed here in pure numpy on a 128-pixel thumbnail:

@@ -15,6 +15,14 @@ class PolicyCategory(models.Model):
     description = models.TextField(
         help_text="The policy in plain words. The cold-start text model compares items with it, so be concrete."
     )
+    seed_examples = models.TextField(
+        blank=True,
+        help_text=(
+            "Examples of violating content, one per line. Before the category has labels, the text model scores "
+            "items by how much more they read like these (and the description) than like ordinary text. Empty: "
+            "the project's defaults for the seeded categories, the description alone for a new one."
+        ),
+    )
     position = models.PositiveSmallIntegerField(default=0, help_text="Order on screen and keyboard shortcut (1-9).")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -31,6 +39,10 @@ class PolicyCategory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (severity {self.severity})"
+
+    @property
+    def seed_example_list(self) -> tuple[str, ...]:
+        return tuple(line.strip() for line in self.seed_examples.splitlines() if line.strip())
 
 
 class ModelVersion(models.Model):
@@ -61,6 +73,9 @@ class ModelVersion(models.Model):
     categories = models.JSONField(default=list, blank=True, help_text="Slugs the trained head predicts.")
     training_snapshot = models.CharField(max_length=200, blank=True, help_text="The labelled data it was trained on.")
     metrics = models.JSONField(default=dict, blank=True, help_text="Held-out metrics per category.")
+    provenance = models.JSONField(
+        default=dict, blank=True, help_text="Where pretrained weights came from: package, version, file, sha256."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CANDIDATE)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -93,6 +108,9 @@ class Score(models.Model):
     category = models.ForeignKey(PolicyCategory, on_delete=models.CASCADE, related_name="scores")
     probability = models.FloatField()
     from_prior = models.BooleanField(help_text="True when the score comes from the cold-start prior, not training.")
+    prior_source = models.CharField(
+        max_length=40, blank=True, help_text="For a prior: the signal that raised it, or 'base rate' when none did."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,6 +8,7 @@ once per process and kept while its files are unchanged.
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,20 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from classifiers.models import Embedding, ModelVersion, PolicyCategory, Score
+from classifiers.services import file_sha256, previous_active_version
 
 logger = logging.getLogger(__name__)
 
 _models: dict[tuple[int, str, str], Any] = {}
+# Per kind, the last active version that loaded in this process: what keeps scoring when a newly
+# promoted version's files turn out missing or altered.
+_last_good: dict[str, tuple[ModelVersion, Any]] = {}
+
+
+class ModelFileError(ValueError):
+    """A model version's file is missing or no longer matches the hash it was registered with."""
+
+
 _threads_set = False
 
 
@@ -61,7 +72,10 @@ def scoring_versions() -> list[ModelVersion]:
 def _category_infos() -> list[Any]:
     from classifiers.inference import CategoryInfo
 
-    return [CategoryInfo(slug=c.slug, description=c.description) for c in PolicyCategory.objects.filter(is_active=True)]
+    return [
+        CategoryInfo(slug=c.slug, description=c.description, seed_examples=c.seed_example_list)
+        for c in PolicyCategory.objects.filter(is_active=True)
+    ]
 
 
 def load_model(version: ModelVersion, categories: list[Any]) -> Any:
@@ -70,7 +84,7 @@ def load_model(version: ModelVersion, categories: list[Any]) -> Any:
     model = _models.get(key)
     if model is None:
         configure_torch_threads()
-        artifact = default_storage.path(version.artifact.name) if version.artifact else None
+        artifact = _verified_path(version, version.artifact.name, version.artifact_sha256, "head")
         if version.kind == ModelVersion.Kind.TEXT:
             from classifiers.inference.text import TextModel
 
@@ -79,7 +93,7 @@ def load_model(version: ModelVersion, categories: list[Any]) -> Any:
             from classifiers.heads import Head
             from classifiers.inference.image import ImageModel
 
-            backbone = default_storage.path(version.backbone_file.name) if version.backbone_file else None
+            backbone = _verified_path(version, version.backbone_file.name, version.backbone_sha256, "backbone")
             model = ImageModel.load(
                 backbone, version.architecture, categories, head=Head.load(artifact) if artifact else None
             )
@@ -87,14 +101,65 @@ def load_model(version: ModelVersion, categories: list[Any]) -> Any:
     return model
 
 
+def _verified_path(version: ModelVersion, name: str, sha256: str, what: str) -> str | None:
+    """The local path of a version's file after checking it is the file that was registered."""
+    if not name:
+        return None
+    path = default_storage.path(name)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: the {what} file of model version {version.name} is missing")
+    actual = file_sha256(Path(path))
+    if sha256 and actual != sha256:
+        raise ModelFileError(
+            f"{path}: the {what} file of model version {version.name} has sha256 {actual}, registered {sha256}"
+        )
+    return path
+
+
+def loaded_versions(versions: list[ModelVersion], categories: list[Any]) -> list[tuple[ModelVersion, Any]]:
+    """Each version with its loaded model; a version that fails to load is left out.
+
+    An active version that fails (missing or altered file, a checkpoint that does not fit) is replaced
+    by the kind's last active version that loaded, in this process or, after a restart, the one
+    previously active in the registry; its scores are then stored under that version, which is the one
+    that produced them. Only when no earlier version loads either does the error reach the caller.
+    """
+    loaded = []
+    for version in versions:
+        try:
+            model = load_model(version, categories)
+        except (ModelFileError, ValueError, OSError, RuntimeError, KeyError) as exc:
+            logger.error("model version %s cannot be loaded: %s", version.name, exc)
+            if version.status == ModelVersion.Status.ACTIVE:
+                fallback = _fallback(version, categories, exc)
+                if all(other.pk != fallback[0].pk for other, _ in loaded):
+                    loaded.append(fallback)
+            continue
+        if version.status == ModelVersion.Status.ACTIVE:
+            _last_good[version.kind] = (version, model)
+        loaded.append((version, model))
+    return loaded
+
+
+def _fallback(version: ModelVersion, categories: list[Any], error: Exception) -> tuple[ModelVersion, Any]:
+    kept = _last_good.get(version.kind)
+    if kept is not None and kept[0].pk != version.pk:
+        logger.error("scoring %s items with %s, the last version that loaded", version.kind, kept[0].name)
+        return kept
+    previous = previous_active_version(kind=version.kind)
+    if previous is None:
+        raise error
+    model = load_model(previous, categories)  # its own failure reaches the caller: nothing is left to score with
+    logger.error("scoring %s items with %s, the version active before %s", version.kind, previous.name, version.name)
+    _last_good[version.kind] = (previous, model)
+    return previous, model
+
+
 def preload_models() -> int:
     """Load every active and shadow version now, when a scoring worker starts, so its first batch does not
-    wait for them (and readiness can say when it is ready). Returns how many versions were loaded."""
-    categories = _category_infos()
-    versions = scoring_versions()
-    for version in versions:
-        load_model(version, categories)
-    return len(versions)
+    wait for them (and readiness can say when it is ready). A version that cannot be loaded is left out, as when
+    scoring (``loaded_versions``). Returns how many versions were loaded."""
+    return len(loaded_versions(scoring_versions(), _category_infos()))
 
 
 def score_contents(contents: list[Content]) -> ScoringReport:
@@ -126,11 +191,12 @@ def score_contents(contents: list[Content]) -> ScoringReport:
     if texts and text_versions:
         ids = list(texts)
         inputs = [texts[i] for i in ids]
-        _score_with(text_versions, ids, inputs, categories, category_ids, scores, embeddings)
+        _score_with(loaded_versions(text_versions, categories), ids, inputs, category_ids, scores, embeddings)
 
     with_images = [c for c in contents if c.image_name]
-    if with_images and image_versions:
-        decoder = load_model(image_versions[0], categories)
+    loaded_images = loaded_versions(image_versions, categories) if with_images and image_versions else []
+    if loaded_images:
+        decoder = loaded_images[0][1]
         ids, images = [], []
         for content in with_images:
             try:
@@ -141,7 +207,7 @@ def score_contents(contents: list[Content]) -> ScoringReport:
                 reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
                 report.failures[content.item_id] = f"The image could not be decoded: {reason}"
         if ids:
-            _score_with(image_versions, ids, images, categories, category_ids, scores, embeddings)
+            _score_with(loaded_images, ids, images, category_ids, scores, embeddings)
 
     with transaction.atomic():
         Embedding.objects.bulk_create(embeddings, ignore_conflicts=True)
@@ -149,25 +215,23 @@ def score_contents(contents: list[Content]) -> ScoringReport:
             scores,
             update_conflicts=True,
             unique_fields=["item_id", "model_version", "category"],
-            update_fields=["probability", "from_prior"],
+            update_fields=["probability", "from_prior", "prior_source"],
         )
     report.scores_written = len(scores)
     return report
 
 
 def _score_with(
-    versions: list[ModelVersion],
+    versions: list[tuple[ModelVersion, Any]],
     ids: list[int],
     inputs: list[Any],
-    categories: list[Any],
     category_ids: dict[str, int],
     scores: list[Score],
     embeddings: list[Embedding],
 ) -> None:
     """Embed once per backbone (reusing stored embeddings), then let each version predict."""
     by_backbone: dict[str, np.ndarray] = {}
-    for version in versions:
-        model = load_model(version, categories)
+    for version, model in versions:
         if model.backbone not in by_backbone:
             by_backbone[model.backbone] = _embeddings_for(model, ids, inputs, embeddings)
         predictions = model.predict(by_backbone[model.backbone], inputs)
@@ -181,6 +245,7 @@ def _score_with(
                             category_id=category_ids[slug],
                             probability=min(1.0, max(0.0, float(score.probability))),
                             from_prior=score.from_prior,
+                            prior_source=score.source if score.from_prior else "",
                         )
                     )
 
@@ -216,3 +281,4 @@ def _embeddings_for(model: Any, ids: list[int], inputs: list[Any], embeddings: l
 def forget_loaded_models() -> None:
     """Drop the per-process model cache (tests, and after a promotion in a long-lived process)."""
     _models.clear()
+    _last_good.clear()

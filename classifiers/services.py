@@ -46,9 +46,13 @@ def register_model_version(
     metrics: dict | None = None,
     training_snapshot: str = "",
     notes: str = "",
+    provenance: dict | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> ModelVersion:
-    """Store a model's files (content-addressed) and register it as a candidate."""
+    """Store a model's files (content-addressed) and register it as a candidate.
+
+    ``provenance`` records where pretrained weights came from (package, version, file, sha256).
+    """
     if ModelVersion.objects.filter(name=name).exists():
         raise RegistryError(f"A model version named {name!r} already exists.")
     version = ModelVersion(
@@ -59,6 +63,7 @@ def register_model_version(
         metrics=metrics or {},
         training_snapshot=training_snapshot,
         notes=notes,
+        provenance=provenance or {},
     )
     if artifact_path is not None:
         version.artifact_sha256 = file_sha256(artifact_path)

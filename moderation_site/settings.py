@@ -105,6 +105,10 @@ INSTALLED_APPS = [
     "review",
     "quality",
     "learning",
+    "labeling",
+    "accounts",
+    "wellness",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -311,10 +315,16 @@ CELERY_TASK_ROUTES = {
     "*.train_*": {"queue": "training"},
     "queues.tasks.retrain_heads": {"queue": "training"},
     "queues.tasks.retrain_text_heads": {"queue": "training"},  # its old name, for messages sent before
+    # LLM labelers wait on outside endpoints: their own queue, so a slow or dead endpoint never holds up scoring.
+    "labeling.tasks.*": {"queue": "llm"},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
+    # Accounts: signal updates whose message was lost, event partitions ahead and past retention, strikes.
+    "sweep-account-signals": {"task": "accounts.tasks.sweep_signals", "schedule": 30},
+    "maintain-event-partitions": {"task": "accounts.tasks.maintain_event_partitions", "schedule": 3600},
+    "count-strikes": {"task": "accounts.tasks.count_strikes", "schedule": 60},
     # Re-queues items whose scoring message was lost or whose worker died (DESIGN.md invariant 1).
     "sweep-scoring": {"task": "queues.tasks.sweep_scoring", "schedule": env_int("SCORING_SWEEP_SECONDS", 30)},
     "release-expired-leases": {"task": "queues.tasks.release_expired_leases", "schedule": 30},
@@ -337,7 +347,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "queues.tasks.check_model_health",
         "schedule": env_int("MONITOR_INTERVAL_SECONDS", 900),
     },
+    # Re-sends LLM runs whose message was lost or whose worker died (labeling/llm_runs.py).
+    "requeue-stalled-llm-runs": {"task": "labeling.tasks.requeue_stalled_llm_runs", "schedule": 300},
 }
+
+# LLM labelers (labeling/llm_runs.py): a task labels for this long, then sends the run again for the rest (the
+# requests still in flight then finish, up to timeout x attempts, within the task's 300 s soft limit);
+# the first retry of a failed request waits this long, doubling each time (or the endpoint's Retry-After).
+LLM_RUN_SLICE_SECONDS = env_int("LLM_RUN_SLICE_SECONDS", 150)
+LLM_RETRY_BASE_SECONDS = float(os.environ.get("LLM_RETRY_BASE_SECONDS", "0.5"))
 
 # Training data and retraining (learning/training_data.py, learning/retraining.py).
 TRAINING_SNAPSHOT_DIR = Path(env_str("TRAINING_SNAPSHOT_DIR", str(VAR_DIR / "training-snapshots")))
@@ -362,6 +380,20 @@ MONITOR_HISTORY_DAYS = env_int("MONITOR_HISTORY_DAYS", 28)
 MONITOR_DRIFT_BASELINE_DAYS = env_int("MONITOR_DRIFT_BASELINE_DAYS", 7)
 MONITOR_MAX_LABELS = env_int("MONITOR_MAX_LABELS", 200_000)  # the most recent labels one check reads
 
+# Accounts (accounts/): behaviour events, signals, detection rules and cases.
+ACCOUNT_EVENT_RETENTION_DAYS = env_int("ACCOUNT_EVENT_RETENTION_DAYS", 90)  # daily partitions older are dropped
+ACCOUNT_EVENT_MAX_AGE_DAYS = env_int("ACCOUNT_EVENT_MAX_AGE_DAYS", 7)  # older events are refused at intake
+ACCOUNT_EVENT_MAX_FUTURE_SECONDS = env_int("ACCOUNT_EVENT_MAX_FUTURE_SECONDS", 300)  # clock skew tolerated
+ACCOUNT_EVENT_BATCH_MAX = env_int("ACCOUNT_EVENT_BATCH_MAX", 1000)
+ACCOUNT_TAKEOVER_WINDOW_MINUTES = env_int("ACCOUNT_TAKEOVER_WINDOW_MINUTES", 30)  # new device -> sensitive change
+ACCOUNT_SIGNAL_TASK_BATCH = env_int("ACCOUNT_SIGNAL_TASK_BATCH", 500)  # accounts per signal-update message
+ACCOUNT_STRIKE_THRESHOLD_DEFAULT = env_int("ACCOUNT_STRIKE_THRESHOLD_DEFAULT", 3)  # removals per category
+ACCOUNT_STRIKE_THRESHOLDS = {
+    slug: int(n) for slug, _, n in (pair.partition("=") for pair in env_list("ACCOUNT_STRIKE_THRESHOLDS", ""))
+}  # e.g. "hate=2,spam=5"
+ACCOUNT_STRIKE_QUEUE = env_str("ACCOUNT_STRIKE_QUEUE", "account-cases")  # slug of the queue for policy cases
+ACCOUNT_APPEALS_QUEUE = env_str("ACCOUNT_APPEALS_QUEUE", "account-appeals")
+
 # Reviewing: how long a claim lasts without a heartbeat, and how long a skipped item stays away.
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600)
 REVIEW_SKIP_COOLDOWN_SECONDS = env_int("REVIEW_SKIP_COOLDOWN_SECONDS", 300)
@@ -377,7 +409,7 @@ REVIEW_IMAGE_MAX_SIDE = env_int("REVIEW_IMAGE_MAX_SIDE", 1024)
 # "10.20.0.0/16,127.0.0.1/32" for a receiver inside the network.
 WEBHOOK_EVENT_TYPES = [
     "item.created", "item.scored", "item.routed", "decision.created", "decision.overturned", "item.escalated",
-    "model.promoted",
+    "model.promoted", "account.actioned", "appeal.decided", "llm_run.finished", "crowd_task_set.aggregated",
 ]  # fmt: skip
 _WEBHOOK_RETRIES = "5,30,120,600,1800,3600,7200,14400,28800,28800,28800"
 WEBHOOK_RETRY_SCHEDULE = [int(seconds) for seconds in env_list("WEBHOOK_RETRY_SCHEDULE", _WEBHOOK_RETRIES)]

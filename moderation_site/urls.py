@@ -8,14 +8,28 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAdminUser
 
+from accounts import urls as accounts_urls
+from console import urls as console_urls
 from intake import urls as intake_urls
+from labeling import urls as labeling_urls
 from learning import urls as learning_urls
 from moderation_site import views
 from quality import urls as quality_urls
 from queues import urls as queues_urls
 from review import urls as review_urls
+from wellness import urls as wellness_urls
 
-APPS = [intake_urls, queues_urls, review_urls, quality_urls, learning_urls]
+APPS = [
+    intake_urls,
+    queues_urls,
+    review_urls,
+    quality_urls,
+    learning_urls,
+    labeling_urls,
+    accounts_urls,
+    wellness_urls,
+    console_urls,
+]
 # Admin pages of the models that moved out of the queues app keep answering at their old address.
 MOVED_ADMIN = {
     "apitoken": "api",

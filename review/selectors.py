@@ -27,6 +27,7 @@ class CategoryScore:
     probability: float | None
     from_prior: bool
     version: str
+    prior_source: str = ""  # for a prior: the signal that raised it ("similarity", "structure", ...)
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,16 @@ def category_scores(item: Item) -> list[CategoryScore]:
     rows = (
         Score.objects.filter(item_id=item.pk, model_version__status=ModelVersion.Status.ACTIVE)
         .select_related("model_version")
-        .values_list("category_id", "probability", "from_prior", "model_version__name")
+        .values_list("category_id", "probability", "from_prior", "model_version__name", "prior_source")
     )
-    best: dict[int, tuple[float, bool, str]] = {}
-    for category_id, probability, from_prior, version in rows:
+    best: dict[int, tuple[float, bool, str, str]] = {}
+    for category_id, probability, from_prior, version, source in rows:
         if category_id not in best or probability > best[category_id][0]:
-            best[category_id] = (probability, from_prior, version)
+            best[category_id] = (probability, from_prior, version, source)
     result = []
     for shortcut, category in enumerate(PolicyCategory.objects.filter(is_active=True), start=1):
-        probability, from_prior, version = best.get(category.pk, (None, False, ""))
-        result.append(CategoryScore(category.slug, category.name, shortcut, probability, from_prior, version))
+        probability, from_prior, version, source = best.get(category.pk, (None, False, "", ""))
+        result.append(CategoryScore(category.slug, category.name, shortcut, probability, from_prior, version, source))
     return result
 
 

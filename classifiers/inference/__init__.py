@@ -21,11 +21,19 @@ from dataclasses import dataclass
 class CategoryScore:
     probability: float
     from_prior: bool
+    # For a prior: the signal that raised it ("similarity", "structure", "profanity") or "base rate"
+    # when none did, so a reviewer can see why a category with no labels scores what it does.
+    source: str = ""
 
 
 @dataclass(frozen=True)
 class CategoryInfo:
-    """What the models know of a policy category: its slug and its policy text (for the prior)."""
+    """What the models know of a policy category: its slug, its policy text and seed examples (for the prior).
+
+    ``seed_examples`` are the admin's examples of violating content; when empty, the text prior uses
+    the project's defaults for the seeded categories (``classifiers.seed_examples``).
+    """
 
     slug: str
     description: str
+    seed_examples: tuple[str, ...] = ()

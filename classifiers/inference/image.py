@@ -41,7 +41,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from timm.data import create_transform, resolve_data_config
 from torch.nn import functional as F
 
-from classifiers import image_priors
+from classifiers import image_priors, image_safety
 from classifiers.inference import CategoryInfo, CategoryScore
 
 logger = logging.getLogger(__name__)
@@ -198,15 +198,30 @@ class ImageModel:
                     raise ValueError(f"head returned shape {proba.shape}; expected ({len(images)}, {len(head_slugs)})")
                 learned = {head_slugs[i]: np.clip(proba[:, i], 0.0, 1.0) for i in wanted}
         prior_slugs = [slug for slug in slugs if slug not in learned]
-        priors = image_priors.image_prior(images, prior_slugs) if prior_slugs else [{} for _ in images]
+        # Sexual and violence priors come from the packaged image-safety classifier, not colour statistics.
+        safety_slugs = [slug for slug in prior_slugs if slug in image_safety.CATEGORY_CLASSES]
+        other_slugs = [slug for slug in prior_slugs if slug not in safety_slugs]
+        priors = image_priors.image_prior(images, other_slugs) if other_slugs else [{} for _ in images]
+        safety: dict[str, np.ndarray] = {}
+        if safety_slugs and len(images):
+            probabilities = image_safety.load().probabilities(images)
+            for slug in safety_slugs:
+                base = image_priors.BASE_RATES.get(slug, image_priors.DEFAULT_BASE_RATE)
+                safety[slug] = image_safety.category_prior(probabilities, slug, base)
+        # A safety prior counts as raised by the model once it is at least twice its base rate.
+        raised_above = {slug: 2 * image_priors.BASE_RATES.get(slug, image_priors.DEFAULT_BASE_RATE) for slug in safety}
         results = []
         for row, prior in enumerate(priors):
             scores = {}
             for slug in slugs:
                 if slug in learned:
                     scores[slug] = CategoryScore(probability=float(learned[slug][row]), from_prior=False)
+                elif slug in safety:
+                    value = float(safety[slug][row])
+                    source = "image-safety model" if value > raised_above[slug] else "base rate"
+                    scores[slug] = CategoryScore(probability=value, from_prior=True, source=source)
                 else:
-                    scores[slug] = CategoryScore(probability=float(prior[slug]), from_prior=True)
+                    scores[slug] = CategoryScore(probability=float(prior[slug]), from_prior=True, source="base rate")
             results.append(scores)
         return results
 

