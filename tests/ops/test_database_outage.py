@@ -12,7 +12,8 @@ from django.test import Client, RequestFactory
 from ops.errors import server_error
 from tests.factories import make_token, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback: as every transactional test here, so the next one finds the content types it saved.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @contextlib.contextmanager
