@@ -1,12 +1,13 @@
 """Labeling's Celery work: sent by name after commit, on the llm queue, and the tasks call the services."""
 
 import pytest
+from django.core.management import call_command
 
 from classifiers.models import PolicyCategory
 from labeling import crowd, llm_runs, tasks
 from labeling.models import LLMRun
 from moderation_site.celery_app import app
-from tests.factories import make_item
+from tests.factories import enqueue, make_item, make_queue
 from tests.labeling.factories import make_llm_labeler
 from tests.labeling.test_crowd import crowd_user
 from webhooks.models import WebhookEvent, WebhookSubscription
@@ -85,3 +86,17 @@ def test_finished_runs_and_aggregated_sets_are_webhook_events(fake_endpoint):
     crowd.record_answer(task_id=assignment.task_id, user=labeler_user, answer="spam")
     crowd.aggregate_task_set(task_set_id=task_set.pk)
     assert WebhookEvent.objects.get(type="crowd_task_set.aggregated").payload["task_set"] == task_set.pk
+
+
+def test_prelabel_starts_a_run_over_a_queues_pending_items(fake_endpoint, sent_tasks, capsys):
+    labeler = make_llm_labeler(f"{fake_endpoint.base_url}/ok/v1")
+    llm_runs.make_prompt_default(prompt=labeler.prompt)
+    queue = make_queue()
+    pending = [make_item(), make_item()]
+    for item in pending:
+        enqueue(item, queue)
+    make_item()  # not in the queue
+    call_command("prelabel", category="spam", endpoint=labeler.endpoint.name, queue=queue.slug)
+    run = LLMRun.objects.get()
+    assert sorted(run.results.values_list("item_id", flat=True)) == sorted(i.pk for i in pending)
+    assert f"LLM run {run.pk}: 2 items" in capsys.readouterr().out
