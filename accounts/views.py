@@ -72,6 +72,7 @@ def _context(request: HttpRequest, case: AccountCase, **extra) -> dict:
     return {
         "case": case,
         "held": held,
+        "lease_seconds": max(0, int((held.lease_until - timezone.now()).total_seconds())) if held else 0,
         # Queued cases are decided under a claim; a case outside any queue only by staff.
         "may_decide": case.status == AccountCase.Status.OPEN
         and (held or (case.entry_id is None and request.user.is_staff)),

@@ -181,3 +181,16 @@ def test_a_moderator_finds_a_case_by_device_id_but_not_in_queues_they_do_not_wor
     assert "Payment fraud" not in found  # ring-2's case is in a queue the reviewer does not work
     assert f'href="/account-cases/{ring_case.pk}/"' in by_id
     assert Client().get("/account-cases/search/", {"q": "farm-1"}).status_code == 302
+
+
+def test_the_case_keeps_its_lease_through_the_content_views_heartbeat(reviewer, ring_case):
+    client = signed_in(reviewer)
+    token = claimed(client, ring_case)
+    before = QueueEntry.objects.get(pk=ring_case.entry_id).lease_until
+    page = client.get(f"/account-cases/{ring_case.pk}/").content.decode()
+
+    renewed = client.post(f"/queues/{ring_case.queue.slug}/entries/{ring_case.entry_id}/heartbeat", {"token": token})
+
+    assert f"/queues/{ring_case.queue.slug}/entries/{ring_case.entry_id}/heartbeat" in page
+    assert renewed.status_code == 200
+    assert QueueEntry.objects.get(pk=ring_case.entry_id).lease_until >= before

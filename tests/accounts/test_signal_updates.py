@@ -5,6 +5,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Account, AccountCase, AccountSignals, DetectionRule, RuleFiring, SignalSnapshot
+from accounts.partitions import maintain_event_partitions
 from accounts.signal_updates import sweep_pending_signals, update_account_signals
 from tests.accounts.factories import event, store
 
@@ -195,7 +196,7 @@ def test_the_sweeper_resends_updates_that_waited_too_long():
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions exist on PostgreSQL only")
 def test_events_land_in_daily_partitions_and_old_ones_are_dropped():
-    from accounts.partitions import existing_partitions, maintain_event_partitions, partition_name
+    from accounts.partitions import existing_partitions, partition_name
 
     now = timezone.now()
     store(event("login_failed", at=now - timedelta(days=2)))  # lands in DEFAULT: no daily partition yet
@@ -221,3 +222,10 @@ def test_a_ring_members_signup_makes_earlier_members_count_again():
     assert AccountSignals.objects.get(account_id=first.account_ids[0]).pending_since is not None
     assert update(first) == 1
     assert signals_of("ring-1")["signups_on_device"] == 5
+
+
+def test_snapshots_older_than_the_retention_are_pruned_with_the_events():
+    update(store(event("login_failed")))
+    maintain_event_partitions(now=timezone.now() + timedelta(days=120))
+
+    assert not SignalSnapshot.objects.exists()
