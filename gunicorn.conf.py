@@ -5,6 +5,8 @@ Command-line flags still override these (the bench passes ``-w``).
 
 import gc
 import os
+import shutil
+from pathlib import Path
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads let one worker overlap its database round trips and keep client connections open
@@ -13,6 +15,25 @@ worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "4"))
 keepalive = 5
 timeout = 60
+
+# Prometheus (ops.metrics): each web process writes its request histograms to files here, and a scrape of any
+# process adds up all of them. Set before the workers start, so they import prometheus_client in that mode.
+METRICS_DIR = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(os.environ.get("VAR_DIR", "var")) / "prometheus"))
+)
+
+
+def on_starting(server) -> None:  # noqa: ANN001 - gunicorn's hook signature
+    """A new master starts from empty metric files: the last run's processes are gone."""
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:  # noqa: ANN001
+    """A web process that exits stops counting in the live gauges (its counters and histograms stay)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's hook signature

@@ -22,6 +22,8 @@ class ApiToken(models.Model):
         ITEMS_WRITE = "items:write", "Create items"
         DECISIONS_WRITE = "decisions:write", "Claim and decide items (as the token's user)"
         DECISIONS_READ = "decisions:read", "Read decisions, labels, queues and categories"
+        EVENTS_WRITE = "events:write", "Send account events"
+        APPEALS_WRITE = "appeals:write", "Appeal account actions"
         ADMIN = "admin", "Everything (implies every other scope)"
 
     PREFIX_LENGTH = 8

@@ -46,6 +46,16 @@ class HasTokenScope(BasePermission):
         return bool(request.user.is_staff)
 
 
+class StaffUsersOnly(BasePermission):
+    """For data that holds item content in bulk (training snapshots): a staff user's token or session only.
+    Any other user's token is bounded by the queues its user works, which a bulk export cannot respect."""
+
+    message = "Only a staff user's token may read this: it holds item content of every queue."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user is not None and request.user.is_authenticated and request.user.is_staff)
+
+
 Scope = ApiToken.Scope
 # Reference data every integrator needs to read its own results (which queue, which category slug).
 REFERENCE_SCOPES = (Scope.ITEMS_READ, Scope.DECISIONS_READ, Scope.DECISIONS_WRITE)

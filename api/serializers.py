@@ -9,6 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from api.json_input import value_depth
+
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -48,6 +50,13 @@ class StrictSerializer(serializers.Serializer):
 
 
 def _check_json_size(value: dict, field: str) -> dict:
+    # Depth first: measuring the size serializes the value, which recurses once per level.
+    depth, depth_limit = value_depth(value), settings.MODERATION_MAX_METADATA_DEPTH
+    if depth > depth_limit:
+        raise serializers.ValidationError(
+            f"{field} is nested {depth} levels deep; the limit is {depth_limit} (MODERATION_MAX_METADATA_DEPTH): "
+            "it holds key/value context, not documents."
+        )
     size = len(json.dumps(value, separators=(",", ":")))
     limit = settings.MODERATION_MAX_JSON_FIELD_BYTES
     if size > limit:

@@ -35,3 +35,35 @@ def record_event(
         after=after,
         ip_address=ip_address or current_client_ip(),
     )
+
+
+def record_events(
+    *,
+    action: str,
+    targets: list[models.Model],
+    actor: AbstractBaseUser | None,
+    before: list[dict[str, Any] | None] | None = None,
+    after: list[dict[str, Any] | None] | None = None,
+) -> list[AuditEvent]:
+    """``record_event`` for many targets of one action by one actor, in one INSERT (bulk decisions and their undo).
+
+    ``before`` and ``after``, when given, hold one dictionary per target, in order.
+    """
+    label = (actor.get_username() if actor is not None else "system")[:150]
+    ip = current_client_ip()
+    return AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                actor=actor,
+                actor_label=label,
+                action=action,
+                object_type=target._meta.label_lower,
+                object_id=str(target.pk),
+                object_repr=str(target)[:200],
+                before=before[n] if before else None,
+                after=after[n] if after else None,
+                ip_address=ip,
+            )
+            for n, target in enumerate(targets)
+        ]
+    )

@@ -25,7 +25,6 @@ a cache miss embeds the corpus (~25 min here). Torch runs on one thread. No Djan
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import torch  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
-from text_quality import labels, load_corpus, print_machine, spam_report, stratified_sample  # noqa: E402
+from text_quality import cache_folder, labels, load_corpus, print_machine, spam_report, stratified_sample  # noqa: E402
 
 from classifiers.heads import HeadConfig, train_head  # noqa: E402
 from classifiers.inference import text as text_model  # noqa: E402
@@ -60,7 +59,7 @@ def main() -> None:
     parser.add_argument("--weight", type=float, default=0.5, help="diversity weight of the re-ranking")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cache_dir = Path(os.environ.get("VAR_DIR", ROOT / "var")) / "cache"
+    cache_dir = cache_folder()
     started = time.perf_counter()
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
     print_machine()

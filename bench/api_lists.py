@@ -38,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_postgres import connect, require_postgres_url, with_database
+from bench_postgres import connect, create_database_sql, insert_select, require_postgres_url, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable)
@@ -60,7 +60,7 @@ def prepare_database(admin_url: str, name: str, fresh: bool) -> None:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
             exists = False
         if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(create_database_sql(name))
 
 
 def migrate(url: str) -> None:
@@ -77,11 +77,14 @@ def generate(url: str, *, items: int) -> float:
     """Fill the migrated database in SQL; returns the seconds it took."""
     started = time.perf_counter()
     decided = int(items * 0.7)
-    # Small tables through the ORM, so columns other features add later get their defaults.
+    # Small tables through the ORM, big ones in SQL through insert_select: either way, columns other features add
+    # later get their model defaults.
     from django.contrib.auth import get_user_model
 
-    from intake.models import Author
-    from queues.models import Queue
+    from classifiers.models import Score
+    from intake.models import Author, Item
+    from queues.models import Decision, Queue, QueueEntry
+    from review.models import Label
 
     user = get_user_model().objects.create_user(username="bench-api-reviewer")
     queue_rows = [Queue(name=f"API bench queue {n}", slug=f"api-bench-{n}") for n in range(1, QUEUES + 1)]
@@ -107,40 +110,62 @@ def generate(url: str, *, items: int) -> float:
             "first_author": first_author,
         }
         # Items 2 s apart, ending now; a decided item was last updated 10 minutes after it arrived.
-        conn.execute(
-            """INSERT INTO queues_item (source, external_id, author_id, text, image, image_sha256, image_format,
-                                        metadata, state, failure_reason, report_count, created_at, updated_at,
-                                        scored_at, scoring_attempts, ticket_id, ticket_url)
-               SELECT (%(sources)s::text[])[1 + g %% 5], 'b-' || g, %(first_author)s + g %% %(authors)s,
-                      'bench item ' || g || ': win a prize, click the link', '', '', '', '{}',
-                      CASE WHEN g <= %(decided)s THEN 'decided' ELSE 'queued' END, '', 1, t,
-                      CASE WHEN g <= %(decided)s THEN t + interval '10 minutes' ELSE t END, t, 1, '', ''
-                 FROM (SELECT g, now() - (%(n)s - g) * interval '2 s' - interval '10 minutes' AS t
-                         FROM generate_series(1, %(n)s) g) s""",
+        insert_select(
+            conn,
+            Item,
+            {
+                "source": "(%(sources)s::text[])[1 + g %% 5]",
+                "external_id": "'b-' || g",
+                "author_id": "%(first_author)s + g %% %(authors)s",
+                "text": "'bench item ' || g || ': win a prize, click the link'",
+                "state": "CASE WHEN g <= %(decided)s THEN 'decided' ELSE 'queued' END",
+                "report_count": "1",
+                "created_at": "t",
+                "updated_at": "CASE WHEN g <= %(decided)s THEN t + interval '10 minutes' ELSE t END",
+                "scored_at": "t",
+                "scoring_attempts": "1",
+            },
+            """FROM (SELECT g, now() - (%(n)s - g) * interval '2 s' - interval '10 minutes' AS t
+                       FROM generate_series(1, %(n)s) g) s""",
             params,
         )
         conn.commit()
         print(f"  items        ({time.perf_counter() - started:5.0f} s)", flush=True)
-        conn.execute(
-            """INSERT INTO queues_queueentry (status, sort_key, risk, risk_category, selection, note, enqueued_at,
-                                              deadline_at, claimed_at, fencing_token, closed_at, claimed_by_id,
-                                              item_id, queue_id)
-               SELECT CASE WHEN done THEN 'done' ELSE 'pending' END, random(), random(), '', 'routed', '',
-                      i.created_at, i.created_at + interval '4 hours',
-                      CASE WHEN done THEN i.created_at + interval '9 minutes' END, CASE WHEN done THEN 1 ELSE 0 END,
-                      CASE WHEN done THEN i.updated_at END, CASE WHEN done THEN %(reviewer)s END,
-                      i.id, (%(queues)s::bigint[])[1 + i.id %% 5]
-                 FROM (SELECT *, state = 'decided' AS done FROM queues_item) i""",
+        insert_select(
+            conn,
+            QueueEntry,
+            {
+                "status": "CASE WHEN done THEN 'done' ELSE 'pending' END",
+                "sort_key": "random()",
+                "risk": "random()",
+                "selection": "'routed'",
+                "enqueued_at": "i.created_at",
+                "deadline_at": "i.created_at + interval '4 hours'",
+                "claimed_at": "CASE WHEN done THEN i.created_at + interval '9 minutes' END",
+                "fencing_token": "CASE WHEN done THEN 1 ELSE 0 END",
+                "closed_at": "CASE WHEN done THEN i.updated_at END",
+                "claimed_by_id": "CASE WHEN done THEN %(reviewer)s END",
+                "item_id": "i.id",
+                "queue_id": "(%(queues)s::bigint[])[1 + i.id %% 5]",
+            },
+            "FROM (SELECT *, state = 'decided' AS done FROM queues_item) i",
             params,
         )
         conn.commit()
         print(f"  entries      ({time.perf_counter() - started:5.0f} s)", flush=True)
-        conn.execute(
-            """INSERT INTO queues_decision (action, note, automatic, claimed_at, created_at, item_id, reviewer_id,
-                                            entry_id)
-               SELECT CASE WHEN e.item_id %% 5 = 0 THEN 'remove' ELSE 'no_violation' END, '', false, e.claimed_at,
-                      e.closed_at, e.item_id, %(reviewer)s, e.id
-                 FROM queues_queueentry e WHERE e.status = 'done'""",
+        insert_select(
+            conn,
+            Decision,
+            {
+                "action": "CASE WHEN e.item_id %% 5 = 0 THEN 'remove' ELSE 'no_violation' END",
+                "automatic": "false",
+                "claimed_at": "e.claimed_at",
+                "created_at": "e.closed_at",
+                "item_id": "e.item_id",
+                "reviewer_id": "%(reviewer)s",
+                "entry_id": "e.id",
+            },
+            "FROM queues_queueentry e WHERE e.status = 'done'",
             params,
         )
         conn.execute(
@@ -150,23 +175,39 @@ def generate(url: str, *, items: int) -> float:
         )
         conn.commit()
         print(f"  decisions    ({time.perf_counter() - started:5.0f} s)", flush=True)
-        conn.execute(
-            """INSERT INTO queues_label (item_id, category_id, value, decision_id, reviewer_id, queue_id, selection,
-                                         created_at)
-               SELECT d.item_id, c.id, d.action = 'remove' AND c.slug = 'spam', d.id, d.reviewer_id, e.queue_id,
-                      'routed', d.created_at
-                 FROM queues_decision d JOIN queues_queueentry e ON e.id = d.entry_id
-                CROSS JOIN classifiers_policycategory c
-                WHERE d.id % 10 = 0 AND c.is_active"""
+        insert_select(
+            conn,
+            Label,
+            {
+                "item_id": "d.item_id",
+                "category_id": "c.id",
+                "value": "d.action = 'remove' AND c.slug = 'spam'",
+                "decision_id": "d.id",
+                "reviewer_id": "d.reviewer_id",
+                "queue_id": "e.queue_id",
+                "selection": "'routed'",
+                "created_at": "d.created_at",
+            },
+            """FROM queues_decision d JOIN queues_queueentry e ON e.id = d.entry_id
+              CROSS JOIN classifiers_policycategory c
+              WHERE d.id %% 10 = 0 AND c.is_active""",
         )
         conn.commit()
         print(f"  labels       ({time.perf_counter() - started:5.0f} s)", flush=True)
-        conn.execute(
-            """INSERT INTO classifiers_score (item_id, model_version_id, category_id, probability, from_prior,
-                                              created_at)
-               SELECT i.id, (SELECT id FROM classifiers_modelversion WHERE status = 'active' AND kind = 'text'),
-                      (SELECT id FROM classifiers_policycategory WHERE slug = 'spam'), random(), false, i.created_at
-                 FROM queues_item i"""
+        insert_select(
+            conn,
+            Score,
+            {
+                "item_id": "i.id",
+                "model_version_id": (
+                    "(SELECT id FROM classifiers_modelversion WHERE status = 'active' AND kind = 'text')"
+                ),
+                "category_id": "(SELECT id FROM classifiers_policycategory WHERE slug = 'spam')",
+                "probability": "random()",
+                "from_prior": "false",
+                "created_at": "i.created_at",
+            },
+            "FROM queues_item i",
         )
         conn.commit()
         print(f"  scores       ({time.perf_counter() - started:5.0f} s)", flush=True)
@@ -266,7 +307,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def run(requests: int, seed: int) -> int:
+def run(requests: int, seed: int, goal_ms: float = GOAL_MS) -> int:
     from django.conf import settings
 
     settings.API_RATE_LIMIT = ""
@@ -334,7 +375,7 @@ def run(requests: int, seed: int) -> int:
                     body = response.json()
                     rows = max(rows, len(body["results"]) if isinstance(body, dict) else len(body))
             p95 = percentile(walls, 95)
-            flag = "  OVER" if p95 > GOAL_MS else ""
+            flag = "  OVER" if goal_ms and p95 > goal_ms else ""
             print(
                 f"{name:<36} {statistics.median(walls):8.1f} {p95:8.1f} {statistics.median(cpus):8.1f} "
                 f"{percentile(cpus, 95):8.1f} {statistics.median(dbs):7.1f} {percentile(dbs, 95):7.1f} "
@@ -344,7 +385,10 @@ def run(requests: int, seed: int) -> int:
             if flag:
                 over.append(name)
     token.delete()
-    print(f"\ngoal: p95 <= {GOAL_MS:.0f} ms; over the goal: {', '.join(over) if over else 'none'}")
+    if not goal_ms:
+        print("\ngoal: not checked (--goal-ms 0)")
+        return 0
+    print(f"\ngoal: p95 <= {goal_ms:.0f} ms; over the goal: {', '.join(over) if over else 'none'}")
     return 1 if over else 0
 
 
@@ -355,6 +399,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="timed requests per scenario")
     parser.add_argument("--fresh", action="store_true", help="drop the database and generate the data again")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--goal-ms", type=float, default=GOAL_MS, help="exit 1 when a p95 is over this (0: no check, tiny runs)"
+    )
     args = parser.parse_args()
 
     admin_url = require_postgres_url("bench/api_lists.py")
@@ -374,7 +421,7 @@ def main() -> int:
         print(f"reusing the data in {args.database} (--fresh to regenerate)")
     for key, value in data_sizes(url).items():
         print(f"  {key:<16} {value:>12,}")
-    return run(args.requests, args.seed)
+    return run(args.requests, args.seed, args.goal_ms)
 
 
 if __name__ == "__main__":

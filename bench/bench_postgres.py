@@ -38,3 +38,52 @@ def connect(url: str, autocommit: bool = False):  # noqa: ANN201 - a psycopg.Con
         dbname=parts.path.lstrip("/"),
         autocommit=autocommit,
     )
+
+
+def insert_select(conn, model, values: dict[str, str], source: str, params: dict | None = None) -> None:  # noqa: ANN001
+    """``INSERT INTO <model's table> (...) SELECT <values>, <defaults> <source>`` on the raw connection ``conn``.
+
+    ``values`` maps column names to SQL expressions over ``source`` (a FROM clause, with ``%(name)s``
+    placeholders from ``params``). Every other column of the model gets what the ORM would write for an object
+    created without it: ``now()`` for ``auto_now``/``auto_now_add``, the field's default, its database default,
+    NULL when it is nullable, '' when it may be blank. So a column added to the model later cannot break the
+    generator; one that is required and has no default stops it with a message naming the column. Needs Django
+    set up (``django.setup()``) for the model's fields; the SQL runs on ``conn``, not on Django's connection.
+    """
+    from django.db import connection as django_connection
+
+    params = dict(params or {})
+    columns, expressions = list(values), list(values.values())
+    for field in model._meta.concrete_fields:
+        column = field.column
+        if column in values or field.primary_key:
+            continue  # given, or the serial/identity default
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            expression = "now()"
+        elif field.has_db_default():
+            continue
+        elif field.has_default():
+            params[f"default__{column}"] = field.get_db_prep_save(field.get_default(), django_connection)
+            expression = f"%(default__{column})s"
+        elif field.null:
+            continue
+        elif field.blank and field.empty_strings_allowed:
+            expression = "''"
+        else:
+            sys.exit(
+                f"{model._meta.db_table}.{column} is required and has no default: the bench's generator must give it "
+                "a value (add it to the values of its insert_select call)."
+            )
+        columns.append(column)
+        expressions.append(expression)
+    conn.execute(
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(expressions)} {source}",
+        params,
+    )
+
+
+def create_database_sql(name: str) -> str:
+    """``CREATE DATABASE`` for a bench database: a copy of ``BENCH_POSTGRES_TEMPLATE`` when that names a migrated
+    database (the tiny CI runs set it), so the ``migrate`` every benchmark still runs finds nothing to do."""
+    template = os.environ.get("BENCH_POSTGRES_TEMPLATE")
+    return f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")

@@ -14,11 +14,13 @@ What it does, in order:
    database (``--database``, default ``moderation_bench_claims``, created next to the one named),
    which it drops and recreates unless ``--reuse`` finds complete data from an earlier run;
 2. runs ``manage.py migrate`` on it, then generates the data in SQL (``INSERT ... SELECT
-   generate_series``): 64 reviewers who are members of 10 queues, 6,000,000 items with a short text,
-   5,000,000 closed entries (status ``done``) each with its decision, 1,000,000 pending entries with a
-   random ``sort_key``; secondary indexes and foreign keys of the big tables are dropped for the load
-   and recreated from their saved definitions, then ``VACUUM (ANALYZE)``. Labels and audit events are
-   not generated for the old decisions (35,000,000 label rows would only cost load time);
+   generate_series`` through ``bench_postgres.insert_select``, which fills every column it does not set
+   from the model's field defaults, so new columns cannot break it): 64 reviewers who are members of 10
+   queues, 6,000,000 items with a short text, 5,000,000 closed entries (status ``done``) each with its
+   decision, 1,000,000 pending entries with a random ``sort_key``; secondary indexes and foreign keys of
+   the big tables are dropped for the load and recreated from their saved definitions, then ``VACUUM
+   (ANALYZE)``. Labels and audit events are not generated for the old decisions (35,000,000 label rows
+   would only cost load time);
 3. prints ``EXPLAIN (ANALYZE, BUFFERS)`` of ``review.claims.claim_sql`` with real parameters, in a
    transaction that is rolled back, and checks it scans ``entry_pending_order`` with no Sort node;
 4. a short serial baseline (``--baseline`` claims by one claimer, nothing else running from here);
@@ -48,7 +50,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from bench_postgres import connect, require_postgres_url, with_database
+from bench_postgres import connect, create_database_sql, insert_select, require_postgres_url, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable)
@@ -77,7 +79,7 @@ def prepare_database(admin_url: str, name: str, reuse: bool) -> bool:
         if exists:
             print(f"dropping database {name} (no --reuse, or its data is incomplete)")
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(create_database_sql(name))
     return False
 
 
@@ -130,26 +132,37 @@ def _index_names(conn) -> set[str]:  # noqa: ANN001
 
 
 def generate(url: str, *, reviewers: int, queues: int, pending: int, decided: int) -> dict[str, float]:
-    """Fill the freshly migrated database; returns seconds per phase."""
+    """Fill the freshly migrated database; returns seconds per phase.
+
+    Rows are written in SQL for speed, but every column the generator does not set comes from the model's own
+    field defaults (``bench_postgres.insert_select``), so a column added later cannot break it. Needs Django set
+    up on ``url``'s database.
+    """
+    from django.contrib.auth import get_user_model
+
+    from intake.models import Item
+    from queues.models import Decision, Queue, QueueEntry
+
+    User = get_user_model()  # noqa: N806
     timings: dict[str, float] = {}
     total = pending + decided
     with connect(url) as conn:
         conn.execute("SET synchronous_commit = off")
         conn.execute("SET maintenance_work_mem = '512MB'")
         started = time.perf_counter()
-        conn.execute(
-            """INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff,
-                                      is_active, date_joined)
-               SELECT '!', false, 'bench-reviewer-' || lpad(g::text, 3, '0'), '', '', '', false, true, now()
-                 FROM generate_series(1, %s) g""",
-            (reviewers,),
+        insert_select(
+            conn,
+            User,
+            {"password": "'!'", "username": "'bench-reviewer-' || lpad(g::text, 3, '0')", "is_active": "true"},
+            "FROM generate_series(1, %(reviewers)s) g",
+            {"reviewers": reviewers},
         )
-        conn.execute(
-            """INSERT INTO queues_queue (name, slug, description, deadline, ordering, is_default, created_at,
-                                         updated_at)
-               SELECT 'Bench queue ' || g, 'bench-' || g, '', interval '4 hours', 'risk', false, now(), now()
-                 FROM generate_series(1, %s) g""",
-            (queues,),
+        insert_select(
+            conn,
+            Queue,
+            {"name": "'Bench queue ' || g", "slug": "'bench-' || g", "deadline": "interval '4 hours'"},
+            "FROM generate_series(1, %(queues)s) g",
+            {"queues": queues},
         )
         conn.execute(
             """INSERT INTO queues_queue_members (queue_id, user_id)
@@ -173,50 +186,72 @@ def generate(url: str, *, reviewers: int, queues: int, pending: int, decided: in
         params = {"total": total, "decided": decided, "queues": queue_ids, "reviewers": user_ids}
         for low in range(1, total + 1, CHUNK):
             high = min(low + CHUNK - 1, total)
-            conn.execute(
-                """INSERT INTO queues_item (id, source, external_id, text, image, image_sha256, image_format, metadata,
-                                            state, failure_reason, report_count, created_at, updated_at, scored_at,
-                                            scoring_attempts)
-                   SELECT g, 'bench.claims', lpad(g::text, 10, '0'),
-                          'bench item ' || g || ': free followers, click the link in my bio', '', '', '', '{}',
-                          CASE WHEN g <= %(decided)s THEN 'decided' ELSE 'queued' END, '', 1, t, t, t, 1
-                     FROM (SELECT g, now() - (%(total)s - g) * interval '100 ms' AS t
-                             FROM generate_series(%(low)s::bigint, %(high)s::bigint) g) s""",
-                {**params, "low": low, "high": high},
+            chunk = {**params, "low": low, "high": high, "top": min(high, decided)}
+            rows = """FROM (SELECT g, g <= %(decided)s AS done, now() - (%(total)s - g) * interval '100 ms' AS t
+                              FROM generate_series(%(low)s::bigint, %(high)s::bigint) g) s"""
+            insert_select(
+                conn,
+                Item,
+                {
+                    "id": "g",
+                    "source": "'bench.claims'",
+                    "external_id": "lpad(g::text, 10, '0')",
+                    "text": "'bench item ' || g || ': free followers, click the link in my bio'",
+                    "state": "CASE WHEN done THEN 'decided' ELSE 'queued' END",
+                    "report_count": "1",
+                    "created_at": "t",
+                    "updated_at": "t",
+                    "scored_at": "t",
+                    "scoring_attempts": "1",
+                },
+                rows,
+                chunk,
             )
-            conn.execute(
-                """INSERT INTO queues_queueentry (id, status, sort_key, risk, risk_category, selection, note,
-                                                  enqueued_at, deadline_at, claimed_at, lease_until, fencing_token,
-                                                  skip_until, closed_at, claimed_by_id, item_id, queue_id,
-                                                  skipped_by_id, rule_id)
-                   SELECT g, CASE WHEN done THEN 'done' ELSE 'pending' END, random(), random(), '', 'routed', '',
-                          t, t + interval '4 hours',
-                          CASE WHEN done THEN t + interval '1 minute' END, NULL, CASE WHEN done THEN 1 ELSE 0 END,
-                          NULL, CASE WHEN done THEN t + interval '2 minutes' END,
-                          CASE WHEN done THEN (%(reviewers)s::int[])[1 + g %% cardinality(%(reviewers)s::int[])] END,
-                          g, (%(queues)s::bigint[])[1 + g %% cardinality(%(queues)s::bigint[])], NULL, NULL
-                     FROM (SELECT g, g <= %(decided)s AS done, now() - (%(total)s - g) * interval '100 ms' AS t
-                             FROM generate_series(%(low)s::bigint, %(high)s::bigint) g) s""",
-                {**params, "low": low, "high": high},
+            reviewer = "(%(reviewers)s::int[])[1 + g %% cardinality(%(reviewers)s::int[])]"
+            insert_select(
+                conn,
+                QueueEntry,
+                {
+                    "id": "g",
+                    "item_id": "g",
+                    "queue_id": "(%(queues)s::bigint[])[1 + g %% cardinality(%(queues)s::bigint[])]",
+                    "status": "CASE WHEN done THEN 'done' ELSE 'pending' END",
+                    "sort_key": "random()",
+                    "risk": "random()",
+                    "selection": "'routed'",
+                    "enqueued_at": "t",
+                    "deadline_at": "t + interval '4 hours'",
+                    "claimed_at": "CASE WHEN done THEN t + interval '1 minute' END",
+                    "fencing_token": "CASE WHEN done THEN 1 ELSE 0 END",
+                    "closed_at": "CASE WHEN done THEN t + interval '2 minutes' END",
+                    "claimed_by_id": f"CASE WHEN done THEN {reviewer} END",
+                },
+                rows,
+                chunk,
             )
             if low <= decided:
-                top = min(high, decided)
-                conn.execute(
-                    """INSERT INTO queues_decision (id, action, note, automatic, claimed_at, created_at,
-                                                    applied_from_id,
-                                                    item_id, reviewer_id, entry_id)
-                       SELECT g, CASE WHEN g %% 5 = 0 THEN 'remove' ELSE 'no_violation' END, '', false,
-                              t + interval '1 minute', t + interval '2 minutes', NULL, g,
-                              (%(reviewers)s::int[])[1 + g %% cardinality(%(reviewers)s::int[])], g
-                         FROM (SELECT g, now() - (%(total)s - g) * interval '100 ms' AS t
-                                 FROM generate_series(%(low)s::bigint, %(top)s::bigint) g) s""",
-                    {**params, "low": low, "top": top},
+                insert_select(
+                    conn,
+                    Decision,
+                    {
+                        "id": "g",
+                        "item_id": "g",
+                        "entry_id": "g",
+                        "reviewer_id": reviewer,
+                        "action": "CASE WHEN g %% 5 = 0 THEN 'remove' ELSE 'no_violation' END",
+                        "automatic": "false",
+                        "claimed_at": "t + interval '1 minute'",
+                        "created_at": "t + interval '2 minutes'",
+                    },
+                    """FROM (SELECT g, now() - (%(total)s - g) * interval '100 ms' AS t
+                               FROM generate_series(%(low)s::bigint, %(top)s::bigint) g) s""",
+                    chunk,
                 )
                 conn.execute(
                     """INSERT INTO queues_decision_categories (decision_id, policycategory_id)
                        SELECT g, (SELECT id FROM classifiers_policycategory ORDER BY id OFFSET g %% 7 LIMIT 1)
                          FROM generate_series(%(low)s::bigint, %(top)s::bigint) g WHERE g %% 5 = 0""",
-                    {"low": low, "top": top},
+                    chunk,
                 )
             conn.commit()
             print(f"  rows {high:>9,} of {total:,}  ({time.perf_counter() - started:6.0f} s)", flush=True)
@@ -277,9 +312,12 @@ def explain_claim(user_id: int, queue_id: int) -> list[str]:
     from django.utils import timezone
 
     from review.claims import claim_sql
+    from wellness import exposure
 
     now = timezone.now()
-    params = {"user": user_id, "now": now, "until": now + settings_lease(settings), "queue": queue_id}
+    # The same parameters as review.claims.claim_next_item, including the reviewer's capped exposure categories.
+    capped = sorted(exposure.exposure_state(user_id=user_id).capped)
+    params = {"user": user_id, "now": now, "until": now + settings_lease(settings), "queue": queue_id, "capped": capped}
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + claim_sql(relax_durability=False), params)
@@ -666,6 +704,12 @@ def main() -> int:
 
     started = time.perf_counter()
     reused = prepare_database(admin_url, args.database, args.reuse)
+    # Django on the bench database from here on: the generator reads the models' field defaults.
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
     if reused:
         print("reusing the generated data (--reuse); it may have been partly consumed by earlier runs")
     else:
@@ -682,11 +726,6 @@ def main() -> int:
     if sizes["pending entries"] < args.items + args.baseline:
         sys.exit("bench/claims.py: not enough pending entries left; run without --reuse to regenerate.")
 
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
     from django.contrib.auth import get_user_model
     from django.db import connection, connections
 

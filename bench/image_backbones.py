@@ -239,6 +239,7 @@ def main() -> int:
         help="instead of the comparison: images/s of decode, preprocess, embed and prior for ImageModel on "
         "128 generated 480x360 JPEGs, with --threads torch threads",
     )
+    parser.add_argument("--pipeline-images", type=int, default=128, help="JPEGs of the --pipeline measurement")
     parser.add_argument("--footprint-child", help=argparse.SUPPRESS)
     parser.add_argument("--speed-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -249,8 +250,9 @@ def main() -> int:
     if args.pipeline:
         arch, size = args.pipeline[0], int(args.pipeline[1])
         print(f"machine: {_machine()}")
-        print(f"ImageModel pipeline, {arch} at {size}px, threads {args.threads}, batch 32, 128 JPEGs of 480x360")
-        for stage, value in pipeline(arch, size, args.threads, 128).items():
+        count = args.pipeline_images
+        print(f"ImageModel pipeline, {arch} at {size}px, threads {args.threads}, batch 32, {count} JPEGs of 480x360")
+        for stage, value in pipeline(arch, size, args.threads, count).items():
             print(f"  {stage}: {value if stage == 'shape' else f'{value:.0f} img/s'}")
         return 0
     if args.speed_child:

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_embedded import setup_embedded_django  # noqa: E402
+from image_training import DATA_DIR  # noqa: E402
 
 POSITIVE = {2, 4, 6}  # Pullover, Coat, Shirt
 CATEGORY = "hate"
@@ -64,14 +65,14 @@ def png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def run_config(labels: int, backbone: str, fine_tune: int, threads: int, seed: int) -> None:
+def run_config(labels: int, backbone: str, fine_tune: int, threads: int, seed: int, data_dir: Path) -> None:
     """One configuration in this process (a fresh database); prints one result row."""
     var = Path(tempfile.mkdtemp(prefix="bench-image-retrain-"))
     setup_embedded_django(var, INFERENCE_THREADS=str(threads), RETRAIN_IMAGE_FINE_TUNE_EPOCHS=str(fine_tune))
     import torch
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
-    from image_training import DATA_DIR, load_fashion_mnist
+    from image_training import load_fashion_mnist
 
     from classifiers.heads import evaluate
     from classifiers.image_training import save_backbone
@@ -86,7 +87,7 @@ def run_config(labels: int, backbone: str, fine_tune: int, threads: int, seed: i
     from tests.factories import enqueue, make_item, make_queue, make_user
 
     torch.set_num_threads(threads)
-    train_x, train_y, test_x, test_y = load_fashion_mnist(DATA_DIR)
+    train_x, train_y, test_x, test_y = load_fashion_mnist(data_dir)
     order = np.random.default_rng(seed).permutation(len(train_x))[:labels]
     test_rows = np.random.default_rng(seed + 1).permutation(len(test_x))[:TEST_IMAGES]
 
@@ -147,21 +148,23 @@ def main() -> None:
     parser.add_argument("--fine-tune", nargs="+", type=int, default=[0, 2], help="fine-tuning epochs (0: heads only)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the four Fashion-MNIST IDX files")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a single configuration (internal)
     args = parser.parse_args()
     if args.one:
-        run_config(args.labels[0], args.backbone[0], args.fine_tune[0], args.threads, args.seed)
+        run_config(args.labels[0], args.backbone[0], args.fine_tune[0], args.threads, args.seed, args.data_dir)
         return
     print(f"load average at start {os.getloadavg()[0]:.2f}, nproc {os.cpu_count()}, torch threads {args.threads}")
     print(
         "| labels | backbone | fine-tune epochs | train/held-out rows | snapshot held-out F1 / ROC-AUC, candidate "
-        "| same rows, active | 2,000 test images: F1 / ROC-AUC / ECE | L-BFGS passes | run wall s | run CPU s |"
+        "| same rows, active | up to 2,000 test images: F1 / ROC-AUC / ECE | L-BFGS passes | run wall s | run CPU s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for labels, backbone, fine_tune in itertools.product(args.labels, args.backbone, args.fine_tune):
         subprocess.run(
             [sys.executable, __file__, "--one", "--labels", str(labels), "--backbone", backbone,
-             "--fine-tune", str(fine_tune), "--threads", str(args.threads), "--seed", str(args.seed)],
+             "--fine-tune", str(fine_tune), "--threads", str(args.threads), "--seed", str(args.seed),
+             "--data-dir", str(args.data_dir)],
             check=True,
         )  # fmt: skip
     print(f"load average at end {os.getloadavg()[0]:.2f}")

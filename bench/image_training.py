@@ -166,7 +166,7 @@ def main() -> int:
         }
         results.append(row)
         print(
-            f"  N={n}: test accuracy {accuracy:.4f} on 10,000 images; training {metrics.seconds:.0f} s "
+            f"  N={n}: test accuracy {accuracy:.4f} on {len(test_x):,} images; training {metrics.seconds:.0f} s "
             f"({metrics.images_per_second:.0f} img/s incl. per-epoch eval); test pass {eval_seconds:.1f} s",
             flush=True,
         )
@@ -193,7 +193,8 @@ def main() -> int:
     print(f"\nsaved N={row['n']} backbone to {out} (sha256 {sha[:12]}, {out.stat().st_size / 1e6:.1f} MB)")
 
     # Reload through the inference path: PNG bytes -> decode -> embed, as a worker would.
-    centroid_index = np.sort(order[len(order) - 2000 :])  # never in any training subset above
+    # Never in any training subset above (the last 2,000 of the shuffle, fewer with a small data set).
+    centroid_index = np.sort(order[len(order) - min(2000, len(order) - max(args.sizes)) :])
     categories = [CategoryInfo(slug="sexual", description="")]
     summary = {}
     for name, path in (("trained", out), ("init", None)):
@@ -209,11 +210,12 @@ def main() -> int:
         summary[name] = nearest_centroid_accuracy(train_vectors, train_y[centroid_index], test_vectors, test_y)
         print(
             f"{name:>7} backbone {image_model.backbone}: nearest-centroid accuracy {summary[name]:.4f} "
-            f"on 10,000 test embeddings (dim {image_model.dim}); decode {len(test_x) / decode_seconds:.0f} img/s, "
+            f"on {len(test_x):,} test embeddings (dim {image_model.dim}); "
+            f"decode {len(test_x) / decode_seconds:.0f} img/s, "
             f"embed {len(test_x) / embed_seconds:.0f} img/s"
         )
 
-    print("\n| N train images | epochs | test accuracy (10k) | train time (s) | train img/s |")
+    print(f"\n| N train images | epochs | test accuracy ({len(test_x):,}) | train time (s) | train img/s |")
     print("|---|---|---|---|---|")
     for r in results:
         print(

@@ -85,7 +85,7 @@ def main() -> None:
     from classifiers.inference import text as text_model
 
     files = spamassassin_files(args.corpus)
-    cache_dir = ROOT / "var" / "cache"
+    cache_dir = text_quality.cache_folder()
     if not (cache_dir / f"spamassassin-{text_quality.corpus_key(args.corpus, files)}.npz").exists():
         sys.exit("no cached SpamAssassin embeddings: run bench/text_quality.py once first (~25 min)")
     corpus = text_quality.load_corpus(args.corpus, cache_dir)

@@ -66,6 +66,8 @@ def main() -> None:  # noqa: PLR0915
     parser.add_argument("--first-draw", type=int, default=0, help="the first salt, to add draws to an earlier run")
     parser.add_argument("--calibration", choices=["folds", "split"], default="folds")
     parser.add_argument("--explored-order", choices=["uncertain", "diverse"], default="uncertain")
+    parser.add_argument("--per-round", type=int, default=PER_ROUND, help="decisions between retrainings")
+    parser.add_argument("--decisions", type=int, default=DECISIONS, help="stop after this many decisions")
     args = parser.parse_args()
 
     import torch
@@ -76,7 +78,7 @@ def main() -> None:  # noqa: PLR0915
 
     from classifiers.corpora import spamassassin_files
 
-    cache_dir = ROOT / "var" / "cache"
+    cache_dir = text_quality.cache_folder()
     key = text_quality.corpus_key(args.corpus, spamassassin_files(args.corpus))
     if not (cache_dir / f"spamassassin-{key}.npz").exists():
         sys.exit("no cached SpamAssassin embeddings: run bench/text_quality.py once first (~25 min)")
@@ -156,7 +158,7 @@ class Replay:
             explored = draw < rate
             arrivals = sorted(risk)
             key = np.where(explored, [-risk_at(p, arrivals) for p in position], -risk)
-            order = np.argsort(key, kind="stable")[:PER_ROUND]
+            order = np.argsort(key, kind="stable")[: self.args.per_round]
             return pending[order], int(explored[order].sum())
         uncertainty = np.array([uncertainty_of({"spam": float(p)}) for p in spam])
         weight = np.maximum(uncertainty / uncertainty.mean(), MIN_EXPLORATION_WEIGHT)  # exploration_weights
@@ -173,7 +175,7 @@ class Replay:
             [(float(k), False, i) for k, i in enumerate(others)]
             + list(zip(keys, [True] * len(chosen), chosen, strict=True))
         )
-        served = served[:PER_ROUND]
+        served = served[: self.args.per_round]
         return pending[[i for _, _, i in served]], sum(e for _, e, _ in served)
 
     def run(self, *, rate: float, salt: int, train_rows: np.ndarray, test_rows: np.ndarray):  # noqa: ANN201
@@ -181,7 +183,7 @@ class Replay:
 
         held_out = {row for row in train_rows if unit_hash(f"held:{salt}:{row}") < HELD_OUT_FRACTION}
         pending, labelled, spam, rounds = train_rows, [], None, []
-        while len(labelled) < DECISIONS:
+        while len(labelled) < self.args.decisions and len(pending):
             served, explored = self.serve(pending, spam, rate, salt)
             labelled += list(served)
             pending = np.setdiff1d(pending, served, assume_unique=True)
@@ -200,7 +202,8 @@ class Replay:
         )
         reference = f1_score(self.y[test_rows], self.train(train_rows)(self.x[test_rows]) >= 0.5)
         print(f"\nexplore_rate {rate}, split {split}: reference (all {len(train_rows)} labels) F1 {reference:.4f}")
-        print("| draw | F1 at 200 / 400 / 600 / 800 / 1,000 decisions | explored served per round | points short |")
+        marks = " / ".join(f"{n:,}" for n in range(self.args.per_round, self.args.decisions + 1, self.args.per_round))
+        print(f"| draw | F1 at {marks} decisions | explored served per round | points short |")
         print("| --- | --- | --- | --- |")
         gaps = []
         for salt in salts:

@@ -23,23 +23,25 @@ import time
 from pathlib import Path
 
 import psycopg
+from bench_postgres import create_database_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 DB_NAME = "moderation_bench_scoring"
 
 
-def database_urls() -> tuple[str, str]:
+def database_urls(name: str) -> tuple[str, str]:
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         sys.exit("bench/scoring.py needs DATABASE_URL pointing at PostgreSQL (run it through scripts/with-services.sh)")
     prefix, _, _ = base.rpartition("/")
-    return base, f"{prefix}/{DB_NAME}"
+    return base, f"{prefix}/{name}"
 
 
 def fresh_database(admin_url: str, bench_url: str, var: Path) -> None:
+    name = bench_url.rpartition("/")[2]
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(create_database_sql(name))
     env = {**os.environ, "DATABASE_URL": bench_url, "VAR_DIR": str(var)}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
@@ -161,11 +163,12 @@ def end_to_end(kind: str, contents: list, prefix: str) -> float:
 
 
 def latency_at(rate: float, seconds: float, contents: list, kind: str) -> list[float]:
-    """Feed items at ``rate`` per second for ``seconds``; return commit-to-scored latencies in seconds."""
+    """Feed items at ``rate`` per second for ``seconds`` (and at least 3, so a short run still measures); return
+    commit-to-scored latencies in seconds."""
     from intake.models import Item
 
     ids, sent, started = [], 0, time.monotonic()
-    while time.monotonic() - started < seconds:
+    while time.monotonic() - started < seconds or sent < 3:
         due = int((time.monotonic() - started) * rate) - sent
         if due > 0:
             batch = [contents[(sent + i) % len(contents)] for i in range(due)]
@@ -186,10 +189,14 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=512)
     parser.add_argument("--images", type=int, default=128)
     parser.add_argument("--latency-seconds", type=float, default=30)
+    parser.add_argument("--database", default=DB_NAME, help="PostgreSQL database of its own, dropped and recreated")
+    parser.add_argument(
+        "--broker", help="Redis URL of a database of its own, flushed first (default: REDIS_URL's server, db 1)"
+    )
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL") or sys.exit("bench/scoring.py needs REDIS_URL (scripts/with-services.sh)")
-    broker = redis_url.rpartition("/")[0] + "/1"  # a database of its own: the test suite uses /0
-    admin_url, bench_url = database_urls()
+    broker = args.broker or redis_url.rpartition("/")[0] + "/1"  # a database of its own: the test suite uses /0
+    admin_url, bench_url = database_urls(args.database)
     var = ROOT / "var" / "bench-scoring"
     var.mkdir(parents=True, exist_ok=True)
     fresh_database(admin_url, bench_url, var)

@@ -81,8 +81,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=ROOT / "var" / "datasets" / "spam-assassin")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split and label draws")
+    # Smaller settings make the tiny configuration CI runs on a few dozen mails (tests/bench/).
+    parser.add_argument(
+        "--curve", default=",".join(map(str, LEARNING_CURVE)), help="label counts of the learning curve (comma list)"
+    )
+    parser.add_argument("--draws", type=int, default=DRAWS, help="label draws per learning-curve size")
+    parser.add_argument("--splits", type=int, default=len(ABLATION_SEEDS), help="split seeds of the feature ablation")
+    parser.add_argument(
+        "--synthetic-rows", type=int, default=10_000, help="rows of the synthetic head-training timing (0: skip it)"
+    )
+    parser.add_argument("--encoder-sample", type=int, default=256, help="mails and comments of the encoder timing")
     args = parser.parse_args()
-    cache_dir = Path(os.environ.get("VAR_DIR", ROOT / "var")) / "cache"
+    curve = [int(size) for size in args.curve.split(",") if size.strip()]
+    ablation_seeds = tuple(range(args.splits))
+    cache_dir = cache_folder()
 
     print_machine()
     started, cpu = time.perf_counter(), time.process_time()
@@ -133,8 +145,8 @@ def main() -> None:
 
     section("Learning curve (default pipeline, same held-out split)")
     rng = np.random.default_rng(args.seed)
-    for size in (*LEARNING_CURVE, len(train)):
-        draws = 1 if size == len(train) else DRAWS
+    for size in (*[size for size in curve if size < len(train)], len(train)):
+        draws = 1 if size == len(train) else args.draws
         scores = []
         for _ in range(draws):
             rows = train if size == len(train) else stratified_sample(train, y, size, rng)
@@ -143,10 +155,10 @@ def main() -> None:
             scores.append((result["f1"] or 0.0, result["roc_auc"], result["ece"]))
         print(f"{size:>6} labels ({draws} draw{'s' if draws > 1 else ''}): {mean_std(scores)}")
 
-    section(f"Feature ablation (linear head, {len(ABLATION_SEEDS)} stratified 80/20 splits, mean ± std)")
+    section(f"Feature ablation (linear head, {len(ablation_seeds)} stratified 80/20 splits, mean ± std)")
     for name, x in features.items():
         scores, seconds = [], []
-        for seed in ABLATION_SEEDS:
+        for seed in ablation_seeds:
             fit_rows, held_out = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
             started = time.perf_counter()
             fitted = train_head(x[fit_rows], labels(y[fit_rows]), categories=SLUGS, config=config)
@@ -156,7 +168,7 @@ def main() -> None:
         print(f"{name:<48} {x.shape[1]:>5} dims  {mean_std(scores)}  train {np.mean(seconds):.1f} s")
     started = time.perf_counter()
     hidden = HeadConfig(hidden=64, epochs=100)
-    fit_rows, held_out = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=ABLATION_SEEDS[0])
+    fit_rows, held_out = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=ablation_seeds[0])
     fitted = train_head(features["embedding only"][fit_rows], labels(y[fit_rows]), categories=SLUGS, config=hidden)
     seconds = time.perf_counter() - started
     result = spam_report(fitted, features["embedding only"][held_out], y[held_out])
@@ -166,19 +178,25 @@ def main() -> None:
     )
 
     section("Calibration (default pipeline): ECE on the held-out split, 10 bins")
-    compare_calibration(default_x, y, train, test, sizes=(200, len(train)), seed=args.seed)
+    compare_calibration(default_x, y, train, test, sizes=sorted({min(200, len(train)), len(train)}), seed=args.seed)
 
     section("Cold-start prior, zero labels (spam policy description vs every message)")
     measure_prior(corpus)
 
     section("Speed")
     print(f"encoder load: {encoder_load[0]:.1f} s wall, {encoder_load[1]:.1f} s CPU (once per process)")
-    measure_encoder(corpus, seed=args.seed)
-    measure_head_training()
+    measure_encoder(corpus, seed=args.seed, sample=args.encoder_sample)
+    if args.synthetic_rows:
+        measure_head_training(args.synthetic_rows)
 
 
 # ------------------------------------------------------------------------------------------------
 # Corpus and cache
+
+
+def cache_folder() -> Path:
+    """Where the embeddings are cached: ``$VAR_DIR/cache`` (``var/cache`` by default), shared by the benchmarks."""
+    return Path(os.environ.get("VAR_DIR", ROOT / "var")) / "cache"
 
 
 def corpus_key(root: Path, files: list[Path]) -> str:
@@ -298,15 +316,15 @@ def measure_prior(corpus: Corpus) -> None:
     print(f"PR-AUC baseline (spam share) {y.mean():.4f}; AP of the prior {average_precision_score(y, spam):.4f}")
 
 
-def measure_encoder(corpus: Corpus, *, seed: int) -> None:
+def measure_encoder(corpus: Corpus, *, seed: int, sample: int) -> None:
     threads = torch.get_num_threads()
     rng = np.random.default_rng(seed)
-    mails = [corpus.texts[i] for i in rng.choice(len(corpus.texts), 256, replace=False)]
-    comments = SHORT_TEXTS * 32
+    mails = [corpus.texts[i] for i in rng.choice(len(corpus.texts), min(sample, len(corpus.texts)), replace=False)]
+    comments = (SHORT_TEXTS * (sample // len(SHORT_TEXTS) + 1))[:sample]
     text_model.embed_texts(comments[:32])  # warm-up
     for name, texts in (
-        ("mails (256 random corpus messages, most cut at 256 word pieces)", mails),
-        ("short comments (256 of ~15 words)", comments),
+        (f"mails ({len(mails)} random corpus messages, most cut at 256 word pieces)", mails),
+        (f"short comments ({len(comments)} of ~15 words)", comments),
     ):
         with Stopwatch() as watch:
             text_model.embed_texts(texts)
@@ -319,9 +337,9 @@ def measure_encoder(corpus: Corpus, *, seed: int) -> None:
     print(f"default lexical features on the same mails: {watch.rate(len(mails))}")
 
 
-def measure_head_training() -> None:
+def measure_head_training(n: int) -> None:
     rng = np.random.default_rng(0)
-    n, dim, categories = 10_000, 384, 7
+    dim, categories = 384, 7
     x = rng.standard_normal((n, dim)).astype(np.float32)
     teacher = rng.standard_normal((dim, categories)) / np.sqrt(dim) * 3
     logits = x @ teacher - np.array([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5])
@@ -335,7 +353,7 @@ def measure_head_training() -> None:
             train_head(x, y, categories=slugs, config=config, progress=lambda done, loss, log=passes: log.append(done))
         kind = "linear" if config.hidden == 0 else f"MLP hidden={config.hidden}, epochs={config.epochs}"
         print(
-            f"head training, 10,000 x 384 x 7 synthetic, {kind}: {watch} for {len(passes)} passes "
+            f"head training, {n:,} x 384 x 7 synthetic, {kind}: {watch} for {len(passes)} passes "
             f"({threads} torch threads, calibration included)"
         )
     cold = subprocess.run(

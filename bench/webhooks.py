@@ -31,9 +31,10 @@ DB_NAME = "moderation_bench_webhooks"
 VAR = ROOT / "var" / "bench-webhooks"
 
 
-def prepare_environment() -> dict[str, str]:
+def prepare_environment(database_name: str, broker: str | None) -> dict[str, str]:
     """A fresh database and broker for this run; returns the environment the worker gets too."""
     import psycopg
+    from bench_postgres import create_database_sql
 
     shutil.rmtree(VAR, ignore_errors=True)
     (VAR / "media").mkdir(parents=True)
@@ -42,14 +43,14 @@ def prepare_environment() -> dict[str, str]:
     database = os.environ.get("DATABASE_URL", "")
     if database.startswith("postgres"):
         with psycopg.connect(database, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
-        env["DATABASE_URL"] = f"{database.rpartition('/')[0]}/{DB_NAME}"
-    if os.environ.get("REDIS_URL"):
+            conn.execute(f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)')
+            conn.execute(create_database_sql(database_name))
+        env["DATABASE_URL"] = f"{database.rpartition('/')[0]}/{database_name}"
+    if broker:
         import redis
 
-        env["CELERY_BROKER_URL"] = os.environ["REDIS_URL"].rpartition("/")[0] + "/2"  # the test suite uses /0
-        redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
+        env["CELERY_BROKER_URL"] = broker
+        redis.Redis.from_url(broker).flushdb()
     os.environ.update(env)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
     return env
@@ -115,8 +116,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2, one per core)")
     parser.add_argument("--lag-seconds", type=float, default=20)
+    parser.add_argument("--database", default=DB_NAME, help="PostgreSQL database of its own, dropped and recreated")
+    parser.add_argument(
+        "--broker",
+        default=os.environ["REDIS_URL"].rpartition("/")[0] + "/2" if os.environ.get("REDIS_URL") else None,
+        help="Redis URL of a database of its own, flushed first (default: REDIS_URL's server, db 2; the suite uses 0)",
+    )
     args = parser.parse_args()
-    env = prepare_environment()
+    env = prepare_environment(args.database, args.broker)
     import django
 
     django.setup()

@@ -26,15 +26,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--generate", action="store_true", help="Run bench/claims.py's data generation first.")
+    parser.add_argument("--database", default=DB_NAME, help="the claims benchmark's database")
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         sys.exit("needs DATABASE_URL pointing at PostgreSQL (run it through scripts/with-services.sh)")
     if args.generate:
         subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "claims.py"), "--items", "0", "--reuse"], cwd=ROOT, check=True
+            [sys.executable, str(ROOT / "bench" / "claims.py"), "--items", "0", "--reuse", "--database", args.database],
+            cwd=ROOT,
+            check=True,
         )
-    os.environ["DATABASE_URL"] = base.rpartition("/")[0] + "/" + DB_NAME
+    os.environ["DATABASE_URL"] = base.rpartition("/")[0] + "/" + args.database
     os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench-work-view"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation_site.settings")
     sys.path.insert(0, str(ROOT))

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 
 WIDTH, HEIGHT, PAD = 640, 160, 24
+# Room on the left for the value axis's labels, and below for the time (or category) labels.
+LEFT, BOTTOM = 44, 30
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,20 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class AxisTick:
+    position: float  # y for the value axis, x for the label axis
+    label: str
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    x: float
+    y: float
+    label: str
+    value: float
+
+
+@dataclass(frozen=True)
 class Chart:
     bars: list[Bar]
     line: str  # SVG polyline points, for series drawn as a line
@@ -23,39 +39,74 @@ class Chart:
     width: int = WIDTH
     height: int = HEIGHT
     pad: int = PAD
+    unit: str = ""  # what the values count, shown on the value axis ("items", "decisions per hour")
+    y_ticks: tuple[AxisTick, ...] = ()
+    x_ticks: tuple[AxisTick, ...] = ()
+    points: tuple[SeriesPoint, ...] = ()  # a line's points, drawn as dots too (a single point has no line)
+    rows: tuple[tuple[str, float], ...] = ()  # the series itself, for the table that stands in for the picture
 
     @property
     def baseline(self) -> int:
-        return self.height - self.pad
+        return self.height - BOTTOM
+
+    @property
+    def left(self) -> int:
+        return LEFT
 
 
-def bar_chart(series: list[tuple[str, float]], *, maximum: float | None = None) -> Chart:
+def _value_y(value: float, maximum: float) -> float:
+    return round(HEIGHT - BOTTOM - (value / maximum) * (HEIGHT - BOTTOM - PAD), 1)
+
+
+def _y_ticks(maximum: float) -> tuple[AxisTick, ...]:
+    """0, half and the maximum, labelled without needless decimals."""
+    return tuple(
+        AxisTick(_value_y(v, maximum), f"{v:g}" if v != int(v) else f"{int(v)}") for v in (0, maximum / 2, maximum)
+    )
+
+
+def _x_ticks(xs: list[float], labels: list[str]) -> tuple[AxisTick, ...]:
+    """The first, middle and last labels (times or names): enough to read the axis, never overlapping."""
+    if not labels:
+        return ()
+    picks = sorted({0, len(labels) // 2, len(labels) - 1})
+    return tuple(AxisTick(xs[i], labels[i]) for i in picks)
+
+
+def bar_chart(series: list[tuple[str, float]], *, maximum: float | None = None, unit: str = "") -> Chart:
     """Bars for ``(label, value)`` pairs scaled to the tallest value, or to a fixed ``maximum``."""
     maximum = maximum or max((value for _, value in series), default=0) or 1
-    slot = (WIDTH - 2 * PAD) / max(len(series), 1)
+    slot = (WIDTH - LEFT - PAD) / max(len(series), 1)
     bars = [
         Bar(
-            x=round(PAD + index * slot + slot * 0.1, 1),
-            y=round(HEIGHT - PAD - (value / maximum) * (HEIGHT - 2 * PAD), 1),
+            x=round(LEFT + index * slot + slot * 0.1, 1),
+            y=_value_y(value, maximum),
             width=round(slot * 0.8, 1),
-            height=round((value / maximum) * (HEIGHT - 2 * PAD), 1),
+            height=round(HEIGHT - BOTTOM - _value_y(value, maximum), 1),
             label=label,
             value=value,
         )
         for index, (label, value) in enumerate(series)
     ]
-    return Chart(bars=bars, line="", maximum=maximum)
+    return Chart(
+        bars=bars, line="", maximum=maximum, unit=unit, y_ticks=_y_ticks(maximum),
+        x_ticks=_x_ticks([round(b.x + b.width / 2, 1) for b in bars], [b.label for b in bars]), rows=tuple(series),
+    )  # fmt: skip
 
 
-def line_chart(series: list[tuple[str, float]]) -> Chart:
+def line_chart(series: list[tuple[str, float]], *, unit: str = "") -> Chart:
     """A polyline for ``(label, value)`` pairs scaled to the tallest value."""
     maximum = max((value for _, value in series), default=0) or 1
-    step = (WIDTH - 2 * PAD) / max(len(series) - 1, 1)
-    points = " ".join(
-        f"{round(PAD + index * step, 1)},{round(HEIGHT - PAD - (value / maximum) * (HEIGHT - 2 * PAD), 1)}"
-        for index, (_, value) in enumerate(series)
+    step = (WIDTH - LEFT - PAD) / max(len(series) - 1, 1)
+    points = tuple(
+        SeriesPoint(round(LEFT + index * step, 1), _value_y(value, maximum), label, value)
+        for index, (label, value) in enumerate(series)
     )
-    return Chart(bars=[], line=points, maximum=maximum)
+    return Chart(
+        bars=[], line=" ".join(f"{p.x},{p.y}" for p in points), maximum=maximum, unit=unit,
+        y_ticks=_y_ticks(maximum), x_ticks=_x_ticks([p.x for p in points], [p.label for p in points]),
+        points=points, rows=tuple(series),
+    )  # fmt: skip
 
 
 # ---- model monitoring charts: fixed 0-1 scales, since they show rates and probabilities -------------

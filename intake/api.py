@@ -1,20 +1,22 @@
 """REST API v1 for items: ingestion and read-back."""
 
-import json
-
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.exceptions import Conflict
+from api.json_input import load_json_text
 from api.lists import SYNC_NOTE, KeysetListView
 from api.models import ApiToken
 from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND
 from intake.filters import ItemFilter
 from intake.item_input import quick_submission
 from intake.models import Item
+from intake.rescoring import is_rescorable, rescore_failed_items
 from intake.rows import ITEM_COLUMNS, ITEM_TIMES, item_rows
 from intake.serializers import (
     BatchResultSerializer,
@@ -29,6 +31,7 @@ from intake.serializers import (
 )
 from intake.submission import submit_items
 from intake.tickets import attach_ticket
+from intake.visibility import visible_items
 
 SINGLE_EXAMPLE = {
     "source": "creatorhub.comments",
@@ -59,9 +62,11 @@ def _payload_of(request: Request) -> object:
         if raw is None:
             raise serializers.ValidationError({"payload": ["A multipart request needs a 'payload' part (JSON)."]})
         try:
-            return json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise serializers.ValidationError({"payload": [f"Not valid JSON: {exc}."]}) from exc
+            # The same rules as a JSON body: nesting depth, NUL and lone surrogates (the part's bytes were
+            # already refused if they were not UTF-8, by api.json_input.StrictMultiPartParser).
+            return load_json_text(raw, where="The payload part")
+        except ParseError as exc:
+            raise serializers.ValidationError({"payload": [str(exc.detail)]}) from exc
     return request.data
 
 
@@ -72,6 +77,10 @@ class ItemCollectionView(KeysetListView):
     filterset_class = ItemFilter
     rows = staticmethod(item_rows)
     columns, times = ITEM_COLUMNS, ITEM_TIMES
+
+    def get_queryset(self):  # noqa: ANN201 - a QuerySet
+        # A token sees what its user sees (intake.visibility).
+        return visible_items(self.request.user, super().get_queryset())
 
     @extend_schema(
         operation_id="items_list",
@@ -201,7 +210,8 @@ class ItemDetailView(APIView):
         tags=["items"],
     )
     def get(self, request: Request, item_id: int) -> Response:
-        item = get_object_or_404(Item.objects.select_related("author").prefetch_related("reports"), pk=item_id)
+        items = visible_items(request.user, Item.objects.select_related("author").prefetch_related("reports"))
+        item = get_object_or_404(items, pk=item_id)
         return Response(ItemOutSerializer(item).data)
 
 
@@ -227,8 +237,42 @@ class ItemTicketView(APIView):
         tags=["items"],
     )
     def put(self, request: Request, item_id: int) -> Response:
-        item = get_object_or_404(Item, pk=item_id)
+        item = get_object_or_404(visible_items(request.user), pk=item_id)
         body = TicketInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         item = attach_ticket(item=item, actor=request.user, **body.validated_data)
         return Response(TicketOutSerializer(item).data)
+
+
+class NotFailed(Conflict):
+    code = "not_failed"
+
+
+class RescoreOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rescoring = serializers.BooleanField()
+
+
+class ItemRescoreView(APIView):
+    required_scope = {"POST": ApiToken.Scope.ITEMS_WRITE}
+
+    @extend_schema(
+        operation_id="items_rescore",
+        summary="Score a failed item again",
+        description=(
+            "For an item whose scoring failed (its `failure_reason` is set), for example after a worker crashed "
+            "on it three times: sends it to be scored again with the active models. Not routed yet, it is "
+            "scored and routed; waiting in a queue, it is scored and keeps its place. 202 when sent; 409 "
+            "`not_failed` when the item did not fail, or a reviewer holds it. Failed items are also scored "
+            "again when a new model version becomes active."
+        ),
+        request=None,
+        responses={202: RescoreOutSerializer, **ERROR_RESPONSES, **NOT_FOUND, 409: OpenApiResponse(ERROR_SCHEMA)},
+        tags=["items"],
+    )
+    def post(self, request: Request, item_id: int) -> Response:
+        item = get_object_or_404(visible_items(request.user), pk=item_id)
+        if not is_rescorable(item):
+            raise NotFailed("The item's scoring did not fail (or a reviewer holds it): nothing to score again.")
+        rescore_failed_items(item_ids=[item.pk])
+        return Response({"id": item.pk, "rescoring": True}, status=status.HTTP_202_ACCEPTED)

@@ -34,9 +34,10 @@ class CheckedImage:
 def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage:
     """Accept ``data`` only if it is a complete JPEG, PNG, WebP or GIF within the limits.
 
-    The format comes from the bytes, never from a file name. Dimensions are read from the header
-    and checked before any pixel is decoded, so a decompression bomb is refused cheaply; the full
-    decode afterwards catches truncated and corrupt files.
+    The format comes from the bytes, never from a file name. Dimensions (and an animation's frame
+    count, which counts against the pixel limit) are read from the headers and checked before any pixel
+    is decoded, so a decompression bomb is refused cheaply; the full decode afterwards catches
+    truncated and corrupt files.
     """
     if not data:
         raise ImageRejected("the image is empty")
@@ -50,6 +51,13 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage
                 if width * height > max_pixels:
                     raise ImageRejected(
                         f"the image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} pixels"
+                    )
+                # Every frame of an animation is decoded to show or score it: frames x pixels is what it costs.
+                frames = getattr(image, "n_frames", 1)
+                if frames > 1 and width * height * frames > max_pixels:
+                    raise ImageRejected(
+                        f"the animation is {frames} frames of {width}x{height} = {width * height * frames} pixels; "
+                        f"the limit is {max_pixels} pixels"
                     )
                 image_format = image.format or ""
                 image.load()

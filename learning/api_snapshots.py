@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from api.lists import KeysetListView
 from api.models import ApiToken
+from api.permissions import HasTokenScope, StaffUsersOnly
 from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND
 from classifiers.models import TrainingSnapshot
 from classifiers.snapshots import ITEMS_FILE
@@ -34,6 +35,7 @@ class TrainingSnapshotDetailSerializer(TrainingSnapshotOutSerializer):
 
 class TrainingSnapshotListView(KeysetListView):
     required_scope = {"GET": ApiToken.Scope.DECISIONS_READ}
+    permission_classes = [HasTokenScope, StaffUsersOnly]
     queryset = TrainingSnapshot.objects.all()
     serializer_class = TrainingSnapshotOutSerializer
     filter_backends: list = []
@@ -51,6 +53,7 @@ class TrainingSnapshotListView(KeysetListView):
 
 class TrainingSnapshotDetailView(APIView):
     required_scope = {"GET": ApiToken.Scope.DECISIONS_READ}
+    permission_classes = [HasTokenScope, StaffUsersOnly]
 
     @extend_schema(
         operation_id="training_snapshots_retrieve",
@@ -71,6 +74,7 @@ class NdjsonRenderer(JSONRenderer):
 
 class TrainingSnapshotItemsView(APIView):
     required_scope = {"GET": ApiToken.Scope.DECISIONS_READ}
+    permission_classes = [HasTokenScope, StaffUsersOnly]
     renderer_classes = [JSONRenderer, NdjsonRenderer]
 
     @extend_schema(

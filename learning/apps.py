@@ -9,6 +9,7 @@ class LearningConfig(AppConfig):
         from classifiers.signals import model_version_activated
 
         model_version_activated.connect(_stop_experiments_after_activation, dispatch_uid="learning.experiments")
+        model_version_activated.connect(_first_monitoring_at_activation, dispatch_uid="learning.monitoring")
 
 
 def _stop_experiments_after_activation(sender, version_id: int, kind: str, **kwargs) -> None:  # noqa: ANN001
@@ -16,3 +17,13 @@ def _stop_experiments_after_activation(sender, version_id: int, kind: str, **kwa
     from learning.experiments import stop_experiments_after_activation
 
     stop_experiments_after_activation(version_id=version_id, kind=kind)
+
+
+def _first_monitoring_at_activation(sender, version_id: int, kind: str, **kwargs) -> None:  # noqa: ANN001
+    """A newly active model gets its first monitoring figures now, not at the next periodic run (up to an hour).
+
+    Sent by name to a worker, like "Recompute now": computing the report reads the labelled scores of the window.
+    """
+    from celery import current_app
+
+    current_app.signature("queues.tasks.refresh_model_health", args=[version_id]).delay()

@@ -29,12 +29,18 @@ carry no such bias, so:
   * ``random_sample+hash``: otherwise the sampled items plus a deterministic ``TRAINING_HELD_OUT_FRACTION``
     of the other items, chosen by a stable hash of the item id (sha256), are held out. These metrics
     carry the ordering bias; the manifest, the run and the model version say which mode was used.
-Every other item is for training. ``weight`` is 1.0 for every record. Inverse-propensity weights were
+Every other item is for training. ``weight`` is 1.0 for every record of human labels. Inverse-propensity weights were
 measured and left out: reviewers' queue order depends on the model's scores, not on the labels, so the
 chance of a label given the item is the same among labelled items as anywhere, and on the labels of a
 risk-ordered run neither weighting explored rows up, calibrating on them alone, nor shifting the prior
 to their spam rate raised held-out F1 (bench/RESULTS.md, "Learning from nothing"). What the order does
 cost is information, and that is fixed where items are chosen (exploration, ``queues.enqueue``).
+
+Labels from other labelers (an LLM prompt version, a crowd worker) enter a snapshot only when the caller passes
+them as ``WeightedLabels`` (the labeling app does, for labelers an admin gave a training weight above 0): such a
+record covers only an item no human labelled, goes to the training split (never held out: the held-out metrics
+stay on human labels), carries its labeler's weight, and the manifest lists every labeler with its weight and
+count. Weighted sources are given in order of precedence; the first that labels an item wins it.
 
 A snapshot is immutable: it is written to a staging directory, renamed into place once complete,
 its files made read-only, and an existing directory is never written into. A second export is a new
@@ -168,11 +174,36 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def build_records(cutoff: datetime) -> tuple[list[TrainingRecord], dict[int, str], str]:
+@dataclass(frozen=True)
+class WeightedLabels:
+    """Labels from a labeler other than a moderator, admitted to training with an admin's weight."""
+
+    name: str
+    kind: str
+    weight: float
+    labels: dict[int, dict[str, int]]  # item id -> category slug -> 1 (violates) or 0
+
+
+def _weighted_winners(
+    winners: dict[int, dict[str, _Winner]], weighted: tuple[WeightedLabels, ...]
+) -> dict[int, WeightedLabels]:
+    """Per item no human labelled: the first weighted source that labels it."""
+    chosen: dict[int, WeightedLabels] = {}
+    for source in weighted:
+        for item_id, labels in source.labels.items():
+            if labels and item_id not in winners and item_id not in chosen:
+                chosen[item_id] = source
+    return chosen
+
+
+def build_records(
+    cutoff: datetime, weighted: tuple[WeightedLabels, ...] = ()
+) -> tuple[list[TrainingRecord], dict[int, str], str]:
     """Records sorted by item id, the storage names of their images, and the held-out mode."""
     winners = resolve_labels(cutoff)
     held_out, mode = held_out_items(winners)
-    ids = sorted(winners)
+    extra = _weighted_winners(winners, weighted)
+    ids = sorted([*winners, *extra])
     records, images = [], {}
     for start in range(0, len(ids), 2_000):
         chunk = ids[start : start + 2_000]
@@ -190,6 +221,31 @@ def build_records(cutoff: datetime) -> tuple[list[TrainingRecord], dict[int, str
                 ext = (fmt or Path(image).suffix.lstrip(".") or "bin").lower()
                 relative = f"{IMAGES_DIR}/{sha}.{ext}"
                 images[relative] = image
+            if item_id in extra:
+                source = extra[item_id]
+                labels = dict(sorted(source.labels[item_id].items()))
+                records.append(
+                    TrainingRecord(
+                        item_id=item_id,
+                        text=text,
+                        image=relative,
+                        labels={slug: int(value) for slug, value in labels.items()},
+                        provenance={
+                            slug: {
+                                "labeler": source.name,
+                                "kind": source.kind,
+                                "weight": source.weight,
+                                "reviewer": None,
+                                "queue": None,
+                                "selection": "labeler",
+                            }
+                            for slug in labels
+                        },  # fmt: skip
+                        split=Split.TRAIN,
+                        weight=source.weight,
+                    )
+                )
+                continue
             labels = winners[item_id]
             records.append(
                 TrainingRecord(
@@ -271,6 +327,7 @@ def export_training_snapshot(
     out_dir: Path | None = None,
     actor: AbstractBaseUser | None = None,
     actor_label: str = "",
+    weighted: tuple[WeightedLabels, ...] = (),
 ) -> TrainingSnapshot:
     """Write a new immutable snapshot of the labels as of ``cutoff`` and record it (with an audit event).
 
@@ -279,7 +336,7 @@ def export_training_snapshot(
     """
     cutoff = cutoff or default_cutoff()
     out_dir = Path(out_dir or settings.TRAINING_SNAPSHOT_DIR)
-    records, images, mode = build_records(cutoff)
+    records, images, mode = build_records(cutoff, weighted)
     if not records:
         raise EmptySnapshot(f"No human labels at or before {_utc(cutoff)}: nothing to train on.")
     counts = _counts(records)
@@ -294,7 +351,7 @@ def export_training_snapshot(
         staging = out_dir / f".snapshot-{snapshot.pk}-{uuid.uuid4().hex}.partial"
         try:
             files = _write_files(staging, records, images)
-            manifest = _manifest(snapshot, cutoff, mode, counts, files, records, actor, actor_label)
+            manifest = _manifest(snapshot, cutoff, mode, counts, files, records, actor, actor_label, weighted)
             (staging / MANIFEST_FILE).write_text(
                 json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
             )
@@ -357,10 +414,17 @@ def _manifest(
     records: list[TrainingRecord],
     actor: AbstractBaseUser | None,
     actor_label: str,
+    weighted: tuple[WeightedLabels, ...] = (),
 ) -> dict[str, Any]:
     reviewer_ids = {p["reviewer"] for r in records for p in r.provenance.values() if p["reviewer"] is not None}
     queue_ids = {p["queue"] for r in records for p in r.provenance.values() if p["queue"] is not None}
     users = get_user_model().objects.filter(pk__in=reviewer_ids)
+    weighted_items: dict[str, int] = {}
+    for record in records:
+        for provenance in record.provenance.values():
+            if "labeler" in provenance:
+                weighted_items[provenance["labeler"]] = weighted_items.get(provenance["labeler"], 0) + 1
+                break
     return {
         "format": FORMAT,
         "snapshot": snapshot.pk,
@@ -370,6 +434,11 @@ def _manifest(
         "code_version": code_version(),
         "conflict_rule": CONFLICT_RULE,
         "automatic_decisions": "excluded",
+        # Non-human labels only through labelers an admin weighted; human labels win any item they cover.
+        "labelers": [
+            {"name": w.name, "kind": w.kind, "weight": w.weight, "items": weighted_items.get(w.name, 0)}
+            for w in weighted
+        ],
         "split": {
             "mode": mode,
             "random_sample_minimum": settings.TRAINING_MIN_RANDOM_HELD_OUT,

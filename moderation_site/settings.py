@@ -20,6 +20,8 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from ops.json_logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -93,6 +95,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "ops",
     "audit",
     "webhooks",
     "api",
@@ -102,9 +105,15 @@ INSTALLED_APPS = [
     "review",
     "quality",
     "learning",
+    "labeling",
+    "accounts",
+    "wellness",
+    "console",
 ]
 
 MIDDLEWARE = [
+    "ops.request_id.RequestIdMiddleware",
+    "ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "moderation_site.middleware.RequestSizeLimitMiddleware",
@@ -216,8 +225,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasTokenScope"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
+        "api.json_input.StrictJSONParser",
+        "api.json_input.StrictMultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -271,6 +280,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: the database is the source of truth; the broker only carries ids (see DESIGN.md).
+# A sender tries the broker once (and once more at once), instead of kombu's default of three tries seconds
+# apart: a web request that queues work must not hang while the broker is down (the work waits in the
+# database for the sweeper). Workers reconnect on their own schedule (broker_connection_retry).
+BROKER_FAIL_FAST_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") if PRODUCTION else env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
@@ -283,6 +296,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = BROKER_FAIL_FAST_OPTIONS
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"
@@ -300,10 +315,16 @@ CELERY_TASK_ROUTES = {
     "*.train_*": {"queue": "training"},
     "queues.tasks.retrain_heads": {"queue": "training"},
     "queues.tasks.retrain_text_heads": {"queue": "training"},  # its old name, for messages sent before
+    # LLM labelers wait on outside endpoints: their own queue, so a slow or dead endpoint never holds up scoring.
+    "labeling.tasks.*": {"queue": "llm"},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
+    # Accounts: signal updates whose message was lost, event partitions ahead and past retention, strikes.
+    "sweep-account-signals": {"task": "accounts.tasks.sweep_signals", "schedule": 30},
+    "maintain-event-partitions": {"task": "accounts.tasks.maintain_event_partitions", "schedule": 3600},
+    "count-strikes": {"task": "accounts.tasks.count_strikes", "schedule": 60},
     # Re-queues items whose scoring message was lost or whose worker died (DESIGN.md invariant 1).
     "sweep-scoring": {"task": "queues.tasks.sweep_scoring", "schedule": env_int("SCORING_SWEEP_SECONDS", 30)},
     "release-expired-leases": {"task": "queues.tasks.release_expired_leases", "schedule": 30},
@@ -326,7 +347,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "queues.tasks.check_model_health",
         "schedule": env_int("MONITOR_INTERVAL_SECONDS", 900),
     },
+    # Re-sends LLM runs whose message was lost or whose worker died (labeling/llm_runs.py).
+    "requeue-stalled-llm-runs": {"task": "labeling.tasks.requeue_stalled_llm_runs", "schedule": 300},
 }
+
+# LLM labelers (labeling/llm_runs.py): a task labels for this long, then sends the run again for the rest (the
+# requests still in flight then finish, up to timeout x attempts, within the task's 300 s soft limit);
+# the first retry of a failed request waits this long, doubling each time (or the endpoint's Retry-After).
+LLM_RUN_SLICE_SECONDS = env_int("LLM_RUN_SLICE_SECONDS", 150)
+LLM_RETRY_BASE_SECONDS = float(os.environ.get("LLM_RETRY_BASE_SECONDS", "0.5"))
 
 # Training data and retraining (learning/training_data.py, learning/retraining.py).
 TRAINING_SNAPSHOT_DIR = Path(env_str("TRAINING_SNAPSHOT_DIR", str(VAR_DIR / "training-snapshots")))
@@ -351,6 +380,20 @@ MONITOR_HISTORY_DAYS = env_int("MONITOR_HISTORY_DAYS", 28)
 MONITOR_DRIFT_BASELINE_DAYS = env_int("MONITOR_DRIFT_BASELINE_DAYS", 7)
 MONITOR_MAX_LABELS = env_int("MONITOR_MAX_LABELS", 200_000)  # the most recent labels one check reads
 
+# Accounts (accounts/): behaviour events, signals, detection rules and cases.
+ACCOUNT_EVENT_RETENTION_DAYS = env_int("ACCOUNT_EVENT_RETENTION_DAYS", 90)  # daily partitions older are dropped
+ACCOUNT_EVENT_MAX_AGE_DAYS = env_int("ACCOUNT_EVENT_MAX_AGE_DAYS", 7)  # older events are refused at intake
+ACCOUNT_EVENT_MAX_FUTURE_SECONDS = env_int("ACCOUNT_EVENT_MAX_FUTURE_SECONDS", 300)  # clock skew tolerated
+ACCOUNT_EVENT_BATCH_MAX = env_int("ACCOUNT_EVENT_BATCH_MAX", 1000)
+ACCOUNT_TAKEOVER_WINDOW_MINUTES = env_int("ACCOUNT_TAKEOVER_WINDOW_MINUTES", 30)  # new device -> sensitive change
+ACCOUNT_SIGNAL_TASK_BATCH = env_int("ACCOUNT_SIGNAL_TASK_BATCH", 500)  # accounts per signal-update message
+ACCOUNT_STRIKE_THRESHOLD_DEFAULT = env_int("ACCOUNT_STRIKE_THRESHOLD_DEFAULT", 3)  # removals per category
+ACCOUNT_STRIKE_THRESHOLDS = {
+    slug: int(n) for slug, _, n in (pair.partition("=") for pair in env_list("ACCOUNT_STRIKE_THRESHOLDS", ""))
+}  # e.g. "hate=2,spam=5"
+ACCOUNT_STRIKE_QUEUE = env_str("ACCOUNT_STRIKE_QUEUE", "account-cases")  # slug of the queue for policy cases
+ACCOUNT_APPEALS_QUEUE = env_str("ACCOUNT_APPEALS_QUEUE", "account-appeals")
+
 # Reviewing: how long a claim lasts without a heartbeat, and how long a skipped item stays away.
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 600)
 REVIEW_SKIP_COOLDOWN_SECONDS = env_int("REVIEW_SKIP_COOLDOWN_SECONDS", 300)
@@ -366,7 +409,7 @@ REVIEW_IMAGE_MAX_SIDE = env_int("REVIEW_IMAGE_MAX_SIDE", 1024)
 # "10.20.0.0/16,127.0.0.1/32" for a receiver inside the network.
 WEBHOOK_EVENT_TYPES = [
     "item.created", "item.scored", "item.routed", "decision.created", "decision.overturned", "item.escalated",
-    "model.promoted",
+    "model.promoted", "account.actioned", "appeal.decided", "llm_run.finished", "crowd_task_set.aggregated",
 ]  # fmt: skip
 _WEBHOOK_RETRIES = "5,30,120,600,1800,3600,7200,14400,28800,28800,28800"
 WEBHOOK_RETRY_SCHEDULE = [int(seconds) for seconds in env_list("WEBHOOK_RETRY_SCHEDULE", _WEBHOOK_RETRIES)]
@@ -417,9 +460,27 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# Logs: JSON lines in production (LOG_FORMAT=json), plain text in the embedded app; both carry the request id
+# (ops/request_id.py), which follows the work into Celery tasks. Workers log through this too, not Celery's own.
+LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "text")
+LOGGING = logging_config(json_lines=LOG_FORMAT == "json", level=env_str("LOG_LEVEL", "INFO"))
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A prefork child loads its models before it takes tasks (ops.worker_signals); give it time to say it is alive.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", 180)
+
+# Operations (ops/): who may read /health/* and /metrics, and how heartbeats are judged.
+# Allowed: requests from OPS_ALLOWED_NETWORKS (client address as AUDIT_TRUSTED_PROXIES computes it) or with
+# "Authorization: Bearer $OPS_TOKEN". Default: loopback only, no token.
+OPS_ALLOWED_NETWORKS = env_list("OPS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+OPS_TOKEN = os.environ.get("OPS_TOKEN", "")
+OPS_HEARTBEAT_SECONDS = env_int("OPS_HEARTBEAT_SECONDS", 10)
+OPS_HEARTBEAT_STALE_SECONDS = env_int("OPS_HEARTBEAT_STALE_SECONDS", 45)
+OPS_BEAT_STALE_SECONDS = env_int("OPS_BEAT_STALE_SECONDS", 120)
+OPS_REQUIRED_QUEUES = env_list("OPS_REQUIRED_QUEUES", "inference,default")
+OPS_BROKER_QUEUES = env_list("OPS_BROKER_QUEUES", "inference,default,training")
+OPS_CHECK_TIMEOUT_SECONDS = float(os.environ.get("OPS_CHECK_TIMEOUT_SECONDS", "2"))
+CELERY_BEAT_SCHEDULE["ops-beat-tick"] = {"task": "ops.tasks.beat_tick", "schedule": 30}
+CELERY_BEAT_SCHEDULE["ops-prune-heartbeats"] = {"task": "ops.tasks.prune_worker_heartbeats", "schedule": 3600}
+# JSON nesting: request bodies and multipart JSON parts (api/json_input.py); item metadata is flatter still.
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 12)
+MODERATION_MAX_METADATA_DEPTH = env_int("MODERATION_MAX_METADATA_DEPTH", 4)

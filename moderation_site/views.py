@@ -6,10 +6,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from accounts import selectors as account_selectors
 from learning import monitoring
 from queues import selectors
 from review import qa
 from review import selectors as review_selectors
+from wellness import exposure
 
 
 @require_GET
@@ -27,11 +29,13 @@ def home(request: HttpRequest) -> HttpResponse:
         "home.html",
         {
             "queues": selectors.queue_stats_for(request.user),
+            "account_queues": account_selectors.account_queue_ids(),
             "decided_today": review_selectors.decisions_today(request.user),
             "now": timezone.now(),
             "senior": senior,
             "escalations": escalations,
             "escalations_total": escalations_total,
             "models": models,
+            "exposure": exposure.exposure_of(request.user),
         },
     )

@@ -22,7 +22,9 @@ def quality(request: HttpRequest) -> HttpResponse:
     days = request.GET.get("days", "")
     days = int(days) if days.isdigit() and int(days) in PERIODS else 30
     report = agreement.quality_report(days=days)
-    chart = charts.bar_chart([(row.name, row.agreement or 0.0) for row in report.categories if row.pairs])
+    chart = charts.bar_chart(
+        [(row.name, row.agreement or 0.0) for row in report.categories if row.pairs], unit="agreement, %"
+    )
     return render(
         request,
         "quality/quality.html",

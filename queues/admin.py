@@ -1,7 +1,11 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from audit.admin_mixins import AuditedAdminMixin
 from classifiers.models import PolicyCategory
@@ -9,6 +13,8 @@ from queues import admin_gold  # noqa: F401 - its import registers the gold item
 from queues.enqueue import load_rules, preview_routing
 from queues.models import Decision, Queue, QueueEntry, RoutingRule
 from queues.routing import Rule, validate_conditions
+from queues.routing_preview import preview_routing_diff, shadow_tally
+from queues.rule_builder import rule_fields
 
 
 @admin.register(Queue)
@@ -26,7 +32,9 @@ class QueueAdmin(AuditedAdminMixin, admin.ModelAdmin):
 class RoutingRuleForm(forms.ModelForm):
     class Meta:
         model = RoutingRule
-        fields = ["name", "position", "is_active", "conditions", "action", "queue", "sample_rate", "qa_queue"]
+        fields = [
+            "name", "position", "is_active", "is_shadow", "conditions", "action", "queue", "sample_rate", "qa_queue"
+        ]  # fmt: skip
 
     def clean(self) -> dict:
         data = super().clean()
@@ -50,18 +58,42 @@ class RoutingRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Ordered rules; the change form has a Preview button that routes recent items without saving."""
 
     form = RoutingRuleForm
-    list_display = ["position", "name", "action", "queue", "sample_rate", "is_active"]
+    list_display = ["position", "name", "action", "queue", "sample_rate", "is_active", "is_shadow", "would_have"]
     list_display_links = ["name"]
     list_editable = ["position", "is_active"]
     change_form_template = "admin/queues/routingrule/change_form.html"
     PREVIEW_ITEMS = 5000
+    SHADOW_DAYS = 7
+
+    class Media:
+        js = ["app/rule_builder.js"]
+        css = {"all": ["app/rule_builder.css"]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RoutingRule]:
+        since = timezone.now() - timedelta(days=self.SHADOW_DAYS)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(would_have_count=Count("shadow_routings", filter=Q(shadow_routings__created_at__gte=since)))
+        )
+
+    @admin.display(description="Would have routed (7 days)", ordering="would_have_count")
+    def would_have(self, rule: RoutingRule) -> str:
+        return f"{rule.would_have_count:,}" if rule.is_shadow else "—"
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # noqa: ANN001, ANN201
+        # The rule builder's field catalogue (static/app/rule_builder.js), and a shadow rule's would-have counts.
+        extra_context = {**(extra_context or {}), "rule_fields": rule_fields()}
+        if object_id:
+            extra_context["shadow_tally"] = shadow_tally(rule_id=object_id, days=self.SHADOW_DAYS)
         if request.method != "POST" or "_preview" not in request.POST:
             return super().changeform_view(request, object_id, form_url, extra_context)
         obj = self.get_object(request, object_id) if object_id else None
         form = self.get_form(request, obj, change=obj is not None)(request.POST, instance=obj)
         preview = self._preview(form, obj) if form.is_valid() else None
+        if preview is not None:
+            edited = self._edited_rules(form, obj)
+            extra_context["routing_diff"] = preview_routing_diff(edited, last_n=self.PREVIEW_ITEMS)
         fieldsets = list(self.get_fieldsets(request, obj))
         admin_form = helpers.AdminForm(form, fieldsets, self.get_prepopulated_fields(request, obj), model_admin=self)
         context = {
@@ -78,12 +110,20 @@ class RoutingRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
             "preserved_filters": self.get_preserved_filters(request),
             "routing_preview": preview,
             "preview_items": self.PREVIEW_ITEMS,
+            **extra_context,
         }
         return self.render_change_form(
             request, context, add=obj is None, change=obj is not None, obj=obj, form_url=form_url
         )
 
     def _preview(self, form: forms.ModelForm, obj: RoutingRule | None) -> list:
+        return preview_routing(self._edited_rules(form, obj), last_n=self.PREVIEW_ITEMS)
+
+    def _edited_rules(self, form: forms.ModelForm, obj: RoutingRule | None) -> list[Rule]:
+        """Today's active rules with this rule as edited (added, changed, or left out when made inactive).
+
+        A shadow rule is previewed as if it were live: the preview shows what turning it on would change.
+        """
         edited = form.save(commit=False)
         rules = [
             rule
@@ -102,7 +142,7 @@ class RoutingRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
             positions = {r.pk: r.position for r in RoutingRule.objects.all()}
             rules.append(candidate)
             rules.sort(key=lambda r: (edited.position if r is candidate else positions.get(r.id, 0), r.id))
-        return preview_routing(rules, last_n=self.PREVIEW_ITEMS)
+        return rules
 
 
 @admin.register(QueueEntry)

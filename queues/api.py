@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from api.permissions import REFERENCE_SCOPES
 from api.schema import ERROR_RESPONSES, NOT_FOUND
+from queues.membership import queues_for
 from queues.models import Queue
 from queues.selectors import pending_stats
 from queues.serializers import QueueOutSerializer
@@ -24,6 +25,11 @@ STATS_DESCRIPTION = (
 
 
 QUEUE_STATS_KEY = "api:queue-stats"
+
+
+def visible_queues(user):  # noqa: ANN001, ANN201 - a user, a QuerySet[Queue]
+    """Staff (and their tokens) see every queue; anyone else the queues they work (intake.visibility)."""
+    return Queue.objects.all() if user.is_staff else queues_for(user)
 
 
 def _with_stats(queues: list[Queue]) -> list[Queue]:
@@ -52,7 +58,7 @@ class QueueListView(APIView):
         tags=["queues"],
     )
     def get(self, request: Request) -> Response:
-        queues = _with_stats(list(Queue.objects.order_by("name")))
+        queues = _with_stats(list(visible_queues(request.user).order_by("name")))
         return Response(QueueOutSerializer(queues, many=True).data)
 
 
@@ -67,5 +73,5 @@ class QueueDetailView(APIView):
         tags=["queues"],
     )
     def get(self, request: Request, queue_id: int) -> Response:
-        [queue] = _with_stats([get_object_or_404(Queue, pk=queue_id)])
+        [queue] = _with_stats([get_object_or_404(visible_queues(request.user), pk=queue_id)])
         return Response(QueueOutSerializer(queue).data)

@@ -13,5 +13,9 @@ class QueuesConfig(AppConfig):
 
 
 def _reroute_after_activation(sender, version_id: int, kind: str, **kwargs) -> None:  # noqa: ANN001
-    """A new active model changes scores, so pending items are routed again (on a worker)."""
+    """A new active model changes scores, so pending items are routed again (on a worker); failed items are
+    scored again with it (the pending ones by that rerouting, the others through a scoring message)."""
+    from intake.rescoring import rescore_failed_items
+
+    rescore_failed_items()
     current_app.signature("queues.tasks.reroute_pending").delay()

@@ -50,9 +50,17 @@ from classifiers.models import ModelVersion, PolicyCategory, Score
 from intake.models import Item, Report
 from queues import events, experiment_arms
 from queues.entries import new_entry
-from queues.models import Decision, ItemSignature, NearDuplicateKey, Queue, QueueEntry, RoutingRule
+from queues.models import (
+    Decision,
+    ItemSignature,
+    NearDuplicateKey,
+    Queue,
+    QueueEntry,
+    RoutingRule,
+    ShadowRouting,
+)
 from queues.priority import risk_of
-from queues.routing import ItemFacts, RoutingDecision, Rule, route
+from queues.routing import ItemFacts, RoutingDecision, Rule, route, shadow_decision
 from queues.scores import active_scores, routing_scores
 
 logger = logging.getLogger(__name__)
@@ -62,18 +70,53 @@ class NoDefaultQueue(RuntimeError):
     """Routing needs a default queue to catch what no rule matches."""
 
 
+def _rule(rule: RoutingRule) -> Rule:
+    return Rule(
+        id=rule.pk,
+        conditions=rule.conditions,
+        action=rule.action,
+        queue_id=rule.queue_id,
+        sample_rate=rule.sample_rate,
+        qa_queue_id=rule.qa_queue_id,
+    )
+
+
 def load_rules() -> list[Rule]:
-    return [
-        Rule(
-            id=rule.pk,
-            conditions=rule.conditions,
-            action=rule.action,
-            queue_id=rule.queue_id,
-            sample_rate=rule.sample_rate,
-            qa_queue_id=rule.qa_queue_id,
-        )
-        for rule in RoutingRule.objects.filter(is_active=True).order_by("position", "id")
-    ]
+    """The active live rules, in order (shadow rules act on nothing)."""
+    rules = RoutingRule.objects.filter(is_active=True, is_shadow=False).order_by("position", "id")
+    return [_rule(rule) for rule in rules]
+
+
+def record_shadow_routing(
+    items: list, facts: dict, live: list[Rule], decisions: dict[int, RoutingDecision], *, default_queue_id: int
+) -> int:
+    """Record where each active shadow rule would have sent ``items``, beside where they went; rows written.
+
+    Costs one query per routed batch while no shadow rule is active.
+    """
+    shadows = list(RoutingRule.objects.filter(is_active=True, is_shadow=True).order_by("position", "id"))
+    if not shadows:
+        return 0
+    positions = dict(RoutingRule.objects.filter(is_active=True, is_shadow=False).values_list("pk", "position"))
+    rows = []
+    for shadow in shadows:
+        before = {rule_id for rule_id, p in positions.items() if (p, rule_id) < (shadow.position, shadow.pk)}
+        for item in items:
+            would = shadow_decision(
+                facts[item.pk], live, _rule(shadow), before_rule_ids=before, default_queue_id=default_queue_id
+            )
+            if would is not None:
+                rows.append(
+                    ShadowRouting(
+                        rule=shadow,
+                        item_id=item.pk,
+                        would_action=would.action,
+                        would_queue_id=would.queue_id,
+                        live_queue_id=decisions[item.pk].queue_id,
+                    )  # fmt: skip
+                )
+    ShadowRouting.objects.bulk_create(rows)
+    return len(rows)
 
 
 def default_queue() -> Queue:
@@ -81,6 +124,23 @@ def default_queue() -> Queue:
     if queue is None:
         raise NoDefaultQueue("No default queue: mark one queue as the default in the admin.")
     return queue
+
+
+def llm_probabilities(item_ids: list[int]) -> dict[int, dict[str, float]]:
+    """The latest probability per item and category from each category's default LLM prompt (``llm.<category>``).
+
+    Read through the ORM relation the labeling app adds to items (``Item.llm_results``), never by importing it:
+    labeling sits above queues, and only writes these rows.
+    """
+    found: dict[int, dict[str, float]] = defaultdict(dict)
+    rows = (
+        Item.objects.filter(pk__in=item_ids, llm_results__state="done", llm_results__labeler__prompt__is_default=True)
+        .order_by("llm_results__finished_at")
+        .values_list("pk", "llm_results__labeler__prompt__category__slug", "llm_results__probability")
+    )
+    for item_id, slug, probability in rows:
+        found[item_id][slug] = probability  # later rows win: the latest verdict
+    return found
 
 
 def item_facts(
@@ -93,6 +153,7 @@ def item_facts(
     reasons: dict[int, set[str]] = defaultdict(set)
     for item_id, reason in Report.objects.filter(item__in=items).values_list("item_id", "reason"):
         reasons[item_id].add(reason)
+    llm = llm_probabilities([item.pk for item in items])
     now = timezone.now()
     facts = {}
     for item in items:
@@ -102,6 +163,7 @@ def item_facts(
             kind=item.kind.value,
             source=item.source,
             scores=scores.get(item.pk, {}),
+            llm=llm.get(item.pk, {}),
             risk=risk_of((risk_scores if risk_scores is not None else scores).get(item.pk, {}), severities).value,
             report_count=item.report_count,
             report_reasons=frozenset(reasons[item.pk]),
@@ -272,6 +334,7 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
         _assign_duplicate_groups(items)
         for item in items:
             decisions[item.pk] = route(facts[item.pk], rules, default_queue_id=fallback.pk)
+        record_shadow_routing(items, facts, rules, decisions, default_queue_id=fallback.pk)
         arriving: dict[int, list[float]] = defaultdict(list)  # per queue, the risks of the batch's items
         for item in items:
             if decisions[item.pk].queue_id is not None:
@@ -431,14 +494,16 @@ def preview_routing(rules: list[Rule], *, last_n: int) -> list[PreviewRow]:
     )
 
 
-def reroute_pending_items(*, batch_size: int = 500) -> int:
+def reroute_pending_items(*, batch_size: int = 500, item_ids: list[int] | None = None) -> int:
     """Route every pending, rule-routed item again under the active models; returns how many moved.
 
-    Items without scores from an active version are scored first. An item whose destination is
-    unchanged keeps its entry with a new risk and key; one that now belongs elsewhere moves there,
-    keeping the time it first entered a queue, so its deadline does not restart. Whether an item is
-    explored is decided again under the new scores, and each risk-ordered queue's explored entries are
-    then spread through it at ``explore_rate`` of the service, most uncertain first (module docstring).
+    Items without scores from an active version are scored first; a failed item that scores now loses its
+    failure reason (intake.rescoring sends the failed ones here). With ``item_ids``, only those items.
+    An item whose destination is unchanged keeps its entry with a new risk and key; one that now belongs
+    elsewhere moves there, keeping the time it first entered a queue, so its deadline does not restart.
+    Whether an item is explored is decided again under the new scores, and each risk-ordered queue's
+    explored entries are then spread through it at ``explore_rate`` of the service, most uncertain first
+    (module docstring).
     """
     from classifiers.runtime import Content, score_contents
 
@@ -450,15 +515,14 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
     moved, last_id = 0, 0
     uncertainty: dict[int, float | None] = {}
     while True:
-        entries = list(
-            QueueEntry.objects.filter(
-                status=QueueEntry.Status.PENDING,
-                selection__in=[QueueEntry.Selection.ROUTED, QueueEntry.Selection.EXPLORE],
-                pk__gt=last_id,
-            )
-            .select_related("item__author")
-            .order_by("pk")[:batch_size]
+        pending = QueueEntry.objects.filter(
+            status=QueueEntry.Status.PENDING,
+            selection__in=[QueueEntry.Selection.ROUTED, QueueEntry.Selection.EXPLORE],
+            pk__gt=last_id,
         )
+        if item_ids is not None:
+            pending = pending.filter(item_id__in=item_ids)
+        entries = list(pending.select_related("item__author").order_by("pk")[:batch_size])
         if not entries:
             for queue in queues.values():
                 interleave_explored_entries(queue, uncertainty)
@@ -472,7 +536,9 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
         )
         unscored = [i for i in items if i.pk not in scored]
         if unscored:
-            score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
+            report = score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
+            recovered = [i.pk for i in unscored if i.failure_reason and i.pk not in report.failures]
+            Item.objects.filter(id__in=recovered).update(failure_reason="", scored_at=timezone.now())
         arms = experiment_arms.assignments_from_entries(entries)
         ids = [i.pk for i in items]
         scores, risk_scores, learned = routing_scores(ids, arms)
@@ -481,7 +547,9 @@ def reroute_pending_items(*, batch_size: int = 500) -> int:
         facts = item_facts(items, scores, severities, risk_scores=risk_scores)
         with transaction.atomic():
             for entry in (
-                QueueEntry.objects.select_for_update()
+                # of=self: an entry's item is optional (account cases), so the join is outer, and PostgreSQL
+                # cannot lock its nullable side; the entry lock is the one decisions take too.
+                QueueEntry.objects.select_for_update(of=("self",))
                 .filter(pk__in=[e.pk for e in entries], status=QueueEntry.Status.PENDING)
                 .select_related("item")
             ):

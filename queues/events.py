@@ -44,18 +44,28 @@ def decision_created(
     """
     emit(
         event_type="decision.created",
-        payload=item_summary(decision.item)
-        | {
-            "decision_id": decision.pk,
-            "action": decision.action,
-            "categories": sorted(categories),
-            "automatic": decision.automatic,
-            "second_review": second_review,
-            "reviewer": decision.reviewer.get_username() if decision.reviewer_id else None,
-            "queue": queue.name if queue else None,
-            "decided_at": decision.created_at,
-        },
+        payload=decision_created_payload(decision, categories=categories, queue=queue, second_review=second_review),
     )
+
+
+def decisions_created(payloads: Iterable[dict]) -> None:
+    """Many ``decision.created`` events at once (payloads from ``decision_created_payload``): two statements."""
+    emit_many(event_type="decision.created", payloads=payloads)
+
+
+def decision_created_payload(
+    decision: Decision, *, categories: Iterable[str], queue: Queue | None, second_review: bool = False
+) -> dict:
+    return item_summary(decision.item) | {
+        "decision_id": decision.pk,
+        "action": decision.action,
+        "categories": sorted(categories),
+        "automatic": decision.automatic,
+        "second_review": second_review,
+        "reviewer": decision.reviewer.get_username() if decision.reviewer_id else None,
+        "queue": queue.name if queue else None,
+        "decided_at": decision.created_at,
+    }
 
 
 def item_escalated(*, entry: QueueEntry, to_queue: Queue, decision: Decision, user: AbstractBaseUser) -> None:

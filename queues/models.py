@@ -85,6 +85,10 @@ class RoutingRule(models.Model):
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="rules")
     sample_rate = models.FloatField(default=0.0, help_text="For automatic actions: share still sent to QA (0.05 = 5%).")
     qa_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="qa_rules")
+    is_shadow = models.BooleanField(
+        default=False,
+        help_text="Shadow: acts on nothing, but records where it would have sent each new item (would-have counts).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -101,6 +105,23 @@ class RoutingRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.name}"
+
+
+class ShadowRouting(models.Model):
+    """Where a shadow rule would have sent a newly routed item, next to where live routing sent it."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="shadow_routings")
+    item_id = models.BigIntegerField()
+    would_action = models.CharField(max_length=12, choices=RoutingRule.Action.choices)
+    would_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    live_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["rule", "created_at"], name="shadow_routing_rule_created")]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} would route item {self.item_id}"
 
 
 class QueueEntry(models.Model):
@@ -126,7 +147,9 @@ class QueueEntry(models.Model):
         A = "a", "A: routed by the active model"
         B = "b", "B: routed by the candidate"
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="entries")
+    # Empty when the entry is for another subject of review: an account case points at its entry
+    # (accounts.AccountCase.entry), so one claim-and-lease machinery serves both and queues knows no accounts.
+    item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.CASCADE, related_name="entries")
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="entries")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     sort_key = models.FloatField(help_text="Ascending order of service, fixed when the item entered the queue.")

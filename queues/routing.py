@@ -12,6 +12,8 @@ field                          ops                         value
 ``source``                     ``==`` ``!=`` ``in``        a source name, or a list for ``in``
                                ``startswith``
 ``score.<category>``           ``>=`` ``>`` ``<=`` ``<``   a probability from the active model, 0 to 1
+``llm.<category>``             ``>=`` ``>`` ``<=`` ``<``   the default LLM prompt's probability, 0 to 1;
+                                                           an item no LLM labeled never matches
 ``risk``                       ``>=`` ``>`` ``<=`` ``<``   the item's risk, 0 to 1
 ``report_count``               numeric ops and ``==``      a whole number
 ``report_reason``              ``contains`` ``in``         a reason code, or a list for any of them
@@ -38,6 +40,7 @@ class ItemFacts:
     kind: str
     source: str
     scores: dict[str, float] = field(default_factory=dict)
+    llm: dict[str, float] = field(default_factory=dict)  # the default LLM prompt's probability, per category
     risk: float = 0.0
     report_count: int = 0
     report_reasons: frozenset[str] = frozenset()
@@ -77,6 +80,21 @@ def route(facts: ItemFacts, rules: Sequence[Rule], *, default_queue_id: int) -> 
     return RoutingDecision("route", default_queue_id, None)
 
 
+def shadow_decision(
+    facts: ItemFacts, live: Sequence[Rule], shadow: Rule, *, before_rule_ids: set[int], default_queue_id: int
+) -> RoutingDecision | None:
+    """What ``shadow`` would have done with the item had it been live, or None if an earlier live rule takes it.
+
+    ``before_rule_ids`` are the live rules ordered before the shadow rule: the shadow rule sees the items they
+    leave, as it would in its place. A match is where the item would have gone instead.
+    """
+    earlier = [rule for rule in live if rule.id in before_rule_ids]
+    if route(facts, earlier, default_queue_id=default_queue_id).rule_id is not None:
+        return None
+    decision = route(facts, [shadow], default_queue_id=default_queue_id)
+    return decision if decision.rule_id == shadow.id else None
+
+
 def sample_draw(item_id: int, rule_id: int) -> float:
     """A stable draw in [0, 1) per (item, rule): re-routing an item repeats the same sampling decision."""
     digest = hashlib.sha256(f"{item_id}:{rule_id}".encode()).digest()
@@ -91,6 +109,9 @@ def condition_holds(facts: ItemFacts, condition: dict[str, Any]) -> bool:
         return _compare_text(facts.source, op, value)
     if name.startswith("score."):
         return _compare_number(facts.scores.get(name.removeprefix("score."), 0.0), op, value)
+    if name.startswith("llm."):
+        probability = facts.llm.get(name.removeprefix("llm."))
+        return probability is not None and _compare_number(probability, op, value)
     if name == "risk":
         return _compare_number(facts.risk, op, value)
     if name == "report_count":
@@ -156,12 +177,12 @@ def validate_conditions(conditions: Any, *, categories: set[str]) -> list[str]:
 def _condition_problems(condition: dict[str, Any], categories: set[str]) -> list[str]:
     name, op, value = condition["field"], condition["op"], condition.get("value")
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
-    if name.startswith("score."):
-        slug = name.removeprefix("score.")
+    if name.startswith(("score.", "llm.")):
+        prefix, slug = name.split(".", 1)
         if slug not in categories:
             return [f"unknown category {slug!r}; known: {', '.join(sorted(categories))}."]
         if op not in NUMERIC_OPS - {"=="} or not numeric or not 0 <= value <= 1:
-            return ["a score condition is '>=', '>', '<=' or '<' with a number from 0 to 1."]
+            return [f"a {prefix} condition is '>=', '>', '<=' or '<' with a number from 0 to 1."]
         return []
     if name in {"risk", "report_count", "author_account_age_days"}:
         if op not in NUMERIC_OPS or not numeric:

@@ -12,12 +12,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from intake import events as intake_events
 from intake.dispatch import enqueue_scoring
 from intake.models import Item
+from queues.retry_batches import retry_batch_size
 
 logger = logging.getLogger(__name__)
 
@@ -27,43 +28,88 @@ def _claimable(now) -> Q:  # noqa: ANN001
     return (Q(state=Item.State.RECEIVED) | expired) & Q(scoring_attempts__lt=settings.SCORING_MAX_ATTEMPTS)
 
 
-def claim_for_scoring(item_ids: list[int], *, token: uuid.UUID, limit: int) -> int:
-    """Claim up to ``limit`` items: ``item_ids`` first, then the oldest others waiting. Returns how many."""
+def waiting_retry_level(*, item_ids: list[int] | None = None) -> int:
+    """The most claims already spent on a claimable item (of ``item_ids`` when some are claimable): 0 when
+    none was in a lost batch. Those items are scored first, in smaller batches (``queues.retry_batches``)."""
+    claimable = Item.objects.filter(_claimable(timezone.now()))
+    if item_ids:
+        mine = claimable.filter(id__in=item_ids).aggregate(level=Max("scoring_attempts"))["level"]
+        if mine is not None:
+            return mine
+    return claimable.filter(scoring_attempts__gt=0).aggregate(level=Max("scoring_attempts"))["level"] or 0
+
+
+def claim_for_scoring(item_ids: list[int], *, token: uuid.UUID, limit: int, prior_attempts: int | None = None) -> int:
+    """Claim up to ``limit`` items that were claimed ``prior_attempts`` times before: ``item_ids`` first,
+    then the oldest others waiting. Returns how many.
+
+    Without ``prior_attempts``, the items that waited after a lost batch go first, as many as
+    ``retry_batch_size`` allows for their attempt count: a batch never mixes attempt counts, so a batch
+    that dies again charges its attempt to fewer items each time, down to the one that kills the worker.
+    """
     now = timezone.now()
+    if prior_attempts is None:
+        prior_attempts = waiting_retry_level(item_ids=item_ids)
+        limit = retry_batch_size(
+            prior_attempts=prior_attempts, batch_size=limit, max_attempts=settings.SCORING_MAX_ATTEMPTS
+        )
+    claimable = _claimable(now) & Q(scoring_attempts=prior_attempts)
     lease = {
         "state": Item.State.SCORING,
         "scoring_token": token,
         "scoring_lease_until": now + timedelta(seconds=settings.SCORING_LEASE_SECONDS),
         "scoring_attempts": F("scoring_attempts") + 1,
     }
-    claimed = Item.objects.filter(_claimable(now), id__in=item_ids[:limit]).update(**lease) if item_ids else 0
+    claimed = Item.objects.filter(claimable, id__in=item_ids[:limit]).update(**lease) if item_ids else 0
     if claimed < limit:
         # Fill the micro-batch with other waiting items: a model scores 32 items far faster than 32 x 1.
         others = list(
-            Item.objects.filter(_claimable(now))
+            Item.objects.filter(claimable)
             .exclude(scoring_token=token)
             .order_by("id")
             .values_list("id", flat=True)[: limit - claimed]
         )
         if others:
-            claimed += Item.objects.filter(_claimable(now), id__in=others).update(**lease)
+            claimed += Item.objects.filter(claimable, id__in=others).update(**lease)
     return claimed
 
 
-def score_pending_items(*, item_ids: list[int], batch_size: int | None = None, fill_wait_ms: int | None = None) -> int:
-    """Claim a micro-batch (``item_ids`` first), score it, and record each item's outcome.
+# One task scores at most this many batches: enough for the items of its message when retried ones went first.
+MAX_BATCHES_PER_TASK = 8
 
-    Waits up to ``fill_wait_ms`` for the batch to fill when fewer items are waiting. Returns how
-    many items this call scored; 0 when every one was already taken or done (a redelivery).
+
+def score_pending_items(*, item_ids: list[int], batch_size: int | None = None, fill_wait_ms: int | None = None) -> int:
+    """Claim micro-batches (``item_ids`` first), score them, and record each item's outcome.
+
+    Waits up to ``fill_wait_ms`` for a batch to fill when fewer items are waiting. Items that were in a lost
+    batch are claimed first and in smaller batches; the task goes on until its own items are claimed (or
+    taken by another worker). Returns how many items this call scored; 0 when every one was already taken
+    or done (a redelivery).
     """
+    total = 0
+    for _ in range(MAX_BATCHES_PER_TASK):
+        scored = _score_one_batch(item_ids=item_ids, batch_size=batch_size, fill_wait_ms=fill_wait_ms)
+        total += scored
+        if not scored or not Item.objects.filter(_claimable(timezone.now()), id__in=item_ids).exists():
+            break
+    return total
+
+
+def _score_one_batch(*, item_ids: list[int], batch_size: int | None, fill_wait_ms: int | None) -> int:
     batch_size = batch_size or settings.SCORING_BATCH_SIZE
     fill_wait_ms = settings.SCORING_FILL_WAIT_MS if fill_wait_ms is None else fill_wait_ms
     token = uuid.uuid4()
-    claimed = claim_for_scoring(item_ids, token=token, limit=batch_size)
+    level = waiting_retry_level(item_ids=item_ids)
+    size = retry_batch_size(prior_attempts=level, batch_size=batch_size, max_attempts=settings.SCORING_MAX_ATTEMPTS)
+    claimed = claim_for_scoring(item_ids, token=token, limit=size, prior_attempts=level)
+    if not claimed and level:
+        # Another worker took the retried items meanwhile: score fresh ones.
+        level, size = 0, batch_size
+        claimed = claim_for_scoring(item_ids, token=token, limit=size, prior_attempts=level)
     deadline = time.monotonic() + fill_wait_ms / 1000
-    while claimed and claimed < batch_size and time.monotonic() < deadline:
+    while claimed and claimed < size and time.monotonic() < deadline:
         time.sleep(0.05)
-        claimed += claim_for_scoring([], token=token, limit=batch_size - claimed)
+        claimed += claim_for_scoring([], token=token, limit=size - claimed, prior_attempts=level)
     if not claimed:
         return 0
     # Imported here: the runtime pulls in numpy, and web processes (which only enqueue) never need it.

@@ -59,6 +59,11 @@ class QueueOverview:
     depth: list[tuple[str, float]]
     decisions_per_hour: list[tuple[str, float]]
     breaches_per_hour: list[tuple[str, float]]
+    pending_now: int
+
+
+def _hour(slot) -> str:  # noqa: ANN001 - an aware datetime
+    return timezone.localtime(slot).strftime("%d %b %H:00")
 
 
 def queue_overview(queue: Queue, *, hours: int = 48) -> QueueOverview:
@@ -70,9 +75,12 @@ def queue_overview(queue: Queue, *, hours: int = 48) -> QueueOverview:
 
     since = timezone.now() - timedelta(hours=hours)
     depth = [
-        (sample.taken_at.strftime("%d %H:%M"), float(sample.pending))
+        (timezone.localtime(sample.taken_at).strftime("%d %b %H:%M"), float(sample.pending))
         for sample in QueueDepthSample.objects.filter(queue=queue, taken_at__gte=since)
     ]
+    # The present backlog, counted now: the chart shows it from the queue's first minute, before any sample.
+    pending_now = QueueEntry.objects.filter(queue=queue, status=QueueEntry.Status.PENDING).count()
+    depth.append((f"now ({timezone.localtime():%H:%M})", float(pending_now)))
     hour_slots = [(since + timedelta(hours=i)).replace(minute=0, second=0, microsecond=0) for i in range(1, hours + 1)]
     decided = dict(
         Decision.objects.filter(entry__queue=queue, created_at__gte=since, automatic=False)
@@ -91,6 +99,7 @@ def queue_overview(queue: Queue, *, hours: int = 48) -> QueueOverview:
     return QueueOverview(
         queue=queue,
         depth=depth,
-        decisions_per_hour=[(slot.strftime("%d %H:00"), float(decided.get(slot, 0))) for slot in hour_slots],
-        breaches_per_hour=[(slot.strftime("%d %H:00"), float(breached.get(slot, 0))) for slot in hour_slots],
+        decisions_per_hour=[(_hour(slot), float(decided.get(slot, 0))) for slot in hour_slots],
+        breaches_per_hour=[(_hour(slot), float(breached.get(slot, 0))) for slot in hour_slots],
+        pending_now=pending_now,
     )

@@ -18,9 +18,10 @@ def sweep_scoring() -> int:
 
 
 @shared_task(ignore_result=True)
-def reroute_pending() -> int:
-    """After a model version becomes active: score pending items with it and route them again."""
-    return enqueue.reroute_pending_items()
+def reroute_pending(item_ids: list[int] | None = None) -> int:
+    """After a model version becomes active (or for failed items scored again): score pending items that
+    have no score from an active version and route them again (only ``item_ids`` when given)."""
+    return enqueue.reroute_pending_items(item_ids=item_ids)
 
 
 @shared_task(ignore_result=True)

@@ -23,8 +23,8 @@ def queue_overview(request: HttpRequest, slug: str) -> HttpResponse:
         "queues/overview.html",
         {
             "overview": overview,
-            "depth_chart": charts.line_chart(overview.depth),
-            "decisions_chart": charts.bar_chart(overview.decisions_per_hour),
-            "breaches_chart": charts.bar_chart(overview.breaches_per_hour),
+            "depth_chart": charts.line_chart(overview.depth, unit="pending items"),
+            "decisions_chart": charts.bar_chart(overview.decisions_per_hour, unit="decisions per hour"),
+            "breaches_chart": charts.bar_chart(overview.breaches_per_hour, unit="deadline breaches per hour"),
         },
     )

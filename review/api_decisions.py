@@ -11,6 +11,7 @@ from api.lists import SYNC_NOTE, KeysetListView
 from api.models import ApiToken
 from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND
 from intake.models import Item
+from intake.visibility import visible_item_filter, visible_items
 from queues.models import Decision
 from review.api import DecisionOutSerializer
 from review.filters import DecisionFilter
@@ -27,6 +28,10 @@ class DecisionListView(KeysetListView):
     key_field = "created_at"
     rows = staticmethod(decision_rows)
     columns, times = DECISION_COLUMNS, DECISION_TIMES
+
+    def get_queryset(self):  # noqa: ANN201 - a QuerySet
+        # A token sees the decisions on the items its user sees (intake.visibility).
+        return super().get_queryset().filter(visible_item_filter(self.request.user, prefix="item"))
 
     @extend_schema(
         operation_id="decisions_list",
@@ -84,7 +89,7 @@ class ItemDecisionView(APIView):
         tags=["decisions"],
     )
     def post(self, request: Request, item_id: int) -> Response:
-        get_object_or_404(Item.objects.only("pk"), pk=item_id)
+        get_object_or_404(visible_items(request.user, Item.objects.only("pk")), pk=item_id)
         body = ItemDecisionInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         decisions = decide_item(item_id=item_id, user=request.user, **body.validated_data)

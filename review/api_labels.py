@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from api.lists import SYNC_NOTE, KeysetListView
 from api.permissions import Scope
 from api.schema import ERROR_RESPONSES
+from intake.visibility import visible_item_filter
 from review.filters import LabelFilter
 from review.models import Label
 from review.rows import LABEL_COLUMNS, LABEL_TIMES, label_rows
@@ -21,6 +22,10 @@ class LabelListView(KeysetListView):
     key_field = "created_at"
     rows = staticmethod(label_rows)
     columns, times = LABEL_COLUMNS, LABEL_TIMES
+
+    def get_queryset(self):  # noqa: ANN201 - a QuerySet
+        # A token sees the labels on the items its user sees (intake.visibility).
+        return super().get_queryset().filter(visible_item_filter(self.request.user, prefix="item"))
 
     @extend_schema(
         operation_id="labels_list",

@@ -27,6 +27,7 @@ from queues.membership import NotAMember, ensure_member
 from queues.models import Decision, Queue, QueueEntry
 from queues.scores import active_scores
 from review.exceptions import InvalidDecision, LeaseLost
+from wellness import exposure
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ WITH member AS (
                      JOIN {user_groups} ug ON ug.group_id = qg.group_id
                     WHERE qg.queue_id = %(queue)s AND ug.user_id = %(user)s) AS ok
 ), held AS (
-    SELECT id, item_id, fencing_token, lease_until FROM queues_queueentry
+    SELECT id, item_id, fencing_token, lease_until, risk_category, false AS fresh FROM queues_queueentry
      WHERE status = 'claimed' AND queue_id = %(queue)s AND claimed_by_id = %(user)s AND lease_until > %(now)s
      LIMIT 1
 ), claimed AS (
@@ -79,12 +80,13 @@ WITH member AS (
                AND queue_id = %(queue)s AND status = 'pending'
                AND (skipped_by_id IS DISTINCT FROM %(user)s OR skip_until IS NULL OR skip_until <= %(now)s)
                AND excluded_reviewer_id IS DISTINCT FROM %(user)s
+               AND risk_category <> ALL(%(capped)s::varchar[])
              ORDER BY sort_key
              LIMIT 1
                FOR UPDATE SKIP LOCKED)
-    RETURNING id, item_id, fencing_token, lease_until
+    RETURNING id, item_id, fencing_token, lease_until, risk_category, true AS fresh
 ){durability}
-SELECT member.ok, found.id, found.item_id, found.fencing_token, found.lease_until
+SELECT member.ok, found.id, found.item_id, found.fencing_token, found.lease_until, found.risk_category, found.fresh
   FROM member CROSS JOIN durability
   LEFT JOIN (SELECT * FROM held UNION ALL SELECT * FROM claimed) found ON true
  WHERE durability.setting IS NOT NULL
@@ -99,17 +101,27 @@ def claim_next_item(*, queue: Queue, user: AbstractBaseUser) -> Claim | None:
     partial index of pending entries, skipping rows other claimers have locked; on SQLite the
     immediate-mode transaction serialises writers, so the select-then-update pair is just as safe.
     Raises NotAMember when ``user`` may not work ``queue``.
+
+    Exposure budgets (``wellness``): a reviewer past a sensitive category's daily cap is not served entries of
+    that category (others are), and each newly served entry of a sensitive category is counted.
     """
     now = timezone.now()
-    params = {"user": user.pk, "now": now, "until": now + _lease(), "queue": queue.pk}
+    exposure_now = exposure.exposure_state(user_id=user.pk)
+    params = {
+        "user": user.pk, "now": now, "until": now + _lease(), "queue": queue.pk, "capped": sorted(exposure_now.capped)
+    }  # fmt: skip
     if connection.vendor == "postgresql":
         # Prepared (api.prepared): planning the statement took ~4 ms, three times its execution.
         with prepared_cursor() as cursor:
             cursor.execute(claim_sql(relax_durability=not connection.in_atomic_block), params)
-            is_member, *found = cursor.fetchone()
+            is_member, *found, risk_category, fresh = cursor.fetchone()
         if not is_member:
             raise NotAMember(f"You are not a member of the queue {queue.name!r}.")
-        return Claim(*found) if found[0] is not None else None
+        if found[0] is None:
+            return None
+        if fresh and risk_category in exposure_now.sensitive:
+            exposure.record_exposure(user_id=user.pk, category_slug=risk_category)
+        return Claim(*found)
     ensure_member(user, queue)
     held = (
         QueueEntry.objects.filter(queue=queue, status=QueueEntry.Status.CLAIMED, claimed_by=user, lease_until__gt=now)
@@ -120,7 +132,9 @@ def claim_next_item(*, queue: Queue, user: AbstractBaseUser) -> Claim | None:
         return Claim(*held)
     with transaction.atomic():
         row = _claim_serialised(params)
-    return Claim(*row) if row else None
+        if row and row[-1] in exposure_now.sensitive:
+            exposure.record_exposure(user_id=user.pk, category_slug=row[-1])
+    return Claim(*row[:4]) if row else None
 
 
 def _claim_serialised(params: dict) -> tuple | None:
@@ -128,6 +142,7 @@ def _claim_serialised(params: dict) -> tuple | None:
         QueueEntry.objects.filter(queue_id=params["queue"], status=QueueEntry.Status.PENDING)
         .exclude(skipped_by_id=params["user"], skip_until__gt=params["now"])
         .exclude(excluded_reviewer_id=params["user"])
+        .exclude(risk_category__in=params["capped"])
         .order_by("sort_key")
         .values_list("id", flat=True)
         .first()
@@ -141,7 +156,7 @@ def _claim_serialised(params: dict) -> tuple | None:
     entry.lease_until = params["until"]
     entry.fencing_token += 1
     entry.save(update_fields=["status", "claimed_by", "claimed_at", "lease_until", "fencing_token"])
-    return entry.pk, entry.item_id, entry.fencing_token, entry.lease_until
+    return entry.pk, entry.item_id, entry.fencing_token, entry.lease_until, entry.risk_category
 
 
 def _held_entry(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEntry:
@@ -162,6 +177,17 @@ def _held_entry(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEn
     if entry.lease_until <= timezone.now():
         raise LeaseLost("Your lease on this item expired; it went back to the queue.")
     return entry
+
+
+def held_entry(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEntry:
+    """The entry ``user`` holds under ``token``, locked, for a decision made elsewhere (an account case); else
+    LeaseLost. Call inside the transaction that records the decision, then ``close_entry``."""
+    return _held_entry(entry_id=entry_id, token=token, user=user)
+
+
+def close_entry(entry: QueueEntry) -> None:
+    """Mark a held entry decided (the subject's own app recorded what was decided)."""
+    _close(entry, QueueEntry.Status.DONE)
 
 
 def renew_lease(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueEntry:

@@ -1,6 +1,6 @@
 """Deciding an item held under a lease (with its near-duplicate group), and undoing a decision in its window."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.services import record_event
+from audit.services import record_event, record_events
 from classifiers.models import PolicyCategory
 from intake.models import Item
 from queues import events, models
@@ -70,18 +70,50 @@ def record_decision(
                 .exclude(pk=entry.pk)
                 .exclude(selection__in=models.QC_SELECTIONS)  # independent reviews and gold are decided alone
             )
-        made: list[Decision] = []
-        for target in entries:
-            decision = _decide_one(
-                target, user=user, action=action, categories=[known[s] for s in categories], note=note,
-                all_categories=list(known.values()), applied_from=made[0] if made else None,
-            )  # fmt: skip
-            made.append(decision)
+        chosen = [known[s] for s in categories]
+        made = decide_entries(
+            entries[:1], user=user, action=action, categories=chosen, note=note, all_categories=list(known.values())
+        )
+        made += decide_entries(
+            entries[1:], user=user, action=action, categories=chosen, note=note, all_categories=list(known.values()),
+            applied_from=made[0],
+        )  # fmt: skip
     return made
 
 
-def _decide_one(
-    entry: QueueEntry,
+def decide_entries(
+    entries: Sequence[QueueEntry],
+    *,
+    user: AbstractBaseUser,
+    action: str,
+    categories: list[PolicyCategory],
+    note: str,
+    all_categories: list[PolicyCategory],
+    applied_from: Decision | None = None,
+) -> list[Decision]:
+    """Decide entries ``user`` holds (locked by the caller) with one verdict, in the caller's transaction.
+
+    Each entry gets its own decision, categories, labels, closed entry, decided item, audit event,
+    ``decision.created`` webhook and second-review draw, exactly as one decided alone; the rows of all the
+    entries are written together (a bulk decision of 1,000 items took 39 s one entry at a time, 4.5 s so;
+    bench/console_bulk.py). Gold entries are scored against their known answer, one by one.
+    """
+    gold = [e for e in entries if e.selection == QueueEntry.Selection.GOLD]
+    made = {
+        e.pk: _decide_gold(e, user=user, action=action, categories=categories, note=note) for e in gold
+    }  # fmt: skip
+    rest = [e for e in entries if e.selection != QueueEntry.Selection.GOLD]
+    if rest:
+        decisions = _decide_together(
+            rest, user=user, action=action, categories=categories, note=note, all_categories=all_categories,
+            applied_from=applied_from,
+        )  # fmt: skip
+        made |= {e.pk: d for e, d in zip(rest, decisions, strict=True)}
+    return [made[e.pk] for e in entries]
+
+
+def _decide_together(
+    entries: list[QueueEntry],
     *,
     user: AbstractBaseUser,
     action: str,
@@ -89,53 +121,95 @@ def _decide_one(
     note: str,
     all_categories: list[PolicyCategory],
     applied_from: Decision | None,
-) -> Decision:
-    decision = Decision.objects.create(
-        item=entry.item, entry=entry, reviewer=user, action=action, note=note, claimed_at=entry.claimed_at,
-        applied_from=applied_from,
-    )  # fmt: skip
-    # A new decision has no categories yet: one INSERT, without the read that .set() or .add() make first.
-    Decision.categories.through.objects.bulk_create(
-        [Decision.categories.through(decision=decision, policycategory=category) for category in categories]
+) -> list[Decision]:
+    now = timezone.now()
+    decisions = Decision.objects.bulk_create(
+        [
+            Decision(
+                item=e.item,
+                entry=e,
+                reviewer=user,
+                action=action,
+                note=note,
+                claimed_at=e.claimed_at,
+                applied_from=applied_from,
+            )  # fmt: skip
+            for e in entries
+        ]
     )
-    gold = entry.selection == QueueEntry.Selection.GOLD
-    if action != Decision.Action.NEEDS_CONTEXT and not gold:  # gold: the answer is known (review.second_review)
+    # New decisions have no categories yet: one INSERT, without the read that .set() or .add() make first.
+    Decision.categories.through.objects.bulk_create(
+        [Decision.categories.through(decision=d, policycategory=c) for d in decisions for c in categories]
+    )
+    if action != Decision.Action.NEEDS_CONTEXT:
         # A reviewer who saw the item and named these categories judged the others not violated.
         violated = {category.pk for category in categories}
         Label.objects.bulk_create(
             [
                 Label(
-                    item=entry.item,
-                    category=category,
-                    value=category.pk in violated,
-                    decision=decision,
+                    item=e.item,
+                    category=c,
+                    value=c.pk in violated,
+                    decision=d,
                     reviewer=user,
-                    queue=entry.queue,
-                    selection=entry.selection,
+                    queue=e.queue,
+                    selection=e.selection,
                 )  # fmt: skip
-                for category in all_categories
+                for e, d in zip(entries, decisions, strict=True)
+                for c in all_categories
             ]
         )
+    QueueEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+        status=QueueEntry.Status.DONE, closed_at=now, lease_until=None
+    )
+    for entry in entries:
+        entry.status, entry.closed_at, entry.lease_until = QueueEntry.Status.DONE, now, None
+    Item.objects.filter(pk__in=[e.item_id for e in entries]).update(state=Item.State.DECIDED, updated_at=now)
+    slugs = sorted(c.slug for c in categories)
+    record_events(
+        action="decision.created",
+        targets=decisions,
+        actor=user,
+        after=[
+            {
+                "item": e.item_id,
+                "action": action,
+                "categories": slugs,
+                "queue": e.queue.name,
+                "group_of": applied_from.item_id if applied_from else None,
+            }  # fmt: skip
+            for e in entries
+        ],
+    )
+    events.decisions_created(
+        events.decision_created_payload(
+            d, categories=slugs, queue=e.queue, second_review=e.selection == QueueEntry.Selection.SECOND_REVIEW
+        )
+        for e, d in zip(entries, decisions, strict=True)
+    )
+    for entry, decision in zip(entries, decisions, strict=True):
+        second_review.sample_second_review(entry, decision, user=user)
+    return decisions
+
+
+def _decide_gold(
+    entry: QueueEntry, *, user: AbstractBaseUser, action: str, categories: list[PolicyCategory], note: str
+) -> Decision:
+    """A gold entry: scored against the known answer; no labels (the answer is known), no webhook, same item state."""
+    decision = Decision.objects.create(
+        item=entry.item, entry=entry, reviewer=user, action=action, note=note, claimed_at=entry.claimed_at
+    )
+    Decision.categories.through.objects.bulk_create(
+        [Decision.categories.through(decision=decision, policycategory=category) for category in categories]
+    )
     _close(entry, QueueEntry.Status.DONE)
+    answer = gold_answers.record_gold_answer(entry, decision, categories=categories, user=user)
     audit = {
         "item": entry.item_id, "action": action, "categories": sorted(c.slug for c in categories),
         "queue": entry.queue.name,
+        "gold": None if answer is None else {"correct": answer.correct, "gold_item": answer.gold_item_id},
     }  # fmt: skip
-    if gold:  # scored against the known answer; no webhook, the item keeps its state
-        answer = gold_answers.record_gold_answer(entry, decision, categories=categories, user=user)
-        audit["gold"] = None if answer is None else {"correct": answer.correct, "gold_item": answer.gold_item_id}
-        record_event(action="decision.created", target=decision, actor=user, after=audit)
-        return decision
-    Item.objects.filter(pk=entry.item_id).update(state=Item.State.DECIDED, updated_at=timezone.now())
-    audit["group_of"] = applied_from.item_id if applied_from else None
     record_event(action="decision.created", target=decision, actor=user, after=audit)
-    events.decision_created(
-        decision,
-        categories=[c.slug for c in categories],
-        queue=entry.queue,
-        second_review=entry.selection == QueueEntry.Selection.SECOND_REVIEW,
-    )
-    second_review.sample_second_review(entry, decision, user=user)
     return decision
 
 

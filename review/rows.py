@@ -13,7 +13,7 @@ DECISION_COLUMNS = (
 
 LABEL_COLUMNS = (
     "id", "item_id", "decision_id", "category__slug", "value", "reviewer__username", "queue__slug", "selection",
-    "qa_review_id", "created_at",
+    "qa_review_id", "decision__automatic", "created_at",
 )  # fmt: skip
 
 
@@ -65,6 +65,18 @@ def decision_rows(rows: list[Row]) -> list[Row]:
     ]
 
 
+def labeler_of(qa_review_id: int | None, automatic: bool, username: str | None) -> dict[str, str | None]:
+    """Who made a label: a senior's QA verdict, an automatic action, or a moderator's decision.
+
+    The labels listed here are all review decisions; labels by other labelers (LLM, crowd) are the labeling API's.
+    """
+    if qa_review_id is not None:
+        return {"kind": "qa", "name": username}
+    if automatic:
+        return {"kind": "automatic", "name": None}
+    return {"kind": "moderator", "name": username}
+
+
 def label_rows(rows: list[Row]) -> list[Row]:
     """Labels of GET /api/v1/labels (``LABEL_COLUMNS`` values), as LabelOutSerializer renders them."""
     iso = iso_formatter()
@@ -79,6 +91,7 @@ def label_rows(rows: list[Row]) -> list[Row]:
             "queue": row["queue__slug"],
             "selection": row["selection"],
             "from_qa": row["qa_review_id"] is not None,
+            "labeler": labeler_of(row["qa_review_id"], row["decision__automatic"], row["reviewer__username"]),
             "created_at": iso(row["created_at"]),
         }
         for row in rows

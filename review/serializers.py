@@ -6,6 +6,7 @@ from rest_framework import serializers
 from api.serializers import StrictCharField, StrictSerializer
 from queues.models import Decision
 from review.models import Label
+from review.rows import labeler_of
 
 
 class DecisionListOutSerializer(serializers.ModelSerializer):
@@ -42,14 +43,28 @@ class LabelOutSerializer(serializers.ModelSerializer):
     reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     queue = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     from_qa = serializers.SerializerMethodField(help_text="True: written by a senior's QA overturn.")
+    labeler = serializers.SerializerMethodField(
+        help_text="Who made the label: kind `moderator`, `qa` (a senior's overturn) or `automatic`, and their name."
+    )
 
     class Meta:
         model = Label
         fields = ["id", "item_id", "decision_id", "category", "value", "reviewer", "queue", "selection", "from_qa",
-                  "created_at"]  # fmt: skip
+                  "labeler", "created_at"]  # fmt: skip
 
     def get_from_qa(self, label: Label) -> bool:
         return label.qa_review_id is not None
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {"kind": {"type": "string", "enum": ["moderator", "qa", "automatic"]},
+                           "name": {"type": "string", "nullable": True}},
+        }
+    )  # fmt: skip
+    def get_labeler(self, label: Label) -> dict:
+        reviewer = label.reviewer.get_username() if label.reviewer else None
+        return labeler_of(label.qa_review_id, label.decision.automatic, reviewer)
 
 
 class ItemDecisionInSerializer(StrictSerializer):

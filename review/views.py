@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
 from PIL import Image, ImageOps
@@ -25,6 +26,7 @@ from review import claims, gold_answers, second_review, selectors
 from review import decisions as deciding
 from review.exceptions import InvalidDecision, LeaseLost
 from review.models import ReviewerPreference
+from review.work_context import work_context
 
 
 def _queue_for_member(request: HttpRequest, slug: str) -> Queue:
@@ -69,6 +71,7 @@ def _workspace_context(request: HttpRequest, queue: Queue, entry: QueueEntry) ->
         "escalation_targets": membership.queues_for(request.user).exclude(pk=queue.pk),
         "blur": _blur_images(request),
         "lease_seconds": max(0, int((entry.lease_until - timezone.now()).total_seconds())),
+        "context": work_context(entry, now=timezone.now()),
         "text_fold": 1500,
     }
 
@@ -89,6 +92,10 @@ def _render_work(request: HttpRequest, queue: Queue, entry: QueueEntry | None, *
 
 def _next(request: HttpRequest, queue: Queue, **extra) -> HttpResponse:
     claim = claims.claim_next_item(queue=queue, user=request.user)
+    if claim is not None and claim.item_id is None:
+        # Not content: another app's subject in this queue (an account case). The home page links such queues
+        # to their own view, which hands this same claim back.
+        return _render_work(request, queue, None, error="This queue holds account cases; open it from your queues.")
     entry = QueueEntry.objects.select_related("item__author", "queue").get(pk=claim.entry_id) if claim else None
     if entry is None or request.htmx:
         return _render_work(request, queue, entry, **extra)
@@ -231,7 +238,11 @@ def toggle_blur(request: HttpRequest) -> HttpResponse:
     preference, _ = ReviewerPreference.objects.get_or_create(user=request.user)
     preference.blur_images = not preference.blur_images
     preference.save(update_fields=["blur_images"])
-    return redirect(request.POST.get("next") if str(request.POST.get("next", "")).startswith("/") else "home")
+    # Back where the form was, but only on this site: "//other.example/" also starts with a slash.
+    target = request.POST.get("next", "")
+    here = {request.get_host()}
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts=here, require_https=request.is_secure())
+    return redirect(target if safe else "home")
 
 
 @require_GET

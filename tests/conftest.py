@@ -84,6 +84,7 @@ def sent_tasks(monkeypatch) -> dict[str, list]:
     from moderation_site.celery_app import app
 
     sent: dict[str, list] = defaultdict(list)
+
     def record(name: str, args: tuple = (), kwargs: dict | None = None, **options) -> None:
         sent[name].append(args[0] if args else None)
 

@@ -18,7 +18,9 @@ def make_user(*, username: str | None = None, is_staff: bool = False, password: 
 
 
 def make_token(*, scopes: list[str], user=None, **fields) -> tuple[ApiToken, str]:
-    token = ApiToken(name=f"token {next(_counter)}", user=user or make_user(), scopes=scopes, **fields)
+    """A token; without ``user``, an integration's: a staff service account, which sees every item.
+    A token of a given non-staff user sees only what that user sees (intake.visibility)."""
+    token = ApiToken(name=f"token {next(_counter)}", user=user or make_user(is_staff=True), scopes=scopes, **fields)
     secret = token.issue_secret()
     token.save()
     return token, secret

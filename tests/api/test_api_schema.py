@@ -8,7 +8,16 @@ from tests.factories import make_user
 pytestmark = pytest.mark.django_db
 
 
+def test_the_schema_and_docs_need_a_staff_sign_in(client):
+    assert client.get("/api/schema/").status_code in (401, 403)
+    assert client.get("/api/docs/").status_code == 302  # to the sign-in page
+    client.force_login(make_user())
+    assert client.get("/api/schema/").status_code == 403
+    assert client.get("/api/docs/").status_code == 302
+
+
 def test_the_schema_is_openapi_3_and_documents_the_items_operations(client):
+    client.force_login(make_user(is_staff=True))
     response = client.get("/api/schema/")
     assert response.status_code == 200
     schema = yaml.safe_load(response.content)

@@ -11,6 +11,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -28,7 +29,10 @@ EXAMPLES = 8
 
 # Loaded when the file is collected (the schema view needs no database), so each operation is a test
 # of its own. (schemathesis.pytest.from_fixture would defer it, but does not work with pytest 9.)
-schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+# The schema view needs a staff sign-in, which collection has no database for: the same document, generated here.
+schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
+schema.app = get_wsgi_application()
+schema.location = "/api/schema/"
 # The webhooks app's operations do not document their 400 and 404 answers yet; until they do, they are
 # held to every check but that one (drop this to hold them to all).
 UNDOCUMENTED_STATUSES_PREFIX = "/api/v1/webhooks/"

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from api.models import ApiToken
-from api.permissions import scopes_for
+from api.permissions import StaffUsersOnly, scopes_for
 from tests.factories import make_token, make_user
 
 ALL_SCOPES = [scope.value for scope in ApiToken.Scope]
@@ -68,7 +68,8 @@ def test_each_operation_admits_exactly_the_scopes_it_declares(path, view, method
     assert anonymous.status_code == 401, (method, path, anonymous.status_code)
     assert anonymous.json()["code"] == "not_authenticated"
 
-    user = make_user()
+    # Bulk content (training snapshots) is for staff users' tokens only (api.permissions.StaffUsersOnly).
+    user = make_user(is_staff=StaffUsersOnly in getattr(view, "permission_classes", []))
     for scope in ALL_SCOPES:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(scopes=[scope], user=user)[1]}")

@@ -95,10 +95,20 @@ def test_an_expired_lease_of_another_reviewer_does_not_block_the_decision(queue,
                                categories=[])  # fmt: skip
 
 
-def test_a_user_who_is_not_a_member_of_the_items_queue_is_403_and_nothing_changes(queue):
+def test_a_user_who_never_worked_the_items_queues_does_not_see_it_404_and_nothing_changes(queue):
     item = make_item()
     enqueue(item, queue)
     response = decide(client_for(make_user(), "decisions:write"), item.pk, action="no_violation")
+    assert response.status_code == 404  # a token sees what its user sees (intake.visibility)
+    entry = QueueEntry.objects.get()
+    assert (entry.status, entry.claimed_by_id, entry.fencing_token) == ("pending", None, 0)
+
+
+def test_a_user_who_sees_the_item_but_does_not_work_the_queue_it_waits_in_is_403_not_a_member(queue):
+    item = make_item()
+    enqueue(item, queue)
+    staff = make_user(is_staff=True)  # sees every item, works no queue
+    response = decide(client_for(staff, "decisions:write"), item.pk, action="no_violation")
     assert response.status_code == 403
     assert response.json()["code"] == "not_a_member"
     entry = QueueEntry.objects.get()
@@ -131,7 +141,8 @@ def test_a_malformed_decision_is_400_and_leaves_the_item_waiting_unclaimed(queue
     assert (Decision.objects.count(), Label.objects.count()) == (0, 0)
 
 
-def test_an_item_in_no_queue_is_409_and_an_unknown_item_404(deciding):
+def test_an_item_in_no_queue_is_409_and_an_unknown_item_404():
+    deciding = client_for(make_user(is_staff=True), "decisions:write")  # a moderator would not see the item
     item = make_item()
     response = decide(deciding, item.pk, action="no_violation")
     assert response.status_code == 409
@@ -179,7 +190,7 @@ def decisions(queue, agent):
 
 
 def test_decisions_list_in_creation_order_with_their_categories(decisions, agent):
-    reader = client_for(make_user(), "decisions:read")
+    reader = client_for(make_user(is_staff=True), "decisions:read")  # an integration's account
     response = reader.get("/api/v1/decisions")
     assert response.status_code == 200, response.json()
     rows = response.json()["results"]
@@ -189,7 +200,7 @@ def test_decisions_list_in_creation_order_with_their_categories(decisions, agent
 
 
 def test_decisions_filter_by_item_queue_reviewer_action_category_and_time(decisions, agent):
-    reader = client_for(make_user(), "decisions:read")
+    reader = client_for(make_user(is_staff=True), "decisions:read")  # an integration's account
 
     def listed(**params) -> list[int]:
         response = reader.get("/api/v1/decisions", params)

@@ -11,9 +11,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # that never import each other.
 LAYERS = [
     ["moderation_site"],
+    ["accounts", "labeling", "ops", "console"],
     ["quality", "learning"],
     ["review"],
-    ["queues"],
+    ["queues", "wellness"],
     ["intake"],
     ["classifiers"],
     ["webhooks"],

@@ -1,0 +1,125 @@
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.http import HttpRequest
+
+from accounts.detection import validate_conditions
+from accounts.models import (
+    Account,
+    AccountAction,
+    AccountCase,
+    AccountSignals,
+    DetectionRule,
+    EventSourceGrant,
+    RuleFiring,
+)
+from accounts.risk_signals import SIGNALS
+from accounts.rule_preview import preview_rule
+from audit.admin_mixins import AuditedAdminMixin
+
+
+class DetectionRuleForm(forms.ModelForm):
+    class Meta:
+        model = DetectionRule
+        fields = ["name", "description", "position", "mode", "conditions", "case_type", "severity", "queue"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        problems = validate_conditions(data.get("conditions"))
+        if problems:
+            self.add_error("conditions", problems)
+        if data.get("mode") == DetectionRule.Mode.ACTIVE and not data.get("queue"):
+            self.add_error("queue", "An active rule opens cases: choose the queue they go to.")
+        return data
+
+
+@admin.register(DetectionRule)
+class DetectionRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Ordered rules; the change form's Preview button shows the accounts the rule would have fired on."""
+
+    form = DetectionRuleForm
+    list_display = ["position", "name", "mode", "case_type", "severity", "queue"]
+    list_display_links = ["name"]
+    list_editable = ["position", "mode"]
+    change_form_template = "admin/accounts/detectionrule/change_form.html"
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # noqa: ANN001, ANN201
+        extra_context = {**(extra_context or {}), "signals": sorted(SIGNALS.items())}
+        if request.method != "POST" or "_preview" not in request.POST:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        obj = self.get_object(request, object_id) if object_id else None
+        form = self.get_form(request, obj, change=obj is not None)(request.POST, instance=obj)
+        preview = None
+        if form.is_valid():
+            preview = preview_rule(conditions=form.cleaned_data["conditions"], case_type=form.cleaned_data["case_type"])
+        fieldsets = list(self.get_fieldsets(request, obj))
+        admin_form = helpers.AdminForm(form, fieldsets, self.get_prepopulated_fields(request, obj), model_admin=self)
+        context = {
+            **self.admin_site.each_context(request),
+            **extra_context,
+            "title": f"Preview: {form.data.get('name', '')}",
+            "adminform": admin_form,
+            "object_id": object_id,
+            "original": obj,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + admin_form.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+            "rule_preview": preview,
+        }
+        return self.render_change_form(
+            request, context, add=obj is None, change=obj is not None, obj=obj, form_url=form_url
+        )
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["author", "state", "strikes", "signed_up_at", "last_event_at"]
+    list_filter = ["state"]
+    search_fields = ["=author__external_id", "author__handle"]
+    raw_id_fields = ["author"]
+    list_select_related = ["author"]
+
+
+@admin.register(AccountSignals)
+class AccountSignalsAdmin(admin.ModelAdmin):
+    list_display = ["account", "updated_at", "pending_since"]
+    readonly_fields = ["account", "values", "state", "processed_event_id", "pending_since", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(AccountCase)
+class AccountCaseAdmin(admin.ModelAdmin):
+    list_display = ["id", "account", "case_type", "severity", "status", "queue", "opened_at"]
+    list_filter = ["status", "case_type", "severity"]
+    raw_id_fields = ["account", "rule"]
+
+
+@admin.register(RuleFiring)
+class RuleFiringAdmin(admin.ModelAdmin):
+    list_display = ["rule", "account", "shadow", "case", "fired_at"]
+    list_filter = ["shadow", "rule"]
+    readonly_fields = ["rule", "account", "case", "shadow", "values", "fired_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(AccountAction)
+class AccountActionAdmin(admin.ModelAdmin):
+    list_display = ["account", "kind", "state_before", "state_after", "actor", "automatic", "created_at"]
+    list_filter = ["kind", "automatic"]
+    readonly_fields = [field.name for field in AccountAction._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(EventSourceGrant)
+class EventSourceGrantAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["token", "source"]
+    raw_id_fields = ["token"]

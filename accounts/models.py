@@ -1,0 +1,392 @@
+"""Accounts as a subject of review: their behaviour events, signals, the detection rules over them, cases, actions.
+
+An ``Account`` is not a second copy of the content author: it is a one-to-one extension of ``Author``
+keyed by the author's primary key, so the account an event names by ``(source, external_id)`` and the
+author of a content item are the same row (issue 16: "content items' authors and event accounts are the
+same account"). ``Author`` stays the small identity row intake writes on every item; everything that only
+account review needs (state, strikes, signals) lives here, so item intake does not pay for it.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from intake.models import Author
+from queues.models import Queue, QueueEntry
+
+
+class Account(models.Model):
+    """The reviewable side of an author: what the platform has been told to do with it, and its history here."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RATE_LIMITED = "rate_limited", "Rate-limited"
+        LOCKED = "locked", "Locked"
+        SUSPENDED = "suspended", "Suspended"
+        BANNED = "banned", "Banned"
+
+    author = models.OneToOneField(Author, primary_key=True, on_delete=models.CASCADE, related_name="account")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.ACTIVE)
+    state_until = models.DateTimeField(null=True, blank=True, help_text="When a suspension or rate limit ends.")
+    strikes = models.PositiveIntegerField(default=0)
+    signed_up_at = models.DateTimeField(null=True, blank=True, help_text="From the first sign-up event.")
+    first_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"account {self.author_id} ({self.get_state_display()})"
+
+
+class AccountEvent(models.Model):
+    """One thing an account did, as the platform reported it. Append-only.
+
+    On PostgreSQL the table is partitioned by day on ``occurred_at`` (migration 0001 writes the DDL,
+    ``accounts.partitions`` keeps partitions ahead and drops those past ``ACCOUNT_EVENT_RETENTION_DAYS``),
+    so retention is a ``DROP TABLE`` of a partition, never a ``DELETE`` over millions of rows. Its primary
+    key is ``(id, occurred_at)`` there, as PostgreSQL requires; ``id`` alone is unique by its sequence.
+    A client id unique per source cannot be a constraint of a partitioned table (it would have to include
+    the time), so ``EventReceipt`` holds it.
+    """
+
+    class Type(models.TextChoices):
+        SIGNUP = "signup", "Sign-up"
+        LOGIN_SUCCEEDED = "login_succeeded", "Login succeeded"
+        LOGIN_FAILED = "login_failed", "Login failed"
+        PASSWORD_RESET = "password_reset", "Password reset"
+        EMAIL_CHANGED = "email_changed", "E-mail changed"
+        PAYOUT_CHANGED = "payout_changed", "Payout address changed"
+        TWO_FACTOR_CHANGED = "two_factor_changed", "Two-factor settings changed"
+        PAYMENT_SUCCEEDED = "payment_succeeded", "Payment succeeded"
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+        PAYMENT_REFUNDED = "payment_refunded", "Payment refunded"
+        PAYMENT_CHARGED_BACK = "payment_charged_back", "Payment charged back"
+        MESSAGE_SENT = "message_sent", "Message sent"
+        TRAFFIC_SUMMARY = "traffic_summary", "Traffic summary"
+
+    id = models.BigAutoField(primary_key=True)
+    # No database foreign key: intake writes the account in the same transaction, and a per-row check on
+    # a partitioned table would cost on every one of thousands of inserts a second.
+    account = models.ForeignKey(Account, on_delete=models.DO_NOTHING, related_name="events", db_constraint=False)
+    event_id = models.CharField(max_length=128, help_text="The client's id of the event, unique per source.")
+    type = models.CharField(max_length=24, choices=Type.choices)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    device_id = models.CharField(max_length=128, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    payment_fingerprint = models.CharField(max_length=128, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    outcome = models.CharField(max_length=64, blank=True)
+    request_count = models.PositiveIntegerField(null=True, blank=True)
+    distinct_creators = models.PositiveIntegerField(null=True, blank=True)
+    window_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        # Written by migration 0001 (partitioned on PostgreSQL); the ORM only reads and inserts.
+        indexes = [models.Index(fields=["account", "occurred_at"], name="account_event_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.type} by {self.account_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class EventReceipt(models.Model):
+    """The client id of every event received, with a digest of its content: a retry is recognised, a clash refused.
+
+    Kept as long as events are (``ACCOUNT_EVENT_RETENTION_DAYS``), by ``occurred_at``.
+    """
+
+    source = models.CharField(max_length=64)
+    event_id = models.CharField(max_length=128)
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the event as received, in a canonical form.")
+    occurred_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "event_id"], name="event_receipt_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.event_id}"
+
+
+class EventSourceGrant(models.Model):
+    """Restricts an API token to sending events for these sources; a token without any grant may send for any.
+
+    Stops one platform's credentials from writing behaviour into another platform's accounts.
+    """
+
+    token = models.ForeignKey("api.ApiToken", on_delete=models.CASCADE, related_name="event_source_grants")
+    source = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "source"], name="event_source_grant_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} may send {self.source}"
+
+
+class AccountSignals(models.Model):
+    """An account's signal state and current values, folded in from its events incrementally.
+
+    ``pending_since`` is set by intake in the same transaction as the events, and cleared by the worker that
+    folds them in (reading events after ``processed_event_id``): a row with it set is the unit of pending
+    work that the sweeper finds when a message is lost (DESIGN.md invariant 1). Intake locks this row
+    before it inserts the account's events, and the worker locks it to read them, so for one account
+    events commit in id order and a worker never skips an event a slower transaction commits later.
+    """
+
+    account = models.OneToOneField(Account, primary_key=True, on_delete=models.CASCADE, related_name="signals")
+    state = models.JSONField(default=dict, help_text="Time buckets and last-seen values the windows are counted from.")
+    values = models.JSONField(default=dict, help_text="Signal name to value, as of updated_at.")
+    processed_event_id = models.BigIntegerField(default=0)
+    pending_since = models.DateTimeField(null=True, blank=True, help_text="When the oldest unprocessed event came in.")
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "account signals"
+        indexes = [
+            models.Index(
+                fields=["pending_since"], condition=models.Q(pending_since__isnull=False), name="signals_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"signals of {self.account_id}"
+
+
+class SignalSnapshot(models.Model):
+    """The values of an account's signals after one update: what rule previews and firings are checked against."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="signal_snapshots")
+    taken_at = models.DateTimeField(db_index=True)
+    values = models.JSONField()
+    event_types = models.JSONField(default=list, help_text="Types of the events this update folded in.")
+    countries = models.JSONField(default=list, help_text="Countries of the events this update folded in.")
+
+    def __str__(self) -> str:
+        return f"signals of {self.account_id} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class AccountIdentifier(models.Model):
+    """A device id, payment fingerprint, IP or sign-up network an account was seen with: how rings are linked."""
+
+    class Kind(models.TextChoices):
+        DEVICE = "device", "Device id"
+        PAYMENT = "payment", "Payment fingerprint"
+        IP = "ip", "IP address"
+        SIGNUP_DEVICE = "signup_device", "Sign-up device"
+        SIGNUP_NETWORK = "signup_network", "Sign-up network (/24 or /48)"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=128)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="identifiers")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value", "account"], name="account_identifier_unique"),
+        ]
+        indexes = [models.Index(fields=["account", "kind"], name="identifier_by_account")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}={self.value} on {self.account_id}"
+
+
+class CaseType(models.TextChoices):
+    FRAUD = "fraud", "Payment fraud"
+    FAKE_ACCOUNT = "fake_account", "Fake account"
+    TAKEOVER = "takeover", "Account takeover"
+    SCRAPING = "scraping", "Scraping"
+    POLICY = "policy", "Repeated policy violations"
+
+
+class Severity(models.IntegerChoices):
+    LOW = 1, "Low"
+    MEDIUM = 2, "Medium"
+    HIGH = 3, "High"
+    CRITICAL = 4, "Critical"
+
+
+class DetectionRule(models.Model):
+    """An ordered rule over an account's signals and the events of an update (see ``accounts.detection``).
+
+    In ``shadow`` mode it records would-have-fired and opens nothing, so its precision against reviewer
+    decisions can be read before an admin turns it on.
+    """
+
+    class Mode(models.TextChoices):
+        ACTIVE = "active", "Active: opens cases"
+        SHADOW = "shadow", "Shadow: records only"
+        OFF = "off", "Off"
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, help_text="Why the rule exists, for the reviewer who sees it fire.")
+    position = models.PositiveIntegerField(default=0, help_text="Rules are tried in this order.")
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.SHADOW)
+    conditions = models.JSONField(
+        default=list, help_text='All must hold, e.g. [{"field": "signal.failed_logins_1h", "op": ">=", "value": 20}]'
+    )
+    case_type = models.CharField(max_length=16, choices=CaseType.choices)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}"
+
+
+class AccountCase(models.Model):
+    """A question about one account for a reviewer: is this fraud, a fake, a takeover, a scraper?"""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="cases")
+    case_type = models.CharField(max_length=16, choices=CaseType.choices)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    rule = models.ForeignKey(DetectionRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases")
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The case's place in its queue: claimed, leased and closed by the same machinery as content (review.claims).
+    entry = models.OneToOneField(
+        QueueEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="account_case"
+    )
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The reviewer's verdict is the label of the case type (issue 16, learning from case decisions).
+    violation = models.BooleanField(null=True, blank=True, help_text="Decided: was it what the case type says?")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "case_type"], condition=models.Q(status="open"), name="one_open_case_per_type"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "opened_at"], name="case_status_opened")]
+
+    def __str__(self) -> str:
+        return f"{self.get_case_type_display()} case on {self.account_id}"
+
+
+class RuleFiring(models.Model):
+    """A rule matched an account: when, with which values, and the case it opened or joined (none in shadow)."""
+
+    rule = models.ForeignKey(DetectionRule, on_delete=models.CASCADE, related_name="firings")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="rule_firings")
+    case = models.ForeignKey(AccountCase, null=True, blank=True, on_delete=models.SET_NULL, related_name="firings")
+    shadow = models.BooleanField(default=False)
+    values = models.JSONField(help_text="The value of every field the rule's conditions name, when it fired.")
+    fired_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["rule", "account", "fired_at"], name="firing_rule_account")]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} on {self.account_id}"
+
+
+class AccountAction(models.Model):
+    """What a reviewer (or a rule) told the platform to do with an account; the platform enforces it.
+
+    Reversible: a reversal is a later row naming this one in ``reverses``, never an edit, so the history
+    of an account reads top to bottom.
+    """
+
+    class Kind(models.TextChoices):
+        NONE = "none", "No action"
+        WARN = "warn", "Warn"
+        RESET_CREDENTIALS = "reset_credentials", "Force a password reset and sign out all sessions"
+        LOCK = "lock", "Lock"
+        SUSPEND = "suspend", "Suspend for a duration"
+        BAN = "ban", "Ban"
+        RATE_LIMIT = "rate_limit", "Rate-limit"
+        RESTORE = "restore", "Restore (reverse an earlier action)"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="actions")
+    case = models.ForeignKey(AccountCase, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    duration = models.DurationField(null=True, blank=True, help_text="For a suspension or a rate limit.")
+    notice = models.TextField(blank=True, help_text="Shown to the user by the platform.")
+    note = models.TextField(blank=True, help_text="For other reviewers; never sent.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    automatic = models.BooleanField(default=False)
+    state_before = models.CharField(max_length=12, choices=Account.State.choices)
+    state_after = models.CharField(max_length=12, choices=Account.State.choices)
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.account_id}"
+
+
+class Strike(models.Model):
+    """A removal of the account's content in one policy category: counted towards that category's threshold."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="strike_records")
+    # The removal itself: undoing the decision deletes it and, with it, the strike.
+    decision = models.ForeignKey("queues.Decision", on_delete=models.CASCADE, related_name="+")
+    category = models.SlugField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["decision", "category"], name="one_strike_per_decision_category")
+        ]
+        indexes = [models.Index(fields=["account", "category"], name="strike_account_category")]
+
+    def __str__(self) -> str:
+        return f"strike {self.category} on {self.account_id}"
+
+
+class Appeal(models.Model):
+    """The platform's request, on the user's behalf, to look again at an account action.
+
+    Decided by a reviewer other than the one who took the action; overturned, the action is reversed and
+    the case's verdict withdrawn (it no longer counts as a violation for learning).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        UPHELD = "upheld", "Upheld"
+        OVERTURNED = "overturned", "Overturned"
+
+    source = models.CharField(max_length=64)
+    appeal_id = models.CharField(max_length=128, help_text="The platform's id of the appeal, unique per source.")
+    action = models.ForeignKey(AccountAction, on_delete=models.PROTECT, related_name="appeals")
+    reason = models.TextField(blank=True, help_text="The user's words.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Queued like content; the entry excludes the reviewer who took the action (QueueEntry.excluded_reviewer).
+    entry = models.OneToOneField(QueueEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="appeal")
+    opened_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "appeal_id"], name="appeal_unique_per_source"),
+            models.UniqueConstraint(
+                fields=["action"], condition=models.Q(status="open"), name="one_open_appeal_per_action"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"appeal {self.source}:{self.appeal_id} of action {self.action_id}"

@@ -1,0 +1,107 @@
+"""An account risk model per case type, learned from reviewers' case decisions over the signals.
+
+Each decided case is one example: the signal values its account had (the highest each signal reached
+in the snapshots up to the decision; windows decay, and the decision was about what the reviewer saw)
+and the verdict (``AccountCase.violation``). An unknown value (an account age never reported) becomes -1,
+below every real value: signals are counts, ages and rates, never negative, and a column that is
+unknown for a whole cross-validation fold broke ``HistGradientBoostingClassifier``'s binning of NaN.
+``CalibratedClassifierCV`` turns its scores into probabilities a queue can order by. Evaluation is on
+held-out accounts.
+
+Not yet done (issue 16, item 6): registering the model as a model version, shadow and A/B runs, the
+model pages, and ordering the account queues by its risk; this module trains and evaluates.
+"""
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import average_precision_score
+
+from accounts.models import AccountCase, SignalSnapshot
+from accounts.risk_signals import SIGNALS
+
+FEATURES = sorted(SIGNALS)
+UNKNOWN = -1.0
+
+
+@dataclass(frozen=True)
+class Example:
+    account_id: int
+    features: list[float]
+    label: bool
+
+
+@dataclass
+class TrainedModel:
+    case_type: str
+    model: CalibratedClassifierCV
+    train_examples: int
+    held_out_examples: int
+    held_out_average_precision: float | None
+
+
+def peak_values(account_ids: Sequence[int], *, until=None) -> dict[int, list[float]]:  # noqa: ANN001
+    """Per account, the highest value of every signal over its snapshots (up to ``until``); NaN when never known."""
+    peaks: dict[int, dict[str, float]] = {}
+    snapshots = SignalSnapshot.objects.filter(account_id__in=list(account_ids))
+    if until is not None:
+        snapshots = snapshots.filter(taken_at__lte=until)
+    for account_id, values in snapshots.values_list("account_id", "values").iterator(chunk_size=5000):
+        peak = peaks.setdefault(account_id, {})
+        for name, value in values.items():
+            if isinstance(value, int | float) and (name not in peak or value > peak[name]):
+                peak[name] = float(value)
+    return {
+        account_id: [peaks.get(account_id, {}).get(name, math.nan) for name in FEATURES] for account_id in account_ids
+    }
+
+
+def examples_from_decisions(case_type: str) -> list[Example]:
+    """Decided cases of ``case_type``, one example per account with its latest verdict (an overturned appeal
+    has already cleared it)."""
+    verdicts: dict[int, bool] = {}
+    decided = AccountCase.objects.filter(case_type=case_type, violation__isnull=False).order_by("closed_at", "pk")
+    for account_id, violation in decided.values_list("account_id", "violation"):
+        verdicts[account_id] = violation
+    features = peak_values(list(verdicts))
+    return [Example(account_id, features[account_id], label) for account_id, label in verdicts.items()]
+
+
+def _matrix(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    return np.nan_to_num(np.array(rows, dtype=float), nan=UNKNOWN)
+
+
+def held_out(account_id: int, share: float = 0.2) -> bool:
+    """A stable split by account: the same account is always on the same side."""
+    digest = hashlib.sha256(f"account-risk:{account_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def train(case_type: str, examples: Sequence[Example], *, seed: int = 0) -> TrainedModel:
+    """Fit on the accounts not held out; report average precision on those held out (None if one class only)."""
+    train_rows = [e for e in examples if not held_out(e.account_id)]
+    test_rows = [e for e in examples if held_out(e.account_id)]
+    labels = [e.label for e in train_rows]
+    if len(set(labels)) < 2 or min(labels.count(True), labels.count(False)) < 3:
+        raise ValueError(
+            f"{case_type}: needs at least 3 decisions of each verdict to learn from; has {labels.count(True)} "
+            f"violations and {labels.count(False)} non-violations."
+        )
+    base = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=seed)
+    model = CalibratedClassifierCV(base, method="sigmoid", cv=3)
+    model.fit(_matrix([e.features for e in train_rows]), np.array(labels))
+    precision = None
+    if test_rows and len({e.label for e in test_rows}) == 2:
+        scores = model.predict_proba(_matrix([e.features for e in test_rows]))[:, 1]
+        precision = float(average_precision_score([e.label for e in test_rows], scores))
+    return TrainedModel(case_type, model, len(train_rows), len(test_rows), precision)
+
+
+def risk(model: TrainedModel, features: Sequence[Sequence[float]]) -> np.ndarray:
+    """Probability of a violation of the model's case type, per row of features (``FEATURES`` order)."""
+    return model.model.predict_proba(_matrix(features))[:, 1]

@@ -1,0 +1,81 @@
+"""The PostgreSQL writes of a signal update: one statement per table, binding arrays (``unnest``).
+
+``bulk_update`` builds a ``CASE WHEN`` expression per row and field: for 200 accounts it cost 1.2 s
+of a 1.6 s update (cProfile), so the worker fell behind intake. These statements write the same rows
+and values in a few milliseconds; ``accounts.signal_updates`` uses them on PostgreSQL and the ORM
+elsewhere.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import orjson
+from django.db import connection
+
+from accounts.models import Account, AccountSignals
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def save_signals(rows: Sequence[AccountSignals], now: datetime) -> None:
+    # One JSON document for all rows: arrays of JSON text would each be escaped value by value.
+    document = [
+        {"id": r.account_id, "state": r.state, "vals": r.values, "processed": r.processed_event_id} for r in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE {AccountSignals._meta.db_table} s SET state = t.state, "values" = t.vals, '
+            "processed_event_id = t.processed, pending_since = NULL, updated_at = %s "
+            "FROM jsonb_to_recordset(%s::jsonb) AS t(id bigint, state jsonb, vals jsonb, processed bigint) "
+            "WHERE s.account_id = t.id",
+            [now, _json(document)],
+        )
+
+
+def save_event_times(accounts: Sequence[Account], now: datetime) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Account._meta.db_table} a SET first_event_at = t.first, last_event_at = t.last, "
+            "signed_up_at = t.signed, updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) "
+            "AS t(id, first, last, signed) WHERE a.author_id = t.id",
+            [
+                now,
+                [a.pk for a in accounts],
+                [a.first_event_at for a in accounts],
+                [a.last_event_at for a in accounts],
+                [a.signed_up_at for a in accounts],
+            ],
+        )
+
+
+def insert_snapshots(rows: Sequence[tuple[int, dict, list[str], list[str]]], now: datetime) -> None:
+    """``(account_id, values, event_types, countries)`` rows taken at ``now``."""
+    document = [{"id": r[0], "vals": r[1], "types": r[2], "countries": r[3]} for r in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'INSERT INTO accounts_signalsnapshot (account_id, taken_at, "values", event_types, countries) '
+            "SELECT id, %s, vals, types, countries "
+            "FROM jsonb_to_recordset(%s::jsonb) AS t(id bigint, vals jsonb, types jsonb, countries jsonb)",
+            [now, _json(document)],
+        )
+
+
+def upsert_identifiers(rows: Sequence[tuple[str, str, int, datetime, datetime]]) -> None:
+    """``(kind, value, account_id, first_seen_at, last_seen_at)``, sorted; a known one gets the later last-seen."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO accounts_accountidentifier (kind, value, account_id, first_seen_at, last_seen_at) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::timestamptz[], %s::timestamptz[]) "
+            "ON CONFLICT (kind, value, account_id) DO UPDATE "
+            "SET last_seen_at = greatest(accounts_accountidentifier.last_seen_at, EXCLUDED.last_seen_at)",
+            [
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+                [r[4] for r in rows],
+            ],
+        )

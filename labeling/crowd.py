@@ -1,0 +1,295 @@
+"""Crowd labeling: task sets, blind assignment to k distinct labelers, gold mixed in, answers, Dawid–Skene.
+
+Crowd labelers are members of the ``Crowd labelers`` group (permission ``labeling.work_crowd_tasks``). They see only
+their own tasks, with personal data
+masked and the author, reporters and metadata left out (``crowd_views``). Each task goes to ``labels_per_item``
+distinct labelers, never twice to the same one (a unique constraint, not just a check), and nobody sees anyone
+else's answer. Gold tasks (items with a known answer from ``queues.GoldItem``) are served at the set's rate,
+indistinguishable from the rest. When every ordinary task has its k answers, Dawid–Skene turns them into a soft
+label per item; items whose confidence (or raw share of agreeing answers) is below the set's threshold go to a
+moderator's queue.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from celery import current_app
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from audit.services import record_event
+from classifiers.models import PolicyCategory
+from intake.models import Item
+from labeling.dawid_skene import dawid_skene
+from labeling.models import NO_VIOLATION, CrowdAssignment, CrowdTask, CrowdTaskSet, Labeler
+from queues.entries import new_entry
+from queues.models import Decision, GoldItem, QueueEntry
+from webhooks.services import emit
+
+CROWD_GROUP = "Crowd labelers"
+AGGREGATE_TASK = "labeling.tasks.aggregate_task_set"
+ASSIGNMENT_HOLD = timedelta(minutes=30)
+
+
+class CrowdError(Exception):
+    """A refused crowd action; ``status`` is the HTTP status a view answers with."""
+
+    status = 400
+
+
+class NotAssigned(CrowdError):
+    status = 403
+
+
+class AlreadyAnswered(CrowdError):
+    status = 409
+
+
+class InvalidAnswer(CrowdError):
+    status = 400
+
+
+CROWD_PERMISSION = "labeling.work_crowd_tasks"
+
+
+def is_crowd_labeler(user: AbstractBaseUser) -> bool:
+    """Members of the crowd group (and superusers): they may work crowd tasks, and see nothing else of it."""
+    return bool(user.is_authenticated and user.has_perm(CROWD_PERMISSION))
+
+
+def crowd_group() -> Group:
+    """The crowd labeler role: a group holding only the permission to answer crowd tasks."""
+    group, _ = Group.objects.get_or_create(name=CROWD_GROUP)
+    app_label, codename = CROWD_PERMISSION.split(".")
+    group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return group
+
+
+def answer_options(task_set: CrowdTaskSet) -> list[str]:
+    """What a labeler may answer: 'none' and the set's category slugs, in keyboard order (0, 1, 2, ...)."""
+    return [NO_VIOLATION, *task_set.categories.order_by("position", "slug").values_list("slug", flat=True)]
+
+
+def task_sets_for(user: AbstractBaseUser):  # noqa: ANN201 - a QuerySet[CrowdTaskSet]
+    """The open task sets ``user`` may work: those naming them, or naming nobody."""
+    if not is_crowd_labeler(user):
+        return CrowdTaskSet.objects.none()
+    return (
+        CrowdTaskSet.objects.filter(state=CrowdTaskSet.State.OPEN)
+        .annotate(named=Count("labelers"))
+        .filter(Q(named=0) | Q(labelers=user))
+        .distinct()
+    )
+
+
+def _gold_answer(gold: GoldItem, slugs: set[str]) -> str:
+    if gold.expected_action == Decision.Action.NO_VIOLATION:
+        return NO_VIOLATION
+    expected = sorted(c.slug for c in gold.expected_categories.all() if c.slug in slugs)
+    return expected[0] if expected else ""
+
+
+def create_task_set(
+    *,
+    name: str,
+    categories: list[PolicyCategory],
+    item_ids: list[int],
+    labels_per_item: int = 3,
+    gold_rate: float = 0.1,
+    agreement_threshold: float = 0.8,
+    review_queue=None,
+    user: AbstractBaseUser | None = None,
+) -> CrowdTaskSet:
+    """A task set over ``item_ids`` plus gold tasks from the active gold items whose answer the set can express."""
+    with transaction.atomic():
+        task_set = CrowdTaskSet(
+            name=name,
+            labels_per_item=labels_per_item,
+            gold_rate=gold_rate,
+            agreement_threshold=agreement_threshold,
+            review_queue=review_queue,
+            created_by=user,
+        )
+        task_set.full_clean()
+        task_set.save()
+        task_set.categories.set(categories)
+        slugs = {c.slug for c in categories}
+        ids = list(Item.objects.filter(pk__in=item_ids).values_list("pk", flat=True))
+        gold_tasks = []
+        for gold in (
+            GoldItem.objects.filter(active=True).exclude(item_id__in=ids).prefetch_related("expected_categories")
+        ):
+            answer = _gold_answer(gold, slugs)
+            if answer:
+                gold_tasks.append(CrowdTask(task_set=task_set, item_id=gold.item_id, gold_answer=answer))
+        CrowdTask.objects.bulk_create([CrowdTask(task_set=task_set, item_id=pk) for pk in ids] + gold_tasks)
+        record_event(
+            action="crowd_task_set.created",
+            target=task_set,
+            actor=user,
+            after={"items": len(ids), "gold": len(gold_tasks)},
+        )
+    return task_set
+
+
+def crowd_labeler_for(user: AbstractBaseUser) -> Labeler:
+    try:
+        with transaction.atomic():
+            return Labeler.objects.get_or_create(
+                kind=Labeler.Kind.CROWD, user=user, defaults={"name": f"crowd:{user.get_username()}"}
+            )[0]
+    except IntegrityError:
+        return Labeler.objects.get(kind=Labeler.Kind.CROWD, user=user)
+
+
+def _holding(now) -> Q:
+    """Assignments that count against a task's k: answered, or handed out less than ``ASSIGNMENT_HOLD`` ago."""
+    return Q(assignments__answered_at__isnull=False) | Q(assignments__assigned_at__gt=now - ASSIGNMENT_HOLD)
+
+
+def next_assignment(*, task_set: CrowdTaskSet, user: AbstractBaseUser, rng: random.Random | None = None):
+    """The labeler's open assignment in the set, or a new one; None when nothing is left for them.
+
+    A task counts the labelers who answered it or hold it (for ``ASSIGNMENT_HOLD``): a labeler who walks away
+    frees their slot for someone else after that, and may still answer. The task row is locked while its slot
+    is taken, so two labelers never both take the last one.
+    """
+    open_one = CrowdAssignment.objects.filter(task__task_set=task_set, labeler=user, answered_at__isnull=True).first()
+    if open_one is not None:
+        return open_one
+    rng = rng or random.Random()
+    now = timezone.now()
+    mine = CrowdAssignment.objects.filter(labeler=user).values("task_id")
+    available = CrowdTask.objects.filter(task_set=task_set).exclude(pk__in=mine)
+    ordinary = (
+        available.filter(gold_answer="")
+        .annotate(taken=Count("assignments", filter=_holding(now)))
+        .filter(taken__lt=task_set.labels_per_item)
+        .order_by("taken", "id")
+    )
+    gold = available.exclude(gold_answer="").order_by("?")
+    # Gold at the set's rate; when ordinary tasks run out, nothing more is served (gold alone measures nobody's work).
+    order = [gold, ordinary] if rng.random() < task_set.gold_rate else [ordinary]
+    for candidates in order:
+        for task_id in candidates.values_list("pk", flat=True)[:20]:
+            with transaction.atomic():
+                task = CrowdTask.objects.select_for_update().get(pk=task_id)
+                held = CrowdTask.objects.filter(pk=task_id).aggregate(n=Count("assignments", filter=_holding(now)))
+                if not task.is_gold and held["n"] >= task_set.labels_per_item:
+                    continue  # taken meanwhile
+                assignment, created = CrowdAssignment.objects.get_or_create(task=task, labeler=user)
+                if created:
+                    return assignment
+    return None
+
+
+def record_answer(*, task_id: int, user: AbstractBaseUser, answer: str) -> CrowdAssignment:
+    """Store ``user``'s answer to a task assigned to them, once. Sends the set to aggregation when complete."""
+    assignment = CrowdAssignment.objects.select_related("task__task_set").filter(task_id=task_id, labeler=user).first()
+    if assignment is None:
+        raise NotAssigned("this task is not assigned to you")
+    task_set = assignment.task.task_set
+    if task_set.state != CrowdTaskSet.State.OPEN:
+        raise NotAssigned("this task set is closed")
+    options = answer_options(task_set)
+    if answer not in options:
+        raise InvalidAnswer(f"answer must be one of {', '.join(options)}")
+    now = timezone.now()
+    with transaction.atomic():
+        answered = CrowdAssignment.objects.filter(pk=assignment.pk, answered_at__isnull=True).update(
+            answer=answer, answered_at=now, seconds=(now - assignment.assigned_at).total_seconds()
+        )
+        if not answered:
+            raise AlreadyAnswered("this task already has your answer")
+        CrowdTask.objects.filter(pk=assignment.task_id).update(answers_count=F("answers_count") + 1)
+        crowd_labeler_for(user)
+        if _complete(task_set):
+            transaction.on_commit(lambda: current_app.signature(AGGREGATE_TASK, args=[task_set.pk]).delay())
+    assignment.refresh_from_db()
+    return assignment
+
+
+def _complete(task_set: CrowdTaskSet) -> bool:
+    return not task_set.tasks.filter(gold_answer="", answers_count__lt=task_set.labels_per_item).exists()
+
+
+@dataclass(frozen=True)
+class AggregationResult:
+    tasks: int
+    answers: int
+    sent_to_review: int
+    labeler_accuracy: dict[int, float]  # user id -> Dawid-Skene's estimate
+
+
+def aggregate_task_set(*, task_set_id: int) -> AggregationResult:
+    """Dawid–Skene over every answer so far; writes each task's soft label; disputed items go to a moderator."""
+    task_set = CrowdTaskSet.objects.select_related("review_queue").get(pk=task_set_id)
+    options = answer_options(task_set)
+    rows = list(
+        CrowdAssignment.objects.filter(task__task_set=task_set, answered_at__isnull=False)
+        .exclude(answer="")
+        .values_list("task_id", "labeler_id", "answer")
+    )
+    tasks = list(task_set.tasks.filter(pk__in={r[0] for r in rows}).order_by("id"))
+    if not rows:
+        return AggregationResult(0, 0, 0, {})
+    task_index = {t.pk: i for i, t in enumerate(tasks)}
+    users = sorted({r[1] for r in rows})
+    user_index = {u: i for i, u in enumerate(users)}
+    class_index = {c: i for i, c in enumerate(options)}
+    answers = np.array([(task_index[t], user_index[u], class_index[a]) for t, u, a in rows if a in class_index])
+    known = {task_index[t.pk]: class_index[t.gold_answer] for t in tasks if t.gold_answer in class_index}
+    fit = dawid_skene(answers, n_items=len(tasks), n_labelers=len(users), n_classes=len(options), known=known)
+    accuracy = dict(zip(users, (float(a) for a in fit.labeler_accuracy()), strict=True))
+    sent = 0
+    with transaction.atomic():
+        for task, posterior in zip(tasks, fit.posteriors, strict=True):
+            task.soft_label = {c: round(float(p), 4) for c, p in zip(options, posterior, strict=True)}
+            task.label = options[int(posterior.argmax())]
+            task.confidence = float(posterior.max())
+            given = answers[answers[:, 0] == task_index[task.pk], 2]
+            task.agreement = float((given == class_index[task.label]).mean())
+            # Dawid-Skene's confidence assumes independent labelers and can be sure of a 2-1-1 split; the raw
+            # share of agreeing answers catches what a person would call a disagreement.
+            low = min(task.confidence, task.agreement) < task_set.agreement_threshold
+            disputed = not task.is_gold and low
+            if disputed and not task.sent_to_review and task_set.review_queue is not None:
+                _send_to_moderator(task, task_set)
+                task.sent_to_review = True
+                sent += 1
+        CrowdTask.objects.bulk_update(tasks, ["soft_label", "label", "confidence", "agreement", "sent_to_review"])
+        CrowdTaskSet.objects.filter(pk=task_set.pk).update(aggregated_at=timezone.now())
+        emit(
+            event_type="crowd_task_set.aggregated",
+            payload={"task_set": task_set.pk, "name": task_set.name, "tasks": len(tasks), "answers": len(rows),
+                     "sent_to_review": sent},
+        )  # fmt: skip
+        record_event(
+            action="crowd_task_set.aggregated",
+            target=task_set,
+            actor_label="dawid-skene",
+            after={"tasks": len(tasks), "answers": len(rows), "sent_to_review": sent},
+        )
+    return AggregationResult(len(tasks), len(rows), sent, accuracy)
+
+
+def _send_to_moderator(task: CrowdTask, task_set: CrowdTaskSet) -> None:
+    queue = task_set.review_queue
+    if QueueEntry.objects.filter(item_id=task.item_id, queue=queue, status=QueueEntry.Status.PENDING).exists():
+        return
+    split = ", ".join(f"{c} {p:.0%}" for c, p in sorted(task.soft_label.items(), key=lambda kv: -kv[1]) if p >= 0.05)
+    entry = new_entry(
+        item=task.item,
+        queue=queue,
+        scores={},
+        severities={},
+        selection=QueueEntry.Selection.ESCALATED,
+        note=f"The crowd disagreed in task set '{task_set.name}': {split}.",
+    )
+    entry.save()

@@ -1,0 +1,24 @@
+"""Celery tasks of the labeling app. ``CELERY_TASK_ROUTES`` sends them to the ``llm`` queue, so a slow or dead LLM
+endpoint never holds up scoring (``inference``) or housekeeping (``default``)."""
+
+from celery import shared_task
+
+from labeling import crowd, llm_runs
+
+
+@shared_task(name="labeling.tasks.process_llm_run", soft_time_limit=300, time_limit=360)
+def process_llm_run(run_id: int) -> str:
+    """Label a slice of the run's pending items; the service re-sends the run for the rest."""
+    return llm_runs.process_llm_run(run_id=run_id)
+
+
+@shared_task(name="labeling.tasks.requeue_stalled_llm_runs")
+def requeue_stalled_llm_runs() -> int:
+    """Beat: re-send runs whose message was lost or whose worker died."""
+    return llm_runs.requeue_stalled_runs()
+
+
+@shared_task(name="labeling.tasks.aggregate_task_set")
+def aggregate_task_set(task_set_id: int) -> int:
+    """Dawid-Skene over a task set's answers; sends the items the crowd disagrees on to a moderator."""
+    return crowd.aggregate_task_set(task_set_id=task_set_id).sent_to_review

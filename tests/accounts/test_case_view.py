@@ -1,0 +1,196 @@
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts.cases import open_case
+from accounts.models import Account, AccountAction, AccountCase
+from accounts.signal_updates import update_account_signals
+from queues.models import QueueEntry
+from tests.accounts.factories import event, store
+from tests.factories import make_queue, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reviewer():
+    return make_user()
+
+
+@pytest.fixture
+def ring_case(reviewer) -> AccountCase:
+    """Three accounts signed up on one device; a fake-account case on the first, in the reviewer's queue."""
+    result = store(*[event("signup", account=f"ring-{n}", device_id="farm-1", ip=f"203.0.113.{n}") for n in (1, 2, 3)])
+    update_account_signals(account_ids=result.account_ids)
+    account = Account.objects.get(author__external_id="ring-1")
+    queue = make_queue(members=[reviewer], name="Account cases")
+    return open_case(
+        account_id=account.pk, case_type="fake_account", severity=2, rule_id=None, queue_id=queue.pk, now=timezone.now()
+    )
+
+
+def claimed(client: Client, case: AccountCase) -> int:
+    """Take the case from its queue in the work view; returns the claim's fencing token."""
+    page = client.get(f"/account-cases/work/{case.queue.slug}/").content.decode()
+    assert f'data-case="{case.pk}"' in page, page[:2000]
+    return QueueEntry.objects.get(pk=case.entry_id).fencing_token
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_member_sees_the_account_its_timeline_and_its_linked_accounts(reviewer, ring_case):
+    response = signed_in(reviewer).get(f"/account-cases/{ring_case.pk}/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "tests:ring-1" in page
+    assert "Sign-up" in page  # the timeline
+    assert "Linked accounts (2)" in page and "tests:ring-2" in page and "farm-1" in page
+    assert 'src="/static/accounts/case.js"' in page and "style=" not in page
+
+
+def test_an_htmx_request_gets_the_fragment(reviewer, ring_case):
+    response = signed_in(reviewer).get(f"/account-cases/{ring_case.pk}/", HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert "<html" not in response.content.decode() and "account-case" in response.content.decode()
+
+
+def test_a_moderator_outside_the_queue_sees_nothing_of_the_case(ring_case):
+    response = signed_in(make_user()).get(f"/account-cases/{ring_case.pk}/")
+
+    assert response.status_code == 403
+    assert b"ring-2" not in response.content
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(ring_case):
+    response = Client().get(f"/account-cases/{ring_case.pk}/")
+
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_deciding_needs_a_post(reviewer, ring_case):
+    assert signed_in(reviewer).get(f"/account-cases/{ring_case.pk}/decide").status_code == 405
+
+
+def test_a_case_is_claimed_from_its_queue_and_one_decision_bans_the_whole_ring(reviewer, ring_case):
+    ring = list(Account.objects.filter(author__external_id__in=["ring-2", "ring-3"]).values_list("pk", flat=True))
+    client = signed_in(reviewer)
+    token = claimed(client, ring_case)
+
+    response = client.post(
+        f"/account-cases/{ring_case.pk}/decide",
+        {"action": "ban", "notice": "Fake accounts are not allowed.", "ring": ring, "token": token},
+        HTTP_HX_REQUEST="true",
+    )
+
+    assert response.status_code == 200, response.content.decode()[:500]
+    assert "Decided: Ban on 3 accounts." in response.content.decode()
+    assert "No account case is waiting" in response.content.decode()  # the next case, or an empty queue
+    assert QueueEntry.objects.get(pk=ring_case.entry_id).status == "done"
+    assert set(Account.objects.values_list("state", flat=True)) == {"banned"}
+    ring_case.refresh_from_db()
+    assert ring_case.status == "closed" and ring_case.violation is True and ring_case.decided_by == reviewer
+    assert AccountAction.objects.filter(kind="ban").count() == 3
+
+
+def test_an_unlinked_account_cannot_be_slipped_into_a_ring_decision(reviewer, ring_case):
+    update_account_signals(account_ids=store(event("signup", account="bystander", device_id="own")).account_ids)
+    bystander = Account.objects.get(author__external_id="bystander")
+    client = signed_in(reviewer)
+    token = claimed(client, ring_case)
+
+    response = client.post(
+        f"/account-cases/{ring_case.pk}/decide", {"action": "ban", "ring": [bystander.pk], "token": token}
+    )
+
+    assert response.status_code == 400
+    assert "not linked" in response.content.decode()
+    assert not AccountAction.objects.exists()
+
+
+def test_a_suspension_without_a_duration_is_refused_and_a_decided_case_cannot_be_decided_again(reviewer, ring_case):
+    client = signed_in(reviewer)
+    token = claimed(client, ring_case)
+
+    refused = client.post(f"/account-cases/{ring_case.pk}/decide", {"action": "suspend", "token": token})
+    client.post(f"/account-cases/{ring_case.pk}/decide", {"action": "suspend", "duration_hours": "48", "token": token})
+    again = client.post(f"/account-cases/{ring_case.pk}/decide", {"action": "none", "token": token})
+
+    assert refused.status_code == 400 and "needs a duration" in refused.content.decode()
+    assert again.status_code == 400 and "already been decided" in again.content.decode()
+    assert Account.objects.get(pk=ring_case.account_id).state == "suspended"
+
+
+def test_a_case_cannot_be_decided_without_holding_its_claim(reviewer, ring_case):
+    other = make_user()
+    ring_case.queue.members.add(other)
+    token = claimed(signed_in(other), ring_case)
+
+    page = signed_in(reviewer).get(f"/account-cases/{ring_case.pk}/").content.decode()
+    stolen = signed_in(reviewer).post(f"/account-cases/{ring_case.pk}/decide", {"action": "ban", "token": token})
+
+    assert "take it from its queue" in page and 'id="case-decision"' not in page
+    assert stolen.status_code == 409
+    assert Account.objects.get(pk=ring_case.account_id).state == "active"
+
+
+def test_a_non_member_cannot_work_the_account_queue(ring_case):
+    assert signed_in(make_user()).get(f"/account-cases/work/{ring_case.queue.slug}/").status_code == 403
+
+
+def test_cases_are_served_most_severe_first(reviewer, ring_case):
+    update_account_signals(account_ids=store(event("login_failed", account="victim")).account_ids)
+    victim = Account.objects.get(author__external_id="victim")
+    urgent = open_case(
+        account_id=victim.pk, case_type="takeover", severity=4, rule_id=None, queue_id=ring_case.queue_id,
+        now=timezone.now(),
+    )  # fmt: skip
+
+    page = signed_in(reviewer).get(f"/account-cases/work/{ring_case.queue.slug}/").content.decode()
+
+    assert f'data-case="{urgent.pk}"' in page
+
+
+def test_the_home_page_sends_account_queues_to_the_case_view_and_the_content_view_refuses_them(reviewer, ring_case):
+    client = signed_in(reviewer)
+
+    home = client.get("/").content.decode()
+    content_view = client.get(f"/queues/{ring_case.queue.slug}/")
+
+    assert f'href="/account-cases/work/{ring_case.queue.slug}/"' in home
+    assert "holds account cases" in content_view.content.decode()
+
+
+def test_a_moderator_finds_a_case_by_device_id_but_not_in_queues_they_do_not_work(reviewer, ring_case):
+    elsewhere = make_queue(name="Other team")
+    other = Account.objects.get(author__external_id="ring-2")
+    open_case(
+        account_id=other.pk, case_type="fraud", severity=2, rule_id=None, queue_id=elsewhere.pk, now=timezone.now()
+    )
+    client = signed_in(reviewer)
+
+    found = client.get("/account-cases/search/", {"q": "farm-1"}).content.decode()
+    by_id = client.get("/account-cases/search/", {"q": "ring-1"}).content.decode()
+
+    assert f'href="/account-cases/{ring_case.pk}/"' in found
+    assert "Payment fraud" not in found  # ring-2's case is in a queue the reviewer does not work
+    assert f'href="/account-cases/{ring_case.pk}/"' in by_id
+    assert Client().get("/account-cases/search/", {"q": "farm-1"}).status_code == 302
+
+
+def test_the_case_keeps_its_lease_through_the_content_views_heartbeat(reviewer, ring_case):
+    client = signed_in(reviewer)
+    token = claimed(client, ring_case)
+    before = QueueEntry.objects.get(pk=ring_case.entry_id).lease_until
+    page = client.get(f"/account-cases/{ring_case.pk}/").content.decode()
+
+    renewed = client.post(f"/queues/{ring_case.queue.slug}/entries/{ring_case.entry_id}/heartbeat", {"token": token})
+
+    assert f"/queues/{ring_case.queue.slug}/entries/{ring_case.entry_id}/heartbeat" in page
+    assert renewed.status_code == 200
+    assert QueueEntry.objects.get(pk=ring_case.entry_id).lease_until >= before

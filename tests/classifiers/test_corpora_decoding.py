@@ -1,0 +1,38 @@
+"""The demo corpus reader keeps the characters of mails whose files hold Latin-1 bytes."""
+
+import json
+
+from classifiers.corpora import read_mail
+
+
+def _write(path, text_bytes: bytes) -> None:  # noqa: ANN001
+    record = json.dumps({"group": "easy-ham-1", "checksum": {"value": "abc"}, "text": "PLACEHOLDER"}).encode()
+    path.write_bytes(record.replace(b"PLACEHOLDER", text_bytes))
+
+
+def test_a_latin1_byte_in_the_file_is_read_as_latin1_not_a_replacement_character(tmp_path):
+    path = tmp_path / "mail.json"
+    _write(path, b"From: a@example.com\\nSubject: Gru\xdf\\n\\nHerr Fahrl\xe4nder schreibt.")
+    mail = read_mail(path)
+    assert "Fahrländer" in mail.body and "\ufffd" not in mail.body
+    assert mail.subject == "Gruß"
+
+
+def test_utf8_next_to_a_stray_byte_is_kept(tmp_path):
+    path = tmp_path / "mail.json"
+    _write(path, "From: a@example.com\\nSubject: café\\n\\nna\xefve ".encode() + b"M\xfcller")
+    mail = read_mail(path)
+    assert mail.subject == "café" and mail.body == "naïve Müller"
+
+
+def test_a_quoted_printable_latin1_body_without_a_charset_is_read_as_latin1(tmp_path):
+    path = tmp_path / "mail.json"
+    text = "From: a@example.com\\nSubject: x\\nContent-Transfer-Encoding: quoted-printable\\n\\nFahrl=E4nder =E2=82=AC"
+    _write(path, text.encode())
+    assert read_mail(path).body == "Fahrl\xe4nder \xe2\x82\xac"  # not UTF-8 as a whole: each byte as Latin-1
+
+
+def test_text_beyond_latin1_in_the_file_is_kept(tmp_path):
+    path = tmp_path / "mail.json"
+    _write(path, "From: a@example.com\\nSubject: x\\n\\nPrice: 5 € — ok".encode())
+    assert read_mail(path).body == "Price: 5 € — ok"
