@@ -147,9 +147,10 @@ def generate(url: str, *, items: int) -> float:
         print(f"  entries and decisions ({time.perf_counter() - started:5.0f} s)", flush=True)
         conn.execute(
             """INSERT INTO classifiers_score (item_id, model_version_id, category_id, probability, from_prior,
-                                              created_at)
+                                              prior_source, created_at)
                SELECT i.id, (SELECT id FROM classifiers_modelversion WHERE status = 'active' AND kind = 'text'),
-                      (SELECT id FROM classifiers_policycategory WHERE slug = 'spam'), random(), false, i.created_at
+                      (SELECT id FROM classifiers_policycategory WHERE slug = 'spam'), random(), false, '',
+                      i.created_at
                  FROM queues_item i"""
         )
         conn.commit()
