@@ -12,6 +12,7 @@ from django.http import QueryDict
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 from rest_framework.request import Request
 
 MAX_ID = 2**63 - 1
@@ -112,3 +113,14 @@ class ListFilterBackend(DjangoFilterBackend):
         if filterset_class is not None and filterset_class.base_filters.keys().isdisjoint(request.query_params):
             return queryset  # what the filter set would give: every filter is optional
         return super().filter_queryset(request, queryset, view)
+
+
+def by_id_or_slug(model: type, value: str, *, parameter: str) -> Any:
+    """The row of ``model`` a caller names by its id or its slug; a 400 naming ``parameter`` when there is none."""
+    found = model.objects.filter(pk=int(value)).first() if value.isdigit() and int(value) <= MAX_ID else None
+    found = found or model.objects.filter(slug=value).first()
+    if found is None:
+        raise serializers.ValidationError(
+            {parameter: [f"No {model._meta.verbose_name} with the id or slug {value!r}."]}
+        )
+    return found

@@ -6,7 +6,7 @@ import django_filters as filters
 from django.db.models import QuerySet
 from rest_framework import serializers
 
-from api.filters import MAX_ID, ListFilterSet, _after, _before, _exists
+from api.filters import ListFilterSet, _after, _before, _exists, by_id_or_slug
 from classifiers.models import ModelVersion, PolicyCategory, Score
 from intake.models import Item
 
@@ -47,12 +47,7 @@ class ItemFilter(ListFilterSet):
         # (Item.entries), never by importing the queues app.
         entries = Item._meta.get_field("entries").related_model
         queues = entries._meta.get_field("queue").related_model
-        queue = None
-        if value.isdigit() and int(value) <= MAX_ID:
-            queue = queues.objects.filter(pk=int(value)).first()
-        queue = queue or queues.objects.filter(slug=value).first()
-        if queue is None:
-            raise serializers.ValidationError({"queue": [f"No queue with the id or slug {value!r}."]})
+        queue = by_id_or_slug(queues, value, parameter="queue")
         return queryset.filter(
             _exists(
                 f"SELECT 1 FROM {entries._meta.db_table} e"

@@ -3,10 +3,9 @@
 import django_filters as filters
 from django.db.models import QuerySet
 
-from api.filters import BooleanFilter, IdFilter, ListFilterSet, _after, _before, _exists
+from api.filters import BooleanFilter, IdFilter, ListFilterSet, _after, _before, _exists, by_id_or_slug
 from intake.filters import category_by_slug
-from queues.lookups import queue_by_id_or_slug
-from queues.models import Decision
+from queues.models import Decision, Queue
 from review.models import Label
 
 
@@ -25,7 +24,7 @@ class DecisionFilter(ListFilterSet):
         fields: list[str] = []
 
     def filter_queue(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(entry__queue=queue_by_id_or_slug(value))
+        return queryset.filter(entry__queue=by_id_or_slug(Queue, value, parameter="queue"))
 
     def filter_category(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(
