@@ -95,6 +95,62 @@ def _gold_answer(gold: GoldItem, slugs: set[str]) -> str:
     return expected[0] if expected else ""
 
 
+def _gold_answers(item_ids: list[int], categories: list[PolicyCategory]) -> list[tuple[int, str]]:
+    """(item id, answer) of the active gold items outside ``item_ids`` whose answer the categories can express."""
+    slugs = {c.slug for c in categories}
+    answers = []
+    for gold in (
+        GoldItem.objects.filter(active=True).exclude(item_id__in=item_ids).prefetch_related("expected_categories")
+    ):
+        answer = _gold_answer(gold, slugs)
+        if answer:
+            answers.append((gold.item_id, answer))
+    return answers
+
+
+def gold_tasks_available(*, item_ids: list[int], categories: list[PolicyCategory]) -> int:
+    """How many gold tasks a set over ``item_ids`` with these answer categories would mix in."""
+    return len(_gold_answers(item_ids, categories))
+
+
+@dataclass(frozen=True)
+class TaskSetProgress:
+    items: int
+    gold: int
+    answers: int
+    answers_needed: int
+    complete_items: int
+    aggregated: int
+    sent_to_review: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * min(self.answers, self.answers_needed) / self.answers_needed if self.answers_needed else 100.0
+
+
+def task_set_progress(task_set: CrowdTaskSet) -> TaskSetProgress:
+    k = task_set.labels_per_item
+    counts = task_set.tasks.aggregate(
+        items=Count("id", filter=Q(gold_answer="")),
+        gold=Count("id", filter=~Q(gold_answer="")),
+        complete=Count("id", filter=Q(gold_answer="", answers_count__gte=k)),
+        aggregated=Count("id", filter=~Q(label="")),
+        sent=Count("id", filter=Q(sent_to_review=True)),
+    )
+    answers = CrowdAssignment.objects.filter(
+        task__task_set=task_set, task__gold_answer="", answered_at__isnull=False
+    ).count()
+    return TaskSetProgress(
+        items=counts["items"],
+        gold=counts["gold"],
+        answers=answers,
+        answers_needed=counts["items"] * k,
+        complete_items=counts["complete"],
+        aggregated=counts["aggregated"],
+        sent_to_review=counts["sent"],
+    )
+
+
 def create_task_set(
     *,
     name: str,
@@ -119,15 +175,11 @@ def create_task_set(
         task_set.full_clean()
         task_set.save()
         task_set.categories.set(categories)
-        slugs = {c.slug for c in categories}
         ids = list(Item.objects.filter(pk__in=item_ids).values_list("pk", flat=True))
-        gold_tasks = []
-        for gold in (
-            GoldItem.objects.filter(active=True).exclude(item_id__in=ids).prefetch_related("expected_categories")
-        ):
-            answer = _gold_answer(gold, slugs)
-            if answer:
-                gold_tasks.append(CrowdTask(task_set=task_set, item_id=gold.item_id, gold_answer=answer))
+        gold_tasks = [
+            CrowdTask(task_set=task_set, item_id=item_id, gold_answer=answer)
+            for item_id, answer in _gold_answers(ids, categories)
+        ]
         CrowdTask.objects.bulk_create([CrowdTask(task_set=task_set, item_id=pk) for pk in ids] + gold_tasks)
         record_event(
             action="crowd_task_set.created",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -122,11 +123,76 @@ def endpoint_config(endpoint: LLMEndpoint) -> llm_client.Endpoint:
 
 
 # --- runs -------------------------------------------------------------------------------------------------------
-def start_llm_run(*, labeler: Labeler, item_ids: list[int], user=None) -> LLMRun:
+@dataclass(frozen=True)
+class RunEstimate:
+    """What a run over a selection would ask, spend and take, before it is started.
+
+    Per-request tokens and latency come from the endpoint's own answered requests (medians of the last
+    ``ESTIMATE_HISTORY``); with no history, the reservation estimate and the endpoint's timeout stand in, and
+    ``from_history`` says so. Items whose text this prompt version and model already answered come from the
+    cache: no tokens, no time.
+    """
+
+    items: int
+    cached: int
+    to_ask: int
+    tokens_per_request: int
+    tokens: int
+    cost: float
+    seconds: float
+    budget_left_today: int
+    from_history: bool
+
+    @property
+    def within_budget(self) -> bool:
+        return self.tokens <= self.budget_left_today
+
+
+ESTIMATE_HISTORY = 200
+
+
+def estimate_run(*, prompt: PolicyPrompt, endpoint: LLMEndpoint, item_ids: list[int]) -> RunEstimate:
+    hashes = [llm_client.content_hash(t) for t in Item.objects.filter(pk__in=item_ids).values_list("text", flat=True)]
+    answered = set(
+        LLMResult.objects.filter(
+            labeler__prompt=prompt,
+            labeler__model_name=endpoint.model,
+            content_hash__in=set(hashes),
+            state=LLMResult.State.DONE,
+        ).values_list("content_hash", flat=True)
+    )
+    cached = sum(1 for h in hashes if h in answered)
+    to_ask = len(hashes) - cached
+    history = list(
+        LLMResult.objects.filter(labeler__endpoint=endpoint, state=LLMResult.State.DONE, cached_from__isnull=True)
+        .order_by("-finished_at")
+        .values_list("prompt_tokens", "completion_tokens", "latency_ms")[:ESTIMATE_HISTORY]
+    )
+    if history:
+        prompt_tokens = int(statistics.median(h[0] for h in history))
+        completion_tokens = int(statistics.median(h[1] for h in history))
+        latency = statistics.median(h[2] for h in history) / 1000
+    else:
+        prompt_tokens, completion_tokens, latency = ESTIMATED_TOKENS_PER_REQUEST, 0, endpoint.timeout_seconds
+    used = EndpointUsage.objects.filter(endpoint=endpoint, day=timezone.now().date()).values_list("tokens", flat=True)
+    return RunEstimate(
+        items=len(hashes),
+        cached=cached,
+        to_ask=to_ask,
+        tokens_per_request=prompt_tokens + completion_tokens,
+        tokens=to_ask * (prompt_tokens + completion_tokens),
+        cost=float(endpoint.cost_of(prompt_tokens, completion_tokens) * to_ask),
+        seconds=to_ask * latency / endpoint.concurrency,
+        budget_left_today=max(0, endpoint.daily_token_budget - (used.first() or 0)),
+        from_history=bool(history),
+    )
+
+
+def start_llm_run(*, labeler: Labeler, item_ids: list[int], user=None, selection: str = "") -> LLMRun:
     """A run of ``labeler`` over ``item_ids`` (unknown ids are skipped), queued for the ``llm`` workers."""
     items = Item.objects.filter(pk__in=item_ids).values_list("pk", "text")
     with transaction.atomic():
-        run = LLMRun.objects.create(labeler=labeler, requested_by=user)
+        run = LLMRun.objects.create(labeler=labeler, requested_by=user, selection=selection[:300])
         LLMResult.objects.bulk_create(
             LLMResult(run=run, labeler=labeler, item_id=pk, content_hash=llm_client.content_hash(text))
             for pk, text in items

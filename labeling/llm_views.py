@@ -5,7 +5,6 @@ mark it safe, so a rationale holding HTML shows as text. The second opinion is m
 pre-selects anything in the work view.
 """
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -13,6 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from intake.models import Item
+from labeling.bulk_views import may_see_run
 from labeling.llm_runs import run_progress
 from labeling.models import LLMResult, LLMRun
 from queues.membership import queues_for
@@ -21,9 +21,12 @@ RESULTS_SHOWN = 200
 
 
 @require_GET
-@staff_member_required
+@login_required
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    """A run's progress, for staff and for the lead who started it."""
     run = get_object_or_404(LLMRun.objects.select_related("labeler__prompt__category", "labeler__endpoint"), pk=run_id)
+    if not may_see_run(request.user, run):
+        raise PermissionDenied("Only staff and the lead who started this run may see it.")
     results = run.results.select_related("item").order_by("-finished_at", "id")[:RESULTS_SHOWN]
     context = {"run": run, "progress": run_progress(run), "results": results}
     template = "labeling/run.html#progress" if request.htmx else "labeling/run.html"

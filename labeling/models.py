@@ -175,6 +175,7 @@ class LLMRun(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    selection = models.CharField(max_length=300, blank=True, help_text="The items it covers, in words.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -182,6 +183,7 @@ class LLMRun(models.Model):
     class Meta:
         verbose_name = "LLM run"
         ordering = ["-created_at"]
+        permissions = [("start_llm_runs", "Can start bulk LLM labeling runs from the web pages (leads)")]
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.labeler}"
@@ -270,7 +272,10 @@ class CrowdTaskSet(models.Model):
     aggregated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        permissions = [("work_crowd_tasks", "Can answer crowd labelling tasks (the crowd labeler role)")]
+        permissions = [
+            ("work_crowd_tasks", "Can answer crowd labelling tasks (the crowd labeler role)"),
+            ("build_crowd_task_sets", "Can build crowd task sets from the web pages (leads)"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -27,8 +27,8 @@ def broker_url_or_skip() -> str:
 
 
 @contextmanager
-def running_worker(tmp_path: Path):
-    """A worker on the ``default`` queue against the test database; stopped, with its whole group, on exit."""
+def running_worker(tmp_path: Path, *, queues: str = "default"):
+    """A worker on ``queues`` (default: ``default``) against the test database; stopped, with its group, on exit."""
     broker = broker_url_or_skip()
     db = connection.settings_dict
     env = {
@@ -42,7 +42,7 @@ def running_worker(tmp_path: Path):
     }
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below, after the worker stops
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "moderation_site", "worker", "--queues", "default",
+        [sys.executable, "-m", "celery", "-A", "moderation_site", "worker", "--queues", queues,
          "--concurrency", "1", "--pool", "solo", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
         cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip

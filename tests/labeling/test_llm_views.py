@@ -35,12 +35,12 @@ def test_the_rationale_is_shown_as_text_never_as_html(client, labelled_item):
     assert "not a decision" in fragment
 
 
-def test_the_run_page_is_for_staff_and_polls_only_while_running(client, labelled_item):
+def test_the_run_page_is_for_staff_and_its_starter_and_polls_only_while_running(client, labelled_item):
     run, _ = labelled_item
     url = reverse("llm-run", args=[run.pk])
     assert client.get(url).status_code == 302
     client.force_login(make_user())
-    assert client.get(url).status_code == 302  # staff_member_required sends others to the admin sign-in
+    assert client.get(url).status_code == 403  # neither staff nor the lead who started it
     client.force_login(make_user(is_staff=True))
     response = client.get(url, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
