@@ -181,30 +181,43 @@ def model_speed(base_url: str, args: argparse.Namespace) -> dict[str, float]:
     }
 
 
-def spamassassin_kappa(base_url: str, args: argparse.Namespace) -> dict[str, float]:
+def spamassassin_sample(root: Path, sample: int, max_chars: int) -> tuple[list[Path], list[str], list[bool]]:
+    """The stratified sample (seed 0) the LLM is asked about: half spam, half ham, each cut at ``max_chars``."""
     import numpy as np
 
     from classifiers.corpora import is_spam_file, read_mail, spamassassin_files
+
+    rng = np.random.default_rng(0)
+    files = spamassassin_files(root)
+    spam = [f for f in files if is_spam_file(f)]
+    ham = [f for f in files if not is_spam_file(f)]
+    half = sample // 2
+    picked = [(p, True) for p in rng.choice(spam, half, replace=False)]
+    picked += [(p, False) for p in rng.choice(ham, sample - half, replace=False)]
+    paths = [Path(p) for p, _ in picked]
+    return paths, [read_mail(p).text[:max_chars] for p in paths], [is_spam for _, is_spam in picked]
+
+
+def run_llm_over(base_url: str, item_ids: list[int]) -> tuple[int, float]:
+    """One bulk run of the spam prompt on the local model over ``item_ids``: (run id, seconds)."""
     from labeling import llm_runs
+
+    labeler = _labeler(base_url, concurrency=1, timeout=600, name="SmolLM2-135M-Instruct")
+    run = llm_runs.start_llm_run(labeler=labeler, item_ids=item_ids)
+    started = time.perf_counter()
+    llm_runs.process_llm_run(run_id=run.pk, max_seconds=36000)
+    return run.pk, time.perf_counter() - started
+
+
+def spamassassin_kappa(base_url: str, args: argparse.Namespace) -> dict[str, float]:
     from labeling.models import LLMResult
     from quality.agreement import cohen_kappa
 
-    rng = np.random.default_rng(0)
-    files = spamassassin_files(Path(args.spamassassin))
-    spam = [f for f in files if is_spam_file(f)]
-    ham = [f for f in files if not is_spam_file(f)]
-    half = args.sample // 2
-    picked = [(p, True) for p in rng.choice(spam, half, replace=False)]
-    picked += [(p, False) for p in rng.choice(ham, args.sample - half, replace=False)]
-    texts = [read_mail(p).text[: args.max_chars] for p, _ in picked]
-    truth = [is_spam for _, is_spam in picked]
-    labeler = _labeler(base_url, concurrency=1, timeout=600, name="SmolLM2-135M-Instruct")
+    _, texts, truth = spamassassin_sample(Path(args.spamassassin), args.sample, args.max_chars)
     ids = _items(texts, "spamassassin")
-    run = llm_runs.start_llm_run(labeler=labeler, item_ids=ids)
-    started = time.perf_counter()
-    llm_runs.process_llm_run(run_id=run.pk, max_seconds=36000)
-    seconds = time.perf_counter() - started
-    verdicts = dict(run.results.filter(state=LLMResult.State.DONE).values_list("item_id", "verdict"))
+    run_id, seconds = run_llm_over(base_url, ids)
+    results = LLMResult.objects.filter(run_id=run_id, state=LLMResult.State.DONE)
+    verdicts = dict(results.values_list("item_id", "verdict"))
     pairs = [(truth[i], verdicts[pk]) for i, pk in enumerate(ids) if pk in verdicts]
     kappa = cohen_kappa(pairs)
     agree = sum(a == b for a, b in pairs) / len(pairs) if pairs else 0.0
