@@ -123,6 +123,11 @@ def report(item_ids: list[int], truth: list[bool], version) -> dict[str, dict]: 
             f"{said} | {fmt(kappa_direct)}"
         )
         figures[row.kind] = {"name": row.name, "compared": spam.compared, "kappa": spam.kappa, "direct": kappa_direct}
+        beside = row.model_on_same_items
+        if beside is not None:
+            print(f"    the table's column beside it: {row.model_beside} on the same items, kappa {fmt(beside.kappa)} "
+                  f"(n {beside.compared})")  # fmt: skip
+            figures[row.kind]["model_beside"] = beside.kappa
     return figures
 
 

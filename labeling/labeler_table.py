@@ -66,6 +66,10 @@ class LabelerRow:
     overall: Agreement
     categories: dict[str, Agreement] = field(default_factory=dict)
     training_weight: float | None = None
+    # For an LLM labeler: the newest model version's agreement on exactly the (item, category) pairs this
+    # labeler was compared on, so the two read side by side on the same sample.
+    model_beside: str = ""
+    model_on_same_items: Agreement | None = None
 
 
 def reference_labels(*, since, with_decisions: bool) -> tuple[dict[Key, bool], dict[Key, str]]:
@@ -138,7 +142,10 @@ def moderator_rows(*, since, reference: dict[Key, bool]) -> list[LabelerRow]:
     ]
 
 
-def llm_rows(*, since, reference: dict[Key, bool]) -> list[LabelerRow]:
+def llm_rows(
+    *, since, reference: dict[Key, bool], model: tuple[str, dict[Key, bool]] | None = None
+) -> list[LabelerRow]:
+    """One row per LLM prompt version; ``model`` (name, answers) is set beside each on the items both labelled."""
     rows = []
     for labeler in Labeler.objects.filter(kind=Labeler.Kind.LLM).select_related("prompt__category"):
         results = LLMResult.objects.filter(labeler=labeler, state=LLMResult.State.DONE, finished_at__gte=since)
@@ -163,6 +170,11 @@ def llm_rows(*, since, reference: dict[Key, bool]) -> list[LabelerRow]:
                 training_weight=labeler.training_weight,
             )
         )
+        if model is not None:
+            name, model_answers = model
+            shared = [k for k in answers if k in reference and k in model_answers]
+            rows[-1].model_beside = name
+            rows[-1].model_on_same_items = agreement([(model_answers[k], reference[k]) for k in shared])
     return rows
 
 
@@ -200,19 +212,29 @@ def crowd_rows(*, since, reference: dict[Key, bool]) -> list[LabelerRow]:
     ]
 
 
-def model_rows(*, since, reference: dict[Key, bool]) -> list[LabelerRow]:
+def model_answers(*, since, reference: dict[Key, bool]) -> list[tuple[str, dict[Key, bool]]]:
+    """(name, answers) of the newest model versions that are not retired, the active one first, on the reference's
+    items."""
     versions = ModelVersion.objects.exclude(status=ModelVersion.Status.RETIRED).order_by("-created_at")
+    newest = sorted(versions[:MAX_MODEL_VERSIONS], key=lambda v: v.status != ModelVersion.Status.ACTIVE)
     items = {item_id for item_id, _ in reference}
-    rows = []
-    for version in versions[:MAX_MODEL_VERSIONS]:
+    found = []
+    for version in newest:
         scores = Score.objects.filter(model_version=version, created_at__gte=since, item_id__in=items)
         answers = {
             (item_id, slug): probability >= MODEL_THRESHOLD
             for item_id, slug, probability in scores.values_list("item_id", "category__slug", "probability")
         }
+        found.append((f"model:{version.name}", answers))
+    return found
+
+
+def model_rows(*, reference: dict[Key, bool], models: list[tuple[str, dict[Key, bool]]]) -> list[LabelerRow]:
+    rows = []
+    for name, answers in models:
         rows.append(
             _row(
-                f"model:{version.name}",
+                name,
                 Labeler.Kind.MODEL,
                 answers,
                 reference,
@@ -239,11 +261,12 @@ def labeler_table(*, days: int = 90) -> LabelerTable:
     counts: dict[str, int] = defaultdict(int)
     for origin in source.values():
         counts[origin] += 1
+    models = model_answers(since=since, reference=broad)
     rows = (
         moderator_rows(since=since, reference=strict)
-        + llm_rows(since=since, reference=broad)
+        + llm_rows(since=since, reference=broad, model=models[0] if models else None)
         + crowd_rows(since=since, reference=broad)
-        + model_rows(since=since, reference=broad)
+        + model_rows(reference=broad, models=models)
     )
     return LabelerTable(days=days, reference_counts=dict(counts), rows=rows)
 

@@ -112,3 +112,32 @@ def test_the_page_is_for_seniors_and_staff(client):
     assert response.status_code == 200
     assert "Labelers, last 90 days" in response.content.decode()
     assert client.post(url).status_code == 405
+
+
+def test_the_text_model_is_shown_beside_an_llm_labeler_on_exactly_the_same_items(client, fake_endpoint):
+    from classifiers.models import ModelVersion, Score
+    from classifiers.services import set_model_version_status
+
+    moderator = make_user(username="mila")
+    spam = PolicyCategory.objects.get(slug="spam")
+    items = [make_item(text="VIOLATION buy now"), make_item(text="VIOLATION lunch?"), make_item(text="not asked")]
+    for item, is_spam in zip(items, [True, False, True], strict=True):
+        _decide(item, moderator, spam=is_spam)
+    version = ModelVersion.objects.create(name="text-v9", kind=ModelVersion.Kind.TEXT, architecture="x")
+    set_model_version_status(version=version, status=ModelVersion.Status.ACTIVE, actor_label="test")
+    # The model is right on both items the LLM labels, and wrong on the third, which the LLM never sees.
+    for item, p in zip(items, [0.9, 0.1, 0.2], strict=True):
+        Score.objects.create(item_id=item.pk, model_version=version, category=spam, probability=p, from_prior=False)
+    labeler = make_llm_labeler(f"{fake_endpoint.base_url}/ok/v1")
+    run = llm_runs.start_llm_run(labeler=labeler, item_ids=[items[0].pk, items[1].pk])
+    llm_runs.process_llm_run(run_id=run.pk, max_seconds=30)
+    rows = {r.name: r for r in labeler_table().rows}
+    llm = rows[labeler.name]
+    assert llm.model_beside == "model:text-v9"
+    beside = llm.model_on_same_items
+    assert (beside.compared, beside.kappa, beside.precision, beside.recall) == (2, 1.0, 1.0, 1.0)
+    assert llm.overall.kappa == 0.0  # the fake LLM says "violates" for both
+    assert rows["model:text-v9"].categories["spam"].compared == 3  # its own row counts every item it scored
+    client.force_login(make_user(is_staff=True))
+    page = client.get(reverse("labelers")).content.decode()
+    assert "model:text-v9 κ 1.00 (n 2)" in page
