@@ -30,7 +30,8 @@ from audit.services import record_event
 from classifiers.models import PolicyCategory
 from intake.models import Item
 from labeling import llm_client
-from labeling.models import EndpointUsage, Labeler, LLMEndpoint, LLMResult, LLMRun, PolicyPrompt
+from labeling.endpoint_slots import NoSlot, endpoint_slot
+from labeling.models import EndpointUsage, Labeler, LLMEndpoint, LLMResult, LLMRun, PolicyPrompt, PromptPreview
 from queues.models import RoutingRule
 from webhooks.services import emit
 
@@ -44,12 +45,16 @@ ESTIMATED_TOKENS_PER_REQUEST = 600
 # only mark the whole backlog failed.
 ENDPOINT_FAILURES_TO_STOP = 5
 ENDPOINT_REASONS = {"unreachable", "timeout", "http_5xx", "http_429"}
+# Every slot of the endpoint stayed taken by other workers for a whole slice: the item was not asked.
+NO_SLOT = "no_slot"
 # Answered results are written together once this many are waiting or the oldest has waited this long: each
 # write holds the dispatching thread, so fewer, larger ones keep the endpoint's slots busier.
 FLUSH_RESULTS = 32
 FLUSH_SECONDS = 1.0
-# A preview answers inside the admin's request: it stops asking after this long (gunicorn's timeout is 60 s).
-PREVIEW_SECONDS = 40
+# A preview runs on an llm worker (the admin's page polls for it) and stops asking after this long.
+PREVIEW_SECONDS = 120
+PREVIEW_TEXT_CHARS = 300
+PREVIEW_TASK = "labeling.tasks.run_prompt_preview"
 
 
 class BudgetSpent(Exception):
@@ -330,6 +335,36 @@ class Outcome:
     tokens: int  # every attempt's tokens, refused answers included
 
 
+def ask_in_slot(
+    slots: SlotConfig,
+    client: httpx.Client,
+    endpoint: llm_client.Endpoint,
+    question: llm_client.PolicyQuestion,
+    text: str,
+    *,
+    request_key: str,
+) -> llm_client.Verdict:
+    """One request while holding one of the endpoint's slots (``endpoint_slots``): the limit holds across workers."""
+    try:
+        with endpoint_slot(
+            slots.endpoint_id, limit=slots.limit, lease_seconds=endpoint.timeout, wait_seconds=slots.wait_seconds
+        ):
+            return llm_client.ask(client, endpoint, question, text, request_key=request_key)
+    except NoSlot as exc:
+        raise llm_client.LLMCallError(NO_SLOT, str(exc), retryable=False) from None
+
+
+@dataclass(frozen=True)
+class SlotConfig:
+    endpoint_id: int
+    limit: int
+    wait_seconds: float
+
+    @classmethod
+    def of(cls, endpoint: LLMEndpoint, wait_seconds: float) -> SlotConfig:
+        return cls(endpoint.pk, endpoint.concurrency, wait_seconds)
+
+
 def _ask_with_retries(
     client: httpx.Client,
     endpoint: llm_client.Endpoint,
@@ -338,12 +373,13 @@ def _ask_with_retries(
     text: str,
     max_attempts: int,
     sleep: Callable[[float], None],
+    slots: SlotConfig,
 ) -> Outcome:
-    """Runs in a pool thread: HTTP only, no database."""
+    """Runs in a pool thread: HTTP only, no database. A slot is held per attempt, never while backing off."""
     tokens = 0
     for attempt in range(1, max_attempts + 1):
         try:
-            verdict = llm_client.ask(client, endpoint, question, text, request_key=f"result-{result_id}")
+            verdict = ask_in_slot(slots, client, endpoint, question, text, request_key=f"result-{result_id}")
             return Outcome(result_id, verdict, None, attempt, tokens + verdict.tokens)
         except llm_client.LLMCallError as error:
             tokens += error.tokens
@@ -375,6 +411,8 @@ def _store(endpoint: LLMEndpoint, outcome: Outcome) -> None:
         )
         return
     error = outcome.error
+    if error.reason == NO_SLOT:
+        return  # other workers held every slot: not the item's fault, it stays pending for the next slice
     pending.update(
         state=LLMResult.State.FAILED,
         failure_reason=f"{error} (after {outcome.attempts} attempt{'s' if outcome.attempts > 1 else ''})"[:300],
@@ -405,6 +443,7 @@ def process_llm_run(
     slice_seconds = settings.LLM_RUN_SLICE_SECONDS if max_seconds is None else max_seconds
     deadline = time.monotonic() + slice_seconds
     wallet = TokenWallet(endpoint, endpoint.concurrency)
+    slots = SlotConfig.of(endpoint, wait_seconds=max(1.0, slice_seconds))
     stop_reason = ""
     endpoint_failures = 0
     pending = _pending_texts(run)
@@ -436,7 +475,7 @@ def process_llm_run(
                     stop_reason = str(exc)
                     return
                 future = pool.submit(
-                    _ask_with_retries, client, config, question, result_id, text, endpoint.max_attempts, sleep
+                    _ask_with_retries, client, config, question, result_id, text, endpoint.max_attempts, sleep, slots
                 )
                 in_flight[future] = estimated
 
@@ -538,13 +577,75 @@ def requeue_stalled_runs(*, stalled_after: timedelta = timedelta(minutes=10)) ->
     return len(ids)
 
 
+def request_preview(
+    *,
+    category: PolicyCategory,
+    endpoint: LLMEndpoint,
+    policy_text: str,
+    examples: list[dict],
+    max_rationale_chars: int,
+    items: int,
+    user=None,
+) -> PromptPreview:
+    """A preview of a draft prompt on the ``items`` newest items, asked on an ``llm`` worker."""
+    item_ids = list(Item.objects.exclude(text="").order_by("-created_at").values_list("pk", flat=True)[:items])
+    with transaction.atomic():
+        preview = PromptPreview.objects.create(
+            requested_by=user,
+            endpoint=endpoint,
+            category=category,
+            policy_text=policy_text,
+            examples=examples,
+            max_rationale_chars=max_rationale_chars,
+            item_ids=item_ids,
+        )
+        transaction.on_commit(lambda: current_app.signature(PREVIEW_TASK, args=[preview.pk]).delay())
+    return preview
+
+
+def run_preview(*, preview_id: int) -> str:
+    """The worker's half: ask about each item (within ``PREVIEW_SECONDS``), store the answers, whole, once."""
+    preview = PromptPreview.objects.select_related("endpoint", "category").get(pk=preview_id)
+    if preview.state != PromptPreview.State.PENDING:
+        return preview.state
+    draft = PolicyPrompt(
+        category=preview.category,
+        policy_text=preview.policy_text,
+        examples=preview.examples,
+        max_rationale_chars=preview.max_rationale_chars,
+    )
+    items = Item.objects.in_bulk(preview.item_ids)
+    ordered = [items[pk] for pk in preview.item_ids if pk in items]
+    answers = []
+    try:
+        asked = preview_prompt(prompt=draft, endpoint=preview.endpoint, items=ordered)
+    except Exception as exc:  # the page polls until the state changes: it must not wait for ever
+        PromptPreview.objects.filter(pk=preview.pk, state=PromptPreview.State.PENDING).update(
+            state=PromptPreview.State.FAILED, failure_reason=f"{type(exc).__name__}: {exc}"[:300]
+        )
+        raise
+    for item, answer in asked:
+        row = {"item": item.pk, "text": item.text[:PREVIEW_TEXT_CHARS]}
+        if isinstance(answer, llm_client.LLMCallError):
+            row["error"] = str(answer)
+        else:
+            row |= {"verdict": answer.verdict, "probability": answer.probability, "rationale": answer.rationale}
+        answers.append(row)
+    PromptPreview.objects.filter(pk=preview.pk, state=PromptPreview.State.PENDING).update(
+        state=PromptPreview.State.DONE, answers=answers, finished_at=timezone.now()
+    )
+    return "done"
+
+
 def preview_prompt(*, prompt: PolicyPrompt, endpoint: LLMEndpoint, items: list[Item]) -> list[tuple[Item, object]]:
     """Ask the endpoint about a few items without storing anything: (item, Verdict or LLMCallError) pairs.
 
-    For the admin's preview before a prompt version is saved or made the default. Synchronous and bounded by
-    the caller (a handful of items), so it spends little of the budget; it is still charged to it.
+    For the admin's preview before a prompt version is saved or made the default; runs on a worker
+    (``run_preview``), bounded to a handful of items and ``PREVIEW_SECONDS``, each request in one of the endpoint's
+    slots. It spends little of the budget; it is still charged to it.
     """
     question, config = question_for(prompt), endpoint_config(endpoint)
+    slots = SlotConfig.of(endpoint, wait_seconds=PREVIEW_SECONDS)
     answers: list[tuple[Item, object]] = []
     deadline = time.monotonic() + PREVIEW_SECONDS
     with httpx.Client() as client:
@@ -559,7 +660,7 @@ def preview_prompt(*, prompt: PolicyPrompt, endpoint: LLMEndpoint, items: list[I
                 answers.append((item, llm_client.LLMCallError("budget", str(exc), retryable=False)))
                 continue
             try:
-                verdict = llm_client.ask(client, config, question, item.text, request_key=f"preview-{item.pk}")
+                verdict = ask_in_slot(slots, client, config, question, item.text, request_key=f"preview-{item.pk}")
                 _correct_tokens(endpoint, ESTIMATED_TOKENS_PER_REQUEST, verdict.tokens)
                 answers.append((item, verdict))
             except llm_client.LLMCallError as error:

@@ -325,3 +325,35 @@ class CrowdAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.task_id} -> user {self.labeler_id}"
+
+
+class PromptPreview(models.Model):
+    """A draft prompt asked about a few recent items on a worker, so the admin's request never waits on the model.
+
+    Nothing here is a label: the answers are shown to the admin who asked, then kept only as this record.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    endpoint = models.ForeignKey(LLMEndpoint, on_delete=models.CASCADE, related_name="+")
+    category = models.ForeignKey("classifiers.PolicyCategory", on_delete=models.CASCADE, related_name="+")
+    policy_text = models.TextField()
+    examples = models.JSONField(default=list, blank=True)
+    max_rationale_chars = models.PositiveIntegerField(default=500)
+    item_ids = models.JSONField(default=list)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    answers = models.JSONField(
+        default=list, blank=True, help_text="Per item: verdict, probability, rationale or error."
+    )
+    failure_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"preview {self.pk} of a {self.category_id} prompt"

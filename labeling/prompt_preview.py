@@ -1,8 +1,9 @@
 """The admin's prompt editor: write a policy prompt, preview its verdicts on recent items, then save a version.
 
-Previewing asks the endpoint synchronously about a handful of recent items (at most ``MAX_PREVIEW_ITEMS``, and no
-more than ``llm_runs.PREVIEW_SECONDS`` of asking), stores nothing and is charged to the endpoint's daily budget.
-Saving writes the next version of the category's prompt.
+Previewing asks the endpoint about a handful of recent items (at most ``MAX_PREVIEW_ITEMS``, and no more than
+``llm_runs.PREVIEW_SECONDS`` of asking) on an ``llm`` worker: the admin's request only records what to ask, and the
+page polls for the answers, so a model that takes 40 s an item never holds a web worker. It writes no label and
+is charged to the endpoint's daily budget. Saving writes the next version of the category's prompt.
 """
 
 import json
@@ -11,14 +12,12 @@ from django import forms
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
 from classifiers.models import PolicyCategory
-from intake.models import Item
 from labeling import llm_runs
-from labeling.llm_client import LLMCallError
-from labeling.models import LLMEndpoint, PolicyPrompt
+from labeling.models import LLMEndpoint, PolicyPrompt, PromptPreview
 
 MAX_PREVIEW_ITEMS = 20
 
@@ -53,7 +52,7 @@ class PromptForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def prompt_editor(request: HttpRequest) -> HttpResponse:
     form = PromptForm(request.POST or None)
-    answers = []
+    preview = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         if "save" in request.POST:
@@ -66,14 +65,22 @@ def prompt_editor(request: HttpRequest) -> HttpResponse:
             )
             messages.success(request, f"Saved {prompt}.")
             return redirect("admin:labeling_policyprompt_changelist")
-        draft = PolicyPrompt(
+        preview = llm_runs.request_preview(
             category=data["category"],
+            endpoint=data["endpoint"],
             policy_text=data["policy_text"],
             examples=data["examples"],
             max_rationale_chars=data["max_rationale_chars"],
+            items=data["preview_items"],
+            user=request.user,
         )
-        items = list(Item.objects.exclude(text="").order_by("-created_at")[: data["preview_items"]])
-        for item, answer in llm_runs.preview_prompt(prompt=draft, endpoint=data["endpoint"], items=items):
-            failed = isinstance(answer, LLMCallError)
-            answers.append({"item": item, "failed": failed, "answer": answer})
-    return render(request, "labeling/prompt_editor.html", {"form": form, "answers": answers, "title": "Policy prompt"})
+    context = {"form": form, "preview": preview, "title": "Policy prompt"}
+    return render(request, "labeling/prompt_editor.html", context)
+
+
+@staff_member_required
+@require_GET
+def preview_answers(request: HttpRequest, preview_id: int) -> HttpResponse:
+    """The preview's answers once the worker has them (htmx polls this fragment while it is pending)."""
+    preview = get_object_or_404(PromptPreview, pk=preview_id, requested_by=request.user)
+    return render(request, "labeling/prompt_editor.html#preview", {"preview": preview})

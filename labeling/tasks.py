@@ -22,3 +22,9 @@ def requeue_stalled_llm_runs() -> int:
 def aggregate_task_set(task_set_id: int) -> int:
     """Dawid-Skene over a task set's answers; sends the items the crowd disagrees on to a moderator."""
     return crowd.aggregate_task_set(task_set_id=task_set_id).sent_to_review
+
+
+@shared_task(name="labeling.tasks.run_prompt_preview", soft_time_limit=180, time_limit=240)
+def run_prompt_preview(preview_id: int) -> str:
+    """Ask the endpoint about a draft prompt's preview items; the admin's page polls for the answers."""
+    return llm_runs.run_preview(preview_id=preview_id)

@@ -23,6 +23,7 @@ urlpatterns = [
     path("labeling/llm/runs/estimate", bulk_views.llm_run_estimate, name="llm-run-estimate"),
     path("labeling/labelers/", labeler_views.labelers, name="labelers"),
     path("labeling/llm/prompts/new", prompt_preview.prompt_editor, name="llm-prompt-editor"),
+    path("labeling/llm/prompts/previews/<int:preview_id>", prompt_preview.preview_answers, name="llm-prompt-preview"),
     path("labeling/llm/runs/<int:run_id>/", llm_views.run_detail, name="llm-run"),
     path("labeling/llm/items/<int:item_id>/opinions", llm_views.item_opinions, name="llm-item-opinions"),
 ]

@@ -356,6 +356,9 @@ CELERY_BEAT_SCHEDULE = {
 # the first retry of a failed request waits this long, doubling each time (or the endpoint's Retry-After).
 LLM_RUN_SLICE_SECONDS = env_int("LLM_RUN_SLICE_SECONDS", 150)
 LLM_RETRY_BASE_SECONDS = float(os.environ.get("LLM_RETRY_BASE_SECONDS", "0.5"))
+# Where each LLM endpoint's in-flight slots are counted across workers (labeling/endpoint_slots.py); empty: in
+# this process only (the embedded set-up has one).
+LLM_SLOTS_REDIS_URL = os.environ.get("LLM_SLOTS_REDIS_URL") or os.environ.get("REDIS_URL", "")
 
 # Training data and retraining (learning/training_data.py, learning/retraining.py).
 TRAINING_SNAPSHOT_DIR = Path(env_str("TRAINING_SNAPSHOT_DIR", str(VAR_DIR / "training-snapshots")))

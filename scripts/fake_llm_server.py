@@ -56,6 +56,9 @@ class FakeEndpoint(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.requests: collections.Counter[str] = collections.Counter()
         self.flaky_seen: collections.Counter[str] = collections.Counter()
+        # Requests being answered right now, and the most at once: tests of a client's concurrency limit read it.
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     @property
     def base_url(self) -> str:
@@ -79,9 +82,27 @@ class FakeHandler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
+        self._done()
         self.wfile.write(body)
 
     def do_POST(self) -> None:  # noqa: N802
+        with self.server.lock:
+            self.server.in_flight += 1
+            self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
+        self._counted = True
+        try:
+            self._answer()
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        """Out of ``in_flight`` before the body goes out: once the client has its answer it may send the next."""
+        if self._counted:
+            self._counted = False
+            with self.server.lock:
+                self.server.in_flight -= 1
+
+    def _answer(self) -> None:
         parts = self.path.strip("/").split("/")
         mode = parts[0]
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")

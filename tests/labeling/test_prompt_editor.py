@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 
 from classifiers.models import PolicyCategory
-from labeling.models import LLMResult, PolicyPrompt
+from labeling import llm_runs
+from labeling.models import LLMResult, PolicyPrompt, PromptPreview
 from tests.factories import make_item, make_user
 from tests.labeling.factories import make_endpoint
 
@@ -23,15 +24,29 @@ def _form(endpoint, **extra):
     }
 
 
-def test_a_preview_shows_verdicts_on_recent_items_and_stores_nothing(client, fake_endpoint):
+def test_a_preview_asks_on_a_worker_and_the_page_polls_for_its_answers(client, fake_endpoint):
     make_item(text="VIOLATION: cheap loans")
     endpoint = make_endpoint(f"{fake_endpoint.base_url}/ok/v1")
-    client.force_login(make_user(is_staff=True))
+    admin = make_user(is_staff=True)
+    client.force_login(admin)
+    asked_before = sum(fake_endpoint.requests.values())
     response = client.post(reverse("llm-prompt-editor"), _form(endpoint, preview="1"))
     page = response.content.decode()
     assert response.status_code == 200
-    assert "violates" in page and "&lt;b&gt;now&lt;/b&gt;" in page and "<b>now</b>" not in page
+    # The request only recorded what to ask: the endpoint was not called inside it.
+    assert sum(fake_endpoint.requests.values()) == asked_before
+    preview = PromptPreview.objects.get()
+    assert preview.state == "pending" and preview.requested_by == admin
+    poll = reverse("llm-prompt-preview", args=[preview.pk])
+    assert f'hx-get="{poll}"' in page and "Asking the model" in page
+    assert llm_runs.run_preview(preview_id=preview.pk) == "done"  # what the llm worker runs
+    assert sum(fake_endpoint.requests.values()) == asked_before + 1  # one item with text
+    fragment = client.get(poll, HTTP_HX_REQUEST="true").content.decode()
+    assert "violates" in fragment and "&lt;b&gt;now&lt;/b&gt;" in fragment and "<b>now</b>" not in fragment
+    assert "hx-get" not in fragment  # done: the polling stops
     assert not PolicyPrompt.objects.exists() and not LLMResult.objects.exists()
+    client.force_login(make_user(is_staff=True))
+    assert client.get(poll).status_code == 404  # another admin's preview
 
 
 def test_saving_writes_the_next_version_and_bad_examples_are_refused(client, fake_endpoint):
