@@ -6,30 +6,60 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifiers', '0007_seed_examples_prior_source_provenance'),
-        ('labeling', '0002_lead_pages'),
+        ("classifiers", "0007_seed_examples_prior_source_provenance"),
+        ("labeling", "0002_lead_pages"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PromptPreview',
+            name="PromptPreview",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('policy_text', models.TextField()),
-                ('examples', models.JSONField(blank=True, default=list)),
-                ('max_rationale_chars', models.PositiveIntegerField(default=500)),
-                ('item_ids', models.JSONField(default=list)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=8)),
-                ('answers', models.JSONField(blank=True, default=list, help_text='Per item: verdict, probability, rationale or error.')),
-                ('failure_reason', models.CharField(blank=True, max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('category', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='classifiers.policycategory')),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='labeling.llmendpoint')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("policy_text", models.TextField()),
+                ("examples", models.JSONField(blank=True, default=list)),
+                ("max_rationale_chars", models.PositiveIntegerField(default=500)),
+                ("item_ids", models.JSONField(default=list)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("done", "Done"), ("failed", "Failed")],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "answers",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Per item: verdict, probability, rationale or error."
+                    ),
+                ),
+                ("failure_reason", models.CharField(blank=True, max_length=300)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "category",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="classifiers.policycategory"
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="labeling.llmendpoint"
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
     ]
