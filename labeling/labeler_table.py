@@ -15,12 +15,15 @@ and how many (item, category) pairs they were compared on; plus volume, cost and
 from __future__ import annotations
 
 import statistics
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
@@ -33,6 +36,7 @@ from review.models import Label
 Key = tuple[int, str]  # (item id, category slug)
 MODEL_THRESHOLD = 0.5
 MAX_MODEL_VERSIONS = 5
+PERIODS = (7, 30, 90, 365)  # the periods the page offers, in days
 
 
 @dataclass(frozen=True)
@@ -317,3 +321,35 @@ def prompt_comparisons(*, days: int = 90) -> list[PromptComparison]:
             )
         )
     return comparisons
+
+
+# --- cached for the page ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CachedTable:
+    table: LabelerTable
+    comparisons: list[PromptComparison]
+    computed_at: datetime
+    seconds: float  # what computing it took
+
+
+def cache_key(days: int) -> str:
+    return f"labeling:labeler-table:v1:{days}"
+
+
+def compute_and_cache(*, days: int) -> CachedTable:
+    """Compute the table and the prompt comparisons for ``days`` and keep them for ``LABELER_TABLE_CACHE_SECONDS``."""
+    started = time.perf_counter()
+    table, comparisons = labeler_table(days=days), prompt_comparisons(days=days)
+    cached = CachedTable(table, comparisons, timezone.now(), time.perf_counter() - started)
+    cache.set(cache_key(days), cached, settings.LABELER_TABLE_CACHE_SECONDS)
+    return cached
+
+
+def cached_labeler_table(*, days: int) -> CachedTable:
+    """The table as computed at most ``LABELER_TABLE_CACHE_SECONDS`` ago (the beat refreshes the common periods).
+
+    Every figure reads every label of the period, which is seconds with a few hundred thousand labels: the page
+    shows a recent copy with its age instead of scanning them on each request.
+    """
+    cached = cache.get(cache_key(days))
+    return cached if cached is not None else compute_and_cache(days=days)

@@ -3,7 +3,7 @@ endpoint never holds up scoring (``inference``) or housekeeping (``default``).""
 
 from celery import shared_task
 
-from labeling import crowd, llm_runs
+from labeling import crowd, labeler_table, llm_runs
 
 
 @shared_task(name="labeling.tasks.process_llm_run", soft_time_limit=300, time_limit=360)
@@ -28,3 +28,11 @@ def aggregate_task_set(task_set_id: int) -> int:
 def run_prompt_preview(preview_id: int) -> str:
     """Ask the endpoint about a draft prompt's preview items; the admin's page polls for the answers."""
     return llm_runs.run_preview(preview_id=preview_id)
+
+
+@shared_task(name="labeling.tasks.refresh_labeler_tables")
+def refresh_labeler_tables() -> int:
+    """Beat: recompute the labeler table of every period the page offers, so a page view reads a warm copy."""
+    for days in labeler_table.PERIODS:
+        labeler_table.compute_and_cache(days=days)
+    return len(labeler_table.PERIODS)

@@ -317,6 +317,7 @@ CELERY_TASK_ROUTES = {
     "queues.tasks.retrain_text_heads": {"queue": "training"},  # its old name, for messages sent before
     # LLM labelers wait on outside endpoints: their own queue, so a slow or dead endpoint never holds up scoring.
     "labeling.tasks.*": {"queue": "llm"},
+    "labeling.tasks.refresh_labeler_tables": {"queue": "default"},  # database work only: not behind the LLM runs
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -349,6 +350,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Re-sends LLM runs whose message was lost or whose worker died (labeling/llm_runs.py).
     "requeue-stalled-llm-runs": {"task": "labeling.tasks.requeue_stalled_llm_runs", "schedule": 300},
+    # Recomputes the labeler table of each period the quality page offers (labeling/labeler_table.py).
+    "refresh-labeler-tables": {"task": "labeling.tasks.refresh_labeler_tables", "schedule": 600},
 }
 
 # LLM labelers (labeling/llm_runs.py): a task labels for this long, then sends the run again for the rest (the
@@ -358,6 +361,8 @@ LLM_RUN_SLICE_SECONDS = env_int("LLM_RUN_SLICE_SECONDS", 150)
 LLM_RETRY_BASE_SECONDS = float(os.environ.get("LLM_RETRY_BASE_SECONDS", "0.5"))
 # Where each LLM endpoint's in-flight slots are counted across workers (labeling/endpoint_slots.py); empty: in
 # this process only (the embedded set-up has one).
+# How old a labeler table the quality pages may show (labeling/labeler_table.py); the beat refreshes it sooner.
+LABELER_TABLE_CACHE_SECONDS = env_int("LABELER_TABLE_CACHE_SECONDS", 900)
 LLM_SLOTS_REDIS_URL = os.environ.get("LLM_SLOTS_REDIS_URL") or os.environ.get("REDIS_URL", "")
 
 # Training data and retraining (learning/training_data.py, learning/retraining.py).

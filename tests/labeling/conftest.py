@@ -43,3 +43,15 @@ def fake_endpoint():
     server = start_in_thread(delay=0.0, slow_delay=3.0)
     yield server
     server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def no_cached_labeler_tables():
+    """The labeler table is cached (in Redis when REDIS_URL is set): no test reads another test's copy."""
+    from django.core.cache import cache
+
+    from labeling.labeler_table import PERIODS, cache_key
+
+    cache.delete_many([cache_key(days) for days in PERIODS])
+    yield
+    cache.delete_many([cache_key(days) for days in PERIODS])

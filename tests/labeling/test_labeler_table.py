@@ -141,3 +141,21 @@ def test_the_text_model_is_shown_beside_an_llm_labeler_on_exactly_the_same_items
     client.force_login(make_user(is_staff=True))
     page = client.get(reverse("labelers")).content.decode()
     assert "model:text-v9 κ 1.00 (n 2)" in page
+
+
+def test_the_page_reads_a_cached_copy_until_it_is_recomputed(client, django_assert_max_num_queries):
+    from labeling import tasks
+
+    moderator, senior = make_user(username="mo2"), make_user(username="sen2")
+    _overturn(_decide(make_item(), moderator, spam=True), senior, spam=False)
+    client.force_login(make_user(is_staff=True))
+    url = reverse("labelers")
+    assert "moderator:mo2" in client.get(url).content.decode()
+    _decide(make_item(), make_user(username="newcomer"), spam=True)
+    with django_assert_max_num_queries(5):  # session, user, the senior check: no label is read
+        page = client.get(url).content.decode()
+    assert "moderator:newcomer" not in page and "Computed" in page  # the copy, with its age
+    assert "moderator:newcomer" in client.get(url, {"fresh": "1"}).content.decode()
+    _decide(make_item(), make_user(username="latecomer"), spam=True)
+    assert tasks.refresh_labeler_tables() == 4  # the beat's refresh
+    assert "moderator:latecomer" in client.get(url).content.decode()
