@@ -255,13 +255,15 @@ class LabelerTable:
     days: int
     reference_counts: dict[str, int]
     rows: list[LabelerRow]
+    reference: dict[Key, bool] = field(default_factory=dict, repr=False, compare=False)
 
 
 def labeler_table(*, days: int = 90) -> LabelerTable:
     """Every labeler of the last ``days`` days against the reference (see the module's docstring)."""
     since = timezone.now() - timedelta(days=days)
-    strict, _ = reference_labels(since=since, with_decisions=False)
     broad, source = reference_labels(since=since, with_decisions=True)
+    # Seniors and gold override decisions in ``broad``, so the strict reference is what is left without them.
+    strict = {key: value for key, value in broad.items() if source[key] != "decision"}
     counts: dict[str, int] = defaultdict(int)
     for origin in source.values():
         counts[origin] += 1
@@ -272,7 +274,7 @@ def labeler_table(*, days: int = 90) -> LabelerTable:
         + crowd_rows(since=since, reference=broad)
         + model_rows(reference=broad, models=models)
     )
-    return LabelerTable(days=days, reference_counts=dict(counts), rows=rows)
+    return LabelerTable(days=days, reference_counts=dict(counts), rows=rows, reference=broad)
 
 
 @dataclass(frozen=True)
@@ -286,10 +288,13 @@ class PromptComparison:
     newer_agreement: Agreement
 
 
-def prompt_comparisons(*, days: int = 90) -> list[PromptComparison]:
-    """Per category and model: the newest prompt version against the one before, on the items both labelled."""
+def prompt_comparisons(*, days: int = 90, reference: dict[Key, bool] | None = None) -> list[PromptComparison]:
+    """Per category and model: the newest prompt version against the one before, on the items both labelled.
+
+    ``reference`` is the broad reference of the same period, when the caller has it already."""
     since = timezone.now() - timedelta(days=days)
-    reference, _ = reference_labels(since=since, with_decisions=True)
+    if reference is None:
+        reference, _ = reference_labels(since=since, with_decisions=True)
     by_series: dict[tuple[str, str], list[Labeler]] = defaultdict(list)
     for labeler in Labeler.objects.filter(kind=Labeler.Kind.LLM).select_related("prompt__category"):
         by_series[(labeler.prompt.category.slug, labeler.model_name)].append(labeler)
@@ -339,7 +344,10 @@ def cache_key(days: int) -> str:
 def compute_and_cache(*, days: int) -> CachedTable:
     """Compute the table and the prompt comparisons for ``days`` and keep them for ``LABELER_TABLE_CACHE_SECONDS``."""
     started = time.perf_counter()
-    table, comparisons = labeler_table(days=days), prompt_comparisons(days=days)
+    table = labeler_table(days=days)
+    comparisons = prompt_comparisons(days=days, reference=table.reference)
+    # The reference was only needed to compute: the cached copy keeps the figures.
+    table = LabelerTable(days=table.days, reference_counts=table.reference_counts, rows=table.rows)
     cached = CachedTable(table, comparisons, timezone.now(), time.perf_counter() - started)
     cache.set(cache_key(days), cached, settings.LABELER_TABLE_CACHE_SECONDS)
     return cached
