@@ -33,8 +33,13 @@ def may_build_task_sets(user: AbstractBaseUser) -> bool:
     return user.is_staff or user.has_perm(BUILD_TASK_SETS)
 
 
+class PromptChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, prompt: PolicyPrompt) -> str:
+        return f"{prompt.category.name}, version {prompt.version}{' (default)' if prompt.is_default else ''}"
+
+
 class LLMRunForm(SelectionForm):
-    prompt = forms.ModelChoiceField(
+    prompt = PromptChoiceField(
         PolicyPrompt.objects.select_related("category").order_by("category__slug", "-version"),
         help_text="The policy prompt version the model is asked with.",
     )
@@ -153,11 +158,11 @@ def crowd_set_estimate(request: HttpRequest) -> HttpResponse:
     # The name is checked on submit; the estimate needs only the selection and k.
     if not (set(form.errors) - {"name"}):
         data = form.cleaned_data
-        items = len(form.item_ids())
+        item_ids = form.item_ids()
         context["estimate"] = {
-            "items": items,
-            "gold": crowd.gold_tasks_available(item_ids=form.item_ids(), categories=list(data["answer_categories"])),
-            "answers": items * data["labels_per_item"],
+            "items": len(item_ids),
+            "gold": crowd.gold_tasks_available(item_ids=item_ids, categories=list(data["answer_categories"])),
+            "answers": len(item_ids) * data["labels_per_item"],
         }
     return render(request, "labeling/crowd_set_new.html#estimate", context)
 
