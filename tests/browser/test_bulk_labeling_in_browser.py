@@ -100,3 +100,28 @@ def test_a_lead_builds_a_crowd_task_set_from_a_queue(page, live_server, lead, ba
     assert sorted(task_set.tasks.filter(gold_answer="").values_list("item_id", flat=True)) == sorted(
         i.pk for i in items
     )
+
+
+def test_an_admin_previews_a_draft_prompt_answered_on_a_worker(page, live_server, endpoint, tmp_path):
+    from labeling.models import PromptPreview
+    from tests.labeling.factories import make_endpoint
+
+    make_user(username="ada", password=PASSWORD, is_staff=True)
+    make_item(text="VIOLATION: cheap loans, reply now")
+    llm = make_endpoint(f"{endpoint.base_url}/ok/v1")
+    sign_in(page, live_server, "ada", PASSWORD)
+    page.goto(f"{live_server.url}/labeling/llm/prompts/new")
+    page.select_option("#id_category", str(spam_category().pk))
+    page.select_option("#id_endpoint", str(llm.pk))
+    page.fill("#id_policy_text", "Spam is bulk advertising.")
+    page.fill("#id_preview_items", "1")
+    with running_worker(tmp_path, queues="llm"):
+        page.click("button[name=preview]")
+        # The page the request rendered: the preview is pending, the answers come from the worker.
+        expect(page.locator("#preview-state")).to_contain_text("on a worker")
+        expect(page.locator("#preview-state")).to_have_text("Done.", timeout=60_000)
+    assert sum(endpoint.requests.values()) == 1
+    expect(page.locator("#preview tbody tr")).to_have_count(1)
+    expect(page.locator("#preview tbody")).to_contain_text("violates")
+    expect(page.locator("#preview tbody")).to_contain_text("<b>now</b>")  # the model's words, shown as text
+    assert PromptPreview.objects.get().state == "done"
