@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=2_000)
     parser.add_argument("--samples", type=int, default=300, help="case views and linked lookups measured")
     parser.add_argument("--reuse", action="store_true", help="measure the data an earlier run built")
+    parser.add_argument("--resume", action="store_true", help="with --reuse: finish a build that was interrupted")
     parser.add_argument("--drop", action="store_true", help="drop the database after measuring")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_django(database_url=url)
 
     print(f"SYNTHETIC DATA (generated in SQL); PostgreSQL; database {args.database}")
-    if not args.reuse:
+    if not args.reuse or args.resume:
         build(url, args)
     sizes = table_sizes(url)
     print("data: " + ", ".join(f"{name} {count:,}" for name, count in sizes.items()), flush=True)
@@ -123,6 +124,11 @@ def _signal_values_sql(hot: str) -> str:
     return f"jsonb_build_object({', '.join(parts)})"
 
 
+def _empty(conn, model) -> bool:  # noqa: ANN001
+    """Whether ``model``'s table has no row yet: a build interrupted between steps resumes (``--reuse --resume``)."""
+    return conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {model._meta.db_table})").fetchone()[0]
+
+
 def _nice_backend(conn) -> None:  # noqa: ANN001 - a psycopg connection
     """Lower the priority of the PostgreSQL process doing the build, as ``nice`` does this one: the machine is shared.
 
@@ -142,6 +148,7 @@ def build(url: str, args: argparse.Namespace) -> None:
     from accounts.default_rules import install_default_rules
     from accounts.models import (
         Account,
+        AccountCase,
         AccountEvent,
         AccountIdentifier,
         AccountSignals,
@@ -154,8 +161,8 @@ def build(url: str, args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     n, days = args.accounts, args.days
-    user = get_user_model().objects.create_user(username="bench-scale-reviewer")
-    queue = Queue.objects.create(name="Bench account cases", slug="bench-account-cases")
+    user, _ = get_user_model().objects.get_or_create(username="bench-scale-reviewer")
+    queue, _ = Queue.objects.get_or_create(slug="bench-account-cases", defaults={"name": "Bench account cases"})
     queue.members.add(user)
     install_default_rules(queue=queue, mode=DetectionRule.Mode.ACTIVE)
     today = datetime.now(UTC).date()
@@ -165,50 +172,52 @@ def build(url: str, args: argparse.Namespace) -> None:
         conn.execute("SET maintenance_work_mem = '512MB'")
         conn.execute("SET work_mem = '64MB'")
         params = {"n": n, "days": days}
-        insert_select(
-            conn,
-            Author,
-            {
-                "source": "'bench'",
-                "external_id": "'u-' || a",
-                "handle": "'@user' || a",
-                "account_created_at": "now() - (a %% 700) * interval '1 day'",
-            },
-            "FROM generate_series(0, %(n)s::bigint - 1) a",
-            params,
-        )
+        if _empty(conn, Author):
+            insert_select(
+                conn,
+                Author,
+                {
+                    "source": "'bench'",
+                    "external_id": "'u-' || a",
+                    "handle": "'@user' || a",
+                    "account_created_at": "now() - (a %% 700) * interval '1 day'",
+                },
+                "FROM generate_series(0, %(n)s::bigint - 1) a",
+                params,
+            )
         first = conn.execute("SELECT min(id), max(id) FROM queues_author").fetchone()
         if first[1] - first[0] + 1 != n:
             sys.exit("authors did not get consecutive ids; the generator relies on it (a fresh database has them)")
         params["first"] = first[0]
         _step("authors", started)
-        insert_select(
-            conn,
-            Account,
-            {
-                "author_id": "id",
-                "state": "'active'",
-                "strikes": "0",
-                "signed_up_at": "account_created_at",
-                "first_event_at": "now() - %(days)s * interval '1 day'",
-                "last_event_at": "now()",
-            },
-            "FROM queues_author",
-            params,
-        )
-        insert_select(
-            conn,
-            AccountSignals,
-            {
-                "account_id": "author_id",
-                "state": "'{}'::jsonb",
-                "values": _signal_values_sql("random() < 0.01"),
-                "processed_event_id": "0",
-                "updated_at": "now()",
-            },
-            "FROM accounts_account",
-            params,
-        )
+        if _empty(conn, Account):
+            insert_select(
+                conn,
+                Account,
+                {
+                    "author_id": "id",
+                    "state": "'active'",
+                    "strikes": "0",
+                    "signed_up_at": "account_created_at",
+                    "first_event_at": "now() - %(days)s * interval '1 day'",
+                    "last_event_at": "now()",
+                },
+                "FROM queues_author",
+                params,
+            )
+            insert_select(
+                conn,
+                AccountSignals,
+                {
+                    "account_id": "author_id",
+                    "state": "'{}'::jsonb",
+                    "values": _signal_values_sql("random() < 0.01"),
+                    "processed_event_id": "0",
+                    "updated_at": "now()",
+                },
+                "FROM accounts_account",
+                params,
+            )
         _step("accounts", started)
 
         for offset in range(-days - 1, 4):
@@ -232,7 +241,7 @@ def build(url: str, args: argparse.Namespace) -> None:
         type_sql = f"CASE {' '.join(bounds[:-1])} ELSE '{types[-1][0]}' END"
         ring = f"(a / {RING_SIZE}) %% 50 = 0"
         chunk = 2_000_000
-        for low in range(0, args.events, chunk):
+        for low in range(0, args.events if _empty(conn, AccountEvent) else 0, chunk):
             high = min(args.events, low + chunk) - 1
             insert_select(
                 conn,
@@ -283,7 +292,7 @@ def build(url: str, args: argparse.Namespace) -> None:
             ("payment", f"CASE WHEN {ring} THEN 'ringcard-' || (a / {RING_SIZE}) ELSE 'card-' || a END",
              f"a %% 5 < 2 OR {ring}"),
         ]  # fmt: skip
-        for kind, value, where in identifier_sources:
+        for kind, value, where in identifier_sources if _empty(conn, AccountIdentifier) else ():
             insert_select(
                 conn,
                 AccountIdentifier,
@@ -300,43 +309,46 @@ def build(url: str, args: argparse.Namespace) -> None:
         _step("identifiers", started)
 
         snapshots = args.events // 3
-        for low in range(0, snapshots, chunk):
+        for low in range(0, snapshots if _empty(conn, SignalSnapshot) else 0, chunk):
             high = min(snapshots, low + chunk) - 1
             insert_select(
                 conn,
                 SignalSnapshot,
                 {
                     "account_id": "%(first)s + a",
-                    "taken_at": "now() - random() * %(days)s * interval '1 day'",
+                    # In time order, as the worker appends them: the 7-day preview reads the newest pages only.
+                    "taken_at": "now() - (1 - g::float / %(total)s) * %(days)s * interval '1 day'",
                     "values": _signal_values_sql("hot"),
                     "event_types": """'["login_succeeded"]'::jsonb""",
                     "countries": """'["US"]'::jsonb""",
                 },
-                """FROM (SELECT random() < 0.01 AS hot,
+                """FROM (SELECT g, random() < 0.01 AS hot,
                                CASE WHEN g %% 2 = 0 THEN floor(random() * %(n)s)
                                     ELSE floor(power(random(), 2) * %(n)s) END::bigint AS a
                           FROM generate_series(%(low)s::bigint, %(high)s::bigint) g) s""",
-                {**params, "low": low, "high": high},
+                {**params, "low": low, "high": high, "total": snapshots},
             )
             _step(f"snapshots {high + 1:,}", started)
 
-        insert_select(
-            conn,
-            Item,
-            {
-                "source": "'bench'",
-                "external_id": "'i-' || a",
-                "author_id": "%(first)s + a",
-                "text": "'a post by user ' || a",
-                "state": "'decided'",
-                "report_count": "1",
-                "created_at": "now() - random() * %(days)s * interval '1 day'",
-            },
-            "FROM generate_series(0, %(n)s::bigint - 1, 20) a",
-            params,
-        )
+        if _empty(conn, Item):
+            insert_select(
+                conn,
+                Item,
+                {
+                    "source": "'bench'",
+                    "external_id": "'i-' || a",
+                    "author_id": "%(first)s + a",
+                    "text": "'a post by user ' || a",
+                    "state": "'decided'",
+                    "report_count": "1",
+                    "created_at": "now() - random() * %(days)s * interval '1 day'",
+                },
+                "FROM generate_series(0, %(n)s::bigint - 1, 20) a",
+                params,
+            )
         _step("items", started)
-    _cases(args, queue, params["first"])
+    if not AccountCase.objects.exists():
+        _cases(args, queue, params["first"])
     _step("cases", started)
     with connect(url, autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")
