@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts import cases, detection, risk_signals
 from accounts import signal_store_postgres as fast
+from accounts.actions import take_action
 from accounts.models import (
     Account,
     AccountEvent,
@@ -251,6 +252,9 @@ def active_rules() -> list[detection.Rule]:
             severity=rule.severity,
             shadow=rule.mode == DetectionRule.Mode.SHADOW,
             queue_id=rule.queue_id,
+            action=rule.action,
+            action_duration=rule.action_duration,
+            review_share=rule.review_share,
         )
         for rule in DetectionRule.objects.exclude(mode=DetectionRule.Mode.OFF)
     ]
@@ -272,15 +276,22 @@ def run_rules(facts: Iterable[detection.AccountFacts], *, now: datetime) -> list
         matched = [f for f in detection.firings(account, rules) if (f.rule.id, account.account_id) not in recent]
         for firing in matched:
             case = None
-            if not firing.rule.shadow:
+            rule = firing.rule
+            if not rule.shadow and detection.sampled_for_review(rule, account.account_id):
                 case = cases.open_case(
                     account_id=account.account_id,
-                    case_type=firing.rule.case_type,
-                    severity=firing.rule.severity,
-                    rule_id=firing.rule.id,
-                    queue_id=firing.rule.queue_id,
+                    case_type=rule.case_type,
+                    severity=rule.severity,
+                    rule_id=rule.id,
+                    queue_id=rule.queue_id,
                     now=now,
                 )
+            if not rule.shadow and rule.action:
+                # Linked to the sampled case: a reviewer who finds no violation there reverses it.
+                take_action(
+                    account=Account(pk=account.account_id), kind=rule.action, actor=None,
+                    duration=rule.action_duration, note=f"Detection rule {rule.id} fired.", case=case, automatic=True,
+                )  # fmt: skip
             recorded.append(
                 RuleFiring(
                     rule_id=firing.rule.id,
