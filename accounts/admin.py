@@ -31,6 +31,10 @@ class DetectionRuleForm(forms.ModelForm):
             "action", "action_duration", "review_share",
         ]  # fmt: skip
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["review_share"].required = False  # only acting rules use it
+
     def clean(self) -> dict:
         data = super().clean()
         problems = validate_conditions(data.get("conditions"))
@@ -44,7 +48,9 @@ class DetectionRuleForm(forms.ModelForm):
         if action not in NEEDS_DURATION and duration:
             self.add_error("action_duration", "Only a suspension or a rate limit takes a duration.")
         share = data.get("review_share")
-        if share is not None and not 0 <= share <= 1:
+        if share is None:  # left empty: the model's default
+            data["review_share"] = share = DetectionRule._meta.get_field("review_share").default
+        if not 0 <= share <= 1:
             self.add_error("review_share", "A share between 0 and 1 (0.1: one firing in ten goes to a human).")
         return data
 
