@@ -85,7 +85,8 @@ def preview_rule(
             seen.add(account_id)
             matched.append(account_id)
     checked = len(candidates)
-    open_cases = AccountCase.objects.filter(
-        account_id__in=matched, case_type=case_type, status=AccountCase.Status.OPEN
-    ).count()
+    # The open cases of the type are a queue's worth; the matched accounts can be tens of thousands, too many
+    # for an IN list: intersect here.
+    open_of_type = AccountCase.objects.filter(case_type=case_type, status=AccountCase.Status.OPEN)
+    open_cases = len(seen.intersection(open_of_type.values_list("account_id", flat=True).iterator(chunk_size=10_000)))
     return Preview(PREVIEW_DAYS, len(matched), matched[:SAMPLE], open_cases, checked)
