@@ -8,6 +8,7 @@ nothing pending and changes nothing; a lost one is re-sent by ``sweep_pending_si
 """
 
 import ipaddress
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,9 +21,10 @@ from django.utils import timezone
 
 from accounts import cases, detection, risk_signals
 from accounts import signal_store_postgres as fast
-from accounts.actions import take_action
+from accounts.actions import InvalidAction, take_action
 from accounts.models import (
     Account,
+    AccountCase,
     AccountEvent,
     AccountIdentifier,
     AccountSignals,
@@ -31,6 +33,7 @@ from accounts.models import (
     SignalSnapshot,
 )
 
+logger = logging.getLogger(__name__)
 SIGNAL_TASK = "accounts.tasks.update_signals"
 SWEEP_AFTER = timedelta(seconds=30)
 MAX_RING_REFRESH = 200  # accounts re-evaluated because a sign-up joined their device or network
@@ -278,20 +281,20 @@ def run_rules(facts: Iterable[detection.AccountFacts], *, now: datetime) -> list
             case = None
             rule = firing.rule
             if not rule.shadow and detection.sampled_for_review(rule, account.account_id):
-                case = cases.open_case(
-                    account_id=account.account_id,
-                    case_type=rule.case_type,
-                    severity=rule.severity,
-                    rule_id=rule.id,
-                    queue_id=rule.queue_id,
-                    now=now,
-                )
+                case = _open_case(rule, account.account_id, now)
             if not rule.shadow and rule.action:
-                # Linked to the sampled case: a reviewer who finds no violation there reverses it.
-                take_action(
-                    account=Account(pk=account.account_id), kind=rule.action, actor=None,
-                    duration=rule.action_duration, note=f"Detection rule {rule.id} fired.", case=case, automatic=True,
-                )  # fmt: skip
+                try:
+                    # Linked to the sampled case: a reviewer who finds no violation there reverses it.
+                    take_action(
+                        account=Account(pk=account.account_id), kind=rule.action, actor=None,
+                        duration=rule.action_duration, note=f"Detection rule {rule.id} fired.", case=case,
+                        automatic=True,
+                    )  # fmt: skip
+                except InvalidAction as exc:
+                    # A rule saved around the admin's checks (a suspension without a duration) must not stop
+                    # every account's signal updates: it opens a case instead, for a human to act on.
+                    logger.error("detection rule %s could not act on account %s: %s", rule.id, account.account_id, exc)
+                    case = case or _open_case(rule, account.account_id, now)
             recorded.append(
                 RuleFiring(
                     rule_id=firing.rule.id,
@@ -303,6 +306,17 @@ def run_rules(facts: Iterable[detection.AccountFacts], *, now: datetime) -> list
                 )
             )
     return RuleFiring.objects.bulk_create(recorded)
+
+
+def _open_case(rule: detection.Rule, account_id: int, now: datetime) -> AccountCase:
+    return cases.open_case(
+        account_id=account_id,
+        case_type=rule.case_type,
+        severity=rule.severity,
+        rule_id=rule.id,
+        queue_id=rule.queue_id,
+        now=now,
+    )
 
 
 def sweep_pending_signals(*, older_than: timedelta = SWEEP_AFTER, limit: int = 10_000) -> int:

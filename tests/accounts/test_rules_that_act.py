@@ -84,3 +84,15 @@ def test_the_admin_refuses_an_acting_rule_without_the_duration_its_action_needs(
     page = response.content.decode()
     assert response.status_code == 200 and "needs a duration" in page and "between 0 and 1" in page
     assert not DetectionRule.objects.filter(name="Suspend card testers").exists()
+
+
+def test_a_rule_saved_without_the_duration_its_action_needs_opens_a_case_instead_of_stopping_updates():
+    rule = acting_rule(share=0.0, action="suspend", duration=None)  # around the admin's check, e.g. in a shell
+
+    burst("unlucky")
+    burst("other")
+
+    for handle in ("unlucky", "other"):
+        account = Account.objects.get(author__external_id=handle)
+        assert account.state == Account.State.ACTIVE and not AccountAction.objects.filter(account=account).exists()
+        assert AccountCase.objects.filter(account=account, rule=rule, status="open").exists()
