@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import notices
 from accounts.models import Account, AccountAction, AccountCase
 from api.exceptions import Invalid
 from audit.services import record_event
@@ -65,9 +66,12 @@ def take_action(
         account.state = after
         account.state_until = now + duration if duration else (account.state_until if after == before else None)
         account.save(update_fields=["state", "state_until", "updated_at"])
+        template = None if notice else notices.template_for(kind, case)
+        if template is not None:
+            notice = notices.render(template, account=account, case=case, until=account.state_until)
         action = AccountAction.objects.create(
             account=account, case=case, kind=kind, duration=duration, notice=notice, note=note, actor=actor,
-            automatic=automatic, state_before=before, state_after=after,
+            automatic=automatic, state_before=before, state_after=after, notice_template=template,
         )  # fmt: skip
         _audit_and_send(action, account, now, until=account.state_until)
     return action
@@ -94,9 +98,12 @@ def reverse_action(*, action: AccountAction, actor: AbstractBaseUser | None, not
         now = timezone.now()
         account.state, account.state_until = action.state_before, None
         account.save(update_fields=["state", "state_until", "updated_at"])
+        template = notices.template_for(AccountAction.Kind.RESTORE, action.case)
         restore = AccountAction.objects.create(
             account=account, case=action.case, kind=AccountAction.Kind.RESTORE, note=note, actor=actor,
             state_before=action.state_after, state_after=action.state_before, reverses=action,
+            notice=notices.render(template, account=account, case=action.case, until=None) if template else "",
+            notice_template=template,
         )  # fmt: skip
         _audit_and_send(restore, account, now, until=None)
     return restore
@@ -123,6 +130,7 @@ def _audit_and_send(action: AccountAction, account: Account, now: datetime, *, u
             "previous_state": action.state_before,
             "until": until,
             "notice": action.notice,
+            "notice_template": action.notice_template.slug if action.notice_template_id else None,
             "reverses": action.reverses_id,
             "case_id": action.case_id,
             "case_type": action.case.case_type if action.case_id else None,

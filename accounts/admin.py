@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.http import HttpRequest
 
+from accounts.actions import MAX_DURATION, NEEDS_DURATION
 from accounts.detection import validate_conditions
 from accounts.models import (
     Account,
@@ -11,8 +14,10 @@ from accounts.models import (
     AccountSignals,
     DetectionRule,
     EventSourceGrant,
+    NoticeTemplate,
     RuleFiring,
 )
+from accounts.notices import PLACEHOLDERS, template_problems
 from accounts.risk_signals import SIGNALS
 from accounts.rule_preview import preview_rule
 from audit.admin_mixins import AuditedAdminMixin
@@ -21,7 +26,14 @@ from audit.admin_mixins import AuditedAdminMixin
 class DetectionRuleForm(forms.ModelForm):
     class Meta:
         model = DetectionRule
-        fields = ["name", "description", "position", "mode", "conditions", "case_type", "severity", "queue"]
+        fields = [
+            "name", "description", "position", "mode", "conditions", "case_type", "severity", "queue",
+            "action", "action_duration", "review_share",
+        ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["review_share"].required = False  # only acting rules use it
 
     def clean(self) -> dict:
         data = super().clean()
@@ -30,6 +42,16 @@ class DetectionRuleForm(forms.ModelForm):
             self.add_error("conditions", problems)
         if data.get("mode") == DetectionRule.Mode.ACTIVE and not data.get("queue"):
             self.add_error("queue", "An active rule opens cases: choose the queue they go to.")
+        action, duration = data.get("action"), data.get("action_duration")
+        if action in NEEDS_DURATION and not (duration and timedelta(0) < duration <= MAX_DURATION):
+            self.add_error("action_duration", f"'{action}' needs a duration of at most {MAX_DURATION.days} days.")
+        if action not in NEEDS_DURATION and duration:
+            self.add_error("action_duration", "Only a suspension or a rate limit takes a duration.")
+        share = data.get("review_share")
+        if share is None:  # left empty: the model's default
+            data["review_share"] = share = DetectionRule._meta.get_field("review_share").default
+        if not 0 <= share <= 1:
+            self.add_error("review_share", "A share between 0 and 1 (0.1: one firing in ten goes to a human).")
         return data
 
 
@@ -123,3 +145,26 @@ class AccountActionAdmin(admin.ModelAdmin):
 class EventSourceGrantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["token", "source"]
     raw_id_fields = ["token"]
+
+
+class NoticeTemplateForm(forms.ModelForm):
+    class Meta:
+        model = NoticeTemplate
+        fields = ["action", "case_type", "slug", "text"]
+        help_texts = {
+            "text": "Placeholders: " + "; ".join(f"{{{name}}}: {words}" for name, words in PLACEHOLDERS.items())
+        }
+
+    def clean_text(self) -> str:
+        text = self.cleaned_data["text"]
+        problems = template_problems(text)
+        if problems:
+            raise forms.ValidationError(problems)
+        return text
+
+
+@admin.register(NoticeTemplate)
+class NoticeTemplateAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = NoticeTemplateForm
+    list_display = ["slug", "action", "case_type", "updated_at"]
+    list_filter = ["action", "case_type"]

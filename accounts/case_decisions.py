@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.actions import InvalidAction, take_action
+from accounts.actions import InvalidAction, reverse_action, take_action
 from accounts.models import Account, AccountAction, AccountCase
 from accounts.selectors import linked_accounts
 from queues.models import QueueEntry
@@ -70,6 +70,12 @@ def decide_case(
                     QueueEntry.objects.filter(pk=ring_case.entry_id, status__in=OPEN_ENTRY).update(
                         status=QueueEntry.Status.DONE, closed_at=timezone.now(), lease_until=None
                     )
+        if kind == AccountAction.Kind.NONE:
+            # A detection rule acted by itself and sent this case for a check: "no violation" undoes its action.
+            for automatic in AccountAction.objects.filter(case=case, automatic=True, reversed_by__isnull=True).exclude(
+                kind=AccountAction.Kind.RESTORE
+            ):
+                reverse_action(action=automatic, actor=user, note=f"Not a violation (case {case.pk}).")
         _close(case, user=user, violation=kind != AccountAction.Kind.NONE)
         if held is not None:
             claims.close_entry(held)

@@ -18,8 +18,10 @@ Unlike routing, every matching rule fires (each firing is recorded with its valu
 at most one open case per case type, opened by the first matching active rule of that type.
 """
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from accounts.models import AccountEvent
@@ -49,6 +51,9 @@ class Rule:
     severity: int
     shadow: bool = False
     queue_id: int | None = None
+    action: str = ""  # an AccountAction kind the rule takes by itself; blank: it only opens cases
+    action_duration: timedelta | None = None
+    review_share: float = 1.0  # of an acting rule's firings, the share also opened as a case for a human
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,18 @@ def firings(facts: AccountFacts, rules: Sequence[Rule]) -> list[Firing]:
         for rule in rules
         if rule.conditions and all(condition_holds(facts, condition) for condition in rule.conditions)
     ]
+
+
+def sampled_for_review(rule: Rule, account_id: int) -> bool:
+    """Whether this firing of an acting rule also goes to a human: a share ``review_share`` of the accounts.
+
+    Decided by a hash of (rule, account), not by chance at run time: a replay or a redelivered message makes
+    the same choice, and a test can count it.
+    """
+    if not rule.action:
+        return True
+    digest = hashlib.sha256(f"{rule.id}:{account_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rule.review_share
 
 
 def value_of(facts: AccountFacts, name: str) -> Any:

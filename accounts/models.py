@@ -231,11 +231,35 @@ class DetectionRule(models.Model):
     case_type = models.CharField(max_length=16, choices=CaseType.choices)
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM)
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # An active rule with an action acts by itself (the platform is told at once); a sampled share of its
+    # firings still opens a case, so a human checks the rule's work and their verdicts measure its precision.
+    action = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[
+            ("warn", "Warn"),
+            ("reset_credentials", "Force a password reset and sign out all sessions"),
+            ("lock", "Lock"),
+            ("suspend", "Suspend for a duration"),
+            ("ban", "Ban"),
+            ("rate_limit", "Rate-limit"),
+        ],
+        help_text="Blank: only open a case. Otherwise the rule takes this action automatically.",
+    )
+    action_duration = models.DurationField(null=True, blank=True, help_text="For a suspension or a rate limit.")
+    review_share = models.FloatField(
+        default=0.1, help_text="Of an acting rule's firings, the share (0 to 1) also sent to a human as a case."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(review_share__gte=0, review_share__lte=1), name="rule_review_share_0_1"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.position}. {self.name}"
@@ -317,6 +341,10 @@ class AccountAction(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     duration = models.DurationField(null=True, blank=True, help_text="For a suspension or a rate limit.")
     notice = models.TextField(blank=True, help_text="Shown to the user by the platform.")
+    notice_template = models.ForeignKey(
+        "NoticeTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The template the notice was written from, when the decider gave none of their own.",
+    )  # fmt: skip
     note = models.TextField(blank=True, help_text="For other reviewers; never sent.")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -332,6 +360,29 @@ class AccountAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.account_id}"
+
+
+class NoticeTemplate(models.Model):
+    """What the platform shows the user after an action, written once by policy staff instead of per decision.
+
+    Used when a reviewer (or an acting rule) gives no notice of their own: the template of the action and the
+    case's type, else the action's general one. Placeholders: ``{handle}``, ``{until}`` (the end of a
+    suspension or rate limit), ``{case_type}``; ``accounts.notices`` fills them and refuses any other.
+    """
+
+    action = models.CharField(max_length=20, choices=AccountAction.Kind.choices)
+    case_type = models.CharField(max_length=16, choices=CaseType.choices, blank=True, help_text="Blank: any type.")
+    slug = models.SlugField(max_length=60, unique=True, help_text="Sent with the notice, for the platform's records.")
+    text = models.TextField(max_length=2000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["action", "case_type"], name="one_notice_template_per_action_type"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
 
 
 class Strike(models.Model):

@@ -64,13 +64,20 @@ def insert_snapshots(rows: Sequence[tuple[int, dict, list[str], list[str]]], now
 
 
 def upsert_identifiers(rows: Sequence[tuple[str, str, int, datetime, datetime]]) -> None:
-    """``(kind, value, account_id, first_seen_at, last_seen_at)``, sorted; a known one gets the later last-seen."""
+    """``(kind, value, account_id, first_seen_at, last_seen_at)``, sorted; a known one gets the later last-seen.
+
+    Last-seen is kept to the hour: it only decides whether a link falls in the 7-day window, and rewriting
+    the row of a device at every login was the costliest statement of an update (0.29 of 1.7 s for 400
+    accounts, mostly new row versions of unchanged identifiers); now a known identifier is written at most
+    once an hour.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO accounts_accountidentifier (kind, value, account_id, first_seen_at, last_seen_at) "
             "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::timestamptz[], %s::timestamptz[]) "
             "ON CONFLICT (kind, value, account_id) DO UPDATE "
-            "SET last_seen_at = greatest(accounts_accountidentifier.last_seen_at, EXCLUDED.last_seen_at)",
+            "SET last_seen_at = EXCLUDED.last_seen_at "
+            "WHERE accounts_accountidentifier.last_seen_at < EXCLUDED.last_seen_at - interval '1 hour'",
             [
                 [r[0] for r in rows],
                 [r[1] for r in rows],

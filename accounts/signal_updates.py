@@ -8,6 +8,7 @@ nothing pending and changes nothing; a lost one is re-sent by ``sweep_pending_si
 """
 
 import ipaddress
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,10 @@ from django.utils import timezone
 
 from accounts import cases, detection, risk_signals
 from accounts import signal_store_postgres as fast
+from accounts.actions import InvalidAction, take_action
 from accounts.models import (
     Account,
+    AccountCase,
     AccountEvent,
     AccountIdentifier,
     AccountSignals,
@@ -30,6 +33,7 @@ from accounts.models import (
     SignalSnapshot,
 )
 
+logger = logging.getLogger(__name__)
 SIGNAL_TASK = "accounts.tasks.update_signals"
 SWEEP_AFTER = timedelta(seconds=30)
 MAX_RING_REFRESH = 200  # accounts re-evaluated because a sign-up joined their device or network
@@ -251,6 +255,9 @@ def active_rules() -> list[detection.Rule]:
             severity=rule.severity,
             shadow=rule.mode == DetectionRule.Mode.SHADOW,
             queue_id=rule.queue_id,
+            action=rule.action,
+            action_duration=rule.action_duration,
+            review_share=rule.review_share,
         )
         for rule in DetectionRule.objects.exclude(mode=DetectionRule.Mode.OFF)
     ]
@@ -272,15 +279,22 @@ def run_rules(facts: Iterable[detection.AccountFacts], *, now: datetime) -> list
         matched = [f for f in detection.firings(account, rules) if (f.rule.id, account.account_id) not in recent]
         for firing in matched:
             case = None
-            if not firing.rule.shadow:
-                case = cases.open_case(
-                    account_id=account.account_id,
-                    case_type=firing.rule.case_type,
-                    severity=firing.rule.severity,
-                    rule_id=firing.rule.id,
-                    queue_id=firing.rule.queue_id,
-                    now=now,
-                )
+            rule = firing.rule
+            if not rule.shadow and detection.sampled_for_review(rule, account.account_id):
+                case = _open_case(rule, account.account_id, now)
+            if not rule.shadow and rule.action:
+                try:
+                    # Linked to the sampled case: a reviewer who finds no violation there reverses it.
+                    take_action(
+                        account=Account(pk=account.account_id), kind=rule.action, actor=None,
+                        duration=rule.action_duration, note=f"Detection rule {rule.id} fired.", case=case,
+                        automatic=True,
+                    )  # fmt: skip
+                except InvalidAction as exc:
+                    # A rule saved around the admin's checks (a suspension without a duration) must not stop
+                    # every account's signal updates: it opens a case instead, for a human to act on.
+                    logger.error("detection rule %s could not act on account %s: %s", rule.id, account.account_id, exc)
+                    case = case or _open_case(rule, account.account_id, now)
             recorded.append(
                 RuleFiring(
                     rule_id=firing.rule.id,
@@ -292,6 +306,17 @@ def run_rules(facts: Iterable[detection.AccountFacts], *, now: datetime) -> list
                 )
             )
     return RuleFiring.objects.bulk_create(recorded)
+
+
+def _open_case(rule: detection.Rule, account_id: int, now: datetime) -> AccountCase:
+    return cases.open_case(
+        account_id=account_id,
+        case_type=rule.case_type,
+        severity=rule.severity,
+        rule_id=rule.id,
+        queue_id=rule.queue_id,
+        now=now,
+    )
 
 
 def sweep_pending_signals(*, older_than: timedelta = SWEEP_AFTER, limit: int = 10_000) -> int:

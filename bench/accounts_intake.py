@@ -11,11 +11,15 @@ What it does:
    an API token with ``events:write``, and the event partitions for the coming days;
 2. simulates a platform (``accounts.simulator``, SYNTHETIC DATA) and cuts its events into requests of
    ``{"events": [1,000 events]}``, JSON-encoded before timing;
-3. **throughput**: POSTs ``--batches`` requests back to back to ``/api/v1/events`` through Django's WSGI
-   handler in this process (the whole middleware, authentication, DRF and validation stack; no socket,
-   and no worker running) and prints events/s and per-request p50/p95;
+3. **throughput**: POSTs ``--batches`` requests back to back to ``/api/v1/events`` (the whole middleware,
+   authentication, DRF and validation stack; no worker running) and prints events/s and per-request
+   p50/p95. With ``--server gunicorn`` (the default) the site runs in ``gunicorn moderation_site.wsgi``
+   (``--gunicorn-workers``, the threads of ``gunicorn.conf.py``) and this process is only the HTTP client;
+   with ``--server inprocess`` requests go through Django's WSGI handler in this process, no socket (the
+   first session's method: the client then shares its process with the server and cannot keep a rate);
 4. **signal lag**: starts one Celery worker (``--worker-concurrency``) on the Redis broker, POSTs batches
-   at ``--lag-share`` (default half) of the measured rate for ``--lag-seconds``, and for each batch
+   at ``--lag-rate`` events/s (default: ``--lag-share``, half, of the measured rate) for ``--lag-seconds``,
+   and for each batch
    measures the time from its commit (the response) until every account it touched has signals updated
    by an update that started after the commit (polled every 50 ms, so lags are rounded up to that);
 5. stops the worker and prints p50/p95/max lag, and exits 1 if any request failed or a batch was
@@ -25,12 +29,15 @@ The client, the web code, PostgreSQL, Redis and the worker share the machine's c
 """
 
 import argparse
+import http.client
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from accounts_setup import PYTHON, ROOT, fresh_postgres, setup_django  # noqa: E402
+from ingest import HOST, free_port, start_gunicorn, stop_gunicorn, wait_for_server  # noqa: E402
 
 BATCH = 1000
 
@@ -54,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lag-seconds", type=float, default=20.0)
     parser.add_argument("--lag-share", type=float, default=0.5, help="share of the measured rate for the lag run")
     parser.add_argument("--lag-timeout", type=float, default=60.0)
+    parser.add_argument("--lag-rate", type=float, default=0.0, help="events/s in the lag run (0: --lag-share)")
     parser.add_argument("--worker-concurrency", type=int, default=1)
+    parser.add_argument("--server", choices=["gunicorn", "inprocess"], default="gunicorn")
+    parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
@@ -64,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     url = fresh_postgres("bench/accounts_intake.py", args.database)
     setup_django(database_url=url, broker_url=broker)
     from django.contrib.auth import get_user_model
-    from django.test import Client
     from django.utils import timezone
 
     from accounts.partitions import maintain_event_partitions
@@ -79,13 +89,51 @@ def main(argv: list[str] | None = None) -> int:
     app.control.purge()
     needed = (args.batches + int(args.lag_seconds * 10) + 5) * BATCH
     bodies = _bodies(simulate, Sizes, timezone.now(), needed, args.seed)
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")  # runs the site's middleware and views, no socket
+    server = _start_server(url, args.gunicorn_workers) if args.server == "gunicorn" else None
+    try:
+        return _run(args, bodies, secret, server, url, broker)
+    finally:
+        if server is not None:
+            stop_gunicorn(server[0])
+
+
+def _run(args, bodies, secret, server, url, broker) -> int:  # noqa: ANN001
+    from django.test import Client
+
+    from moderation_site.celery_app import app
+
+    if server is None:
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")  # runs the site's middleware and views, no socket
+
+        def send(body: bytes) -> tuple[int, bytes]:
+            response = client.post("/api/v1/events", data=body, content_type="application/json")
+            return response.status_code, response.content
+    else:
+        local = threading.local()  # one keep-alive connection per sending thread
+        headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+
+        def send(body: bytes) -> tuple[int, bytes]:
+            # gunicorn closes a connection idle for its keep-alive (5 s): reconnect and send again, which is
+            # safe because every event carries its id (a retry is a no-op).
+            if not hasattr(local, "connection"):
+                local.connection = http.client.HTTPConnection(HOST, server[1], timeout=60)
+            connection = local.connection
+            for attempt in (1, 2):
+                try:
+                    connection.request("POST", "/api/v1/events", body=body, headers=headers)
+                    response = connection.getresponse()
+                    return response.status, response.read()
+                except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                    connection.close()
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
 
     def post(body: bytes) -> float:
         started = time.perf_counter()
-        response = client.post("/api/v1/events", data=body, content_type="application/json")
-        if response.status_code != 201:
-            sys.exit(f"request failed: {response.status_code} {response.content[:500]!r}")
+        status, content = send(body)
+        if status != 201:
+            sys.exit(f"request failed: {status} {content[:500]!r}")
         return time.perf_counter() - started
 
     for body in bodies[:2]:  # warm-up: connections, prepared statements, imports
@@ -95,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     latencies = [post(body) for body in timed]
     elapsed = time.perf_counter() - started
     rate = len(timed) * BATCH / elapsed
-    print("SYNTHETIC DATA (accounts.simulator); PostgreSQL; in-process WSGI, batches of 1,000")
+    where = "in-process WSGI" if server is None else f"gunicorn, {args.gunicorn_workers} workers"
+    print(f"SYNTHETIC DATA (accounts.simulator); PostgreSQL; {where}; batches of 1,000")
     print(
         f"throughput: {len(timed) * BATCH:,} events in {elapsed:.2f} s = {rate:,.0f} events/s; "
         f"per request p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p95 {percentile(latencies, 0.95) * 1000:.0f} ms"
@@ -103,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     app.control.purge()  # the throughput run's messages: the worker would fold them in during the lag run
     _fold_everything()
 
-    target = rate * args.lag_share
-    lags, failures, achieved = _lag_run(args, bodies[2 + args.batches :], post, target, url, broker)
+    target = args.lag_rate or rate * args.lag_share
+    # Through gunicorn, batches go out on a few threads, so one slow answer does not hold the next batch back.
+    senders = 1 if server is None else 4
+    lags, failures, achieved = _lag_run(args, bodies[2 + args.batches :], post, target, url, broker, senders)
     if lags:
         print(
             f"signal lag at {achieved:,.0f} events/s sent (target {target:,.0f}) for {args.lag_seconds:.0f} s, "
@@ -112,6 +163,16 @@ def main(argv: list[str] | None = None) -> int:
             f"p50 {percentile(lags, 0.5):.2f} s, p95 {percentile(lags, 0.95):.2f} s, max {max(lags):.2f} s"
         )
     return 1 if failures else 0
+
+
+def _start_server(url: str, workers: int) -> tuple:
+    """gunicorn serving the site on a free loopback port, on the bench database: (process, port)."""
+    var = Path(tempfile.mkdtemp(prefix="accounts-intake-"))
+    env = dict(os.environ, DATABASE_URL=url, API_RATE_LIMIT="", VAR_DIR=str(var), PROMETHEUS_MULTIPROC_DIR=str(var))
+    port = free_port()
+    process = start_gunicorn(env, port, workers, [], var / "gunicorn.log")
+    wait_for_server(process, port, workers, var / "gunicorn.log")
+    return process, port
 
 
 def _bodies(simulate, Sizes, now, needed: int, seed: int) -> list[bytes]:  # noqa: ANN001, N803
@@ -133,7 +194,7 @@ def _fold_everything() -> None:
         update_account_signals(account_ids=ids[start : start + 500])
 
 
-def _lag_run(args, bodies, post, rate, url, broker) -> tuple[list[float], int, float]:  # noqa: ANN001
+def _lag_run(args, bodies, post, rate, url, broker, senders) -> tuple[list[float], int, float]:  # noqa: ANN001
     """Post at ``rate`` events/s; per batch, seconds from its commit until every account it marked is folded in.
 
     A batch marks its accounts' signals rows pending (``pending_since``, no later than its commit); the batch
@@ -158,15 +219,23 @@ def _lag_run(args, bodies, post, rate, url, broker) -> tuple[list[float], int, f
         interval, sent = BATCH / rate, 0
         started = time.perf_counter()
         next_at = started
-        for body in bodies:
-            if time.perf_counter() - started >= args.lag_seconds:
-                break
-            time.sleep(max(0.0, next_at - time.perf_counter()))
-            next_at += interval
+
+        def send_and_record(body: bytes) -> None:
             post(body)
             with lock:
                 outstanding.append((time.perf_counter(), timezone.now()))
-            sent += 1
+
+        futures = []
+        with ThreadPoolExecutor(max_workers=senders) as pool:
+            for body in bodies:
+                if time.perf_counter() - started >= args.lag_seconds:
+                    break
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += interval
+                futures.append(pool.submit(send_and_record, body))
+                sent += 1
+        for future in futures:
+            future.result()  # a failed request (post exits) ends the run here, not silently in its thread
         achieved = sent * BATCH / (time.perf_counter() - started)
         sending_done.set()
         poller.join(timeout=args.lag_timeout + 5)

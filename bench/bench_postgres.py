@@ -76,8 +76,9 @@ def insert_select(conn, model, values: dict[str, str], source: str, params: dict
             )
         columns.append(column)
         expressions.append(expression)
+    quoted = ", ".join(f'"{column}"' for column in columns)  # a column may be named like a keyword ("values")
     conn.execute(
-        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(expressions)} {source}",
+        f"INSERT INTO {model._meta.db_table} ({quoted}) SELECT {', '.join(expressions)} {source}",
         params,
     )
 

@@ -194,3 +194,27 @@ def test_the_case_keeps_its_lease_through_the_content_views_heartbeat(reviewer, 
     assert f"/queues/{ring_case.queue.slug}/entries/{ring_case.entry_id}/heartbeat" in page
     assert renewed.status_code == 200
     assert QueueEntry.objects.get(pk=ring_case.entry_id).lease_until >= before
+
+
+def test_linked_accounts_are_ranked_by_what_they_share_before_the_limit_cuts():
+    """An account sharing a device and a card outranks many that share only an IP, whatever the ids."""
+    from accounts.selectors import linked_accounts
+
+    crowd = [event("login_succeeded", account=f"nat-{n}", device_id=f"own-{n}", ip="198.51.100.7") for n in range(12)]
+    result = store(
+        event("payment_failed", account="me", device_id="phone", ip="198.51.100.7", payment_fingerprint="card-0000009",
+              amount="5.00", currency="USD"),
+        *crowd,
+        event("payment_failed", account="twin", device_id="phone", ip="192.0.2.1", payment_fingerprint="card-0000009",
+              amount="5.00", currency="USD"),
+    )  # fmt: skip
+    update_account_signals(account_ids=result.account_ids)
+    me = Account.objects.get(author__external_id="me")
+
+    linked = linked_accounts(me, limit=3)
+
+    assert [link.account.author.external_id for link in linked_accounts(me, limit=1)] == ["twin"]
+
+    assert [link.account.author.external_id for link in linked] == ["twin", "nat-0", "nat-1"]
+    assert sorted(kind for kind, _ in linked[0].shared) == ["Device id", "Payment fingerprint"]
+    assert linked[1].shared == [("IP address", "198.51.100.7")]
