@@ -13,10 +13,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from charts import svg as charts
-from classifiers.models import PolicyCategory
 from console import bulk, selectors, services
+from console.access import access_for
 from console.forms import SearchForm, filter_params
 from console.models import BulkAction, SavedFilter
+from console.results import result_rows_html
 from console.team import team_report
 from queues.models import Decision
 from wellness import exposure
@@ -35,11 +36,6 @@ def _saved_filter(request: HttpRequest, filter_id: int) -> SavedFilter:
     return get_object_or_404(SavedFilter, pk=filter_id, user=request.user)
 
 
-def _categories() -> list[PolicyCategory]:
-    """The active categories, read once per request (the search form and the bulk panel both list them)."""
-    return list(PolicyCategory.objects.filter(is_active=True))
-
-
 def _verdict_choices() -> list[tuple[str, str]]:
     return [(a.value, a.label) for a in Decision.Action if a != Decision.Action.ESCALATE]
 
@@ -55,9 +51,9 @@ def search(request: HttpRequest) -> HttpResponse:
         saved = _saved_filter(request, int(request.GET["saved"]))
         data = QueryDict(mutable=True)
         data.update(saved.params)
-    viewer = selectors.viewer_for(request.user)
-    categories = _categories()
-    form = _search_form(request, viewer, data, categories)
+    access = access_for(request.user)
+    viewer = access.viewer
+    form = _search_form(request, viewer, data, access.categories)
     page = None
     authors = []
     if form.is_valid():
@@ -70,16 +66,18 @@ def search(request: HttpRequest) -> HttpResponse:
     elif saved is not None:
         # A saved filter that no longer parses (a deleted category, a queue one left) says so, instead of failing.
         stale = saved
+    may_bulk = bulk.may_run_bulk_actions(request.user)
     context = {
         "form": form,
         "page": page,
+        "rows_html": result_rows_html(page.rows, may_bulk=may_bulk) if page else "",
         "authors": authors,
         "stale": stale,
-        "saved_filters": SavedFilter.objects.filter(user=request.user),
+        "saved_filters": access.saved_filters,
         "params": filter_params(form),
-        "may_bulk": bulk.may_run_bulk_actions(request.user),
+        "may_bulk": may_bulk,
         "verdicts": _verdict_choices(),
-        "categories": categories,
+        "categories": access.categories,
     }
     if request.htmx and request.GET.get("before"):
         return render(request, "console/search.html#rows", context)
