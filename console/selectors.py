@@ -166,6 +166,8 @@ def _matching_decisions(criteria) -> QuerySet[Decision]:  # noqa: ANN001
 # Decisions read per step when a page is driven by its decisions (see ``_page_through_decisions``).
 DECISION_WINDOW = 2000
 DECISION_WINDOWS = 5
+# The first window, in pages: enough when the viewer may see a fair share of the matching decisions.
+FIRST_WINDOW_PAGES = 4
 
 
 def _page_through_decisions(items: QuerySet, criteria, before: int | None, size: int) -> list:  # noqa: ANN001
@@ -175,11 +177,13 @@ def _page_through_decisions(items: QuerySet, criteria, before: int | None, size:
     decided yet (every pending item is passed over): here the decisions' (action, item) or (reviewer, item)
     index gives the newest decided items directly, and the item filters run on those only.
     """
-    # Most pages come from the first window: ask for it as a subquery, in one round trip.
+    # Most pages come from a first small window (the newest few matching decisions), asked as a subquery in
+    # one round trip: a window of 2,000 took 47 ms where 200 take 5 (1M items, a reviewer with 700,000).
     first = _matching_decisions(criteria)
     if before is not None:
         first = first.filter(item_id__lt=before)
-    page = list(items.filter(pk__in=first.order_by("-item_id").values("item_id")[:DECISION_WINDOW])[: size + 1])
+    first_window = first.order_by("-item_id").values("item_id")[: FIRST_WINDOW_PAGES * (size + 1)]
+    page = list(items.filter(pk__in=first_window)[: size + 1])
     if len(page) > size:
         return page
     found: list = []
