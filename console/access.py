@@ -16,14 +16,19 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 
 from classifiers.models import PolicyCategory
 from console.models import SavedFilter
 from console.selectors import Viewer, viewer_for
 
-GENERATION_KEY = "console:access:generation"
-CATEGORIES_KEY = "console:access:categories"
+
+def _key(name: str) -> str:
+    # The database's name is part of every key: two databases that share one cache (test runs, a benchmark
+    # beside the tests) have users with the same ids, who must not read each other's entries.
+    return f"console:access:{connection.settings_dict['NAME']}:{name}"
+
+
 # A safety net only: the generation number makes a change visible at once.
 TIMEOUT_SECONDS = 600
 
@@ -50,7 +55,7 @@ class Access:
 
 
 def _user_key(user_pk: int) -> str:
-    return f"console:access:user:{user_pk}"
+    return _key(f"user:{user_pk}")
 
 
 def forget_user(user_pk: int) -> None:
@@ -60,9 +65,9 @@ def forget_user(user_pk: int) -> None:
 
 def _bump_generation() -> None:
     try:
-        cache.incr(GENERATION_KEY)
+        cache.incr(_key("generation"))
     except ValueError:  # no generation yet (or it was evicted): start one that no cached entry carries
-        cache.set(GENERATION_KEY, 1, None)
+        cache.set(_key("generation"), 1, None)
 
 
 def invalidate(**kwargs) -> None:  # noqa: ANN003 - a signal receiver
@@ -80,11 +85,11 @@ def access_for(user: AbstractBaseUser) -> Access:
     Also primes the user object's permission cache, so ``has_perm`` (the bulk controls, the menu) asks no query.
     """
     user_key = _user_key(user.pk)
-    found = cache.get_many([GENERATION_KEY, CATEGORIES_KEY, user_key])
-    generation = found.get(GENERATION_KEY)
+    found = cache.get_many([_key("generation"), _key("categories"), user_key])
+    generation = found.get(_key("generation"))
     if generation is None:
         generation = 0
-        cache.add(GENERATION_KEY, generation, None)
+        cache.add(_key("generation"), generation, None)
     cached = found.get(user_key)
     if cached is None or cached["generation"] != generation:
         viewer = viewer_for(user)
@@ -103,11 +108,11 @@ def access_for(user: AbstractBaseUser) -> Access:
         viewer = Viewer(user=user, queue_ids=cached["queue_ids"], queues=cached["queues"])
         # ModelBackend.get_all_permissions reads this attribute before it queries.
         user._perm_cache = set(cached["permissions"])
-    categories = found.get(CATEGORIES_KEY)
+    categories = found.get(_key("categories"))
     if categories is None or categories[0] != generation:
         categories = (
             generation,
             tuple(CategoryChoice(slug=c.slug, name=c.name) for c in PolicyCategory.objects.filter(is_active=True)),
         )
-        cache.set(CATEGORIES_KEY, categories, TIMEOUT_SECONDS)
+        cache.set(_key("categories"), categories, TIMEOUT_SECONDS)
     return Access(viewer=viewer, categories=categories[1], saved_filters=cached["saved_filters"])

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from charts import svg as charts
-from console import bulk, selectors, services
+from console import bulk, bulk_moves, selectors, services
 from console.access import access_for
 from console.forms import SearchForm, filter_params
 from console.models import BulkAction, SavedFilter
@@ -78,6 +78,8 @@ def search(request: HttpRequest) -> HttpResponse:
         "may_bulk": may_bulk,
         "verdicts": _verdict_choices(),
         "categories": access.categories,
+        "target_queues": viewer.queues,
+        "bulk_kinds": BulkAction.Kind.choices,
     }
     if request.htmx and request.GET.get("before"):
         return render(request, "console/search.html#rows", context)
@@ -144,12 +146,17 @@ def bulk_confirm(request: HttpRequest) -> HttpResponse:
     if not ids:
         return _refused(request, "Select at least one item.", 400)
     sample = list(selectors.visible_items(viewer).filter(pk__in=ids[:SAMPLE_SIZE]).order_by("-pk"))
+    kind = request.POST.get("kind", BulkAction.Kind.DECIDE)
+    to_queue = request.POST.get("to_queue", "")
     context = {
         "ids": ids,
         "count": len(ids),
         "too_many": len(ids) > bulk.MAX_BULK_ITEMS,
         "max_items": bulk.MAX_BULK_ITEMS,
         "sample": sample,
+        "kind": kind if kind in BulkAction.Kind.values else BulkAction.Kind.DECIDE,
+        "to_queue": to_queue,
+        "to_queue_name": next((q.name for q in viewer.queues if q.slug == to_queue), to_queue),
         "action": request.POST.get("action", ""),
         "action_label": dict(_verdict_choices()).get(request.POST.get("action", ""), ""),
         "chosen": request.POST.getlist("category"),
@@ -164,14 +171,19 @@ def bulk_start(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("items", "")
     if not all(part.isdigit() for part in raw.split(",")):
         return _refused(request, "The selection could not be read: item ids must be numbers.", 400)
+    item_ids = [int(part) for part in raw.split(",")]
+    note = request.POST.get("note", "").strip()
     try:
-        started = bulk.start_bulk_decision(
-            user=request.user,
-            item_ids=[int(part) for part in raw.split(",")],
-            action=request.POST.get("action", ""),
-            categories=request.POST.getlist("category"),
-            note=request.POST.get("note", "").strip(),
-        )
+        if request.POST.get("kind", BulkAction.Kind.DECIDE) == BulkAction.Kind.DECIDE:
+            started = bulk.start_bulk_decision(
+                user=request.user, item_ids=item_ids, action=request.POST.get("action", ""),
+                categories=request.POST.getlist("category"), note=note,
+            )  # fmt: skip
+        else:
+            started = bulk_moves.start_bulk_move(
+                user=request.user, item_ids=item_ids, kind=request.POST.get("kind", ""),
+                to_queue=request.POST.get("to_queue", ""), note=note,
+            )  # fmt: skip
     except bulk.BulkRefused as error:
         return _refused(request, str(error), 403)
     except bulk.BulkInvalid as error:
@@ -203,11 +215,15 @@ def bulk_progress(request: HttpRequest, bulk_id: int) -> HttpResponse:
 def bulk_undo(request: HttpRequest, bulk_id: int) -> HttpResponse:
     action = _own_bulk_action(request, bulk_id)
     try:
-        bulk.undo_bulk_action(bulk_action_id=action.pk, user=request.user)
+        if action.kind == BulkAction.Kind.DECIDE:
+            bulk.undo_bulk_action(bulk_action_id=action.pk, user=request.user)
+        else:
+            bulk_moves.undo_bulk_move(bulk_action_id=action.pk, user=request.user)
     except bulk.BulkInvalid as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Undid {action.succeeded} decision{'s' if action.succeeded != 1 else ''}.")
+        noun = "decision" if action.kind == BulkAction.Kind.DECIDE else "move"
+        messages.success(request, f"Undid {action.succeeded} {noun}{'s' if action.succeeded != 1 else ''}.")
     return redirect(reverse("console-bulk", args=[action.pk]))
 
 
