@@ -12,6 +12,7 @@ Only read pages use this. Bulk actions and the API's writes check membership aga
 (``console.selectors.viewer_for``) before they act.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -21,6 +22,8 @@ from django.db import connection, transaction
 from classifiers.models import PolicyCategory
 from console.models import SavedFilter
 from console.selectors import Viewer, viewer_for
+
+logger = logging.getLogger(__name__)
 
 
 def _key(name: str) -> str:
@@ -60,14 +63,20 @@ def _user_key(user_pk: int) -> str:
 
 def forget_user(user_pk: int) -> None:
     """Forget one user's cached access: their saved filters changed."""
-    cache.delete(_user_key(user_pk))
+    try:
+        cache.delete(_user_key(user_pk))
+    except Exception:  # noqa: BLE001 - as in _bump_generation
+        logger.warning("console access: the cache is unavailable; cached access expires within %s s", TIMEOUT_SECONDS)
 
 
 def _bump_generation() -> None:
     try:
-        cache.incr(_key("generation"))
-    except ValueError:  # no generation yet (or it was evicted): start one that no cached entry carries
-        cache.set(_key("generation"), 1, None)
+        try:
+            cache.incr(_key("generation"))
+        except ValueError:  # no generation yet (or it was evicted): start one that no cached entry carries
+            cache.set(_key("generation"), 1, None)
+    except Exception:  # noqa: BLE001 - a cache outage must not block a membership change; entries expire
+        logger.warning("console access: the cache is unavailable; cached access expires within %s s", TIMEOUT_SECONDS)
 
 
 def invalidate(**kwargs) -> None:  # noqa: ANN003 - a signal receiver
@@ -85,7 +94,11 @@ def access_for(user: AbstractBaseUser) -> Access:
     Also primes the user object's permission cache, so ``has_perm`` (the bulk controls, the menu) asks no query.
     """
     user_key = _user_key(user.pk)
-    found = cache.get_many([_key("generation"), _key("categories"), user_key])
+    try:
+        found = cache.get_many([_key("generation"), _key("categories"), user_key])
+    except Exception:  # noqa: BLE001 - without the cache the page reads everything from the database
+        logger.warning("console access: the cache is unavailable; reading access from the database")
+        return _uncached(user)
     generation = found.get(_key("generation"))
     if generation is None:
         generation = 0
@@ -116,3 +129,16 @@ def access_for(user: AbstractBaseUser) -> Access:
         )
         cache.set(_key("categories"), categories, TIMEOUT_SECONDS)
     return Access(viewer=viewer, categories=categories[1], saved_filters=cached["saved_filters"])
+
+
+def _uncached(user: AbstractBaseUser) -> Access:
+    return Access(
+        viewer=viewer_for(user),
+        categories=tuple(
+            CategoryChoice(slug=c.slug, name=c.name) for c in PolicyCategory.objects.filter(is_active=True)
+        ),
+        saved_filters=tuple(
+            SavedFilterLink(pk=pk, name=name)
+            for pk, name in SavedFilter.objects.filter(user=user).values_list("pk", "name")
+        ),
+    )

@@ -51,3 +51,15 @@ def test_a_saved_filter_appears_and_goes_at_once(client, team, lead):
     client.get(reverse("console-search"))
     client.post(reverse("console-save-filter"), {"name": "Fresh one", "q": "followers"})
     assert "Fresh one" in client.get(reverse("console-search")).content.decode()
+
+
+def test_with_the_cache_down_the_page_reads_the_database_and_membership_changes_still_save(
+    client, team, lead, settings
+):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    }
+    client.force_login(lead)
+    assert client.get(reverse("console-search"), {"q": "followers"}).content.decode().count('class="result"') == 3
+    team["queue"].members.remove(lead)  # the signal's cache write fails quietly
+    assert client.get(reverse("console-search"), {"q": "followers"}).content.decode().count('class="result"') == 0
