@@ -29,6 +29,7 @@ class BulkAction(models.Model):
         DECIDE = "decide", "Decide"
         MOVE = "move", "Move to a queue"
         ESCALATE = "escalate", "Escalate"
+        RESCORE = "rescore", "Score again (failed items)"
 
     class State(models.TextChoices):
         PENDING = "pending", "Waiting for a worker"
@@ -79,6 +80,7 @@ class BulkActionItem(models.Model):
         PENDING = "pending", "Not yet"
         DECIDED = "decided", "Decided"
         MOVED = "moved", "Moved"
+        SENT = "sent", "Sent for scoring"
         FAILED = "failed", "Left alone"
         UNDONE = "undone", "Undone"
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from charts import svg as charts
-from console import bulk, bulk_moves, selectors, services
+from console import bulk, bulk_moves, bulk_rescore, selectors, services
 from console.access import access_for
 from console.forms import SearchForm, filter_params
 from console.models import BulkAction, SavedFilter
@@ -174,7 +174,10 @@ def bulk_start(request: HttpRequest) -> HttpResponse:
     item_ids = [int(part) for part in raw.split(",")]
     note = request.POST.get("note", "").strip()
     try:
-        if request.POST.get("kind", BulkAction.Kind.DECIDE) == BulkAction.Kind.DECIDE:
+        kind = request.POST.get("kind", BulkAction.Kind.DECIDE)
+        if kind == BulkAction.Kind.RESCORE:
+            started = bulk_rescore.start_bulk_rescore(user=request.user, item_ids=item_ids)
+        elif kind == BulkAction.Kind.DECIDE:
             started = bulk.start_bulk_decision(
                 user=request.user, item_ids=item_ids, action=request.POST.get("action", ""),
                 categories=request.POST.getlist("category"), note=note,
