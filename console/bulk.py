@@ -9,7 +9,7 @@ decided, held by another reviewer, a gold item) is left alone with the reason; t
 ``undo_bulk_action`` takes every decision of the action back within the undo window.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from celery import current_app
@@ -33,6 +33,8 @@ MAX_BULK_ITEMS = 10_000
 # progress the page polls moves once per chunk.
 CHUNK = 50
 RUN_TASK = "console.tasks.run_bulk_action"
+# Outcomes that count as done in a bulk action's progress.
+SUCCEEDED = {BulkActionItem.Outcome.DECIDED, BulkActionItem.Outcome.MOVED, BulkActionItem.Outcome.SENT}
 
 
 class BulkRefused(Forbidden):
@@ -51,13 +53,11 @@ def may_run_bulk_actions(user: AbstractBaseUser) -> bool:
     return user.is_authenticated and user.has_perm("console.run_bulk_actions")
 
 
-def start_bulk_decision(
-    *, user: AbstractBaseUser, item_ids: Sequence[int], action: str, categories: list[str], note: str = ""
-) -> BulkAction:
-    """Record a bulk decision over ``item_ids`` and hand it to a worker (after commit).
+def checked_selection(user: AbstractBaseUser, item_ids: Sequence[int]) -> list[int]:
+    """The selection without repeats, once the user may run bulk actions and see every item of it.
 
-    Refused whole (BulkRefused) when the user lacks the permission or may not see one of the items;
-    BulkInvalid when the verdict is malformed or the selection empty or too large.
+    Raises BulkRefused (403) for a missing permission or an item the user may not see, BulkInvalid (400) for an
+    empty or too large selection; whatever kind of bulk action, nothing is written before this passes.
     """
     if not may_run_bulk_actions(user):
         raise BulkRefused("Bulk actions are for leads: you lack the 'run bulk actions' permission.")
@@ -66,10 +66,6 @@ def start_bulk_decision(
         raise BulkInvalid("Select at least one item.")
     if len(ids) > MAX_BULK_ITEMS:
         raise BulkInvalid(f"A bulk action takes at most {MAX_BULK_ITEMS:,} items; {len(ids):,} were selected.")
-    try:
-        check_decision(action=action, categories=categories)
-    except InvalidDecision as error:
-        raise BulkInvalid(str(error)) from error
     hidden = invisible_item_ids(viewer_for(user), ids)
     if hidden:
         sample = ", ".join(str(i) for i in hidden[:5])
@@ -77,6 +73,22 @@ def start_bulk_decision(
             f"{len(hidden)} of the {len(ids)} items are not in a queue you may see (for example {sample}); "
             "nothing was done."
         )
+    return ids
+
+
+def start_bulk_decision(
+    *, user: AbstractBaseUser, item_ids: Sequence[int], action: str, categories: list[str], note: str = ""
+) -> BulkAction:
+    """Record a bulk decision over ``item_ids`` and hand it to a worker (after commit).
+
+    Refused whole (BulkRefused) when the user lacks the permission or may not see one of the items;
+    BulkInvalid when the verdict is malformed or the selection empty or too large.
+    """
+    ids = checked_selection(user, item_ids)
+    try:
+        check_decision(action=action, categories=categories)
+    except InvalidDecision as error:
+        raise BulkInvalid(str(error)) from error
     with transaction.atomic():
         bulk = BulkAction.objects.create(
             created_by=user, action=action, categories=sorted(categories), note=note, total=len(ids)
@@ -93,13 +105,18 @@ def start_bulk_decision(
     return bulk
 
 
-def run_bulk_action(*, bulk_action_id: int) -> BulkAction:
-    """Decide every item of the bulk action that is still to do. A redelivered message resumes where it stopped."""
+ChunkHandler = Callable[[BulkAction, list[BulkActionItem], AbstractBaseUser, frozenset[int] | None], None]
+
+
+def run_bulk_action(*, bulk_action_id: int, handle_chunk: ChunkHandler | None = None) -> BulkAction:
+    """Work through every item of the bulk action still to do, a chunk per transaction; a redelivered message
+    resumes where it stopped. ``handle_chunk`` sets each row's outcome (default: decide the chunk)."""
+    handle_chunk = handle_chunk or _decide_or_one_by_one
     now = timezone.now()
     started = BulkAction.objects.filter(
         pk=bulk_action_id, state__in=[BulkAction.State.PENDING, BulkAction.State.RUNNING]
     ).update(state=BulkAction.State.RUNNING, started_at=now)
-    bulk = BulkAction.objects.select_related("created_by").get(pk=bulk_action_id)
+    bulk = BulkAction.objects.select_related("created_by", "target_queue").get(pk=bulk_action_id)
     if not started:
         return bulk  # done or undone already
     user = bulk.created_by
@@ -107,20 +124,14 @@ def run_bulk_action(*, bulk_action_id: int) -> BulkAction:
         chunk = list(bulk.items.filter(outcome=BulkActionItem.Outcome.PENDING).order_by("id")[:CHUNK])
         if not chunk:
             break
-        # Permission is read again per chunk: a lead removed from a queue mid-run stops deciding its items.
+        # Permission is read again per chunk: a lead removed from a queue mid-run stops acting on its items.
         queue_ids = viewer_for(user).queue_ids
         with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    _decide_chunk(bulk, chunk, user=user, queue_ids=queue_ids)
-            except DatabaseError:
-                # Something no check foresaw: decide this chunk item by item, so the bad one fails alone.
-                for row in chunk:
-                    _decide_alone(bulk, row, user=user, queue_ids=queue_ids)
-            BulkActionItem.objects.bulk_update(chunk, ["outcome", "decision_id", "reason"])
-            decided = sum(row.outcome == BulkActionItem.Outcome.DECIDED for row in chunk)
+            handle_chunk(bulk, chunk, user, queue_ids)
+            BulkActionItem.objects.bulk_update(chunk, ["outcome", "decision_id", "reason", "from_queue_id", "entry_id"])
+            succeeded = sum(row.outcome in SUCCEEDED for row in chunk)
             BulkAction.objects.filter(pk=bulk.pk).update(
-                processed=F("processed") + len(chunk), succeeded=F("succeeded") + decided
+                processed=F("processed") + len(chunk), succeeded=F("succeeded") + succeeded
             )
     BulkAction.objects.filter(pk=bulk.pk, state=BulkAction.State.RUNNING).update(
         state=BulkAction.State.DONE, finished_at=timezone.now()
@@ -129,7 +140,17 @@ def run_bulk_action(*, bulk_action_id: int) -> BulkAction:
     return bulk
 
 
-def _why_left_alone(entry: QueueEntry | None, *, user: AbstractBaseUser, queue_ids, now) -> str:  # noqa: ANN001
+def _decide_or_one_by_one(bulk: BulkAction, chunk: list[BulkActionItem], user: AbstractBaseUser, queue_ids) -> None:  # noqa: ANN001
+    try:
+        with transaction.atomic():
+            _decide_chunk(bulk, chunk, user=user, queue_ids=queue_ids)
+    except DatabaseError:
+        # Something no check foresaw: decide this chunk item by item, so the bad one fails alone.
+        for row in chunk:
+            _decide_alone(bulk, row, user=user, queue_ids=queue_ids)
+
+
+def why_left_alone(entry: QueueEntry | None, *, user: AbstractBaseUser, queue_ids, now) -> str:  # noqa: ANN001
     """Why the bulk action may not decide this entry; empty when it may."""
     if entry is None:
         return "Not waiting in a queue: already decided, not routed yet, or being decided right now."
@@ -144,7 +165,7 @@ def _why_left_alone(entry: QueueEntry | None, *, user: AbstractBaseUser, queue_i
     return ""
 
 
-def _open_entries(item_ids: list[int]) -> dict[int, QueueEntry]:
+def open_entries(item_ids: list[int]) -> dict[int, QueueEntry]:
     """The open entry of each item, locked; entries another transaction holds locked are skipped on PostgreSQL."""
     locked = (
         QueueEntry.objects.select_for_update(of=("self",), skip_locked=connection.vendor == "postgresql")
@@ -154,7 +175,7 @@ def _open_entries(item_ids: list[int]) -> dict[int, QueueEntry]:
     return {entry.item_id: entry for entry in locked}
 
 
-def _claim(entries: list[QueueEntry], *, user: AbstractBaseUser, now) -> None:  # noqa: ANN001
+def claim(entries: list[QueueEntry], *, user: AbstractBaseUser, now) -> None:  # noqa: ANN001
     """Hold ``entries`` (locked by the caller) for ``user`` under a lease, as a reviewer's claim would."""
     until = now + timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
     QueueEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
@@ -175,16 +196,16 @@ def _decide_chunk(bulk: BulkAction, chunk: list[BulkActionItem], *, user: Abstra
     """Claim and decide the chunk's items together; those that may not be decided get their reason."""
     now = timezone.now()
     known = check_decision(action=bulk.action, categories=bulk.categories)
-    entries = _open_entries([row.item_id for row in chunk])
+    entries = open_entries([row.item_id for row in chunk])
     ready: list[tuple[BulkActionItem, QueueEntry]] = []
     for row in chunk:
         entry = entries.get(row.item_id)
-        reason = _why_left_alone(entry, user=user, queue_ids=queue_ids, now=now)
+        reason = why_left_alone(entry, user=user, queue_ids=queue_ids, now=now)
         if reason:
             row.outcome, row.reason = BulkActionItem.Outcome.FAILED, reason
         else:
             ready.append((row, entry))
-    _claim([entry for _, entry in ready], user=user, now=now)
+    claim([entry for _, entry in ready], user=user, now=now)
     decisions = decide_entries(
         [entry for _, entry in ready], user=user, action=bulk.action, categories=[known[s] for s in bulk.categories],
         note=bulk.note or f"Bulk action #{bulk.pk}", all_categories=list(known.values()),
@@ -198,11 +219,11 @@ def _decide_alone(bulk: BulkAction, row: BulkActionItem, *, user: AbstractBaseUs
     try:
         with transaction.atomic():
             now = timezone.now()
-            entry = _open_entries([row.item_id]).get(row.item_id)
-            reason = _why_left_alone(entry, user=user, queue_ids=queue_ids, now=now)
+            entry = open_entries([row.item_id]).get(row.item_id)
+            reason = why_left_alone(entry, user=user, queue_ids=queue_ids, now=now)
             if reason:
                 raise ItemLeftAlone(reason)
-            _claim([entry], user=user, now=now)
+            claim([entry], user=user, now=now)
             [decision, *_] = record_decision(
                 entry_id=entry.pk, token=entry.fencing_token, user=user, action=bulk.action,
                 categories=list(bulk.categories), note=bulk.note or f"Bulk action #{bulk.pk}",
@@ -228,6 +249,8 @@ def undo_bulk_action(*, bulk_action_id: int, user: AbstractBaseUser) -> BulkActi
         bulk = BulkAction.objects.select_for_update().filter(pk=bulk_action_id).first()
         if bulk is None or bulk.created_by_id != user.pk:
             raise BulkRefused("There is no bulk action of yours to undo.")
+        if bulk.kind != BulkAction.Kind.DECIDE:
+            raise BulkInvalid("This is not a bulk decision; undo it from its own page.")
         if bulk.state != BulkAction.State.DONE or bulk.finished_at is None:
             raise BulkInvalid(f"Only a finished bulk action can be undone; this one is {bulk.get_state_display()}.")
         if timezone.now() - bulk.finished_at > undo_window():

@@ -6,6 +6,7 @@ from datetime import date
 from django import forms
 
 from classifiers.models import PolicyCategory
+from console.widgets import PlainSelect
 from intake.models import Item
 from queues.models import Decision
 
@@ -43,16 +44,20 @@ class SearchForm(forms.Form):
     """Every filter of the search page. ``queues`` are the ones the user may see (the queue filter's choices)."""
 
     q = forms.CharField(required=False, max_length=MAX_QUERY_LENGTH, label="Search")
-    queue = forms.ChoiceField(required=False)
-    state = forms.ChoiceField(required=False, choices=_blank_choice(Item.State.choices, "any state"))
-    category = forms.ChoiceField(required=False)
+    queue = forms.ChoiceField(required=False, widget=PlainSelect)
+    state = forms.ChoiceField(
+        required=False, choices=_blank_choice(Item.State.choices, "any state"), widget=PlainSelect
+    )
+    category = forms.ChoiceField(required=False, widget=PlainSelect)
     score_min = forms.FloatField(required=False, min_value=0, max_value=1, label="score ≥")
     score_max = forms.FloatField(required=False, min_value=0, max_value=1, label="score ≤")
     risk_min = forms.FloatField(required=False, min_value=0, label="risk ≥")
     risk_max = forms.FloatField(required=False, min_value=0, label="risk ≤")
     created_from = forms.DateField(required=False, label="from", widget=forms.DateInput(attrs={"type": "date"}))
     created_to = forms.DateField(required=False, label="to", widget=forms.DateInput(attrs={"type": "date"}))
-    decision = forms.ChoiceField(required=False, choices=_blank_choice(Decision.Action.choices, "any decision"))
+    decision = forms.ChoiceField(
+        required=False, choices=_blank_choice(Decision.Action.choices, "any decision"), widget=PlainSelect
+    )
     reviewer = forms.CharField(required=False, max_length=150, label="decided by")
     author = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 

@@ -27,6 +27,9 @@ class BulkAction(models.Model):
 
     class Kind(models.TextChoices):
         DECIDE = "decide", "Decide"
+        MOVE = "move", "Move to a queue"
+        ESCALATE = "escalate", "Escalate"
+        RESCORE = "rescore", "Score again (failed items)"
 
     class State(models.TextChoices):
         PENDING = "pending", "Waiting for a worker"
@@ -36,7 +39,13 @@ class BulkAction(models.Model):
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bulk_actions")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DECIDE)
-    action = models.CharField(max_length=14, help_text="The decision's action (no_violation, remove, ...).")
+    action = models.CharField(
+        max_length=14, blank=True, help_text="A decision's action (no_violation, remove, ...); empty for moves."
+    )
+    target_queue = models.ForeignKey(
+        "queues.Queue", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Where a move or an escalation sends the items.",
+    )  # fmt: skip
     categories = models.JSONField(default=list, blank=True, help_text="Policy category slugs of the decision.")
     note = models.TextField(blank=True)
     state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
@@ -70,14 +79,18 @@ class BulkActionItem(models.Model):
     class Outcome(models.TextChoices):
         PENDING = "pending", "Not yet"
         DECIDED = "decided", "Decided"
+        MOVED = "moved", "Moved"
+        SENT = "sent", "Sent for scoring"
         FAILED = "failed", "Left alone"
-        UNDONE = "undone", "Decision undone"
+        UNDONE = "undone", "Undone"
 
     bulk_action = models.ForeignKey(BulkAction, on_delete=models.CASCADE, related_name="items")
     item_id = models.BigIntegerField()
     outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.PENDING)
     decision_id = models.BigIntegerField(null=True, blank=True, help_text="The decision this item got.")
     reason = models.CharField(max_length=300, blank=True, help_text="Why the item was left alone, in words.")
+    from_queue_id = models.BigIntegerField(null=True, blank=True, help_text="A moved item's queue before the move.")
+    entry_id = models.BigIntegerField(null=True, blank=True, help_text="The queue entry a move created.")
 
     class Meta:
         ordering = ["id"]

@@ -14,8 +14,9 @@ from datetime import datetime, time
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Left
 from django.utils import timezone
 
 from classifiers.models import ModelVersion, Score
@@ -165,16 +166,27 @@ def _matching_decisions(criteria) -> QuerySet[Decision]:  # noqa: ANN001
 # Decisions read per step when a page is driven by its decisions (see ``_page_through_decisions``).
 DECISION_WINDOW = 2000
 DECISION_WINDOWS = 5
+# The first window, in pages: enough when the viewer may see a fair share of the matching decisions.
+FIRST_WINDOW_PAGES = 4
 
 
-def _page_through_decisions(items: QuerySet[Item], criteria, before: int | None, size: int) -> list[Item]:  # noqa: ANN001
+def _page_through_decisions(items: QuerySet, criteria, before: int | None, size: int) -> list:  # noqa: ANN001
     """A page of ``items`` found through the newest matching decisions, window by window.
 
     Walking the newest items and testing each for a matching decision is slow when recent items are not
     decided yet (every pending item is passed over): here the decisions' (action, item) or (reviewer, item)
     index gives the newest decided items directly, and the item filters run on those only.
     """
-    found: list[Item] = []
+    # Most pages come from a first small window (the newest few matching decisions), asked as a subquery in
+    # one round trip: a window of 2,000 took 47 ms where 200 take 5 (1M items, a reviewer with 700,000).
+    first = _matching_decisions(criteria)
+    if before is not None:
+        first = first.filter(item_id__lt=before)
+    first_window = first.order_by("-item_id").values("item_id")[: FIRST_WINDOW_PAGES * (size + 1)]
+    page = list(items.filter(pk__in=first_window)[: size + 1])
+    if len(page) > size:
+        return page
+    found: list = []
     ceiling = before
     for _ in range(DECISION_WINDOWS):
         window = _matching_decisions(criteria)
@@ -189,12 +201,29 @@ def _page_through_decisions(items: QuerySet[Item], criteria, before: int | None,
     return found + list(items.filter(pk__lt=ceiling)[: size + 1 - len(found)])
 
 
-@dataclass(frozen=True)
+# Characters of an item's text a result row shows; the database cuts it, so a long text is not read whole.
+SNIPPET_LENGTH = 140
+
+
+@dataclass(frozen=True, slots=True)
 class ItemRow:
-    item: Item
-    queue_name: str
+    """One result: only what the list shows, read in the page's one query."""
+
+    pk: int
+    source: str
+    external_id: str
+    ticket_id: str
+    snippet: str  # the text's start, at most SNIPPET_LENGTH characters and an ellipsis
+    state: str
+    created_at: datetime
+    author_handle: str
+    queue_name: str  # of the open queue entry; empty when the item waits in no queue
     risk: float | None
-    last_decision: str
+    last_decision: str  # the newest decision's action, as a label; empty when undecided
+
+    @property
+    def state_label(self) -> str:
+        return Item.State(self.state).label
 
 
 @dataclass(frozen=True)
@@ -203,34 +232,51 @@ class ItemPage:
     next_before: int | None  # the ``before`` of the next page, None on the last one
 
 
+ROW_FIELDS = ("pk", "source", "external_id", "ticket_id", "cut_text", "state", "created_at", "author__handle")
+
+
+def _page_columns(items: QuerySet[Item]) -> QuerySet:
+    """The page's columns only, with the open entry's queue and risk and the last decision as subqueries: one
+    round trip instead of three, and PostgreSQL evaluates the subqueries for the page's rows only."""
+    open_entry = QueueEntry.objects.filter(
+        item_id=OuterRef("pk"), status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED]
+    ).order_by("-pk")
+    last_decision = Decision.objects.filter(item_id=OuterRef("pk")).order_by("-created_at", "-pk")
+    return items.annotate(
+        cut_text=Left("text", SNIPPET_LENGTH + 1),
+        open_queue=Subquery(open_entry.values("queue__name")[:1]),
+        open_risk=Subquery(open_entry.values("risk")[:1]),
+        last_action=Subquery(last_decision.values("action")[:1]),
+    ).values_list(*ROW_FIELDS, "open_queue", "open_risk", "last_action")
+
+
+def _row(values: tuple) -> ItemRow:
+    pk, source, external_id, ticket_id, text, state, created_at, handle, queue_name, risk, action = values
+    return ItemRow(
+        pk=pk,
+        source=source,
+        external_id=external_id,
+        ticket_id=ticket_id,
+        snippet=text if len(text) <= SNIPPET_LENGTH else text[: SNIPPET_LENGTH - 1] + "…",
+        state=state,
+        created_at=created_at,
+        author_handle=handle or "",
+        queue_name=queue_name or "",
+        risk=risk,
+        last_decision=DECISION_LABELS.get(action, "") if action else "",
+    )
+
+
+DECISION_LABELS = dict(Decision.Action.choices)
+
+
 def search_items(*, viewer: Viewer, criteria, before: int | None = None, size: int = PAGE_SIZE) -> ItemPage:  # noqa: ANN001
     """One page of matching items, newest first; ``before`` is the keyset (an item id) of the page."""
-    items = filtered_items(viewer, criteria, before=before).select_related("author")
+    items = _page_columns(filtered_items(viewer, criteria, before=before))
     page = _page_through_decisions(items, criteria, before, size) if _by_decision(criteria) else list(items[: size + 1])
     more = len(page) > size
-    page = page[:size]
-    ids = [item.pk for item in page]
-    open_entries = {
-        item_id: (name, risk)
-        for item_id, name, risk in QueueEntry.objects.filter(
-            item_id__in=ids, status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED]
-        ).values_list("item_id", "queue__name", "risk")
-    }
-    last_decisions: dict[int, str] = {}
-    for item_id, action in (
-        Decision.objects.filter(item_id__in=ids).order_by("item_id", "created_at").values_list("item_id", "action")
-    ):
-        last_decisions[item_id] = Decision.Action(action).label
-    rows = [
-        ItemRow(
-            item=item,
-            queue_name=open_entries.get(item.pk, ("", None))[0],
-            risk=open_entries.get(item.pk, ("", None))[1],
-            last_decision=last_decisions.get(item.pk, ""),
-        )
-        for item in page
-    ]
-    return ItemPage(rows=rows, next_before=page[-1].pk if more else None)
+    rows = [_row(values) for values in page[:size]]
+    return ItemPage(rows=rows, next_before=rows[-1].pk if more else None)
 
 
 def search_authors(*, viewer: Viewer, text: str, limit: int = 10) -> list[Author]:

@@ -3,6 +3,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from console.access import forget_user
 from console.models import SavedFilter
 
 MAX_SAVED_FILTERS = 50
@@ -30,7 +31,9 @@ def save_filter(*, user: AbstractBaseUser, name: str, params: dict[str, str]) ->
         return existing
     try:
         with transaction.atomic():
-            return SavedFilter.objects.create(user=user, name=name, params=params)
+            saved = SavedFilter.objects.create(user=user, name=name, params=params)
+            transaction.on_commit(lambda: forget_user(user.pk))
+            return saved
     except IntegrityError as error:  # the same name saved at the same moment in another tab
         raise FilterRefused(f"A filter named {name!r} already exists.") from error
 
@@ -38,4 +41,5 @@ def save_filter(*, user: AbstractBaseUser, name: str, params: dict[str, str]) ->
 def delete_filter(*, user: AbstractBaseUser, filter_id: int) -> bool:
     """Delete one of the user's own saved filters; False when there is none with that id."""
     deleted, _ = SavedFilter.objects.filter(user=user, pk=filter_id).delete()
+    transaction.on_commit(lambda: forget_user(user.pk))
     return bool(deleted)

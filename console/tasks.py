@@ -2,10 +2,16 @@
 
 from celery import shared_task
 
-from console import bulk
+from console import bulk, bulk_moves, bulk_rescore
+from console.models import BulkAction
 
 
 @shared_task(name="console.tasks.run_bulk_action", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_bulk_action(bulk_action_id: int) -> int:
-    """Decide the items of a bulk action still to do; a redelivered message resumes, deciding nothing twice."""
+    """Act on the items of a bulk action still to do; a redelivered message resumes, acting on nothing twice."""
+    kind = BulkAction.objects.filter(pk=bulk_action_id).values_list("kind", flat=True).first()
+    if kind == BulkAction.Kind.RESCORE:
+        return bulk_rescore.run_bulk_rescore(bulk_action_id=bulk_action_id).processed
+    if kind in bulk_moves.MOVE_KINDS:
+        return bulk_moves.run_bulk_move(bulk_action_id=bulk_action_id).processed
     return bulk.run_bulk_action(bulk_action_id=bulk_action_id).processed

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console import views
+from console import api, views
 
 urlpatterns = [
     path("console/", views.search, name="console-search"),
@@ -13,4 +13,4 @@ urlpatterns = [
     path("console/bulk/<int:bulk_id>/undo/", views.bulk_undo, name="console-bulk-undo"),
 ]
 
-api_urlpatterns: list = []
+api_urlpatterns = [path("items/search", api.ItemSearchView.as_view(), name="api-items-search")]

@@ -13,10 +13,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from charts import svg as charts
-from classifiers.models import PolicyCategory
-from console import bulk, selectors, services
+from console import bulk, bulk_moves, bulk_rescore, selectors, services
+from console.access import access_for
 from console.forms import SearchForm, filter_params
 from console.models import BulkAction, SavedFilter
+from console.results import result_rows_html
 from console.team import team_report
 from queues.models import Decision
 from wellness import exposure
@@ -35,11 +36,6 @@ def _saved_filter(request: HttpRequest, filter_id: int) -> SavedFilter:
     return get_object_or_404(SavedFilter, pk=filter_id, user=request.user)
 
 
-def _categories() -> list[PolicyCategory]:
-    """The active categories, read once per request (the search form and the bulk panel both list them)."""
-    return list(PolicyCategory.objects.filter(is_active=True))
-
-
 def _verdict_choices() -> list[tuple[str, str]]:
     return [(a.value, a.label) for a in Decision.Action if a != Decision.Action.ESCALATE]
 
@@ -55,9 +51,9 @@ def search(request: HttpRequest) -> HttpResponse:
         saved = _saved_filter(request, int(request.GET["saved"]))
         data = QueryDict(mutable=True)
         data.update(saved.params)
-    viewer = selectors.viewer_for(request.user)
-    categories = _categories()
-    form = _search_form(request, viewer, data, categories)
+    access = access_for(request.user)
+    viewer = access.viewer
+    form = _search_form(request, viewer, data, access.categories)
     page = None
     authors = []
     if form.is_valid():
@@ -70,16 +66,20 @@ def search(request: HttpRequest) -> HttpResponse:
     elif saved is not None:
         # A saved filter that no longer parses (a deleted category, a queue one left) says so, instead of failing.
         stale = saved
+    may_bulk = bulk.may_run_bulk_actions(request.user)
     context = {
         "form": form,
         "page": page,
+        "rows_html": result_rows_html(page.rows, may_bulk=may_bulk) if page else "",
         "authors": authors,
         "stale": stale,
-        "saved_filters": SavedFilter.objects.filter(user=request.user),
+        "saved_filters": access.saved_filters,
         "params": filter_params(form),
-        "may_bulk": bulk.may_run_bulk_actions(request.user),
+        "may_bulk": may_bulk,
         "verdicts": _verdict_choices(),
-        "categories": categories,
+        "categories": access.categories,
+        "target_queues": viewer.queues,
+        "bulk_kinds": BulkAction.Kind.choices,
     }
     if request.htmx and request.GET.get("before"):
         return render(request, "console/search.html#rows", context)
@@ -146,12 +146,17 @@ def bulk_confirm(request: HttpRequest) -> HttpResponse:
     if not ids:
         return _refused(request, "Select at least one item.", 400)
     sample = list(selectors.visible_items(viewer).filter(pk__in=ids[:SAMPLE_SIZE]).order_by("-pk"))
+    kind = request.POST.get("kind", BulkAction.Kind.DECIDE)
+    to_queue = request.POST.get("to_queue", "")
     context = {
         "ids": ids,
         "count": len(ids),
         "too_many": len(ids) > bulk.MAX_BULK_ITEMS,
         "max_items": bulk.MAX_BULK_ITEMS,
         "sample": sample,
+        "kind": kind if kind in BulkAction.Kind.values else BulkAction.Kind.DECIDE,
+        "to_queue": to_queue,
+        "to_queue_name": next((q.name for q in viewer.queues if q.slug == to_queue), to_queue),
         "action": request.POST.get("action", ""),
         "action_label": dict(_verdict_choices()).get(request.POST.get("action", ""), ""),
         "chosen": request.POST.getlist("category"),
@@ -166,14 +171,22 @@ def bulk_start(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("items", "")
     if not all(part.isdigit() for part in raw.split(",")):
         return _refused(request, "The selection could not be read: item ids must be numbers.", 400)
+    item_ids = [int(part) for part in raw.split(",")]
+    note = request.POST.get("note", "").strip()
     try:
-        started = bulk.start_bulk_decision(
-            user=request.user,
-            item_ids=[int(part) for part in raw.split(",")],
-            action=request.POST.get("action", ""),
-            categories=request.POST.getlist("category"),
-            note=request.POST.get("note", "").strip(),
-        )
+        kind = request.POST.get("kind", BulkAction.Kind.DECIDE)
+        if kind == BulkAction.Kind.RESCORE:
+            started = bulk_rescore.start_bulk_rescore(user=request.user, item_ids=item_ids)
+        elif kind == BulkAction.Kind.DECIDE:
+            started = bulk.start_bulk_decision(
+                user=request.user, item_ids=item_ids, action=request.POST.get("action", ""),
+                categories=request.POST.getlist("category"), note=note,
+            )  # fmt: skip
+        else:
+            started = bulk_moves.start_bulk_move(
+                user=request.user, item_ids=item_ids, kind=request.POST.get("kind", ""),
+                to_queue=request.POST.get("to_queue", ""), note=note,
+            )  # fmt: skip
     except bulk.BulkRefused as error:
         return _refused(request, str(error), 403)
     except bulk.BulkInvalid as error:
@@ -205,11 +218,15 @@ def bulk_progress(request: HttpRequest, bulk_id: int) -> HttpResponse:
 def bulk_undo(request: HttpRequest, bulk_id: int) -> HttpResponse:
     action = _own_bulk_action(request, bulk_id)
     try:
-        bulk.undo_bulk_action(bulk_action_id=action.pk, user=request.user)
+        if action.kind == BulkAction.Kind.DECIDE:
+            bulk.undo_bulk_action(bulk_action_id=action.pk, user=request.user)
+        else:
+            bulk_moves.undo_bulk_move(bulk_action_id=action.pk, user=request.user)
     except bulk.BulkInvalid as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Undid {action.succeeded} decision{'s' if action.succeeded != 1 else ''}.")
+        noun = "decision" if action.kind == BulkAction.Kind.DECIDE else "move"
+        messages.success(request, f"Undid {action.succeeded} {noun}{'s' if action.succeeded != 1 else ''}.")
     return redirect(reverse("console-bulk", args=[action.pk]))
 
 

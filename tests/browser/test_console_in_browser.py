@@ -65,6 +65,28 @@ def test_a_lead_searches_selects_with_the_keyboard_decides_in_bulk_and_undoes(
     assert QueueEntry.objects.filter(status="pending").count() == 5
 
 
+def test_a_lead_moves_items_to_another_queue_in_bulk_and_undoes_the_move(page, live_server, lead, spam_wave, tmp_path):
+    second = make_queue(members=[lead], name="Second look")
+    sign_in(page, live_server, "lena", PASSWORD)
+    page.goto(f"{live_server.url}/console/?q=followers")
+    page.check(f"input[name=item][value='{spam_wave[0].pk}']")
+    page.check(f"input[name=item][value='{spam_wave[2].pk}']")
+    page.select_option("#bulk-kind", "move")
+    page.select_option("#bulk-queue", second.slug)
+    page.click("button[name=scope][value=selected]")
+    expect(page.locator("h1")).to_have_text("Move 2 items?")
+    expect(page.locator("#confirm-summary")).to_contain_text("Second look")
+    with running_worker(tmp_path):
+        page.click("#confirm-bulk")
+        expect(page.locator("#bulk-state")).to_have_text("Done", timeout=30_000)
+    expect(page.locator("#bulk-counts")).to_contain_text("2 of 2 processed, 2 moved")
+    assert QueueEntry.objects.filter(queue=second, status="pending").count() == 2
+    page.click("#undo-bulk")
+    expect(page.locator(".toast")).to_contain_text("Undid 2 moves")
+    assert not QueueEntry.objects.filter(queue=second, status="pending").exists()
+    assert not Decision.objects.exists()
+
+
 def test_a_bulk_action_over_an_item_from_another_team_is_refused_in_the_browser(page, live_server, lead, spam_wave):
     other = make_queue(members=[make_user()], name="Another team")
     hidden = make_item(text="cheap followers elsewhere")

@@ -10,7 +10,7 @@ from tests.factories import enqueue, make_item, make_queue, make_user
 
 
 def _ids(user, **criteria):
-    return [row.item.pk for row in search_items(viewer=viewer_for(user), criteria=SearchCriteria(**criteria)).rows]
+    return [row.pk for row in search_items(viewer=viewer_for(user), criteria=SearchCriteria(**criteria)).rows]
 
 
 def test_text_search_finds_items_by_words_only_in_the_users_queues(team, lead):
@@ -66,15 +66,15 @@ def test_pages_are_keyset_pages_newest_first(lead):
     for item in items:
         enqueue(item, queue)
     first = search_items(viewer=viewer_for(lead), criteria=SearchCriteria(text="page"), size=2)
-    assert [r.item.pk for r in first.rows] == [items[4].pk, items[3].pk]
+    assert [r.pk for r in first.rows] == [items[4].pk, items[3].pk]
     second = search_items(
         viewer=viewer_for(lead), criteria=SearchCriteria(text="page"), before=first.next_before, size=2
     )
-    assert [r.item.pk for r in second.rows] == [items[2].pk, items[1].pk]
+    assert [r.pk for r in second.rows] == [items[2].pk, items[1].pk]
     last = search_items(
         viewer=viewer_for(lead), criteria=SearchCriteria(text="page"), before=second.next_before, size=2
     )
-    assert [r.item.pk for r in last.rows] == [items[0].pk] and last.next_before is None
+    assert [r.pk for r in last.rows] == [items[0].pk] and last.next_before is None
 
 
 def test_the_form_names_what_does_not_fit(team):
@@ -109,10 +109,10 @@ def test_decision_filters_page_through_decided_items_window_by_window(lead, monk
     pages, before = [], None
     while True:
         page = search_items(viewer=viewer_for(lead), criteria=SearchCriteria(decision="remove"), before=before, size=2)
-        pages += [row.item.pk for row in page.rows]
+        pages += [row.pk for row in page.rows]
         if page.next_before is None:
             break
         before = page.next_before
     assert pages == removed
     only_text = SearchCriteria(decision="remove", text="windowed 3")  # matches one decided item, far down
-    assert [r.item.pk for r in search_items(viewer=viewer_for(lead), criteria=only_text).rows] == [items[3].pk]
+    assert [r.pk for r in search_items(viewer=viewer_for(lead), criteria=only_text).rows] == [items[3].pk]
