@@ -60,7 +60,8 @@ def test_without_a_preparation_the_home_page_has_no_progress_card(signed_in):
 
 def test_the_command_runs_its_steps_in_order_records_them_and_does_not_run_twice(monkeypatch, capsys):
     # Two cheap real commands stand in for the slow ones (the real steps are timed by the first-run measurement).
-    monkeypatch.setattr(prepare_demo, "STEPS", [("Checking", "check", {}), ("Listing migrations", "showmigrations", {})])
+    steps = [("Checking", "check", {}), ("Listing migrations", "showmigrations", {})]
+    monkeypatch.setattr(prepare_demo, "STEPS", steps)
     call_command("prepare_demo")
     progress = read_progress()
     assert progress.state == State.DONE and progress.step == 2 and progress.finished_at
@@ -81,7 +82,20 @@ def test_a_failing_step_is_recorded_for_the_home_page_and_a_rerun_resumes(monkey
 
 
 def test_a_running_preparation_is_not_started_again(capsys):
-    write_progress(DemoProgress(state=State.RUNNING, steps=["Training"], pid=os.getpid()))
-    call_command("prepare_demo", background=True)
-    assert "being prepared already" in capsys.readouterr().out
-    assert read_progress().pid == os.getpid()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_progress(DemoProgress(state=State.RUNNING, steps=["Training"], pid=other.pid))
+        call_command("prepare_demo", background=True)
+        assert "being prepared already" in capsys.readouterr().out
+        assert read_progress().pid == other.pid
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_the_detached_process_runs_although_its_parent_wrote_its_pid_as_running(monkeypatch):
+    # `--background` writes the child's pid before the child starts: the child must not take itself for a rival.
+    write_progress(DemoProgress(state=State.RUNNING, steps=["Checking"], pid=os.getpid()))
+    monkeypatch.setattr(prepare_demo, "STEPS", [("Checking", "check", {})])
+    call_command("prepare_demo")
+    assert read_progress().state == State.DONE

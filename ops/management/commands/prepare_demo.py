@@ -48,7 +48,8 @@ class Command(BaseCommand):
         if progress is not None and progress.state == State.DONE:
             self.stdout.write("The demo is prepared already.")
             return
-        if progress is not None and progress.is_alive():
+        # The pid is this process's own when `--background` started it (and wrote the progress first).
+        if progress is not None and progress.pid != os.getpid() and progress.is_alive():
             self.stdout.write(f"The demo is being prepared already (process {progress.pid}).")
             return
         if background:
