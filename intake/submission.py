@@ -63,10 +63,10 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
         item_ids = {key: row["id"] for key, row in existing.items()} | {key: item.pk for key, item in created.items()}
         if new_items:
             enqueue_scoring([item.pk for item in new_items])
+            events.items_created(new_items)
         for name in sorted(set(image_names.values())):
             # A worker makes what reviewers will see now, so no web process ever decodes the original.
             transaction.on_commit(lambda name=name: display_images.request_display_image(name))
-            events.items_created(new_items)
         reports = [
             _new_report(item_ids[submission.key], report) for submission in submissions for report in submission.reports
         ]
