@@ -7,7 +7,7 @@ Starts its own PostgreSQL cluster and Redis on loopback (``fault_injection.Stack
 does (2 processes x 4 threads, ``gunicorn.conf.py``) and, later, one Celery worker on the ``default`` queue. Then:
 
 1. ``--images`` PNGs of ``--side`` x ``--side`` pixels (6,300 x 6,300 = 39.7 MP, under the 40 MP limit; about
-   40 KB each, like the issue's) arrive one at a time through ``POST /api/v1/items`` and are put in a queue;
+   130 KB each) arrive through ``POST /api/v1/items``, ``--ingest-concurrency`` at once, and are put in a queue;
 2. gunicorn is restarted, so each process's peak RSS (``VmHWM``) counts the views alone;
 3. with no worker running, ``--concurrency`` reviewers view the images at once: the answers must be 202
    placeholders (the web process decodes nothing);
@@ -159,20 +159,23 @@ def run(args: argparse.Namespace) -> dict:
         api = httpx.Client(base_url=base_url, timeout=120, headers={"Authorization": f"Bearer {secret}"})
         wait_for(lambda: api.get("/health/live").status_code == 200, timeout=120, what="gunicorn")
 
-        log(f"1. {args.images} PNGs of {args.side} x {args.side} through the API, one at a time")
-        sizes = []
-        for index in range(args.images):
-            data = near_limit_png(args.side, index)
-            sizes.append(len(data))
-            response = api.post(
+        log(f"1. {args.images} PNGs of {args.side} x {args.side} through the API, {args.ingest_concurrency} at once")
+        pictures = [near_limit_png(args.side, index) for index in range(args.images)]
+
+        def upload(index: int) -> int:
+            return api.post(
                 "/api/v1/items",
-                files={"image": (f"{index}.png", data, "image/png")},
+                files={"image": (f"{index}.png", pictures[index], "image/png")},
                 data={"payload": json.dumps({"source": "bench.images", "external_id": f"img-{index}",
                                              "image_part": "image"})},
-            )  # fmt: skip
-            if response.status_code not in (200, 201):
-                raise RuntimeError(f"ingest answered {response.status_code}: {response.text[:300]}")
-        results["file_kb"] = round(statistics.mean(sizes) / 1024, 1)
+            ).status_code  # fmt: skip
+
+        with ThreadPoolExecutor(max_workers=args.ingest_concurrency) as pool:
+            statuses = list(pool.map(upload, range(args.images)))
+        if set(statuses) - {200, 201}:
+            raise RuntimeError(f"ingest answered {statuses}")
+        results["file_kb"] = round(statistics.mean(len(p) for p in pictures) / 1024, 1)
+        results["ingest_concurrency"] = args.ingest_concurrency
         results["ingest_peak_web_rss_mb"] = max(m["VmHWM"] for m in web_processes(stack).values())
         item_ids = [int(pk) for pk in stack.manage("shell", "-c", ENQUEUE_CODE).split("IDS ", 1)[1].strip().split(",")]
 
@@ -219,7 +222,8 @@ def report(results: dict) -> None:
         f"{results['concurrency']} concurrent viewers: all 200: {ok}, "
         f"p50 {max(r['p50_ms'] for r in served)} ms, max {max(r['max_ms'] for r in served)} ms; "
         f"web peak RSS per process: {results['max_web_peak_rss_mb']} MB (goal <= {GOAL_WEB_RSS_MB}); "
-        f"web peak RSS during ingest: {results['ingest_peak_web_rss_mb']} MB",
+        f"web peak RSS during ingest ({results['ingest_concurrency']} uploads at once): "
+        f"{results['ingest_peak_web_rss_mb']} MB",
         flush=True,
     )
 
@@ -230,6 +234,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--side", type=int, default=6300, help="pixels on each side (6,300^2 = 39.7 MP)")
     parser.add_argument("--concurrency", type=int, default=16, help="reviewers viewing at once")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ingest-concurrency", type=int, default=8, help="uploads at once (step 1)")
     parser.add_argument("--timeout", type=float, default=600)
     return parser.parse_args(argv)
 
