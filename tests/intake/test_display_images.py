@@ -97,7 +97,7 @@ def test_a_near_limit_jpeg_is_decoded_at_reduced_scale():
     assert grown[0] < 105 * 1024 / 4
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_submitting_an_image_item_asks_a_worker_for_its_derivative(monkeypatch):
     sent: list[str] = []
     monkeypatch.setattr(display_images, "request_display_image", sent.append)

@@ -18,7 +18,7 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_first_view_gets_a_placeholder_and_a_worker_makes_the_derivative(tmp_path, settings):
     from intake.models import Item
 
