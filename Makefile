@@ -7,17 +7,14 @@ STAMP := $(VENV)/.installed
 .PHONY: run setup test lint format worker web bench bench-tiny clean
 
 ## run: install everything, prepare the embedded database and demo content, start web + worker
+## (the demo models are trained in the background, with their progress on the home page)
 run: setup
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py create_demo_users
 	$(BIN)/python manage.py setup_demo_queues
 	scripts/fetch-datasets.sh
 	$(BIN)/python manage.py load_demo_content --spamassassin var/datasets/spam-assassin --limit 600
-	$(BIN)/python manage.py prepare_demo_model --spamassassin var/datasets/spam-assassin
-	$(BIN)/python manage.py setup_demo_labeling
-	$(BIN)/python manage.py install_pretrained_backbone --activate
-	$(BIN)/python manage.py score_pending
-	$(BIN)/python manage.py load_demo_accounts
+	$(BIN)/python manage.py prepare_demo --background
 	@cat var/demo_credentials.txt
 	@echo "Open http://127.0.0.1:8000/ and sign in with the credentials above (also in var/demo_credentials.txt)."
 	$(BIN)/honcho start

@@ -191,9 +191,9 @@ class Stack:
         self._spawn("beat", [PYTHON, "-m", "celery", "-A", "moderation_site", "beat", "--schedule",
                              str(self.dir / "beat-schedule"), "--loglevel", "WARNING"])  # fmt: skip
 
-    def start_worker(self, name: str) -> None:
+    def start_worker(self, name: str, queues: str = "inference,default") -> None:
         self._spawn(name, [PYTHON, "-m", "celery", "-A", "moderation_site", "worker", "-n", f"{name}@%h",
-                           "--queues", "inference,default", "--concurrency", "1", "--pool", "prefork",
+                           "--queues", queues, "--concurrency", "1", "--pool", "prefork",
                            "--without-gossip", "--without-mingle", "--loglevel", "WARNING"])  # fmt: skip
 
     def kill(self, name: str) -> None:

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -11,6 +12,11 @@ from PIL import Image, UnidentifiedImageError
 
 # Pillow's format names mapped to the file extension we store under.
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+
+
+# One full decode at a time per process: a near-limit image costs up to ~160 MB decoded (40 MP x 4 bytes), and
+# a web process's threads decoding several at once ran it past its memory budget. Small images wait microseconds.
+_DECODE_SLOT = threading.BoundedSemaphore(1)
 
 
 class ImageRejected(ValueError):
@@ -46,21 +52,24 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS)) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise ImageRejected(
-                        f"the image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} pixels"
-                    )
-                # Every frame of an animation is decoded to show or score it: frames x pixels is what it costs.
-                frames = getattr(image, "n_frames", 1)
-                if frames > 1 and width * height * frames > max_pixels:
-                    raise ImageRejected(
-                        f"the animation is {frames} frames of {width}x{height} = {width * height * frames} pixels; "
-                        f"the limit is {max_pixels} pixels"
-                    )
-                image_format = image.format or ""
-                image.load()
+            # The slot is held until the decoded frame is freed (``del``), not just while decoding.
+            with _DECODE_SLOT:
+                with Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS)) as image:
+                    width, height = image.size
+                    if width * height > max_pixels:
+                        raise ImageRejected(
+                            f"the image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} pixels"
+                        )
+                    # Every frame of an animation is decoded to show or score it: frames x pixels is what it costs.
+                    frames = getattr(image, "n_frames", 1)
+                    if frames > 1 and width * height * frames > max_pixels:
+                        raise ImageRejected(
+                            f"the animation is {frames} frames of {width}x{height} = {width * height * frames} pixels; "
+                            f"the limit is {max_pixels} pixels"
+                        )
+                    image_format = image.format or ""
+                    image.load()
+                del image
     except ImageRejected:
         raise
     except UnidentifiedImageError as exc:

@@ -17,6 +17,7 @@ from django.db.models import Field, Model
 from django.utils import timezone
 
 from api.prepared import prepared_cursor
+from audit.request_context import current_request_id
 from intake import events
 from intake.dispatch import enqueue_scoring
 from intake.models import Author, Item, Report
@@ -88,8 +89,8 @@ def _statement(has_author: bool, n_reports: int) -> str:
     )
     parts += [
         f"subscriber AS (SELECT id FROM {subscriptions} WHERE is_active AND event_types @> %s::jsonb)",
-        f"event AS (INSERT INTO {events_table} (event_id, type, payload, created_at) "
-        f"SELECT %s, %s, %s::jsonb || jsonb_build_object('item_id', item.id), %s FROM item "
+        f"event AS (INSERT INTO {events_table} (event_id, type, payload, created_at, request_id) "
+        f"SELECT %s, %s, %s::jsonb || jsonb_build_object('item_id', item.id), %s, %s FROM item "
         f"WHERE EXISTS (SELECT 1 FROM subscriber) RETURNING id)",
         f"delivery AS (INSERT INTO {deliveries} (event_id, subscription_id, state, attempts, next_attempt_at, "
         f"enqueued_at, created_at) SELECT event.id, subscriber.id, %s, 0, %s, %s, %s FROM event, subscriber "
@@ -150,6 +151,7 @@ def submit_new_item(submission: ItemSubmission) -> SubmissionResult | None:
         EVENT_TYPE,
         payload_field.get_db_prep_save(payload, connection),
         now,
+        current_request_id() or "",
         Delivery.State.PENDING,
         now,
         now,

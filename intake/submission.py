@@ -8,7 +8,7 @@ from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from intake import events, ingest_postgres
+from intake import display_images, events, ingest_postgres
 from intake.dispatch import enqueue_scoring
 from intake.images import store_image
 from intake.models import Author, Item, Report
@@ -64,6 +64,9 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
         if new_items:
             enqueue_scoring([item.pk for item in new_items])
             events.items_created(new_items)
+        for name in sorted(set(image_names.values())):
+            # A worker makes what reviewers will see now, so no web process ever decodes the original.
+            transaction.on_commit(lambda name=name: display_images.request_display_image(name))
         reports = [
             _new_report(item_ids[submission.key], report) for submission in submissions for report in submission.reports
         ]

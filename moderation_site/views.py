@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from accounts import selectors as account_selectors
 from learning import monitoring
+from ops.demo_progress import read_progress
 from queues import selectors
 from review import qa
 from review import selectors as review_selectors
@@ -37,5 +38,12 @@ def home(request: HttpRequest) -> HttpResponse:
             "escalations_total": escalations_total,
             "models": models,
             "exposure": exposure.exposure_of(request.user),
+            # Only while `make run`'s background preparation is not finished (absent elsewhere).
+            "demo": _unfinished_demo_preparation(),
         },
     )
+
+
+def _unfinished_demo_preparation():  # noqa: ANN202 - a DemoProgress or None
+    progress = read_progress()
+    return None if progress is None or progress.state == "done" else progress

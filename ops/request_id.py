@@ -1,5 +1,6 @@
 """A request id that follows the work: web request -> log lines -> Celery tasks it queued -> their log lines.
 
+The id itself lives in ``audit.request_context`` (a leaf, so that lower apps can keep it with their work).
 The id comes from the proxy's ``X-Request-ID`` when it looks like an id (so an operator can match proxy and app
 logs), else it is made here. Celery carries it in a message header (``before_task_publish``) and a task restores
 it before it runs (``task_prerun``), so a scoring batch or a webhook delivery logs the id of the request that
@@ -8,41 +9,23 @@ caused it. Work that no request caused (beat's sweepers) gets an id of its own p
 
 import contextvars
 import logging
-import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from celery import current_task
 from django.http import HttpRequest, HttpResponse
 
+from audit.request_context import (
+    MESSAGE_HEADER,
+    acceptable_request_id,
+    bind_request_id,
+    current_request_id,
+    forget_request_id,
+    new_request_id,
+    unbind_request_id,
+)
+
 HEADER = "X-Request-ID"
-MESSAGE_HEADER = "request_id"
-# An id from outside is kept only if it is short and plain: it goes into every log line.
-_ACCEPTABLE = re.compile(r"[A-Za-z0-9._:-]{8,64}")
-
-_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex
-
-
-def current_request_id() -> str | None:
-    """The id of the request or task being served in this thread, or None outside both."""
-    return _request_id.get()
-
-
-def bind_request_id(value: str | None) -> contextvars.Token:
-    return _request_id.set(value)
-
-
-def unbind_request_id(token: contextvars.Token) -> None:
-    _request_id.reset(token)
-
-
-def acceptable_request_id(value: str | None) -> str | None:
-    return value if value and _ACCEPTABLE.fullmatch(value) else None
 
 
 class RequestIdMiddleware:
@@ -105,4 +88,4 @@ def unbind_request_id_after_task(task_id: str | None = None, **kwargs: Any) -> N
         try:
             unbind_request_id(token)
         except ValueError:  # bound in another context (a thread pool); forget it there
-            _request_id.set(None)
+            forget_request_id()

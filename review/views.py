@@ -3,22 +3,20 @@
 Every view loads what it shows through a helper that checks who may see it, so authorisation is
 written once: ``_queue_for_member`` (403 for non-members) and ``_held_entry_or_none``."""
 
-import io
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, reswap, retarget
-from PIL import Image, ImageOps
 
+from intake import display_images
 from intake.models import Item
 from queues import membership
 from queues.models import Queue, QueueEntry
@@ -248,24 +246,24 @@ def toggle_blur(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def item_image(request: HttpRequest, item_id: int) -> HttpResponse:
-    """The item's image, decoded under limits and re-encoded at a safe display size. Never the original bytes."""
+    """The item's display derivative (resized, re-encoded by a worker), never the original bytes.
+
+    This process decodes no image: until a worker has made the derivative, the answer is a small placeholder
+    (202, not cached) and the worker is asked for it.
+    """
     if not selectors.can_view_item(request.user, item_id):
         raise Http404("No such image.")
     item = get_object_or_404(Item, pk=item_id)
     if not item.image:
         raise Http404("This item has no image.")
-    try:
-        with default_storage.open(item.image.name, "rb") as handle, Image.open(handle) as image:
-            if image.width * image.height > settings.MODERATION_MAX_IMAGE_PIXELS:
-                raise OSError("too many pixels")
-            image.seek(0)
-            shown = ImageOps.exif_transpose(image).convert("RGB")
-            shown.thumbnail((settings.REVIEW_IMAGE_MAX_SIDE, settings.REVIEW_IMAGE_MAX_SIDE))
-            buffer = io.BytesIO()
-            shown.save(buffer, format="JPEG", quality=85)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise Http404("The image cannot be shown.") from exc
-    response = HttpResponse(buffer.getvalue(), content_type="image/jpeg")
+    derivative = display_images.stored_display_image(item.image.name)
+    if derivative is None:
+        display_images.request_display_image(item.image.name)
+        response = render(request, "review/image_pending.svg", content_type="image/svg+xml", status=202)
+        response["Cache-Control"] = "no-store"
+        response["Retry-After"] = "2"
+        return response
+    response = FileResponse(default_storage.open(derivative, "rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=300"
     response["Content-Disposition"] = "inline"
     return response

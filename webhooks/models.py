@@ -79,6 +79,10 @@ class WebhookEvent(models.Model):
     type = models.CharField(max_length=64, db_index=True)
     payload = models.JSONField(encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The request (or task) that caused the event: every delivery attempt, the sweeper's retries included,
+    # is sent and logged under it, so one id finds the whole story in the logs.
+    # db_default: outbox writers in raw SQL (intake.ingest_postgres) that do not name it still insert a row.
+    request_id = models.CharField(max_length=64, blank=True, db_default="", editable=False)
 
     class Meta:
         ordering = ["-id"]

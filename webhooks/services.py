@@ -8,6 +8,7 @@ lost, or a worker dies mid-delivery, the sweeper finds the delivery row and send
 import logging
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from audit.request_context import MESSAGE_HEADER, current_request_id
 from audit.services import record_event
 from webhooks.models import (
     Delivery,
@@ -81,8 +83,9 @@ def _insert_outbox(event_type: str, payloads: list[dict[str, Any]], subscribers:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     payload_field = WebhookEvent._meta.get_field("payload")
     event_ids = [new_event_id() for _ in payloads]
+    request_id = current_request_id() or ""
     rows = [
-        (event_id, event_type, payload_field.get_db_prep_save(payload, connection), now)
+        (event_id, event_type, payload_field.get_db_prep_save(payload, connection), now, request_id)
         for event_id, payload in zip(event_ids, payloads, strict=True)
     ]
     events, deliveries, subscriptions = (
@@ -93,8 +96,8 @@ def _insert_outbox(event_type: str, payloads: list[dict[str, Any]], subscribers:
         for start in range(0, len(rows), 1000):  # SQLite allows 32,766 parameters per statement
             chunk = rows[start : start + 1000]
             cursor.execute(
-                f"INSERT INTO {events} (event_id, type, payload, created_at) VALUES "
-                + ", ".join(["(%s, %s, %s, %s)"] * len(chunk)),
+                f"INSERT INTO {events} (event_id, type, payload, created_at, request_id) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk)),
                 [value for row in chunk for value in row],
             )
             cursor.execute(
@@ -108,12 +111,19 @@ def _insert_outbox(event_type: str, payloads: list[dict[str, Any]], subscribers:
     return event_ids, delivery_ids
 
 
-def enqueue_deliveries(delivery_ids: Sequence[int]) -> None:
-    """Send the ids to workers in small batches (one message per delivery would cost the sender more)."""
+def enqueue_deliveries(delivery_ids: Sequence[int], *, request_id: str = "") -> None:
+    """Send the ids to workers in small batches (one message per delivery would cost the sender more).
+
+    ``request_id``: the id of the request that caused these deliveries' events, when it is not the one being
+    served now (the sweeper's retries); the task then logs under it.
+    """
     size = settings.WEBHOOK_TASK_BATCH
+    headers = {MESSAGE_HEADER: request_id} if request_id else {}
     for start in range(0, len(delivery_ids), size):
         # By name: the task module calls this one, so importing it here would make a circle.
-        current_app.signature("webhooks.tasks.deliver", args=[list(delivery_ids[start : start + size])]).delay()
+        current_app.signature("webhooks.tasks.deliver", args=[list(delivery_ids[start : start + size])]).apply_async(
+            headers=headers
+        )
 
 
 def deliver(*, delivery_id: int) -> str | None:
@@ -249,11 +259,16 @@ def requeue_deliveries(*, limit: int = 5_000) -> int:
         .filter(subscription__is_active=True)
         .exclude(subscription__paused_until__gt=now)
         .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "event__request_id")[:limit]
     )
     if due:
-        Delivery.objects.filter(pk__in=due).update(enqueued_at=now)
-        enqueue_deliveries(due)
+        Delivery.objects.filter(pk__in=[pk for pk, _ in due]).update(enqueued_at=now)
+        # One message per originating request, so that each retry logs under the id of the request that caused it.
+        by_request: dict[str, list[int]] = defaultdict(list)
+        for pk, request_id in due:
+            by_request[request_id].append(pk)
+        for request_id, ids in by_request.items():
+            enqueue_deliveries(ids, request_id=request_id)
     return len(due)
 
 

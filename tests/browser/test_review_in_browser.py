@@ -2,6 +2,7 @@
 
 import pytest
 
+from intake.display_images import make_display_image
 from intake.images import check_image
 from intake.models import Item
 from intake.payloads import AuthorSubmission, ItemSubmission, ReportSubmission
@@ -71,6 +72,7 @@ def test_images_arrive_blurred_and_v_reveals_them(page, live_server, mira):
     queue = make_queue(members=[mira], name="Images")
     image = check_image(image_bytes("PNG", (200, 150)), max_bytes=10**7, max_pixels=10**7)
     enqueue(submit("img", image=image), queue)
+    make_display_image(image.storage_name)  # what the worker does after the item is saved
     sign_in(page, live_server, "mira", PASSWORD)
     page.goto(f"{live_server.url}/queues/{queue.slug}/")
     picture = page.locator("#item-image")

@@ -1,0 +1,106 @@
+"""Display derivatives: made once by a worker, small, upright, stripped; the web process never decodes."""
+
+import io
+import resource
+import threading
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from intake import display_images
+from intake.images import check_image, store_image
+from intake.payloads import ItemSubmission
+from intake.submission import submit_items
+from tests.factories import image_bytes
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def stored(data: bytes) -> str:
+    return store_image(check_image(data, max_bytes=10**8, max_pixels=10**8))
+
+
+def test_a_large_png_becomes_a_jpeg_of_display_size_stored_once(settings):
+    name = stored(image_bytes("PNG", (3000, 1500), color="orange"))
+    derivative = display_images.make_display_image(name)
+    assert derivative == display_images.display_name_for(name) and derivative.startswith("display/")
+    with default_storage.open(derivative, "rb") as handle, Image.open(handle) as image:
+        assert image.format == "JPEG" and image.size == (settings.REVIEW_IMAGE_MAX_SIDE, 512)
+        assert image.getpixel((10, 10))[0] > 200  # still orange
+    modified = default_storage.get_modified_time(derivative)
+    assert display_images.make_display_image(name) == derivative
+    assert default_storage.get_modified_time(derivative) == modified  # made once, not again
+
+
+def test_exif_is_stripped_and_orientation_applied():
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    exif[0x010F] = "SecretCam"  # camera make: must not reach the reviewer's browser
+    Image.new("RGB", (400, 200), "blue").save(buffer, format="JPEG", exif=exif)
+    derivative = display_images.make_display_image(stored(buffer.getvalue()))
+    with default_storage.open(derivative, "rb") as handle:
+        data = handle.read()
+    image = Image.open(io.BytesIO(data))
+    assert image.size == (200, 400)
+    assert not image.getexif() and b"SecretCam" not in data
+
+
+def test_transparency_becomes_white_and_an_animation_shows_its_first_frame():
+    buffer = io.BytesIO()
+    Image.new("RGBA", (40, 40), (0, 0, 0, 0)).save(buffer, format="PNG")
+    with default_storage.open(display_images.make_display_image(stored(buffer.getvalue())), "rb") as handle:
+        assert Image.open(handle).convert("RGB").getpixel((5, 5)) == (255, 255, 255)
+    frames = [Image.new("RGB", (60, 60), colour) for colour in ("red", "blue", "green")]
+    animated = io.BytesIO()
+    frames[0].save(animated, format="GIF", save_all=True, append_images=frames[1:])
+    with default_storage.open(display_images.make_display_image(stored(animated.getvalue())), "rb") as handle:
+        red, green, blue = Image.open(handle).convert("RGB").getpixel((30, 30))
+        assert red > 200 and blue < 60
+
+
+def test_an_original_over_the_pixel_limit_or_corrupt_is_refused_without_decoding(settings):
+    name = stored(image_bytes("PNG", (400, 300)))
+    settings.MODERATION_MAX_IMAGE_PIXELS = 400 * 300 - 1
+    with pytest.raises(display_images.DisplayImageFailed, match="over the pixel limit"):
+        display_images.make_display_image(name)
+    settings.MODERATION_MAX_IMAGE_PIXELS = 10**8
+    broken = default_storage.save("images/zz/broken.png", ContentFile(image_bytes("PNG", (400, 300))[:200]))
+    with pytest.raises(display_images.DisplayImageFailed, match="cannot be decoded"):
+        display_images.make_display_image(broken)
+    assert display_images.stored_display_image(broken) is None
+
+
+def test_a_near_limit_jpeg_is_decoded_at_reduced_scale():
+    # 7,000 x 5,000 = 35 MP: 105 MB as full RGB. draft() decodes it at 1/4 scale, far under that.
+    buffer = io.BytesIO()
+    Image.new("RGB", (7000, 5000), "gray").save(buffer, format="JPEG", quality=50)
+    name = stored(buffer.getvalue())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    grown: list[int] = []
+
+    def derive() -> None:
+        display_images.make_display_image(name)
+        grown.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+
+    thread = threading.Thread(target=derive)
+    thread.start()
+    thread.join()
+    # ru_maxrss is the process's peak in KiB; the test process may already have peaked higher, so this
+    # bounds the growth (0 when it stayed under the earlier peak), never more than a quarter of full size.
+    assert grown[0] < 105 * 1024 / 4
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_submitting_an_image_item_asks_a_worker_for_its_derivative(monkeypatch):
+    sent: list[str] = []
+    monkeypatch.setattr(display_images, "request_display_image", sent.append)
+    image = check_image(image_bytes("PNG", (64, 64)), max_bytes=10**7, max_pixels=10**7)
+    submit_items(submissions=[ItemSubmission(source="t", external_id="with-image", image=image)])
+    assert sent == [image.storage_name]
