@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             head = text_model.train_text_head(
                 vectors[rows], [texts[i] for i in rows], y[rows, None], categories=["spam"]
             )
-            features = text_model.build_features(vectors[test], [texts[i] for i in test], text_model.DEFAULT_FEATURES)
-            head_scores = head.predict_proba(features)[:, 0]
+            head_scores = text_model.text_head_proba(head, vectors[test], [texts[i] for i in test])[:, 0]
             seconds["head"] += time.process_time() - started
             started = time.process_time()
             baseline_scores = tfidf_lr([texts[i] for i in rows], y[rows], [texts[i] for i in test])
