@@ -26,6 +26,7 @@ BUCKETS = 2**18  # per analyzer; collisions among the ~10^5-10^6 distinct n-gram
 MAX_CHARS = 20_000  # as the head's hashed n-grams (classifiers.inference.text.LEXICAL_MAX_CHARS)
 C_GRID = (0.1, 1.0, 10.0, 100.0)  # the baseline's grid; chosen per category by 3-fold CV on average precision
 DEFAULT_C = 10.0  # for a category with too few labels of a class to cross-validate
+MIN_CLASS_FOR_CV = 10  # below this many positives or negatives, 3-fold CV of C is noise (and 12 fits of CPU)
 _ANALYZERS = (("word", (1, 2)), ("char_wb", (3, 5)))
 
 
@@ -106,7 +107,7 @@ def fit_lexical(texts: Sequence[str], labels: np.ndarray, *, categories: Sequenc
 
 def choose_c(x: sparse.csr_matrix, truth: np.ndarray) -> float:
     """The C of ``C_GRID`` with the best mean average precision over 3 stratified folds."""
-    if min(int(truth.sum()), int(len(truth) - truth.sum())) < 3:
+    if min(int(truth.sum()), int(len(truth) - truth.sum())) < MIN_CLASS_FOR_CV:
         return DEFAULT_C
     folds = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=0).split(np.zeros(len(truth)), truth))
     best, best_score = DEFAULT_C, -1.0
