@@ -8,7 +8,8 @@ and each training size (0 = every training mail), a stratified draw of that many
 trains:
 
 * **head**: the project's text head (``train_text_head``: MiniLM embedding + hashed character n-grams,
-  linear, cross-fitted Platt calibration), the model the workers run;
+  linear, cross-fitted Platt calibration, its log-odds averaged with those of a hashed TF-IDF logistic
+  regression, ``classifiers.lexical``), the model the workers run;
 * **tfidf+lr**: TF-IDF of word 1-2-grams and character 3-5-grams (sublinear tf, fitted on the drawn
   training mails), logistic regression with C chosen by 3-fold cross-validation on average
   precision from {0.1, 1, 10, 100}.
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
 from scipy.sparse import hstack  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
@@ -64,8 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             head = text_model.train_text_head(
                 vectors[rows], [texts[i] for i in rows], y[rows, None], categories=["spam"]
             )
-            features = text_model.build_features(vectors[test], [texts[i] for i in test], text_model.DEFAULT_FEATURES)
-            head_scores = head.predict_proba(features)[:, 0]
+            head_scores = text_model.text_head_proba(head, vectors[test], [texts[i] for i in test])[:, 0]
             seconds["head"] += time.process_time() - started
             started = time.process_time()
             baseline_scores = tfidf_lr([texts[i] for i in rows], y[rows], [texts[i] for i in test])
@@ -92,12 +93,23 @@ def table(results: dict, sizes: list[int], *, title: str) -> None:
             if name == "head":
                 diff = head[:, 0] - base[:, 0]
                 ahead = int((diff >= 0).sum())
-                extra = f"mean {diff.mean():+.4f}, worst {diff.min():+.4f}, head ahead in {ahead}/{len(diff)}"
+                extra = (
+                    f"mean {diff.mean():+.4f} (95 % CI {interval(diff)}), worst {diff.min():+.4f}, "
+                    f"head ahead in {ahead}/{len(diff)}"
+                )
             print(
                 f"{label:<9} {name:<10} {values[:, 0].mean():.4f} ± {values[:, 0].std():.4f}      "
                 f"{values[:, 1].mean():.4f} ± {values[:, 1].std():.4f}      {extra}",
                 flush=True,
             )
+
+
+def interval(values: np.ndarray) -> str:
+    """A 95 % t-interval of the mean over splits (the splits overlap, so it is a rough one)."""
+    if len(values) < 2:
+        return "n/a"
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return f"{values.mean() - half:+.4f} to {values.mean() + half:+.4f}"
 
 
 def draw(train: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -64,8 +64,10 @@ def main(argv: list[str] | None = None) -> None:
     report(f"{args.big_side}x{args.big_side} JPEG decoded")
     images.append(decode_image(animated_gif(args.gif_frames)))
     report(f"{args.gif_frames}-frame GIF decoded")
-    image_model.predict(image_model.embed(images), images)
-    report(f"{len(images)} images scored")
+    embeddings = image_model.embed(images)
+    report(f"{len(images)} images embedded (Lite0)")
+    image_model.predict(embeddings, images)
+    report(f"{len(images)} images scored (safety + priors)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
@@ -90,9 +92,10 @@ def animated_gif(frames: int) -> bytes:
 
 
 def report(step: str) -> None:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            print(f"    {step:<32} RSS {int(line.split()[1]) / 1024:7.0f} MB", flush=True)
+    """RSS now and the peak so far (VmHWM), so each step's transient allocations show too."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    now, peak = (int(status[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))
+    print(f"    {step:<40} RSS {now:7.0f} MB   peak so far {peak:7.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

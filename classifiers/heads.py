@@ -86,8 +86,10 @@ class Head:
         calibration: np.ndarray,
         features: Mapping[str, Any] | None = None,
         summary: Mapping[str, Any] | None = None,
+        extras: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.categories = tuple(categories)
+        self.extras = {key: np.asarray(value) for key, value in (extras or {}).items()}
         self.dim = int(dim)
         self.config = config
         self.features = dict(features or {})
@@ -127,6 +129,7 @@ class Head:
                 "calibration": torch.from_numpy(self._calibration.copy()),
                 "features": self.features,
                 "summary": self.summary,
+                "extras": {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in self.extras.items()},
             },
             Path(path),
         )
@@ -162,6 +165,7 @@ class Head:
                 calibration=calibration.numpy(),
                 features=blob.get("features"),
                 summary=blob.get("summary"),
+                extras={key: value.numpy() for key, value in (blob.get("extras") or {}).items()},
             )
         except RuntimeError as exc:  # load_state_dict: weights of another shape
             raise ValueError(f"{path} is inconsistent: {exc}") from exc

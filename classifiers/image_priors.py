@@ -86,7 +86,11 @@ def red_share(image: Image.Image) -> float:
 
 
 def _thumbnail_pixels(image: Image.Image) -> np.ndarray:
-    small = image.convert("RGB")
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    # thumbnail() works in place, so it needs a copy; reduce() first makes that copy small (a 36 MP
+    # image's full-size copy was 108 MB of the worker's peak).
+    factor = max(1, min(rgb.size) // (2 * THUMBNAIL))
+    small = rgb.reduce(factor) if factor > 1 else rgb.copy()
     small.thumbnail((THUMBNAIL, THUMBNAIL))
     return np.asarray(small, dtype=np.float32).reshape(-1, 3)
 

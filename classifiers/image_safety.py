@@ -38,6 +38,11 @@ SIDE = 224
 CATEGORY_CLASSES = {"sexual": "NSFW", "violence": "NSFL"}
 CAP = 0.7
 
+# Batches of 4 without ONNX Runtime's memory arena: with batches of 16 and the arena the session kept
+# ~390 MB after scoring 32 photos, which put the worker over its 1.5 GB budget; batches of 4 without the
+# arena keep ~70 MB and cost no more CPU per image (1.44-1.48 vs 1.65-1.77 CPU-seconds for 32 photos,
+# bench/RESULTS-models.md).
+BATCH_SIZE = 4
 _lock = threading.Lock()
 _loaded: dict[str, SafetyModel] = {}
 
@@ -47,7 +52,7 @@ class SafetyModel:
     session: Any
     path: Path
 
-    def probabilities(self, images: Sequence[Image.Image], *, batch_size: int = 16) -> np.ndarray:
+    def probabilities(self, images: Sequence[Image.Image], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """``(n, 3)`` float32 probabilities in ``CLASSES`` order."""
         if not images:
             return np.zeros((0, len(CLASSES)), dtype=np.float32)
@@ -93,6 +98,8 @@ def _session(path: Path, threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_cpu_mem_arena = False  # see BATCH_SIZE
+    options.enable_mem_pattern = False
     try:
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for a bad graph
@@ -103,7 +110,7 @@ def _session(path: Path, threads: int) -> Any:
 
 def blurpad(image: Image.Image) -> np.ndarray:
     """``(3, 224, 224)`` float32 pixels 0..255: the image fitted into the square over a blurred copy of itself."""
-    rgb = image.convert("RGB")
+    rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert() copies even an RGB image: 108 MB at 36 MP
     background = rgb.resize((SIDE, SIDE), Image.Resampling.LANCZOS).filter(ImageFilter.GaussianBlur(10))
     scale = SIDE / max(rgb.size)
     fitted = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))

@@ -165,7 +165,7 @@ def fit_text_candidate(
     embeddings of items that had none stored.
     """
     from classifiers.heads import evaluate
-    from classifiers.inference.text import DEFAULT_FEATURES, build_features, train_text_head
+    from classifiers.inference.text import text_head_proba, train_text_head
 
     records = [record for record in snapshot.records if record.text.strip()]
     train, held_out, categories = split_records(records, what="items with text")
@@ -189,7 +189,7 @@ def fit_text_candidate(
     held_vectors = vectors[~is_train]
     held_texts = [record.text for record in held_out]
     held_labels = label_matrix(held_out, trained)
-    candidate_probs = head.predict_proba(build_features(held_vectors, held_texts, DEFAULT_FEATURES))
+    candidate_probs = text_head_proba(head, held_vectors, held_texts)
     metrics = candidate_metrics(
         head, candidate_probs, held_labels, snapshot=snapshot, losses=losses, train_rows=len(train)
     )

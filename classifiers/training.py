@@ -64,7 +64,7 @@ def train_text_version(
     then trained on all of them: no label is kept out of the model to measure it.
     """
     from classifiers.heads import HeadConfig, evaluate
-    from classifiers.inference.text import BACKBONE, DEFAULT_FEATURES, build_features, embed_texts, train_text_head
+    from classifiers.inference.text import BACKBONE, embed_texts, text_head_proba, train_text_head
 
     categories = _categories_in(examples)
     texts = [example.text for example in examples]
@@ -77,7 +77,7 @@ def train_text_version(
         if progress:
             progress("cross-validation", fold, int(folds.max()) + 1)
         head = train_text_head(vectors[train], [texts[i] for i in train], labels[train], categories=categories)
-        probs = head.predict_proba(build_features(vectors[test], [texts[i] for i in test], DEFAULT_FEATURES))
+        probs = text_head_proba(head, vectors[test], [texts[i] for i in test])
         for column, slug in enumerate(head.categories):
             out_of_fold[test, categories.index(slug)] = probs[:, column]
 

@@ -205,6 +205,10 @@ class ScoreOutSerializer(serializers.Serializer):
     category = serializers.CharField(source="category.slug")
     probability = serializers.FloatField()
     from_prior = serializers.BooleanField(help_text="True: a cold-start prior, not a model trained on labels.")
+    prior_source = serializers.CharField(
+        help_text="For a prior, the signal that set it (e.g. similarity, structure, image-safety model, base rate); "
+        "empty for a trained model's score."
+    )
     model_version = serializers.CharField(source="model_version.name")
     status = serializers.CharField(source="model_version.status", help_text="active or shadow")
 

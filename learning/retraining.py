@@ -4,7 +4,8 @@ A run is a ``classifiers.RetrainingRun`` row; the row is the truth and Celery on
 (DESIGN.md invariant 1). A worker claims the run with a conditional update (queued, or running with
 an expired lease, and attempts left), renews the lease as training reports progress, and writes the
 outcome only while it still holds the lease. The run exports a snapshot of the labels as of its own
-creation time (minus the undo window), so a retried run trains on the same labels; then
+creation time, once the undo window has passed over it (a label decided just before the run started is
+final by then, so it is taken rather than left out), and a retried run trains on the same labels; then
 ``classifiers.retraining`` trains heads, evaluates the candidate and the active version on the same
 held-out rows, and registers the candidate. The candidate registration and the run's success are
 one transaction. Any error marks the run failed with the error and registers nothing; the active
@@ -22,7 +23,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
@@ -145,7 +146,8 @@ def run_retraining(*, run_id: int) -> str:
     try:
         snapshot = run.snapshot
         if snapshot is None:
-            cutoff = run.created_at - timedelta(seconds=settings.REVIEW_UNDO_SECONDS)
+            cutoff = run.created_at
+            wait_until_final(cutoff)
             snapshot = export_training_snapshot(cutoff=cutoff, actor_label=f"retraining run {run.pk}")
             heartbeat.beat("reading the snapshot", force=True, snapshot=snapshot)
         configure_torch_threads()
@@ -303,3 +305,14 @@ def _start_kinds(trigger: str, label: str, threshold: Callable[[str], int]) -> R
             run, created = start_retraining(trigger=trigger, actor_label=label, kind=kind)
             started = started or (run if created else None)
     return started
+
+
+def wait_until_final(cutoff: datetime) -> None:
+    """Sleep until labels written at ``cutoff`` are past the undo window (at most REVIEW_UNDO_SECONDS).
+
+    Undone decisions are deleted, so once the window has passed, the labels at or before ``cutoff``
+    can no longer change: an export as of ``cutoff`` includes the newest of them and stays reproducible.
+    """
+    remaining = (cutoff + timedelta(seconds=settings.REVIEW_UNDO_SECONDS) - timezone.now()).total_seconds()
+    if remaining > 0:
+        time.sleep(remaining)

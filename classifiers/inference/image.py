@@ -163,7 +163,10 @@ class ImageModel:
 
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """A normalised float batch ``(n, 3, input_size, input_size)`` from RGB images."""
-        return torch.stack([self._backbone.transform(image.convert("RGB")) for image in images])
+        # convert() would copy an image that is already RGB (108 MB at 36 MP) only to resize it.
+        return torch.stack(
+            [self._backbone.transform(image if image.mode == "RGB" else image.convert("RGB")) for image in images]
+        )
 
     def embed(self, images: Sequence[Image.Image], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """L2-normalised float32 embeddings, shape ``(len(images), dim)``, in input order."""

@@ -164,9 +164,10 @@ def test_reading_an_item_shows_its_scores_and_which_come_from_a_prior(api_client
     version = ModelVersion.objects.get(kind="text", status="active")
     Score.objects.create(
         item_id=item_id, model_version=version, category=PolicyCategory.objects.get(slug="spam"), probability=0.91,
-        from_prior=True,
+        from_prior=True, prior_source="structure",
     )  # fmt: skip
     [score] = api_client.get(f"{URL}/{item_id}").json()["scores"]
     assert score == {
-        "category": "spam", "probability": 0.91, "from_prior": True, "model_version": version.name, "status": "active",
+        "category": "spam", "probability": 0.91, "from_prior": True, "prior_source": "structure",
+        "model_version": version.name, "status": "active",
     }  # fmt: skip

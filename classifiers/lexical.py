@@ -1,0 +1,121 @@
+"""The text head's lexical half: TF-IDF over hashed word and character n-grams, one logistic regression per category.
+
+Why: on SpamAssassin the embedding head ranked below TF-IDF + logistic regression by 0.002-0.004 PR-AUC
+at every training size (bench/RESULTS.md, "Ranking against TF-IDF"); the 2,048 hashed n-gram buckets the
+head reads beside the embedding cannot carry what a 500,000-term TF-IDF vocabulary does. This model is
+that baseline, made stateless apart from its weights: n-grams are hashed (no vocabulary to store), and
+what is fitted is the inverse document frequency per bucket and the regression's coefficients, plain
+arrays a head file can carry. ``classifiers.inference.text`` blends its logit with the head's
+(bench/ranking_baseline.py measures the blend against the baseline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
+from sklearn.model_selection import StratifiedKFold
+
+UNKNOWN = -1
+BUCKETS = 2**18  # per analyzer; collisions among the ~10^5-10^6 distinct n-grams of a few thousand mails stay rare
+MAX_CHARS = 20_000  # as the head's hashed n-grams (classifiers.inference.text.LEXICAL_MAX_CHARS)
+C_GRID = (0.1, 1.0, 10.0, 100.0)  # the baseline's grid; chosen per category by 3-fold CV on average precision
+DEFAULT_C = 10.0  # for a category with too few labels of a class to cross-validate
+MIN_CLASS_FOR_CV = 10  # below this many positives or negatives, 3-fold CV of C is noise (and 12 fits of CPU)
+_ANALYZERS = (("word", (1, 2)), ("char_wb", (3, 5)))
+
+
+def hashed_counts(texts: Sequence[str]) -> sparse.csr_matrix:
+    """Raw n-gram counts, word 1-2-grams then character 3-5-grams, ``(n, 2 * BUCKETS)`` float32."""
+    cut = [text[:MAX_CHARS] for text in texts]
+    blocks = [
+        HashingVectorizer(
+            analyzer=analyzer, ngram_range=ngrams, n_features=BUCKETS, alternate_sign=False, norm=None
+        ).transform(cut)
+        for analyzer, ngrams in _ANALYZERS
+    ]
+    return sparse.hstack(blocks, format="csr", dtype=np.float32)
+
+
+def tfidf(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
+    """Sublinear tf (1 + log count) times idf, each row L2-normalised (what TfidfVectorizer(sublinear_tf=True) does)."""
+    x = counts.copy()
+    x.data = 1.0 + np.log(x.data)
+    x = x.multiply(idf.reshape(1, -1)).tocsr()
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1))).ravel()
+    return sparse.diags(1.0 / np.maximum(norms, 1e-12)).dot(x).tocsr().astype(np.float32)
+
+
+def fit_idf(counts: sparse.csr_matrix) -> np.ndarray:
+    """Smoothed inverse document frequency per bucket: ln((1 + n) / (1 + df)) + 1."""
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    return (np.log((1.0 + counts.shape[0]) / (1.0 + df)) + 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LexicalModel:
+    categories: tuple[str, ...]
+    idf: np.ndarray  # (2 * BUCKETS,)
+    coef: np.ndarray  # (len(categories), 2 * BUCKETS)
+    intercept: np.ndarray  # (len(categories),)
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Log-odds ``(n, len(categories))`` of the regressions."""
+        x = tfidf(hashed_counts(texts), self.idf)
+        return np.asarray(x @ self.coef.T, dtype=np.float64) + self.intercept
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"lexical_idf": self.idf, "lexical_coef": self.coef, "lexical_intercept": self.intercept}
+
+    @classmethod
+    def from_arrays(cls, categories: Sequence[str], arrays: dict[str, np.ndarray]) -> LexicalModel:
+        idf, coef = np.asarray(arrays["lexical_idf"]), np.asarray(arrays["lexical_coef"])
+        intercept = np.asarray(arrays["lexical_intercept"])
+        width = 2 * BUCKETS
+        if idf.shape != (width,) or coef.shape != (len(categories), width) or intercept.shape != (len(categories),):
+            raise ValueError(f"the lexical model's arrays do not fit {len(categories)} categories of {width} buckets")
+        return cls(
+            tuple(categories),
+            idf.astype(np.float32, copy=False),
+            coef.astype(np.float32, copy=False),
+            intercept.astype(np.float64, copy=False),
+        )
+
+
+def fit_lexical(texts: Sequence[str], labels: np.ndarray, *, categories: Sequence[str]) -> LexicalModel:
+    """One regression per category on its known labels (1/0; -1 is left out); idf from every text given."""
+    counts = hashed_counts(texts)
+    idf = fit_idf(counts)
+    x = tfidf(counts, idf)
+    y = np.asarray(labels)
+    coef = np.zeros((len(categories), x.shape[1]), dtype=np.float32)
+    intercept = np.zeros(len(categories))
+    for j in range(len(categories)):
+        known = np.flatnonzero(y[:, j] != UNKNOWN)
+        truth = (y[known, j] == 1).astype(int)
+        if truth.min(initial=1) == truth.max(initial=0):
+            raise ValueError(f"category {categories[j]!r} needs a positive and a negative label")
+        model = LogisticRegression(C=choose_c(x[known], truth), max_iter=2000).fit(x[known], truth)
+        coef[j], intercept[j] = model.coef_[0], model.intercept_[0]
+    return LexicalModel(tuple(categories), idf, coef, intercept)
+
+
+def choose_c(x: sparse.csr_matrix, truth: np.ndarray) -> float:
+    """The C of ``C_GRID`` with the best mean average precision over 3 stratified folds."""
+    if min(int(truth.sum()), int(len(truth) - truth.sum())) < MIN_CLASS_FOR_CV:
+        return DEFAULT_C
+    folds = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=0).split(np.zeros(len(truth)), truth))
+    best, best_score = DEFAULT_C, -1.0
+    for c in C_GRID:
+        scores = []
+        for train, test in folds:
+            model = LogisticRegression(C=c, max_iter=2000).fit(x[train], truth[train])
+            scores.append(average_precision_score(truth[test], model.decision_function(x[test])))
+        if np.mean(scores) > best_score:
+            best, best_score = c, float(np.mean(scores))
+    return best
