@@ -30,5 +30,5 @@ class Command(BaseCommand):
                 f"  {case_type}: {m['train_decisions']} trained, {m['held_out_decisions']} held out, "
                 f"average precision {'n/a' if ap is None else f'{ap:.3f}'}"
             )
-        for case_type, why in version.metrics.get("skipped", {}).items():
-            self.stdout.write(f"  {case_type}: skipped ({why})")
+        for why in version.metrics.get("skipped", {}).values():
+            self.stdout.write(f"  skipped: {why}")
