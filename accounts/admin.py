@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from celery import current_app
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
@@ -151,7 +152,8 @@ class RiskModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to promote.", level="error")
             return
         version = promote(queryset.get(), actor=request.user)
-        self.message_user(request, f"{version.name} is now the active account risk model.")
+        current_app.signature("accounts.tasks.rescore_open_cases").delay()
+        self.message_user(request, f"{version.name} is now the active account risk model; open cases are rescored.")
 
 
 @admin.register(RuleFiring)

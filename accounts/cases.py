@@ -79,3 +79,19 @@ def _queue_entry(queue_id: int, risk: float, case_type: str, now: datetime) -> Q
         enqueued_at=now,
         deadline_at=now + queue.deadline,
     )
+
+
+def rescore_open_cases() -> int:
+    """Score every open case with the current active and shadow versions and move waiting ones to their new place.
+
+    Run after a version is registered or promoted, so the queues do not keep the old model's order until each
+    case happens to be refreshed by a rule; returns how many cases changed.
+    """
+    changed = 0
+    for case in AccountCase.objects.filter(status=AccountCase.Status.OPEN).select_related("entry__queue").iterator():
+        fields = risk_versions.record_on_case(case, risk_versions.case_risk_of(case.account_id, case.case_type))
+        if fields:
+            case.save(update_fields=fields)
+            _reorder(case)
+            changed += 1
+    return changed

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts import risk_versions
 from accounts import tasks as account_tasks
-from accounts.cases import case_risk, open_case
+from accounts.cases import case_risk, open_case, rescore_open_cases
 from accounts.models import Account, AccountCase, RiskModelVersion, SignalSnapshot
 from audit.models import AuditEvent
 from intake.models import Author
@@ -209,3 +209,24 @@ def test_the_case_view_shows_the_active_and_the_shadow_risk():
 
 def _superuser():
     return get_user_model().objects.create_superuser(username=f"root{next(_numbers)}", password="pw-for-tests-1")
+
+
+def test_after_a_promotion_open_cases_are_rescored_with_the_new_active_version():
+    decide_takeovers()
+    first = risk_versions.retrain_risk_models()
+    queue = make_queue()
+    case = open_case(
+        account_id=account(failed_logins=45).pk, case_type="takeover", severity=1, rule_id=None, queue_id=queue.pk,
+        now=timezone.now(),
+    )  # fmt: skip
+    assert case.model_version == first and case.shadow_version is None
+    second = risk_versions.retrain_risk_models(seed=1)
+    risk_versions.promote(second)
+
+    assert rescore_open_cases() == 1
+
+    case.refresh_from_db()
+    case.entry.refresh_from_db()
+    assert case.model_version == second and case.shadow_version is None  # the first is retired, scored no more
+    assert case.entry.risk == pytest.approx(case_risk(1, case.model_risk))
+    assert rescore_open_cases() == 0  # nothing changed since

@@ -3,6 +3,7 @@
 from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.cases import rescore_open_cases
 from accounts.risk_versions import RetrainingRefused, retrain_risk_models
 
 
@@ -22,7 +23,9 @@ class Command(BaseCommand):
             version = retrain_risk_models(actor_label="manage.py retrain_account_risk", seed=seed)
         except RetrainingRefused as refused:
             raise CommandError(str(refused)) from refused
-        self.stdout.write(f"registered {version.name} ({version.get_status_display().lower()})")
+        rescored = rescore_open_cases()
+        status = version.get_status_display().lower()
+        self.stdout.write(f"registered {version.name} ({status}); rescored {rescored} open cases")
         for case_type in version.case_types:
             m = version.metrics[case_type]
             ap = m["held_out_average_precision"]
