@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from celery import current_app
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
@@ -15,10 +16,12 @@ from accounts.models import (
     DetectionRule,
     EventSourceGrant,
     NoticeTemplate,
+    RiskModelVersion,
     RuleFiring,
 )
 from accounts.notices import PLACEHOLDERS, template_problems
 from accounts.risk_signals import SIGNALS
+from accounts.risk_versions import promote
 from accounts.rule_preview import preview_rule
 from audit.admin_mixins import AuditedAdminMixin
 
@@ -116,9 +119,41 @@ class AccountSignalsAdmin(admin.ModelAdmin):
 
 @admin.register(AccountCase)
 class AccountCaseAdmin(admin.ModelAdmin):
-    list_display = ["id", "account", "case_type", "severity", "status", "queue", "opened_at"]
+    list_display = [
+        "id",
+        "account",
+        "case_type",
+        "severity",
+        "model_risk",
+        "shadow_risk",
+        "status",
+        "queue",
+        "opened_at",
+    ]
     list_filter = ["status", "case_type", "severity"]
     raw_id_fields = ["account", "rule"]
+
+
+@admin.register(RiskModelVersion)
+class RiskModelVersionAdmin(admin.ModelAdmin):
+    """Versions are registered by retraining runs only; an admin promotes a shadow version (audited)."""
+
+    list_display = ["name", "status", "case_types", "decisions_until", "created_at", "activated_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in RiskModelVersion._meta.fields]
+    actions = ["promote_to_active"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Promote to active (retires the current active version)", permissions=["change"])
+    def promote_to_active(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", level="error")
+            return
+        version = promote(queryset.get(), actor=request.user)
+        current_app.signature("accounts.tasks.rescore_open_cases").delay()
+        self.message_user(request, f"{version.name} is now the active account risk model; open cases are rescored.")
 
 
 @admin.register(RuleFiring)

@@ -2,17 +2,21 @@
 
 from datetime import datetime
 
+from accounts import risk_versions
 from accounts.models import AccountCase, Severity
 from queues.entries import sort_key_for
 from queues.models import Queue, QueueEntry
 
 
-def case_risk(severity: int) -> float:
-    """The risk a case is ordered by in a risk-ordered queue: its severity on the 0-1 scale items use.
+def case_risk(severity: int, model_risk: float | None = None) -> float:
+    """The risk a case is ordered by in a risk-ordered queue, on the 0-1 scale items use.
 
-    No account risk model exists yet (issue 16, item 6); when one does, its per-type risk belongs here.
+    The rules' severity alone until an active risk model scores the case type; then the mean of the two,
+    so a rule's judgement still counts (a new attack the model has never seen keeps its severity's place)
+    while the model orders cases of one severity and lifts a low-severity case it is sure of.
     """
-    return severity / Severity.CRITICAL
+    rules = severity / Severity.CRITICAL
+    return rules if model_risk is None else (rules + model_risk) / 2
 
 
 def open_case(
@@ -27,8 +31,9 @@ def open_case(
     case = AccountCase.objects.filter(
         account_id=account_id, case_type=case_type, status=AccountCase.Status.OPEN
     ).first()
+    scored = risk_versions.case_risk_of(account_id, case_type)
     if case is None:
-        entry = _queue_entry(queue_id, severity, case_type, now) if queue_id else None
+        entry = _queue_entry(queue_id, case_risk(severity, scored.model_risk), case_type, now) if queue_id else None
         return AccountCase.objects.create(
             account_id=account_id,
             case_type=case_type,
@@ -37,17 +42,34 @@ def open_case(
             queue_id=queue_id,
             entry=entry,
             opened_at=now,
+            model_risk=scored.model_risk,
+            model_version=scored.model_version,
+            shadow_risk=scored.shadow_risk,
+            shadow_version=scored.shadow_version,
         )
+    changed = risk_versions.record_on_case(case, scored)
     if severity > case.severity:
         case.severity = severity
-        case.save(update_fields=["severity"])
+        changed.append("severity")
+    if changed:
+        case.save(update_fields=changed)
+        _reorder(case)
     return case
 
 
-def _queue_entry(queue_id: int, severity: int, case_type: str, now: datetime) -> QueueEntry:
+def _reorder(case: AccountCase) -> None:
+    """A refreshed case still waiting in its queue moves to the place its new severity and risk give it."""
+    entry = case.entry
+    if entry is None or entry.status != QueueEntry.Status.PENDING:
+        return
+    entry.risk = case_risk(case.severity, case.model_risk)
+    entry.sort_key = sort_key_for(entry.queue, risk=entry.risk, scores={}, enqueued_at=entry.enqueued_at)
+    entry.save(update_fields=["risk", "sort_key"])
+
+
+def _queue_entry(queue_id: int, risk: float, case_type: str, now: datetime) -> QueueEntry:
     """A pending entry with no item: the same claims, leases, deadlines and depth counts as content entries."""
     queue = Queue.objects.get(pk=queue_id)
-    risk = case_risk(severity)
     return QueueEntry.objects.create(
         queue=queue,
         sort_key=sort_key_for(queue, risk=risk, scores={}, enqueued_at=now),
@@ -57,3 +79,19 @@ def _queue_entry(queue_id: int, severity: int, case_type: str, now: datetime) ->
         enqueued_at=now,
         deadline_at=now + queue.deadline,
     )
+
+
+def rescore_open_cases() -> int:
+    """Score every open case with the current active and shadow versions and move waiting ones to their new place.
+
+    Run after a version is registered or promoted, so the queues do not keep the old model's order until each
+    case happens to be refreshed by a rule; returns how many cases changed.
+    """
+    changed = 0
+    for case in AccountCase.objects.filter(status=AccountCase.Status.OPEN).select_related("entry__queue").iterator():
+        fields = risk_versions.record_on_case(case, risk_versions.case_risk_of(case.account_id, case.case_type))
+        if fields:
+            case.save(update_fields=fields)
+            _reorder(case)
+            changed += 1
+    return changed

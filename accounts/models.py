@@ -289,6 +289,16 @@ class AccountCase(models.Model):
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The learned risk of this case type when the case was opened or last refreshed (accounts.risk_versions):
+    # the active version's orders the queue beside the severity; a shadow version's is kept for comparison only.
+    model_risk = models.FloatField(null=True, blank=True, help_text="The active risk model's probability.")
+    model_version = models.ForeignKey(
+        "RiskModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    shadow_risk = models.FloatField(null=True, blank=True, help_text="The newest shadow risk model's probability.")
+    shadow_version = models.ForeignKey(
+        "RiskModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -441,3 +451,45 @@ class Appeal(models.Model):
 
     def __str__(self) -> str:
         return f"appeal {self.source}:{self.appeal_id} of action {self.action_id}"
+
+
+class RiskModelVersion(models.Model):
+    """One retraining of the account risk models (one per case type, in one artifact), learned from case decisions.
+
+    Not a ``classifiers.ModelVersion``: every active or shadow version there is loaded to score content items
+    (``classifiers.runtime``), counted in the items' exploration and monitored over item scores
+    (``queues.enqueue``, ``learning.monitoring``), and A/B-tested on items (``learning.experiments``); an
+    account model would be mistaken for a text or image model in each. Exactly one version is active: its
+    risk orders the account queues. The first is active at once; later ones start in shadow until an admin
+    promotes them (``accounts.risk_versions.promote``).
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SHADOW = "shadow", "Shadow"
+        RETIRED = "retired", "Retired"
+
+    name = models.SlugField(max_length=100, unique=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.SHADOW)
+    artifact = models.FileField(max_length=255, help_text="The pickled models, one per case type (joblib).")
+    artifact_sha256 = models.CharField(max_length=64, help_text="Checked before every load.")
+    case_types = models.JSONField(default=list, help_text="The case types it has a model of.")
+    features = models.JSONField(default=list, help_text="Signal names, in the order the models read them.")
+    metrics = models.JSONField(
+        default=dict, help_text="Per case type: decisions trained on and held out, held-out average precision."
+    )
+    decisions_until = models.DateTimeField(help_text="Case decisions closed up to this time were learned from.")
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="active"), name="one_active_risk_model_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_status_display()})"

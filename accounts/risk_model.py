@@ -8,8 +8,8 @@ unknown for a whole cross-validation fold broke ``HistGradientBoostingClassifier
 ``CalibratedClassifierCV`` turns its scores into probabilities a queue can order by. Evaluation is on
 held-out accounts.
 
-Not yet done (issue 16, item 6): registering the model as a model version, shadow and A/B runs, the
-model pages, and ordering the account queues by its risk; this module trains and evaluates.
+This module trains and evaluates; ``accounts.risk_versions`` registers the models of a retraining run as
+a version and scores cases with it.
 """
 
 import hashlib
@@ -61,18 +61,20 @@ def peak_values(account_ids: Sequence[int], *, until=None) -> dict[int, list[flo
     }
 
 
-def examples_from_decisions(case_type: str) -> list[Example]:
-    """Decided cases of ``case_type``, one example per account with its latest verdict (an overturned appeal
-    has already cleared it)."""
+def examples_from_decisions(case_type: str, *, until=None) -> list[Example]:  # noqa: ANN001
+    """Decided cases of ``case_type`` (closed up to ``until``), one example per account with its latest verdict
+    (an overturned appeal has already cleared it)."""
     verdicts: dict[int, bool] = {}
     decided = AccountCase.objects.filter(case_type=case_type, violation__isnull=False).order_by("closed_at", "pk")
+    if until is not None:
+        decided = decided.filter(closed_at__lte=until)
     for account_id, violation in decided.values_list("account_id", "violation"):
         verdicts[account_id] = violation
     features = peak_values(list(verdicts))
     return [Example(account_id, features[account_id], label) for account_id, label in verdicts.items()]
 
 
-def _matrix(rows: Sequence[Sequence[float]]) -> np.ndarray:
+def matrix(rows: Sequence[Sequence[float]]) -> np.ndarray:
     return np.nan_to_num(np.array(rows, dtype=float), nan=UNKNOWN)
 
 
@@ -94,14 +96,14 @@ def train(case_type: str, examples: Sequence[Example], *, seed: int = 0) -> Trai
         )
     base = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=seed)
     model = CalibratedClassifierCV(base, method="sigmoid", cv=3)
-    model.fit(_matrix([e.features for e in train_rows]), np.array(labels))
+    model.fit(matrix([e.features for e in train_rows]), np.array(labels))
     precision = None
     if test_rows and len({e.label for e in test_rows}) == 2:
-        scores = model.predict_proba(_matrix([e.features for e in test_rows]))[:, 1]
+        scores = model.predict_proba(matrix([e.features for e in test_rows]))[:, 1]
         precision = float(average_precision_score([e.label for e in test_rows], scores))
     return TrainedModel(case_type, model, len(train_rows), len(test_rows), precision)
 
 
 def risk(model: TrainedModel, features: Sequence[Sequence[float]]) -> np.ndarray:
     """Probability of a violation of the model's case type, per row of features (``FEATURES`` order)."""
-    return model.model.predict_proba(_matrix(features))[:, 1]
+    return model.model.predict_proba(matrix(features))[:, 1]

@@ -1,8 +1,12 @@
 """Celery tasks of the accounts app. Each takes ids and calls one service; redelivery changes nothing twice."""
 
+import logging
+
 from celery import shared_task
 
-from accounts import partitions, signal_updates, strikes
+from accounts import cases, partitions, risk_versions, signal_updates, strikes
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -27,3 +31,21 @@ def maintain_event_partitions() -> dict:
 def count_strikes() -> int:
     """Periodic: strikes for new content removals; a policy case when an account reaches a threshold."""
     return strikes.count_strikes()
+
+
+@shared_task(ignore_result=True)
+def retrain_risk_model(actor_label: str = "celery") -> int | None:
+    """Train the account risk models from the case decisions and register a version; its id, or None if refused."""
+    try:
+        version = risk_versions.retrain_risk_models(actor_label=actor_label)
+    except risk_versions.RetrainingRefused as refused:
+        logger.warning("account risk retraining refused: %s", refused)
+        return None
+    cases.rescore_open_cases()  # the open cases get the new version's risk (active or shadow) now
+    return version.pk
+
+
+@shared_task(ignore_result=True)
+def rescore_open_cases() -> int:
+    """After a risk model version is promoted: every open case scored and reordered with the new active version."""
+    return cases.rescore_open_cases()

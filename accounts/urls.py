@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import api, views
+from accounts import api, risk_model_views, views
 
 # Mounted under /api/v1/ by moderation_site.urls.
 api_urlpatterns = [
@@ -14,5 +14,6 @@ urlpatterns = [
     path("account-cases/<int:case_id>/", views.case_view, name="account-case"),
     path("account-cases/<int:case_id>/decide", views.decide, name="account-case-decide"),
     path("account-appeals/<int:appeal_id>/", views.appeal_view, name="account-appeal"),
+    path("account-risk-models/", risk_model_views.risk_models, name="account-risk-models"),
     path("account-appeals/<int:appeal_id>/decide", views.decide_appeal_view, name="account-appeal-decide"),
 ]

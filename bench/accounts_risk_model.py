@@ -9,8 +9,10 @@
 2. On the training seed, 1,000 case decisions: per case type, 250 accounts are decided, up to half of them
    accounts a rule opened a case of that type on, the rest drawn at random (as a review sample would),
    each decided with the simulator's truth ("is it a <type>?").
-3. Trains one model per case type on those decisions (``accounts.risk_model``: calibrated gradient
-   boosting over each account's peak signal values) and scores every account of the held-out seed.
+3. Runs the retraining run (``accounts.risk_versions.retrain_risk_models``: one calibrated gradient
+   boosting model per case type over each account's peak signal values, registered as the first, active,
+   account risk version with its artifact and held-out metrics) and scores every account of the held-out
+   seed with the registered version, loaded back from its artifact after the sha256 check.
 4. Prints per attack type the share the rules catch and the share the model catches at risk >= 0.5, and
    the share of ordinary users each flags. ``--tiny`` for CI.
 """
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_django(database_url=url)
     from django.utils import timezone
 
-    from accounts import risk_model
+    from accounts import risk_versions
     from accounts.default_rules import install_default_rules
     from accounts.models import Account, AccountCase, DetectionRule
     from accounts.simulated_load import load_simulation
@@ -72,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.train_seed)
     per_type = args.decisions // len(TYPES)
     now = timezone.now()
-    models = {}
     for case_type in TYPES:
         flagged_by_rules = list(
             AccountCase.objects.filter(case_type=case_type, account__author__source=train_sim.source)
@@ -92,12 +93,11 @@ def main(argv: list[str] | None = None) -> int:
                 account_id=account_id, case_type=case_type, status="closed", opened_at=now, closed_at=now,
                 violation=truth[account_id],
             )  # fmt: skip
-        examples = risk_model.examples_from_decisions(case_type)
-        models[case_type] = risk_model.train(case_type, examples, seed=args.train_seed)
+
+    version = risk_versions.retrain_risk_models(actor_label="bench/accounts_risk_model.py", seed=args.train_seed)
 
     test_sim = sims[args.test_seed]
     test_ids = [ids[(test_sim.source, a)] for a in test_sim.labels]
-    features = risk_model.peak_values(test_ids)
     label_of = {ids[(test_sim.source, a)]: label for a, label in test_sim.labels.items()}
     rule_cases: dict[int, set[str]] = {}
     for account_id, case_type in AccountCase.objects.filter(account_id__in=test_ids, rule__isnull=False).values_list(
@@ -105,21 +105,25 @@ def main(argv: list[str] | None = None) -> int:
     ):
         rule_cases.setdefault(account_id, set()).add(case_type)
     flagged = {
-        case_type: {
-            account_id
-            for account_id, p in zip(test_ids, risk_model.risk(model, [features[i] for i in test_ids]), strict=True)
-            if p >= 0.5
-        }
-        for case_type, model in models.items()
+        case_type: {i for i, p in risk_versions.risks_of_accounts(version, case_type, test_ids).items() if p >= 0.5}
+        for case_type in TYPES
     }
 
     print(
         f"SYNTHETIC DATA: trained on seed {args.train_seed} ({args.decisions} case decisions, {per_type} per type), "
         f"tested on seed {args.test_seed} ({len(test_ids):,} accounts, {hours} h)"
     )
-    for case_type, model in models.items():
-        ap = "n/a" if model.held_out_average_precision is None else f"{model.held_out_average_precision:.3f}"
-        print(f"  {case_type}: {model.train_examples} training decisions, held-out average precision {ap}")
+    print(f"registered {version.name} ({version.get_status_display().lower()}), sha256 {version.artifact_sha256[:16]}")
+    for case_type in TYPES:
+        m = version.metrics.get(case_type)
+        if m is None:
+            print(f"  {case_type}: not trained ({version.metrics['skipped'][case_type]})")
+            continue
+        ap = "n/a" if m["held_out_average_precision"] is None else f"{m['held_out_average_precision']:.3f}"
+        print(
+            f"  {case_type}: {m['train_decisions']} training decisions, {m['held_out_decisions']} held out, "
+            f"held-out average precision {ap}"
+        )
     print(f"{'attack type':<14} {'accounts':>8} {'rules':>8} {'model':>8}")
     for case_type in TYPES:
         accounts = [i for i in test_ids if label_of[i] == case_type]
