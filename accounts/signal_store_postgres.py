@@ -12,7 +12,8 @@ from datetime import datetime
 import orjson
 from django.db import connection
 
-from accounts.models import Account, AccountSignals
+from accounts.models import Account, AccountSignals, SignalReading
+from accounts.risk_signals import SIGNALS
 
 
 def _json(value: object) -> str:
@@ -52,14 +53,21 @@ def save_event_times(accounts: Sequence[Account], now: datetime) -> None:
 
 
 def insert_snapshots(rows: Sequence[tuple[int, dict, list[str], list[str]]], now: datetime) -> None:
-    """``(account_id, values, event_types, countries)`` rows taken at ``now``."""
+    """``(account_id, values, event_types, countries)`` rows taken at ``now``: each a snapshot and, in the same
+    statement, its ``SignalReading`` (the numbers as columns, for rule previews)."""
     document = [{"id": r[0], "vals": r[1], "types": r[2], "countries": r[3]} for r in rows]
+    names = ", ".join(f'"{name}"' for name in SIGNALS)
+    numbers = ", ".join(f"(vals->>'{name}')::float8" for name in SIGNALS)
     with connection.cursor() as cursor:
         cursor.execute(
-            'INSERT INTO accounts_signalsnapshot (account_id, taken_at, "values", event_types, countries) '
-            "SELECT id, %s, vals, types, countries "
-            "FROM jsonb_to_recordset(%s::jsonb) AS t(id bigint, vals jsonb, types jsonb, countries jsonb)",
-            [now, _json(document)],
+            "WITH t AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) "
+            "           AS t(id bigint, vals jsonb, types jsonb, countries jsonb)), "
+            "snapshots AS ("
+            '  INSERT INTO accounts_signalsnapshot (account_id, taken_at, "values", event_types, countries) '
+            "  SELECT id, %s, vals, types, countries FROM t) "
+            f"INSERT INTO {SignalReading._meta.db_table} (account_id, taken_at, event_types, countries, {names}) "
+            f"SELECT id, %s, types, countries, {numbers} FROM t",
+            [_json(document), now, now],
         )
 
 

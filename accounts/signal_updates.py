@@ -30,6 +30,7 @@ from accounts.models import (
     AccountSignals,
     DetectionRule,
     RuleFiring,
+    SignalReading,
     SignalSnapshot,
 )
 
@@ -103,6 +104,15 @@ def _save(
     SignalSnapshot.objects.bulk_create(
         SignalSnapshot(account_id=a, taken_at=now, values=v, event_types=t, countries=c) for a, v, t, c in snapshots
     )
+    SignalReading.objects.bulk_create(
+        SignalReading(account_id=a, taken_at=now, event_types=t, countries=c, **reading_numbers(v))
+        for a, v, t, c in snapshots
+    )
+
+
+def reading_numbers(values: dict) -> dict[str, float | None]:
+    """A snapshot's values as ``SignalReading`` columns (every signal; one without a value is NULL)."""
+    return {name: None if values.get(name) is None else float(values[name]) for name in risk_signals.SIGNALS}
 
 
 def _pending_events(rows: Sequence[AccountSignals]) -> dict[int, list[dict]]:
