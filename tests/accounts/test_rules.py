@@ -86,6 +86,7 @@ def test_the_preview_over_the_narrow_readings_finds_what_the_rules_find_on_the_f
     sources = dict(Author.objects.values_list("pk", "source"))
     rule_sets = [rule["conditions"] for rule in DEFAULT_RULES] + [
         [{"field": "signal.account_age_days", "op": "<", "value": 1}],
+        [{"field": "signal.distinct_countries_24h", "op": ">=", "value": 1}],  # most accounts sit at exactly 1
         [{"field": "signal.minutes_new_device_to_sensitive_change", "op": "<=", "value": 30}],
         [{"field": "signal.distinct_ips_24h", "op": "==", "value": 1}, {"field": "event.country", "op": "not_in",
                                                                          "value": ["US"]}],
