@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import AccountEvent, EventReceipt, SignalSnapshot
+from accounts.models import AccountEvent, EventReceipt, SignalReading, SignalSnapshot
 
 PARENT = "accounts_accountevent"
 DAYS_AHEAD = 3
@@ -47,6 +47,7 @@ def maintain_event_partitions(*, now: datetime | None = None) -> dict[str, int]:
     EventReceipt.objects.filter(occurred_at__lt=cutoff).delete()
     # Snapshots serve rule previews (7 days) and the risk model's features: kept as long as events.
     SignalSnapshot.objects.filter(taken_at__lt=cutoff).delete()
+    SignalReading.objects.filter(taken_at__lt=cutoff).delete()
     if connection.vendor != "postgresql":
         deleted, _ = AccountEvent.objects.filter(occurred_at__lt=cutoff).delete()
         return {"created": 0, "dropped": 0, "deleted": deleted}

@@ -11,12 +11,15 @@ import ipaddress
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts import cases, detection, risk_signals
@@ -30,6 +33,7 @@ from accounts.models import (
     AccountSignals,
     DetectionRule,
     RuleFiring,
+    SignalReading,
     SignalSnapshot,
 )
 
@@ -44,22 +48,58 @@ EVENT_FIELDS = (
 )  # fmt: skip
 
 
+@dataclass
+class _SignalsRow:
+    """An ``AccountSignals`` row being updated, as plain values: a model instance each (and an ``Account`` and
+    ``Author`` instance beside it) cost ~0.1 ms of Python per account, a third of a worker's time per event."""
+
+    account_id: int
+    state: dict
+    processed_event_id: int
+    pending_since: datetime
+    values: dict | None = None
+
+
+@dataclass
+class _AccountRow:
+    """What an update reads and writes of an ``Account`` and its author."""
+
+    pk: int
+    signed_up_at: datetime | None
+    first_event_at: datetime | None
+    last_event_at: datetime | None
+    created_at: datetime | None  # the author's account_created_at (from the platform)
+    source: str
+
+
 def update_account_signals(*, account_ids: Sequence[int], now: datetime | None = None) -> int:
     """Fold the pending events of ``account_ids`` into their signals and run the rules; returns accounts updated."""
     now = now or timezone.now()
     with transaction.atomic():
-        rows = list(
-            AccountSignals.objects.select_for_update(skip_locked=True)
+        # The state comes back as text and is decoded by orjson: the json module's decoder took 0.48 s of a
+        # 7 s profile of 5,000 events (2,615 states of a few kB each).
+        rows = [
+            _SignalsRow(account_id, orjson.loads(state), processed, pending_since)
+            for account_id, state, processed, pending_since in AccountSignals.objects.select_for_update(
+                skip_locked=True
+            )
             .filter(account_id__in=account_ids, pending_since__isnull=False)
             .order_by("account_id")
-        )
+            .values_list("account_id", Cast("state", TextField()), "processed_event_id", "pending_since")
+        ]
         if not rows:
             return 0
+        ids = [row.account_id for row in rows]
         events = _pending_events(rows)
-        accounts = Account.objects.select_related("author").in_bulk([row.account_id for row in rows])
+        accounts = {
+            values[0]: _AccountRow(*values)
+            for values in Account.objects.filter(pk__in=ids).values_list(
+                "pk", "signed_up_at", "first_event_at", "last_event_at", "author__account_created_at", "author__source"
+            )
+        }
         _record_identifiers(events, now)
-        _refresh_ring_members(events, [row.account_id for row in rows], now)
-        links = _link_counts([row.account_id for row in rows], now)
+        _refresh_ring_members(events, ids, now)
+        links = _link_counts(ids, now)
         facts = []
         for row in rows:
             mine = events.get(row.account_id, [])
@@ -69,16 +109,14 @@ def update_account_signals(*, account_ids: Sequence[int], now: datetime | None =
             )
             row.state = risk_signals.prune(folded, now=now)
             row.values = risk_signals.current_values(
-                row.state, now=now, links=links.get(row.account_id), created_at=account.author.account_created_at
+                row.state, now=now, links=links.get(row.account_id), created_at=account.created_at
             )
             row.processed_event_id = max((e["id"] for e in mine), default=row.processed_event_id)
-            row.pending_since = None
-            row.updated_at = now
             _note_event_times(account, mine, row.state)
             facts.append(
                 detection.AccountFacts(
                     account_id=row.account_id,
-                    source=account.author.source,
+                    source=account.source,
                     values=row.values,
                     event_types=frozenset(e["type"] for e in mine),
                     countries=frozenset(e["country"] for e in mine if e["country"]),
@@ -90,7 +128,7 @@ def update_account_signals(*, account_ids: Sequence[int], now: datetime | None =
 
 
 def _save(
-    rows: Sequence[AccountSignals], accounts: Sequence[Account], facts: Sequence[detection.AccountFacts], now: datetime
+    rows: Sequence[_SignalsRow], accounts: Sequence[_AccountRow], facts: Sequence[detection.AccountFacts], now: datetime
 ) -> None:
     snapshots = [(f.account_id, dict(f.values), sorted(f.event_types), sorted(f.countries)) for f in facts]
     if connection.vendor == "postgresql":
@@ -98,14 +136,39 @@ def _save(
         fast.save_event_times(accounts, now)
         fast.insert_snapshots(snapshots, now)
         return
-    AccountSignals.objects.bulk_update(rows, ["state", "values", "processed_event_id", "pending_since", "updated_at"])
-    Account.objects.bulk_update(accounts, ["signed_up_at", "first_event_at", "last_event_at", "updated_at"])
+    AccountSignals.objects.bulk_update(
+        [
+            AccountSignals(
+                account_id=r.account_id, state=r.state, values=r.values, processed_event_id=r.processed_event_id,
+                pending_since=None, updated_at=now,
+            )
+            for r in rows
+        ],
+        ["state", "values", "processed_event_id", "pending_since", "updated_at"],
+    )  # fmt: skip
+    Account.objects.bulk_update(
+        [
+            Account(pk=a.pk, signed_up_at=a.signed_up_at, first_event_at=a.first_event_at,
+                    last_event_at=a.last_event_at, updated_at=now)
+            for a in accounts
+        ],
+        ["signed_up_at", "first_event_at", "last_event_at", "updated_at"],
+    )  # fmt: skip
     SignalSnapshot.objects.bulk_create(
         SignalSnapshot(account_id=a, taken_at=now, values=v, event_types=t, countries=c) for a, v, t, c in snapshots
     )
+    SignalReading.objects.bulk_create(
+        SignalReading(account_id=a, taken_at=now, event_types=t, countries=c, **reading_numbers(v))
+        for a, v, t, c in snapshots
+    )
 
 
-def _pending_events(rows: Sequence[AccountSignals]) -> dict[int, list[dict]]:
+def reading_numbers(values: dict) -> dict[str, float | None]:
+    """A snapshot's values as ``SignalReading`` columns (every signal; one without a value is NULL)."""
+    return {name: None if values.get(name) is None else float(values[name]) for name in risk_signals.SIGNALS}
+
+
+def _pending_events(rows: Sequence[_SignalsRow]) -> dict[int, list[dict]]:
     # Intake refuses events older than ACCOUNT_EVENT_MAX_AGE_DAYS, so older partitions need not be read.
     oldest = min(row.pending_since for row in rows) - timedelta(days=settings.ACCOUNT_EVENT_MAX_AGE_DAYS, hours=1)
     after = {row.account_id: row.processed_event_id for row in rows}
@@ -133,7 +196,7 @@ def _facts(event: dict) -> risk_signals.EventFacts:
     )
 
 
-def _note_event_times(account: Account, events: Sequence[dict], state: dict) -> None:
+def _note_event_times(account: _AccountRow, events: Sequence[dict], state: dict) -> None:
     if not events:
         return
     times = [e["occurred_at"] for e in events]
@@ -141,7 +204,6 @@ def _note_event_times(account: Account, events: Sequence[dict], state: dict) -> 
     account.last_event_at = max([*times, account.last_event_at] if account.last_event_at else times)
     if account.signed_up_at is None and state.get("signup_at"):
         account.signed_up_at = datetime.fromtimestamp(state["signup_at"], tz=UTC)
-    account.updated_at = timezone.now()
 
 
 def network_of(ip: str) -> str:

@@ -70,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="with --reuse: finish a build that was interrupted")
     parser.add_argument("--drop", action="store_true", help="drop the database after measuring")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--snapshots-only",
+        action="store_true",
+        help="build only what a rule preview reads (authors, accounts, snapshots and their readings, the default "
+        "rules) at full size, and measure only the preview",
+    )
     args = parser.parse_args(argv)
 
     admin_url = require_postgres_url("bench/accounts_scale.py")
@@ -85,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = table_sizes(url)
     print("data: " + ", ".join(f"{name} {count:,}" for name, count in sizes.items()), flush=True)
     results = measure(args)
+    if args.snapshots_only:
+        results = {"rule preview (7 days)": results["rule preview (7 days)"]}
     for name, values in results.items():
         goal = GOALS_MS[name]
         p95 = percentile(values, 0.95)
@@ -153,9 +161,11 @@ def build(url: str, args: argparse.Namespace) -> None:
         AccountIdentifier,
         AccountSignals,
         DetectionRule,
+        SignalReading,
         SignalSnapshot,
     )
     from accounts.partitions import partition_name
+    from accounts.risk_signals import SIGNALS
     from intake.models import Author, Item
     from queues.models import Queue
 
@@ -241,7 +251,7 @@ def build(url: str, args: argparse.Namespace) -> None:
         type_sql = f"CASE {' '.join(bounds[:-1])} ELSE '{types[-1][0]}' END"
         ring = f"(a / {RING_SIZE}) %% 50 = 0"
         chunk = 2_000_000
-        for low in range(0, args.events if _empty(conn, AccountEvent) else 0, chunk):
+        for low in range(0, args.events if _empty(conn, AccountEvent) and not args.snapshots_only else 0, chunk):
             high = min(args.events, low + chunk) - 1
             insert_select(
                 conn,
@@ -292,7 +302,9 @@ def build(url: str, args: argparse.Namespace) -> None:
             ("payment", f"CASE WHEN {ring} THEN 'ringcard-' || (a / {RING_SIZE}) ELSE 'card-' || a END",
              f"a %% 5 < 2 OR {ring}"),
         ]  # fmt: skip
-        for kind, value, where in identifier_sources if _empty(conn, AccountIdentifier) else ():
+        for kind, value, where in (
+            identifier_sources if _empty(conn, AccountIdentifier) and not args.snapshots_only else ()
+        ):
             insert_select(
                 conn,
                 AccountIdentifier,
@@ -329,8 +341,21 @@ def build(url: str, args: argparse.Namespace) -> None:
                 {**params, "low": low, "high": high, "total": snapshots},
             )
             _step(f"snapshots {high + 1:,}", started)
+        # Each snapshot's SignalReading, as accounts.signal_store_postgres.insert_snapshots writes it beside it.
+        columns = ", ".join(f'"{name}"' for name in SIGNALS)
+        numbers = ", ".join(f"(\"values\"->>'{name}')::float8" for name in SIGNALS)
+        last = conn.execute("SELECT coalesce(max(id), 0) FROM accounts_signalsnapshot").fetchone()[0]
+        for low in range(0, last + 1 if _empty(conn, SignalReading) else 0, chunk):
+            conn.execute(
+                f"INSERT INTO accounts_signalreading (account_id, taken_at, event_types, countries, "
+                f"{columns}) "
+                f"SELECT account_id, taken_at, event_types, countries, {numbers} FROM accounts_signalsnapshot "
+                "WHERE id >= %s AND id < %s ORDER BY id",
+                [low, low + chunk],
+            )
+            _step(f"readings < {low + chunk:,}", started)
 
-        if _empty(conn, Item):
+        if _empty(conn, Item) and not args.snapshots_only:
             insert_select(
                 conn,
                 Item,
@@ -347,7 +372,7 @@ def build(url: str, args: argparse.Namespace) -> None:
                 params,
             )
         _step("items", started)
-    if not AccountCase.objects.exists():
+    if not AccountCase.objects.exists() and not args.snapshots_only:
         _cases(args, queue, params["first"])
     _step("cases", started)
     with connect(url, autocommit=True) as conn:
@@ -420,6 +445,7 @@ def table_sizes(url: str) -> dict[str, int]:
         "events": "accounts_accountevent",
         "identifiers": "accounts_accountidentifier",
         "snapshots": "accounts_signalsnapshot",
+        "snapshot readings": "accounts_signalreading",
         "items": "queues_item",
         "open cases": "accounts_accountcase",
     }
@@ -444,7 +470,7 @@ def measure(args: argparse.Namespace) -> dict[str, list[float]]:
     client.force_login(get_user_model().objects.get(username="bench-scale-reviewer"))
     case_ids = list(AccountCase.objects.values_list("pk", flat=True))
     results: dict[str, list[float]] = {name: [] for name in GOALS_MS}
-    for index in range(10 + args.samples):
+    for index in range(0 if args.snapshots_only else 10 + args.samples):
         case_id = rng.choice(case_ids)
         started = time.perf_counter()
         response = client.get(f"/account-cases/{case_id}/")
@@ -455,7 +481,7 @@ def measure(args: argparse.Namespace) -> dict[str, list[float]]:
             results["case view"].append(elapsed)
 
     low, high = Account.objects.order_by("pk").values_list("pk", flat=True)[:1][0], Account.objects.latest("pk").pk
-    for _ in range(args.samples):
+    for _ in range(0 if args.snapshots_only else args.samples):
         account = Account.objects.get(pk=rng.randint(low, high))
         started = time.perf_counter()
         selectors.linked_accounts(account)

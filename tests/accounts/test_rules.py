@@ -4,10 +4,14 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from accounts.default_rules import DEFAULT_RULES
 from accounts.detection import AccountFacts, Rule, condition_holds, firings, validate_conditions
-from accounts.models import AccountCase, DetectionRule, SignalSnapshot
+from accounts.models import AccountCase, DetectionRule, SignalReading, SignalSnapshot
 from accounts.rule_preview import preview_rule
 from accounts.signal_updates import update_account_signals
+from accounts.simulated_load import load_simulation
+from accounts.simulator import Sizes, simulate
+from intake.models import Author
 from tests.accounts.factories import event, store
 from tests.factories import make_queue
 
@@ -63,12 +67,55 @@ def test_the_preview_counts_accounts_the_rule_would_have_fired_on_in_the_last_se
     update_account_signals(account_ids=store(event("login_failed", account="fine")).account_ids)
     old = store(*[event("login_failed", account="long-ago") for _ in range(6)])
     update_account_signals(account_ids=old.account_ids)
-    SignalSnapshot.objects.filter(account_id__in=old.account_ids).update(taken_at=timezone.now() - timedelta(days=8))
+    eight_days_ago = timezone.now() - timedelta(days=8)
+    SignalSnapshot.objects.filter(account_id__in=old.account_ids).update(taken_at=eight_days_ago)
+    SignalReading.objects.filter(account_id__in=old.account_ids).update(taken_at=eight_days_ago)
 
     preview = preview_rule(conditions=FAILED_LOGINS, case_type="takeover")
 
     assert preview.accounts == 3
     assert len(preview.sample_account_ids) == 3
+
+
+@pytest.mark.django_db
+def test_the_preview_over_the_narrow_readings_finds_what_the_rules_find_on_the_full_snapshots():
+    """The preview scans ``SignalReading`` columns; its accounts must be exactly those on which the rule's own
+    code holds over the full JSON snapshots of the window, for every operator and for signals without a value."""
+    load_simulation(simulate(seed=7, end=timezone.now(), hours=2, sizes=Sizes.tiny()), slice_minutes=10)
+    assert SignalReading.objects.count() == SignalSnapshot.objects.count() > 50
+    sources = dict(Author.objects.values_list("pk", "source"))
+    rule_sets = [rule["conditions"] for rule in DEFAULT_RULES] + [
+        [{"field": "signal.account_age_days", "op": "<", "value": 1}],
+        [{"field": "signal.distinct_countries_24h", "op": ">=", "value": 1}],  # most accounts sit at exactly 1
+        [{"field": "signal.minutes_new_device_to_sensitive_change", "op": "<=", "value": 30}],
+        [{"field": "signal.distinct_ips_24h", "op": "==", "value": 1}, {"field": "event.country", "op": "not_in",
+                                                                         "value": ["US"]}],
+        [{"field": "signal.failed_logins_24h", "op": ">", "value": 0}, {"field": "signal.signups_on_device",
+                                                                          "op": "<", "value": 3}],
+    ]  # fmt: skip
+    fired_somewhere = 0
+    for conditions in rule_sets:
+        rule = Rule(0, conditions, "fraud", 1)
+        expected = {
+            snapshot.account_id
+            for snapshot in SignalSnapshot.objects.all()
+            if firings(
+                AccountFacts(
+                    account_id=snapshot.account_id,
+                    source=sources[snapshot.account_id],
+                    values=snapshot.values,
+                    event_types=frozenset(snapshot.event_types),
+                    countries=frozenset(snapshot.countries),
+                ),
+                [rule],
+            )
+        }
+        preview = preview_rule(conditions=conditions, case_type="fraud")
+        assert preview.accounts == len(expected), conditions
+        assert set(preview.sample_account_ids) <= expected
+        assert preview.snapshots_checked <= SignalReading.objects.count()
+        fired_somewhere += bool(expected)
+    assert fired_somewhere >= 4  # the comparison is not between empty sets
 
 
 @pytest.mark.django_db

@@ -72,3 +72,16 @@ def test_the_scale_benchmark_builds_its_data_and_prints_the_three_figures():
     for figure in ("case view", "linked-account lookup", "rule preview \\(7 days\\)"):
         assert re.search(rf"^{figure}: n=\d+ p50 [\d.]+ ms, p95 [\d.]+ ms", out, re.MULTILINE), out
     assert "dropped moderation_accounts_bench_tiny_scale" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ON_POSTGRES, reason="measures PostgreSQL queries over a generated data set")
+def test_the_scale_benchmark_can_build_only_what_the_rule_preview_reads():
+    out = run(
+        "bench/accounts_scale.py", "--accounts", "2000", "--events", "20000", "--days", "8", "--snapshots-only",
+        "--database", "moderation_accounts_bench_tiny_scale_snap", "--drop",
+    )  # fmt: skip
+
+    assert re.search(r"data: accounts 2,000, events 0, identifiers 0, snapshots 6,666, snapshot readings 6,666", out)
+    assert re.search(r"^rule preview \(7 days\): n=8 p50 [\d.]+ ms, p95 [\d.]+ ms", out, re.MULTILINE), out
+    assert "case view:" not in out
