@@ -118,9 +118,7 @@ def _label_sources(kind: str, name: str) -> list[LabelSource]:
         answered = CrowdAssignment.objects.filter(labeler__username=name, answered_at__isnull=False).exclude(answer="")
         sources.append(LabelSource(answered, "task__item_id"))
     if kind == Labeler.Kind.LLM:
-        sources.append(
-            LabelSource(LLMResult.objects.filter(labeler__name=name, state=LLMResult.State.DONE), "item_id")
-        )
+        sources.append(LabelSource(LLMResult.objects.filter(labeler__name=name, state=LLMResult.State.DONE), "item_id"))
     return sources
 
 
