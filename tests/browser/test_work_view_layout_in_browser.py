@@ -18,9 +18,9 @@ PASSWORD = "a-good-password-42"
 # Per score row: the label's box, the number's box, and whether the label is cut (wider inside than shown).
 MEASURE = """() => Array.from(document.querySelectorAll("ul.scores li")).map((li) => {
   const label = li.querySelector("label"), num = li.querySelector(".num");
-  const l = label.getBoundingClientRect(), n = num.getBoundingClientRect();
+  const l = label.getBoundingClientRect(), n = num.getBoundingClientRect(), style = getComputedStyle(label);
   return {name: label.textContent.trim(), lines: label.getClientRects().length, height: l.height,
-          lineHeight: parseFloat(getComputedStyle(label).lineHeight) || 1.5 * parseFloat(getComputedStyle(label).fontSize),
+          lineHeight: parseFloat(style.lineHeight) || 1.5 * parseFloat(style.fontSize),
           cut: label.scrollWidth > label.clientWidth, right: l.right, top: l.top, bottom: l.bottom,
           numLeft: n.left, numTop: n.top, numBottom: n.bottom};
 })"""
