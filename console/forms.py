@@ -31,7 +31,7 @@ class SearchCriteria:
     decision: str = ""
     reviewer: str = ""
     author_id: int | None = None
-    # The labeler filter: kind is moderator, crowd or llm, or empty for "a moderator or crowd worker of this name".
+    # The labeler filter: kind is moderator, crowd or llm (empty: no labeler filter).
     labeler_kind: str = ""
     labeler_name: str = ""
 
@@ -40,13 +40,12 @@ class SearchCriteria:
         return self == SearchCriteria()
 
 
-# A labeler is named as the labeler table names it ("moderator:ana", "crowd:bo", "llm:<model>:spam:v2"); a bare
-# username means that person's labels as a moderator or as a crowd worker.
+# A labeler is named as the labeler table names it ("moderator:ana", "crowd:bo", "llm:<model>:spam:v2").
 LABELER_PREFIXES = {f"{kind}:": kind for kind in (Labeler.Kind.MODERATOR, Labeler.Kind.CROWD, Labeler.Kind.LLM)}
 
 
 def parse_labeler(value: str) -> tuple[str, str]:
-    """(kind, name) of a labeler as typed; kind is empty for a bare username. Raises ValidationError."""
+    """(kind, name) of a labeler as typed; ("", "") for none. Raises ValidationError."""
     value = value.strip()
     for prefix, kind in LABELER_PREFIXES.items():
         if value.startswith(prefix):
@@ -55,7 +54,9 @@ def parse_labeler(value: str) -> tuple[str, str]:
             if not value[len(prefix) :].strip():
                 raise forms.ValidationError(f"Name the labeler after “{prefix}”.")
             return kind, name
-    if ":" in value:
+    if value:
+        # A bare name would be two kinds of labels at once, which no index leads to: walking every item for it
+        # took 10-14 s over 1,000,000 items (bench/RESULTS-console2.md). The kind is asked for instead.
         raise forms.ValidationError("Start with moderator:, crowd: or llm: (as the labeler table names them).")
     return "", value
 

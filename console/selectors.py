@@ -112,9 +112,9 @@ def _label_sources(kind: str, name: str) -> list[LabelSource]:
     are their answered assignments; an LLM labeler's are its finished results (``labeling.models``).
     """
     sources = []
-    if kind in ("", Labeler.Kind.MODERATOR):
+    if kind == Labeler.Kind.MODERATOR:
         sources.append(LabelSource(Label.objects.filter(reviewer__username=name), "item_id"))
-    if kind in ("", Labeler.Kind.CROWD):
+    if kind == Labeler.Kind.CROWD:
         answered = CrowdAssignment.objects.filter(labeler__username=name, answered_at__isnull=False).exclude(answer="")
         sources.append(LabelSource(answered, "task__item_id"))
     if kind == Labeler.Kind.LLM:
@@ -190,14 +190,13 @@ def filtered_items(viewer: Viewer, criteria, *, before: int | None = None) -> Qu
 def _driver(criteria) -> LabelSource | None:  # noqa: ANN001
     """The rows whose newest item ids lead a page to its items (see ``_page_through``), or None to walk the items.
 
-    Every matching item must have such a row: decisions when the criteria ask for one, else the labels of a
-    labeler of one kind. A bare username (two kinds of labels) walks the items.
+    Every matching item must have such a row: decisions when the criteria ask for one, else the labeler's labels.
     """
     if criteria.decision or criteria.reviewer:
         return LabelSource(_matching_decisions(criteria), "item_id")
     if criteria.labeler_name:
-        sources = _label_sources(criteria.labeler_kind, criteria.labeler_name)
-        return sources[0] if len(sources) == 1 else None
+        [source] = _label_sources(criteria.labeler_kind, criteria.labeler_name)
+        return source
     return None
 
 

@@ -55,8 +55,6 @@ def test_each_kind_of_labeler_finds_only_what_it_labelled_in_the_users_queues(la
     assert _ids(lead, "moderator:ana") == [first.pk]
     assert _ids(lead, "crowd:bo") == [second.pk]  # the unanswered assignment on the first item is no label
     assert _ids(lead, labelled["llm"]) == [third.pk]  # the failed result on the first item is no label
-    assert _ids(lead, "ana") == [first.pk]  # a bare username: as a moderator or a crowd worker
-    assert _ids(lead, "bo") == [second.pk]
     assert _ids(lead, "moderator:bo") == []
     assert _ids(lead, "llm:nobody") == []
 
@@ -79,7 +77,12 @@ def test_the_filter_combines_with_text_and_other_filters(labelled, lead):
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("moderator:", "Name the labeler"), ("robot:x", "Start with moderator:, crowd: or llm:"), ("llm: ", "Name")],
+    [
+        ("moderator:", "Name the labeler"),
+        ("robot:x", "Start with moderator:, crowd: or llm:"),
+        ("ana", "Start with moderator:, crowd: or llm:"),  # a bare name: which kind of labels?
+        ("llm: ", "Name"),
+    ],
 )
 def test_a_labeler_that_does_not_parse_is_named(value, message, team):
     form = SearchForm({"labeler": value}, queues=())

@@ -1,19 +1,14 @@
-"""Bulk "add to a crowd task set", and the indexes the search's labeler filter reads on PostgreSQL.
-
-A labeler's newest labelled items lead a filtered page (console.selectors._page_through): review labels by
-reviewer and item, LLM results by labeler and item. SQLite (the embedded default) scans instead.
-"""
+"""Bulk "add to a crowd task set", and the LLM results' index the search's labeler filter reads on PostgreSQL
+(see 0007; this one needs labeling's tables, so it comes after them)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
 
 CREATE = [
-    "CREATE INDEX IF NOT EXISTS console_label_reviewer_item ON queues_label (reviewer_id, item_id)",
     "CREATE INDEX IF NOT EXISTS console_llmresult_labeler_item ON labeling_llmresult (labeler_id, item_id)",
 ]
 DROP = [
     "DROP INDEX IF EXISTS console_llmresult_labeler_item",
-    "DROP INDEX IF EXISTS console_label_reviewer_item",
 ]
 
 
@@ -28,7 +23,7 @@ def _run(statements):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("console", "0006_bulk_rescore"),
+        ("console", "0007_labeler_filter_indexes"),
         ("labeling", "0003_prompt_previews"),
     ]
 
