@@ -15,6 +15,9 @@ What it does, in order:
    a third of the items, the rarest in a few dozen), from 20,000 authors, a ticket id on every tenth item, one
    queue entry each over 5 queues (70 % decided with a decision, 30 % pending), one active ``spam`` score each;
    then ``VACUUM (ANALYZE)``;
+2b. unless it holds labels already, adds the labels the labeler filter reads (``add_labels``): one review label
+   per decision (the lead's), an LLM labeler's results on 0.5 % of the items, a crowd worker's answers on
+   0.1 % (in a queue the lead sees);
 3. times each scenario through Django's test client in this process (the whole request: middleware, session,
    form, queries, template), ``--requests`` times after 5 warm-up requests, as a lead who is a member of 3 of
    the 5 queues (so the "queues you may see" condition is real), and prints p50/p95 of wall time and of the
@@ -160,6 +163,52 @@ def generate(url: str, *, items: int) -> float:
     return time.perf_counter() - started
 
 
+LLM_LABELER = "llm:bench-model:spam:v1"
+CROWD_WORKER = "bench-crowd-worker"
+
+
+def add_labels(url: str) -> float:
+    """The labels of three kinds of labeler (see the module's docstring, 2b); returns the seconds it took."""
+    started = time.perf_counter()
+    from django.contrib.auth import get_user_model
+    from django.db.models import F
+    from django.utils import timezone
+
+    from classifiers.models import PolicyCategory
+    from intake.models import Item
+    from labeling.models import CrowdAssignment, CrowdTask, CrowdTaskSet, Labeler, LLMResult, LLMRun
+
+    spam = PolicyCategory.objects.get(slug="spam")
+    with connect(url) as conn:
+        conn.execute("SET synchronous_commit = off")
+        conn.execute(
+            """INSERT INTO queues_label (item_id, category_id, value, decision_id, reviewer_id, selection, created_at)
+               SELECT d.item_id, %(spam)s, d.action = 'remove', d.id, d.reviewer_id, 'routed', d.created_at
+                 FROM queues_decision d""",
+            {"spam": spam.pk},
+        )
+        conn.commit()
+    labeler = Labeler.objects.create(kind=Labeler.Kind.LLM, name=LLM_LABELER, model_name="bench-model")
+    run = LLMRun.objects.create(labeler=labeler, state=LLMRun.State.DONE)
+    now = timezone.now()
+    llm_items = Item.objects.annotate(bucket=F("pk") % 200).filter(bucket=7).values_list("pk", flat=True)
+    LLMResult.objects.bulk_create(
+        (LLMResult(run=run, labeler=labeler, item_id=pk, content_hash=str(pk), state=LLMResult.State.DONE,
+                   verdict=pk % 3 == 0, probability=0.5, finished_at=now) for pk in llm_items.iterator()),
+        batch_size=2000,
+    )  # fmt: skip
+    worker = get_user_model().objects.create_user(username=CROWD_WORKER)
+    task_set = CrowdTaskSet.objects.create(name="bench crowd set")
+    crowd_items = list(Item.objects.annotate(bucket=F("pk") % 1000).filter(bucket=5).values_list("pk", flat=True))
+    tasks = CrowdTask.objects.bulk_create([CrowdTask(task_set=task_set, item_id=pk) for pk in crowd_items])
+    CrowdAssignment.objects.bulk_create(
+        [CrowdAssignment(task=t, labeler=worker, answer="spam", answered_at=now) for t in tasks], batch_size=2000
+    )
+    with connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) queues_label, labeling_llmresult, labeling_crowdtask, labeling_crowdassignment")
+    return time.perf_counter() - started
+
+
 def scenarios(rng: random.Random) -> list[tuple[str, float, object]]:
     """(name, goal in ms, query parameters or a function returning them) per timed request kind."""
     from django.db.models import Max, Min
@@ -195,6 +244,9 @@ def scenarios(rng: random.Random) -> list[tuple[str, float, object]]:
         ("list: spam score >= 0.95", lists, {"category": "spam", "score_min": "0.95"}),
         ("list: one day", lists, {"created_from": str(today), "created_to": str(today)}),
         ("list: author", lists, lambda: {"author": rng.randint(1, AUTHORS)}),
+        ("list: labelled by the lead (moderator)", lists, {"labeler": "moderator:bench-console-lead"}),
+        ("list: labelled by an LLM (0.5 %)", lists, {"labeler": LLM_LABELER}),
+        ("list: answered by a crowd worker (0.1 %)", lists, {"labeler": f"crowd:{CROWD_WORKER}"}),
     ]
 
 
@@ -290,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"reusing the data in {args.database} (--fresh to regenerate)")
     print(f"  items {Item.objects.count():,}")
+    from review.models import Label
+
+    if not Label.objects.exists():
+        print(f"adding labels for the labeler filter in {add_labels(url):.0f} s", flush=True)
     return run(args.requests, args.seed)
 
 

@@ -34,7 +34,12 @@ MAX_BULK_ITEMS = 10_000
 CHUNK = 50
 RUN_TASK = "console.tasks.run_bulk_action"
 # Outcomes that count as done in a bulk action's progress.
-SUCCEEDED = {BulkActionItem.Outcome.DECIDED, BulkActionItem.Outcome.MOVED, BulkActionItem.Outcome.SENT}
+SUCCEEDED = {
+    BulkActionItem.Outcome.DECIDED,
+    BulkActionItem.Outcome.MOVED,
+    BulkActionItem.Outcome.SENT,
+    BulkActionItem.Outcome.ADDED,
+}
 
 
 class BulkRefused(Forbidden):

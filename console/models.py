@@ -30,6 +30,7 @@ class BulkAction(models.Model):
         MOVE = "move", "Move to a queue"
         ESCALATE = "escalate", "Escalate"
         RESCORE = "rescore", "Score again (failed items)"
+        CROWD = "crowd", "Add to a crowd task set"
 
     class State(models.TextChoices):
         PENDING = "pending", "Waiting for a worker"
@@ -45,6 +46,10 @@ class BulkAction(models.Model):
     target_queue = models.ForeignKey(
         "queues.Queue", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="Where a move or an escalation sends the items.",
+    )  # fmt: skip
+    target_task_set = models.ForeignKey(
+        "labeling.CrowdTaskSet", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The crowd task set the items are added to.",
     )  # fmt: skip
     categories = models.JSONField(default=list, blank=True, help_text="Policy category slugs of the decision.")
     note = models.TextField(blank=True)
@@ -81,6 +86,7 @@ class BulkActionItem(models.Model):
         DECIDED = "decided", "Decided"
         MOVED = "moved", "Moved"
         SENT = "sent", "Sent for scoring"
+        ADDED = "added", "Added to the task set"
         FAILED = "failed", "Left alone"
         UNDONE = "undone", "Undone"
 

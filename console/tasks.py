@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from console import bulk, bulk_moves, bulk_rescore
+from console import bulk, bulk_crowd, bulk_moves, bulk_rescore
 from console.models import BulkAction
 
 
@@ -12,6 +12,8 @@ def run_bulk_action(bulk_action_id: int) -> int:
     kind = BulkAction.objects.filter(pk=bulk_action_id).values_list("kind", flat=True).first()
     if kind == BulkAction.Kind.RESCORE:
         return bulk_rescore.run_bulk_rescore(bulk_action_id=bulk_action_id).processed
+    if kind == BulkAction.Kind.CROWD:
+        return bulk_crowd.run_bulk_crowd(bulk_action_id=bulk_action_id).processed
     if kind in bulk_moves.MOVE_KINDS:
         return bulk_moves.run_bulk_move(bulk_action_id=bulk_action_id).processed
     return bulk.run_bulk_action(bulk_action_id=bulk_action_id).processed

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from charts import svg as charts
-from console import bulk, bulk_moves, bulk_rescore, selectors, services
+from console import bulk, bulk_crowd, bulk_moves, bulk_rescore, selectors, services
 from console.access import access_for
 from console.forms import SearchForm, filter_params
 from console.models import BulkAction, SavedFilter
@@ -80,6 +80,8 @@ def search(request: HttpRequest) -> HttpResponse:
         "categories": access.categories,
         "target_queues": viewer.queues,
         "bulk_kinds": BulkAction.Kind.choices,
+        # Read only for those who may use it: the page's other readers keep their 3-5 queries.
+        "task_sets": bulk_crowd.open_task_sets() if may_bulk and bulk_crowd.may_build_task_sets(request.user) else [],
     }
     if request.htmx and request.GET.get("before"):
         return render(request, "console/search.html#rows", context)
@@ -135,6 +137,10 @@ def bulk_confirm(request: HttpRequest) -> HttpResponse:
     """The confirmation: how many items, a sample of them, and the verdict; nothing is decided yet."""
     if not bulk.may_run_bulk_actions(request.user):
         return _refused(request, "Bulk actions are for leads: you lack the 'run bulk actions' permission.", 403)
+    kind = request.POST.get("kind", BulkAction.Kind.DECIDE)
+    if kind == BulkAction.Kind.CROWD and not bulk_crowd.may_build_task_sets(request.user):
+        message = "Adding items to a crowd task set needs the 'build crowd task sets' permission."
+        return _refused(request, message, 403)
     viewer = selectors.viewer_for(request.user)
     ids = _selected_ids(request, viewer)
     if ids is None:
@@ -146,7 +152,7 @@ def bulk_confirm(request: HttpRequest) -> HttpResponse:
     if not ids:
         return _refused(request, "Select at least one item.", 400)
     sample = list(selectors.visible_items(viewer).filter(pk__in=ids[:SAMPLE_SIZE]).order_by("-pk"))
-    kind = request.POST.get("kind", BulkAction.Kind.DECIDE)
+    task_set = request.POST.get("task_set", "")
     to_queue = request.POST.get("to_queue", "")
     context = {
         "ids": ids,
@@ -161,6 +167,8 @@ def bulk_confirm(request: HttpRequest) -> HttpResponse:
         "action_label": dict(_verdict_choices()).get(request.POST.get("action", ""), ""),
         "chosen": request.POST.getlist("category"),
         "note": request.POST.get("note", ""),
+        "task_set": task_set,
+        "task_set_name": next((t.name for t in bulk_crowd.open_task_sets() if str(t.pk) == task_set), ""),
     }
     return render(request, "console/bulk_confirm.html", context)
 
@@ -175,7 +183,12 @@ def bulk_start(request: HttpRequest) -> HttpResponse:
     note = request.POST.get("note", "").strip()
     try:
         kind = request.POST.get("kind", BulkAction.Kind.DECIDE)
-        if kind == BulkAction.Kind.RESCORE:
+        if kind == BulkAction.Kind.CROWD:
+            task_set = request.POST.get("task_set", "")
+            started = bulk_crowd.start_bulk_crowd(
+                user=request.user, item_ids=item_ids, task_set_id=int(task_set) if task_set.isdigit() else None
+            )
+        elif kind == BulkAction.Kind.RESCORE:
             started = bulk_rescore.start_bulk_rescore(user=request.user, item_ids=item_ids)
         elif kind == BulkAction.Kind.DECIDE:
             started = bulk.start_bulk_decision(
@@ -217,6 +230,9 @@ def bulk_progress(request: HttpRequest, bulk_id: int) -> HttpResponse:
 @login_required
 def bulk_undo(request: HttpRequest, bulk_id: int) -> HttpResponse:
     action = _own_bulk_action(request, bulk_id)
+    if action.kind == BulkAction.Kind.CROWD:
+        messages.error(request, "Tasks added to a crowd task set are not undone: workers may have them already.")
+        return redirect(reverse("console-bulk", args=[action.pk]))
     try:
         if action.kind == BulkAction.Kind.DECIDE:
             bulk.undo_bulk_action(bulk_action_id=action.pk, user=request.user)

@@ -190,6 +190,40 @@ def create_task_set(
     return task_set
 
 
+class NotAddable(CrowdError):
+    """One item cannot join a task set (the set is closed, the item has no text or is in the set already)."""
+
+
+BUILD_PERMISSION = "labeling.build_crowd_task_sets"
+
+
+def may_build_task_sets(user: AbstractBaseUser) -> bool:
+    return bool(user.is_authenticated and user.has_perm(BUILD_PERMISSION))
+
+
+def add_item_to_task_set(*, task_set_id: int, item_id: int, user: AbstractBaseUser | None = None) -> CrowdTask:
+    """Add one item to an open task set as an ordinary task (k answers wanted), with an audit event.
+
+    Refused with NotAddable when the set is closed, the item is gone or has no text (a crowd task shows only an
+    item's text), or the item is in the set already; the caller decides whether to go on with other items.
+    """
+    with transaction.atomic():
+        task_set = CrowdTaskSet.objects.select_for_update().filter(pk=task_set_id).first()
+        if task_set is None or task_set.state != CrowdTaskSet.State.OPEN:
+            raise NotAddable("The task set is closed or gone.")
+        item = Item.objects.filter(pk=item_id).only("pk", "text").first()
+        if item is None:
+            raise NotAddable("The item is gone.")
+        if not item.text.strip():
+            raise NotAddable("It has no text: a crowd task shows only an item's text.")
+        if CrowdTask.objects.filter(task_set=task_set, item_id=item_id).exists():
+            raise NotAddable("Already in this task set.")
+        task = CrowdTask.objects.create(task_set=task_set, item_id=item_id)
+        # New work: a set aggregated before is not complete any more; aggregation runs again when it is.
+        record_event(action="crowd_task.added", target=task_set, actor=user, after={"item": item_id})
+    return task
+
+
 def crowd_labeler_for(user: AbstractBaseUser) -> Labeler:
     try:
         with transaction.atomic():

@@ -30,6 +30,7 @@ def test_the_search_benchmark_prints_p95_for_every_scenario():
     out = _run("console_search.py", "--items", "3000", "--requests", "3", "--fresh",
                "--database", "moderation_bench_console_tiny")  # fmt: skip
     assert "search: commonest word" in out and "list: spam score >= 0.95" in out
+    assert "list: labelled by an LLM (0.5 %)" in out and "list: answered by a crowd worker (0.1 %)" in out
     assert "goals: search p95 <= 100 ms" in out
 
 

@@ -1,0 +1,26 @@
+"""The index the search's labeler filter reads on PostgreSQL (SQLite, the embedded default, scans instead).
+
+A labeler's newest labelled items lead a filtered page (console.selectors._page_through): review labels by
+reviewer and item; the LLM results' index is in 0008. Unapplying this migration keeps the index: the labels
+table belongs to review, and going back across the domain-apps move (tests/site/test_upgrade_in_place.py) must
+leave that table as it was; an extra index changes no result.
+"""
+
+from django.db import migrations
+
+CREATE = ["CREATE INDEX IF NOT EXISTS console_label_reviewer_item ON queues_label (reviewer_id, item_id)"]
+
+
+def _run(statements):
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            for statement in statements:
+                schema_editor.execute(statement)
+
+    return run
+
+
+class Migration(migrations.Migration):
+    dependencies = [("console", "0006_bulk_rescore")]
+
+    operations = [migrations.RunPython(_run(CREATE), migrations.RunPython.noop)]
