@@ -36,3 +36,12 @@ def test_text_beyond_latin1_in_the_file_is_kept(tmp_path):
     path = tmp_path / "mail.json"
     _write(path, "From: a@example.com\\nSubject: x\\n\\nPrice: 5 € — ok".encode())
     assert read_mail(path).body == "Price: 5 € — ok"
+
+
+def test_a_nul_decoded_from_a_quoted_printable_body_is_dropped(tmp_path):
+    # PostgreSQL text columns refuse NUL: the demo loader failed on the one corpus mail that decodes to one.
+    path = tmp_path / "mail.json"
+    text = "From: a@example.com\\nSubject: a=00b\\nContent-Transfer-Encoding: quoted-printable\\n\\nbe=00fore after"
+    _write(path, text.encode())
+    mail = read_mail(path)
+    assert mail.body == "before after" and "\x00" not in mail.text
