@@ -9,7 +9,10 @@ trains:
 
 * **head**: the project's text head (``train_text_head``: MiniLM embedding + hashed character n-grams,
   linear, cross-fitted Platt calibration, its log-odds averaged with those of a hashed TF-IDF logistic
-  regression, ``classifiers.lexical``), the model the workers run;
+  regression, ``classifiers.lexical``, and the blend calibrated by Platt on out-of-fold blends), the model the
+  workers run;
+* **head-only**: the same trained head's embedding half alone (its Platt-calibrated probabilities, no regression);
+* **blend-raw**: the same blend without its calibration (what heads trained before the calibration score);
 * **tfidf+lr**: TF-IDF of word 1-2-grams and character 3-5-grams (sublinear tf, fitted on the drawn
   training mails), logistic regression with C chosen by 3-fold cross-validation on average
   precision from {0.1, 1, 10, 100}.
@@ -42,6 +45,7 @@ from text_cold_start import corpus_arrays  # noqa: E402
 from classifiers.inference import text as text_model  # noqa: E402
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
+VARIANTS = ("head-only", "blend-raw")  # the shipped head's parts, scored from the same trained head
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,12 +70,19 @@ def main(argv: list[str] | None = None) -> None:
             head = text_model.train_text_head(
                 vectors[rows], [texts[i] for i in rows], y[rows, None], categories=["spam"]
             )
-            head_scores = text_model.text_head_proba(head, vectors[test], [texts[i] for i in test])[:, 0]
+            test_texts = [texts[i] for i in test]
+            head_scores = text_model.text_head_proba(head, vectors[test], test_texts)[:, 0]
             seconds["head"] += time.process_time() - started
+            variants = {
+                "head-only": head.predict_proba(
+                    text_model.build_features(vectors[test], test_texts, text_model.DEFAULT_FEATURES)
+                )[:, 0],
+                "blend-raw": text_model.text_head_proba(head, vectors[test], test_texts, calibrate_blend=False)[:, 0],
+            }
             started = time.process_time()
             baseline_scores = tfidf_lr([texts[i] for i in rows], y[rows], [texts[i] for i in test])
             seconds["tfidf+lr"] += time.process_time() - started
-            for name, scores in (("head", head_scores), ("tfidf+lr", baseline_scores)):
+            for name, scores in (("head", head_scores), *variants.items(), ("tfidf+lr", baseline_scores)):
                 results.setdefault((size, name), []).append(
                     (float(average_precision_score(y[test], scores)), float(f1_score(y[test], scores >= 0.5)))
                 )
@@ -88,7 +99,8 @@ def table(results: dict, sizes: list[int], *, title: str) -> None:
     for size in sizes:
         head, base = np.array(results[(size, "head")]), np.array(results[(size, "tfidf+lr")])
         label = "all" if size == 0 else str(size)
-        for name, values in (("head", head), ("tfidf+lr", base)):
+        named = [("head", head), *((name, np.array(results[(size, name)])) for name in VARIANTS), ("tfidf+lr", base)]
+        for name, values in named:
             extra = ""
             if name == "head":
                 diff = head[:, 0] - base[:, 0]

@@ -101,6 +101,11 @@ class Head:
             self._net = _build_net(self.dim, len(self.categories), config)
         self._net.load_state_dict(state_dict)
         self._net.eval()
+        # Set by train_head only, never saved: each training row's calibrated probability from the fold head that
+        # did not see it (NaN for rows without a known label), and the row's fold (-1 for those rows). A model
+        # that stacks something on the head (the text blend) calibrates its own output on these.
+        self.out_of_fold_proba: np.ndarray | None = None
+        self.out_of_fold_folds: np.ndarray | None = None
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """Uncalibrated logits, shape ``(n, len(categories))``."""
@@ -228,7 +233,7 @@ def train_head(
         "negatives": {slug: int((y[:, j] == 0).sum()) for j, slug in enumerate(slugs)},
         "skipped": skipped,
     }
-    return Head(
+    head = Head(
         categories=slugs,
         dim=x.shape[1],
         config=config,
@@ -239,6 +244,12 @@ def train_head(
         features=feature_spec,
         summary=summary,
     )
+    if folds is not None:
+        head.out_of_fold_proba = np.full((len(labelled), len(slugs)), np.nan)
+        head.out_of_fold_proba[labelled] = _sigmoid(out_of_fold * calibration[:, 0] + calibration[:, 1])
+        head.out_of_fold_folds = np.full(len(labelled), -1, dtype=np.int64)
+        head.out_of_fold_folds[labelled] = folds
+    return head
 
 
 def evaluate(

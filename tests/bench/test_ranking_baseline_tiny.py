@@ -9,5 +9,6 @@ def test_the_ranking_bench_prints_head_and_baseline_side_by_side(tmp_path, capsy
     out = capsys.readouterr().out
     for label in ("6 ", "all"):
         assert any(line.startswith(label) and " head " in line for line in out.splitlines()), out
-        assert any(line.startswith(label) and " tfidf+lr " in line for line in out.splitlines()), out
+        for model in ("tfidf+lr", "head-only", "blend-raw"):  # blend-raw: the blend before its calibration
+            assert any(line.startswith(label) and f" {model} " in line for line in out.splitlines()), out
     assert "CPU seconds" in out
