@@ -41,7 +41,7 @@ CAP = 0.7
 # Batches of 4 without ONNX Runtime's memory arena: with batches of 16 and the arena the session kept
 # ~390 MB after scoring 32 photos, which put the worker over its 1.5 GB budget; batches of 4 without the
 # arena keep ~70 MB and cost no more CPU per image (1.44-1.48 vs 1.65-1.77 CPU-seconds for 32 photos,
-# bench/RESULTS-models.md).
+# bench/RESULTS.md, issue 20).
 BATCH_SIZE = 4
 _lock = threading.Lock()
 _loaded: dict[str, SafetyModel] = {}

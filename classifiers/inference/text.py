@@ -28,7 +28,7 @@ from classifiers.inference import CategoryInfo, CategoryScore
 
 # The runtime that embeds, from TEXT_ENCODER in the environment: "torch" (sentence-transformers in
 # float32, the default) or "onnx-int8" (the same network on ONNX Runtime with dynamic int8 weights,
-# classifiers.inference.onnx_text; faster per CPU-second, bench/RESULTS-models.md). Each is its own
+# classifiers.inference.onnx_text; faster per CPU-second, bench/RESULTS.md, issue 20). Each is its own
 # embedding space: heads and stored embeddings of one are never used with the other.
 ENCODER_BACKBONES = {"torch": "sentence:all-MiniLM-L6-v2", "onnx-int8": "sentence:all-MiniLM-L6-v2@onnx-int8"}
 TEXT_ENCODER = os.environ.get("TEXT_ENCODER", "torch")
@@ -140,7 +140,7 @@ class TextFeatures:
 # 50 labels, 0.93 vs 0.91 at 200, over 10 draws), which is where a new category starts; they cost
 # about 3 ms of CPU per mail. The profanity score adds nothing measurable, so it is left out.
 # The lexical regression closes the ranking gap to TF-IDF + logistic regression (bench/ranking_baseline.py,
-# bench/RESULTS-models.md).
+# bench/RESULTS.md, issue 20).
 DEFAULT_FEATURES = TextFeatures(ngram_buckets=2048, ngram_analyzer="char_wb", ngram_range=(3, 5), lexical=True)
 
 
@@ -225,7 +225,7 @@ def text_head_proba(
 
     The blend is a weighted mean of the two log-odds, ``LEXICAL_WEIGHT`` on the regression's: the
     regression alone ranked above the TF-IDF baseline in every split and size measured, the head alone
-    below it at 100 labels on some splits (bench/RESULTS-models.md). That mean is not calibrated (the
+    below it at 100 labels on some splits (bench/RESULTS.md, issue 20). That mean is not calibrated (the
     regression's log-odds are timid at few labels: F1 at 0.5 fell from 0.87-0.94 to 0.71-0.85 at 100 labels),
     and routing thresholds these probabilities, so heads trained since carry a per-category Platt map of the
     blend (``BLEND_CALIBRATION``), fitted on out-of-fold blends of the training labels. It is strictly

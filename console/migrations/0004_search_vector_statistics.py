@@ -2,7 +2,7 @@
 
 With the default statistics target the planner guessed about 1,200 matches for any word outside the most common
 ones, absent words included, and for an absent word walked all 1,000,000 items newest first looking for a page
-(2.1 s measured with parallel workers off; bench/RESULTS-console.md). With 1,000 it knows rare and absent words
+(2.1 s measured with parallel workers off; bench/RESULTS.md, "Console (issue 19), session 6"). With 1,000 it knows rare and absent words
 are rare and asks the GIN index (0.07 ms).
 """
 
