@@ -56,7 +56,7 @@ def parse_labeler(value: str) -> tuple[str, str]:
             return kind, name
     if value:
         # A bare name would be two kinds of labels at once, which no index leads to: walking every item for it
-        # took 10-14 s over 1,000,000 items (bench/RESULTS.md, "Console (issue 19), session 6 (branch console2)"). The kind is asked for instead.
+        # took 10-14 s over 1,000,000 items (bench/RESULTS.md, issue 19). The kind is asked for instead.
         raise forms.ValidationError("Start with moderator:, crowd: or llm: (as the labeler table names them).")
     return "", value
 
