@@ -18,19 +18,15 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from classifiers.models import PolicyCategory
 from labeling import crowd, llm_runs
+from labeling.crowd import may_build_task_sets
 from labeling.models import CrowdTaskSet, LLMEndpoint, LLMRun, PolicyPrompt
 from labeling.selection import SelectionForm, queues_visible_to
 
 START_RUNS = "labeling.start_llm_runs"
-BUILD_TASK_SETS = "labeling.build_crowd_task_sets"
 
 
 def may_start_llm_runs(user: AbstractBaseUser) -> bool:
     return user.is_staff or user.has_perm(START_RUNS)
-
-
-def may_build_task_sets(user: AbstractBaseUser) -> bool:
-    return user.is_staff or user.has_perm(BUILD_TASK_SETS)
 
 
 class PromptChoiceField(forms.ModelChoiceField):

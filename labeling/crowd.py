@@ -198,7 +198,8 @@ BUILD_PERMISSION = "labeling.build_crowd_task_sets"
 
 
 def may_build_task_sets(user: AbstractBaseUser) -> bool:
-    return bool(user.is_authenticated and user.has_perm(BUILD_PERMISSION))
+    """Staff, or a user with the permission: the one rule for the labeling page and the console's bulk action."""
+    return bool(user.is_authenticated and (user.is_staff or user.has_perm(BUILD_PERMISSION)))
 
 
 def add_item_to_task_set(*, task_set_id: int, item_id: int, user: AbstractBaseUser | None = None) -> CrowdTask:

@@ -120,3 +120,11 @@ def test_the_pages_refuse_a_lead_without_the_crowd_permission_and_a_hidden_item(
     assert hidden.status_code == 403 and not BulkAction.objects.exists() and task_set.tasks.count() == 0
     anonymous = client.__class__().post(reverse("console-bulk-start"), {"items": ids[0], "kind": "crowd"})
     assert anonymous.status_code == 302 and "login" in anonymous["Location"]
+
+
+def test_the_console_and_the_labeling_page_share_one_rule_for_building_task_sets(lead):
+    # Staff build task sets on labeling's page without the permission; the console's bulk action must agree.
+    assert not crowd.may_build_task_sets(lead)
+    lead.is_staff = True
+    lead.save(update_fields=["is_staff"])
+    assert crowd.may_build_task_sets(lead)
