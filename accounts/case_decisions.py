@@ -1,4 +1,13 @@
-"""Deciding an account case: the action on the account, optionally on its ring, the verdict as the case's label."""
+"""Deciding an account case: the action on the account, optionally on its ring, the verdict as the case's label.
+
+A queued case goes through the content queues' machinery, not a copy of it: claimed and leased by
+``review.claims``, escalated by ``review.claims.escalate_item`` (the case then follows its new entry), and
+decided into a ``queues.Decision`` without an item on its entry, so second reviews (``review.second_review``),
+reviewer agreement (``quality.agreement``) and every throughput count (team page, queue charts, decisions
+today, labeler table) see cases as they see items. A sampled decision opens a blind second-review entry in
+the same queue for another reviewer; their verdict is recorded as a decision only (the first reviewer's
+action stands, the account is not acted on twice) and disagreements show on the quality page.
+"""
 
 from collections.abc import Sequence
 from datetime import timedelta
@@ -10,9 +19,9 @@ from django.utils import timezone
 from accounts.actions import InvalidAction, reverse_action, take_action
 from accounts.models import Account, AccountAction, AccountCase
 from accounts.selectors import linked_accounts
-from queues.models import QueueEntry
-from review import claims
-from review.exceptions import LeaseLost
+from queues.models import Decision, Queue, QueueEntry
+from review import claims, second_review
+from review.exceptions import InvalidDecision, LeaseLost
 
 OPEN_ENTRY = (QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED)
 
@@ -52,6 +61,7 @@ def decide_case(
                 f"Accounts {strangers} are not linked to this one; a ring decision covers linked accounts."
             )
         ring_note = f"Ring decision from case {case.pk}." + (f" {note}" if note else "")
+        ring_copies: list[int] = []  # entries of ring members' cases closed by this decision
         actions = [
             take_action(account=case.account, kind=kind, actor=user, duration=duration, notice=notice, note=note,
                         case=case)
@@ -66,10 +76,10 @@ def decide_case(
             )  # fmt: skip
             if ring_case:
                 _close(ring_case, user=user, violation=kind != AccountAction.Kind.NONE)
-                if ring_case.entry_id:
-                    QueueEntry.objects.filter(pk=ring_case.entry_id, status__in=OPEN_ENTRY).update(
-                        status=QueueEntry.Status.DONE, closed_at=timezone.now(), lease_until=None
-                    )
+                if ring_case.entry_id and QueueEntry.objects.filter(
+                    pk=ring_case.entry_id, status__in=OPEN_ENTRY
+                ).update(status=QueueEntry.Status.DONE, closed_at=timezone.now(), lease_until=None):
+                    ring_copies.append(ring_case.entry_id)
         if kind == AccountAction.Kind.NONE:
             # A detection rule acted by itself and sent this case for a check: "no violation" undoes its action.
             for automatic in AccountAction.objects.filter(case=case, automatic=True, reversed_by__isnull=True).exclude(
@@ -79,7 +89,86 @@ def decide_case(
         _close(case, user=user, violation=kind != AccountAction.Kind.NONE)
         if held is not None:
             claims.close_entry(held)
+            decision = _record(held, user=user, kind=kind, note=note)
+            # Like a near-duplicate group: each closed ring entry gets a copy, counted but never re-reviewed.
+            Decision.objects.bulk_create(
+                [
+                    Decision(entry_id=entry_id, reviewer=user, action=decision.action, note=ring_note,
+                             applied_from=decision)
+                    for entry_id in ring_copies
+                ]
+            )  # fmt: skip
+            second_review.sample_second_review(held, decision, user=user)
     return actions
+
+
+def _verdict(kind: str) -> str:
+    return Decision.Action.NO_VIOLATION if kind == AccountAction.Kind.NONE else Decision.Action.REMOVE
+
+
+def _record(entry: QueueEntry, *, user: AbstractBaseUser, kind: str, note: str) -> Decision:
+    """The queues' decision for a case's entry: the verdict, with the account action named in the note."""
+    return Decision.objects.create(
+        entry=entry, reviewer=user, action=_verdict(kind), claimed_at=entry.claimed_at,
+        note=f"Account action: {kind}." + (f" {note}" if note else ""),
+    )  # fmt: skip
+
+
+def case_of_entry(entry_id: int) -> AccountCase | None:
+    """The case an entry serves: its own entry, or the one a second-review entry re-reviews."""
+    entry = QueueEntry.objects.filter(pk=entry_id, item__isnull=True).values("pk", "second_review_of_id").first()
+    if entry is None:
+        return None
+    return AccountCase.objects.filter(entry_id=entry["second_review_of_id"] or entry["pk"]).first()
+
+
+def second_review_held_by(case: AccountCase, user: AbstractBaseUser) -> QueueEntry | None:
+    """The blind second-review entry of ``case`` that ``user`` holds under a live lease, if any."""
+    if case.entry_id is None:
+        return None
+    return (
+        QueueEntry.objects.select_related("queue")
+        .filter(
+            second_review_of_id=case.entry_id,
+            selection=QueueEntry.Selection.SECOND_REVIEW,
+            status=QueueEntry.Status.CLAIMED,
+            claimed_by=user,
+            lease_until__gt=timezone.now(),
+        )
+        .first()
+    )
+
+
+def decide_second_review(*, case: AccountCase, user: AbstractBaseUser, kind: str, note: str, token: int) -> Decision:
+    """A second reviewer's blind verdict on a decided case: a decision on the second-review entry, nothing more.
+
+    The account is not acted on again (the first decision's action and the case's label stand); the pair of
+    verdicts is what ``quality.agreement`` compares. Only the holder of the entry under ``token``, never the
+    first reviewer (``review.claims`` refuses the excluded reviewer).
+    """
+    if kind not in AccountAction.Kind.values or kind == AccountAction.Kind.RESTORE:
+        raise InvalidAction(f"Unknown action {kind!r}.")
+    with transaction.atomic():
+        entry = QueueEntry.objects.filter(
+            second_review_of_id=case.entry_id, selection=QueueEntry.Selection.SECOND_REVIEW
+        ).order_by("-pk").first() if case.entry_id else None  # fmt: skip
+        if entry is None:
+            raise LeaseLost("This case has no second review waiting.")
+        held = claims.held_entry(entry_id=entry.pk, token=token, user=user)
+        claims.close_entry(held)
+        return _record(held, user=user, kind=kind, note=note)
+
+
+def escalate_case(*, case: AccountCase, user: AbstractBaseUser, to_queue: Queue, note: str, token: int) -> QueueEntry:
+    """Move a held case to another queue, as an item is escalated: the case follows its new entry."""
+    with transaction.atomic():
+        case = AccountCase.objects.select_for_update().get(pk=case.pk)
+        if case.status != AccountCase.Status.OPEN or case.entry_id is None:
+            raise InvalidDecision("Only an open case in a queue can be escalated.")
+        moved = claims.escalate_item(entry_id=case.entry_id, token=token, user=user, to_queue=to_queue, note=note)
+        case.entry, case.queue = moved, to_queue
+        case.save(update_fields=["entry", "queue"])
+    return moved
 
 
 def _close(case: AccountCase, *, user: AbstractBaseUser, violation: bool) -> None:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("account-cases/work/<slug:slug>/", views.work, name="account-work"),
     path("account-cases/<int:case_id>/", views.case_view, name="account-case"),
     path("account-cases/<int:case_id>/decide", views.decide, name="account-case-decide"),
+    path("account-cases/<int:case_id>/escalate", views.escalate, name="account-case-escalate"),
     path("account-appeals/<int:appeal_id>/", views.appeal_view, name="account-appeal"),
     path("account-risk-models/", risk_model_views.risk_models, name="account-risk-models"),
     path("account-appeals/<int:appeal_id>/decide", views.decide_appeal_view, name="account-appeal-decide"),

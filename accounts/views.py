@@ -20,12 +20,18 @@ from django_htmx.http import push_url
 from accounts import selectors
 from accounts.actions import InvalidAction
 from accounts.appeals import AppealRefused, decide_appeal
-from accounts.case_decisions import decide_case
+from accounts.case_decisions import (
+    case_of_entry,
+    decide_case,
+    decide_second_review,
+    escalate_case,
+    second_review_held_by,
+)
 from accounts.models import AccountAction, AccountCase, Appeal
 from queues.membership import queues_for
 from queues.models import Queue, QueueEntry
 from review import claims
-from review.exceptions import LeaseLost
+from review.exceptions import InvalidDecision, LeaseLost
 
 DECISION_KEYS = [
     (AccountAction.Kind.NONE, "n", "No action (not a violation)"),
@@ -68,18 +74,24 @@ def _held_by(request: HttpRequest, case: AccountCase) -> QueueEntry | None:
 def _context(request: HttpRequest, case: AccountCase, **extra) -> dict:
     firings = selectors.why_here(case)
     named = [c["field"].removeprefix("signal.") for f in firings for c in f.rule.conditions]
-    held = _held_by(request, case)
+    second = second_review_held_by(case, request.user) if case.status == AccountCase.Status.CLOSED else None
+    held = second or _held_by(request, case)
+    timeline = selectors.timeline(case.account)
+    if second:  # blind: nothing that gives the first reviewer's call away (their action on this case)
+        timeline = [row for row in timeline if not (row.kind == "action" and row.at >= case.opened_at)]
+    open_case = case.status == AccountCase.Status.OPEN
     return {
         "case": case,
         "held": held,
+        "second_review": second is not None,
         "lease_seconds": max(0, int((held.lease_until - timezone.now()).total_seconds())) if held else 0,
         # Queued cases are decided under a claim; a case outside any queue only by staff.
-        "may_decide": case.status == AccountCase.Status.OPEN
-        and (held or (case.entry_id is None and request.user.is_staff)),
+        "may_decide": second is not None or (open_case and (held or (case.entry_id is None and request.user.is_staff))),
+        "escalation_targets": queues_for(request.user).exclude(pk=case.queue_id) if held and not second else [],
         "summary": selectors.account_summary(case.account),
         "firings": firings,
         "signals": selectors.signal_rows(case.account, first=list(dict.fromkeys(named))),
-        "timeline": selectors.timeline(case.account),
+        "timeline": timeline,
         "linked": selectors.linked_accounts(case.account),
         "decisions": DECISION_KEYS,
         **extra,
@@ -98,7 +110,7 @@ def _next_case(request: HttpRequest, queue: Queue, **extra) -> HttpResponse:
     if appeal is not None:
         response = _render_appeal(request, _appeal_for_member(request, appeal.pk), **extra)
         return push_url(response, reverse("account-appeal", args=[appeal.pk])) if request.htmx else response
-    case = AccountCase.objects.filter(entry_id=claim.entry_id).first() if claim else None
+    case = case_of_entry(claim.entry_id) if claim else None
     if case is None:
         if claim is not None:  # a content item in an account queue: give it back for the work view
             claims.release_item(entry_id=claim.entry_id, token=claim.token, user=request.user)
@@ -126,6 +138,8 @@ def case_view(request: HttpRequest, case_id: int) -> HttpResponse:
 @login_required
 def decide(request: HttpRequest, case_id: int) -> HttpResponse:
     case = _case_for_member(request, case_id)
+    if case.status == AccountCase.Status.CLOSED and second_review_held_by(case, request.user):
+        return _decide_second_review(request, case)
     try:
         hours = request.POST.get("duration_hours", "").strip()
         token = request.POST.get("token", "").strip()
@@ -150,6 +164,47 @@ def decide(request: HttpRequest, case_id: int) -> HttpResponse:
         return _next_case(request, case.queue, notice=notice)
     case.refresh_from_db()
     return _render(request, case, notice=notice)
+
+
+def _decide_second_review(request: HttpRequest, case: AccountCase) -> HttpResponse:
+    queue = case.queue
+    try:
+        decide_second_review(
+            case=case,
+            user=request.user,
+            kind=request.POST.get("action", ""),
+            note=request.POST.get("note", "")[:2000],
+            token=int(request.POST.get("token", "").strip() or 0),
+        )
+    except LeaseLost as exc:
+        return _render(request, case, status=409, error=str(exc))
+    except (InvalidAction, ValueError) as exc:
+        return _render(request, case, status=400, error=str(exc))
+    return _next_case(request, queue, notice="Second review recorded.")
+
+
+@require_POST
+@login_required
+def escalate(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Move a held case to another queue the reviewer belongs to, with a note; then the next case."""
+    case = _case_for_member(request, case_id)
+    from_queue = case.queue
+    target = queues_for(request.user).filter(pk=request.POST.get("to_queue") or 0).first()
+    try:
+        if target is None:
+            raise InvalidDecision("Choose a queue you belong to to escalate to.")
+        escalate_case(
+            case=case,
+            user=request.user,
+            to_queue=target,
+            note=request.POST.get("note", "")[:2000],
+            token=int(request.POST.get("token", "").strip() or 0),
+        )
+    except LeaseLost as exc:
+        return _render(request, case, status=409, error=str(exc))
+    except (InvalidDecision, ValueError) as exc:
+        return _render(request, case, status=400, error=str(exc))
+    return _next_case(request, from_queue, notice=f"Escalated to {target.name}.")
 
 
 def _appeal_for_member(request: HttpRequest, appeal_id: int) -> Appeal:

@@ -201,7 +201,7 @@ def _driver(criteria) -> LabelSource | None:  # noqa: ANN001
 
 
 def _matching_decisions(criteria) -> QuerySet[Decision]:  # noqa: ANN001
-    decisions = Decision.objects.all()
+    decisions = Decision.objects.filter(item__isnull=False)  # an account case's decision finds no item
     if criteria.decision:
         decisions = decisions.filter(action=criteria.decision)
     if criteria.reviewer:

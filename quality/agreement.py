@@ -2,7 +2,9 @@
 
 Pairs: every second-review decision (``review.second_review``: selection ``second_review``, no violation
 or remove) with the decision it re-reviewed: the excluded first reviewer's latest verdict on the
-item before the second-review entry opened. QA reviews are not pairs: a senior sees the original
+item before the second-review entry opened; for an account case (no item), the decision on the entry
+the second review re-reviews. Both count in the overall and per-reviewer rows alike.
+QA reviews are not pairs: a senior sees the original
 decision before giving a verdict, so the two calls are not independent (their figures are the
 overturn rates).
 
@@ -58,7 +60,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Pair:
-    item_id: int
+    item_id: int | None  # None for a subject without an item (an account case)
     first: Call
     second: Call
 
@@ -169,6 +171,8 @@ def independent_pairs(*, days: int = 30) -> list[Pair]:
     )
     if not seconds:
         return []
+    pairs = _subject_pairs([d for d in seconds if d.item_id is None])
+    seconds = [d for d in seconds if d.item_id is not None]
     firsts: dict[int, list[Decision]] = defaultdict(list)
     for decision in (
         Decision.objects.filter(item_id__in={d.item_id for d in seconds}, automatic=False, action__in=VERDICTS)
@@ -179,7 +183,6 @@ def independent_pairs(*, days: int = 30) -> list[Pair]:
         .order_by("created_at", "pk")
     ):
         firsts[decision.item_id].append(decision)
-    pairs = []
     for second in seconds:
         earlier = [
             d
@@ -188,6 +191,29 @@ def independent_pairs(*, days: int = 30) -> list[Pair]:
         ]
         if earlier:
             pairs.append(Pair(second.item_id, _call(earlier[-1]), _call(second)))
+    return pairs
+
+
+def _subject_pairs(seconds: Sequence[Decision]) -> list[Pair]:
+    """Second reviews of subjects without an item (account cases): the first decision is the one on the entry
+    the second review re-reviews (``QueueEntry.second_review_of``), by the reviewer it excluded."""
+    if not seconds:
+        return []
+    firsts = {
+        (d.entry_id, d.reviewer_id): d
+        for d in Decision.objects.filter(
+            entry_id__in={s.entry.second_review_of_id for s in seconds}, automatic=False, action__in=VERDICTS
+        )
+        .filter(reviewer__isnull=False)
+        .select_related("reviewer")
+        .prefetch_related("categories")
+        .order_by("created_at", "pk")
+    }
+    pairs = []
+    for second in seconds:
+        first = firsts.get((second.entry.second_review_of_id, second.entry.excluded_reviewer_id))
+        if first is not None:
+            pairs.append(Pair(None, _call(first), _call(second)))
     return pairs
 
 

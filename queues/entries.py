@@ -47,3 +47,23 @@ def new_entry(
         deadline_at=enqueued_at + queue.deadline,
         **fields,
     )
+
+
+def copy_entry(entry: QueueEntry, *, queue: Queue, selection: str, **fields) -> QueueEntry:
+    """A new entry for the same subject as ``entry`` in ``queue``, at the risk ``entry`` had.
+
+    For subjects without an item (an account case): their risk was set by their own app when they were
+    queued, and there are no item scores to recompute it from.
+    """
+    now = timezone.now()
+    return QueueEntry(
+        item_id=entry.item_id,
+        queue=queue,
+        sort_key=sort_key_for(queue, risk=entry.risk, scores={}, enqueued_at=now),
+        risk=entry.risk,
+        risk_category=entry.risk_category,
+        selection=selection,
+        enqueued_at=now,
+        deadline_at=now + queue.deadline,
+        **fields,
+    )

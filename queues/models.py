@@ -179,6 +179,11 @@ class QueueEntry(models.Model):
         help_text="May not claim or decide this entry (the first reviewer of a second review).",
     )  # fmt: skip
     closed_at = models.DateTimeField(null=True, blank=True)
+    # For a second independent review: the closed entry whose decision it re-reviews. The first decision is
+    # found through it for any subject (an account case's entries have no item to match on).
+    second_review_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     # The A/B experiment that routed the item, and its arm (learning.experiments); a database default
     # too, so rows written by raw SQL (benchmarks) need not name these columns.
     experiment = models.ForeignKey(
@@ -215,7 +220,13 @@ class QueueEntry(models.Model):
 
 
 class Decision(models.Model):
-    """A reviewer's (or an automatic rule's) decision on an item."""
+    """A reviewer's (or an automatic rule's) decision on an item, or on another subject reviewed in a queue.
+
+    An account case's decision has no item: its subject is the case holding ``entry`` (``accounts``; queues
+    knows no accounts). Its action is the verdict in the queues' words, so claims, second reviews, agreement
+    and the throughput counts treat both alike: ``remove`` = a violation (the account was acted on; which
+    action is the case's ``AccountAction``), ``no_violation`` = none, ``escalate`` = moved to another queue.
+    """
 
     class Action(models.TextChoices):
         NO_VIOLATION = "no_violation", "No violation"
@@ -223,7 +234,7 @@ class Decision(models.Model):
         ESCALATE = "escalate", "Escalate"
         NEEDS_CONTEXT = "needs_context", "Needs more context"
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="decisions")
+    item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.CASCADE, related_name="decisions")
     entry = models.ForeignKey(QueueEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="moderation_decisions"
@@ -244,9 +255,16 @@ class Decision(models.Model):
         permissions = [("review_decisions", "Can review other moderators' decisions")]
         # The API's cursor pages walk decisions in (created_at, id) order.
         indexes = [models.Index(fields=["created_at", "id"], name="decision_created_id")]
+        constraints = [
+            # A decision without an item is on the subject of its entry: it must keep one or the other.
+            models.CheckConstraint(
+                condition=models.Q(item__isnull=False) | models.Q(entry__isnull=False), name="decision_has_subject"
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} on item {self.item_id}"
+        subject = f"item {self.item_id}" if self.item_id else f"entry {self.entry_id}"
+        return f"{self.get_action_display()} on {subject}"
 
 
 class GoldItem(models.Model):

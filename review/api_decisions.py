@@ -31,7 +31,9 @@ class DecisionListView(KeysetListView):
 
     def get_queryset(self):  # noqa: ANN201 - a QuerySet
         # A token sees the decisions on the items its user sees (intake.visibility).
-        return super().get_queryset().filter(visible_item_filter(self.request.user, prefix="item"))
+        # Content decisions only: an account case's decision (no item) is the case's, in the accounts views.
+        content = super().get_queryset().filter(item__isnull=False)
+        return content.filter(visible_item_filter(self.request.user, prefix="item"))
 
     @extend_schema(
         operation_id="decisions_list",

@@ -22,7 +22,7 @@ from api.prepared import prepared_cursor
 from audit.services import record_event
 from classifiers.models import PolicyCategory
 from queues import events
-from queues.entries import new_entry
+from queues.entries import copy_entry, new_entry
 from queues.membership import NotAMember, ensure_member
 from queues.models import Decision, Queue, QueueEntry
 from queues.scores import active_scores
@@ -214,7 +214,11 @@ def release_item(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueE
 
 
 def escalate_item(*, entry_id: int, token: int, user: AbstractBaseUser, to_queue: Queue, note: str) -> QueueEntry:
-    """Move a held item to another queue with a note; the item keeps its risk there."""
+    """Move a held item (or another held subject, e.g. an account case) to another queue with a note.
+
+    An item keeps its risk there (recomputed from its scores); a subject without an item keeps its entry's
+    risk, and its own app points the subject at the returned entry in the caller's transaction.
+    """
     if not note.strip():
         raise InvalidDecision("An escalation needs a note saying why.")
     with transaction.atomic():
@@ -222,28 +226,32 @@ def escalate_item(*, entry_id: int, token: int, user: AbstractBaseUser, to_queue
         if to_queue.pk == entry.queue_id:
             raise InvalidDecision("The item is already in that queue.")
         _close(entry, QueueEntry.Status.MOVED)
-        severities = dict(PolicyCategory.objects.values_list("slug", "severity"))
-        moved = new_entry(
-            item=entry.item,
-            queue=to_queue,
-            scores=active_scores([entry.item_id], for_risk=True).get(entry.item_id, {}),
-            severities=severities,
-            selection=QueueEntry.Selection.ESCALATED,
-            note=note,
-        )
+        if entry.item_id is None:
+            moved = copy_entry(entry, queue=to_queue, selection=QueueEntry.Selection.ESCALATED, note=note)
+        else:
+            severities = dict(PolicyCategory.objects.values_list("slug", "severity"))
+            moved = new_entry(
+                item=entry.item,
+                queue=to_queue,
+                scores=active_scores([entry.item_id], for_risk=True).get(entry.item_id, {}),
+                severities=severities,
+                selection=QueueEntry.Selection.ESCALATED,
+                note=note,
+            )
         moved.save()
         decision = Decision.objects.create(
             item=entry.item, entry=entry, reviewer=user, action=Decision.Action.ESCALATE, note=note,
             claimed_at=entry.claimed_at,
         )  # fmt: skip
         record_event(
-            action="item.escalated",
-            target=entry.item,
+            action="item.escalated" if entry.item_id else "entry.escalated",
+            target=entry.item or entry,
             actor=user,
             before={"queue": entry.queue.name},
             after={"queue": to_queue.name, "note": note, "decision": decision.pk},
         )
-        events.item_escalated(entry=entry, to_queue=to_queue, decision=decision, user=user)
+        if entry.item_id is not None:  # the item.escalated webhook describes an item; cases have their own
+            events.item_escalated(entry=entry, to_queue=to_queue, decision=decision, user=user)
     return moved
 
 

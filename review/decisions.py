@@ -226,6 +226,8 @@ def undo_decision(*, decision_id: int, user: AbstractBaseUser) -> Claim:
         )
         if decision is None or decision.reviewer_id != user.pk or decision.entry is None:
             raise LeaseLost("There is no decision of yours to undo.")
+        if decision.item_id is None:  # an account case: its actions are reversed on the case (accounts.actions)
+            raise LeaseLost("An account case decision is reversed from the case, not undone here.")
         if timezone.now() - decision.created_at > window:
             raise LeaseLost(f"Decisions can be undone for {settings.REVIEW_UNDO_SECONDS} seconds; this one is older.")
         entries = [decision.entry, *(copy.entry for copy in decision.group_copies.select_related("entry"))]

@@ -97,6 +97,7 @@ def reviewable_decisions(user: AbstractBaseUser) -> QuerySet[Decision]:
     """The decisions ``user`` may be handed for QA now (the same rules ``check_reviewable`` applies to one)."""
     now = timezone.now()
     candidates = Decision.objects.filter(
+        item__isnull=False,  # account case decisions are checked by second reviews (agreement), not here
         automatic=False,
         action__in=QA_ACTIONS,
         applied_from__isnull=True,
@@ -131,6 +132,8 @@ def check_reviewable(*, decision: Decision, user: AbstractBaseUser) -> None:
     """Raise NotSenior, NotReviewable or AlreadyReviewed unless ``user`` may QA ``decision`` now."""
     if not is_senior(user):
         raise NotSenior("QA review is for senior moderators.")
+    if decision.item_id is None:
+        raise NotReviewable("Account case decisions are checked by a second review, not senior QA.")
     if decision.automatic or decision.reviewer_id is None:
         raise NotReviewable("Automatic decisions are checked through the QA queue, not here.")
     if decision.reviewer_id == user.pk:

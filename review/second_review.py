@@ -32,7 +32,7 @@ import hashlib
 from django.contrib.auth.models import AbstractBaseUser
 
 from classifiers.models import PolicyCategory
-from queues.entries import new_entry
+from queues.entries import copy_entry, new_entry
 from queues.models import OPEN, QC_SELECTIONS, VERDICTS, Decision, QueueEntry
 from queues.scores import active_scores
 
@@ -57,15 +57,22 @@ def sample_second_review(entry: QueueEntry, decision: Decision, *, user: Abstrac
         or not is_sampled(entry.pk, rate)
     ):
         return None
-    severities = dict(PolicyCategory.objects.filter(is_active=True).values_list("slug", "severity"))
-    second = new_entry(
-        item=entry.item,
-        queue=entry.queue,
-        scores=active_scores([entry.item_id], for_risk=True).get(entry.item_id, {}),
-        severities=severities,
-        selection=QueueEntry.Selection.SECOND_REVIEW,
-        excluded_reviewer=user,
-    )
+    if entry.item_id is None:  # an account case: no item scores, it keeps the risk its app gave it
+        second = copy_entry(
+            entry, queue=entry.queue, selection=QueueEntry.Selection.SECOND_REVIEW, excluded_reviewer=user,
+            second_review_of=entry,
+        )  # fmt: skip
+    else:
+        severities = dict(PolicyCategory.objects.filter(is_active=True).values_list("slug", "severity"))
+        second = new_entry(
+            item=entry.item,
+            queue=entry.queue,
+            scores=active_scores([entry.item_id], for_risk=True).get(entry.item_id, {}),
+            severities=severities,
+            selection=QueueEntry.Selection.SECOND_REVIEW,
+            excluded_reviewer=user,
+            second_review_of=entry,
+        )
     second.save()
     return second
 
@@ -74,8 +81,9 @@ def withdraw_second_review(decision: Decision) -> int:
     """Undo of ``decision``: remove the second-review entry it opened, so the item has one open entry again."""
     if decision.reviewer_id is None:
         return 0
+    subject = {"item_id": decision.item_id} if decision.item_id else {"second_review_of_id": decision.entry_id}
     deleted, _ = QueueEntry.objects.filter(
-        item_id=decision.item_id,
+        **subject,
         selection=QueueEntry.Selection.SECOND_REVIEW,
         excluded_reviewer_id=decision.reviewer_id,
         status__in=OPEN,
@@ -87,6 +95,16 @@ def first_decision(entry: QueueEntry) -> Decision | None:
     """For a second-review entry: the decision it re-reviews (the excluded reviewer's latest verdict on the item)."""
     if entry.selection != QueueEntry.Selection.SECOND_REVIEW or entry.excluded_reviewer_id is None:
         return None
+    if entry.item_id is None:  # a subject without an item: only the entry it re-reviews names the decision
+        if entry.second_review_of_id is None:
+            return None
+        return (
+            Decision.objects.filter(
+                entry_id=entry.second_review_of_id, reviewer_id=entry.excluded_reviewer_id, action__in=VERDICTS
+            )
+            .order_by("-created_at", "-pk")
+            .first()
+        )
     return (
         Decision.objects.filter(
             item_id=entry.item_id,

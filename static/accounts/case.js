@@ -1,5 +1,5 @@
 // Keyboard for the account case view (the CSP forbids inline script). A letter presses the decision
-// button carrying it in data-key; "g" selects or clears the whole ring; "/" goes to the note.
+// button carrying it in data-key; "g" selects or clears the whole ring; "/" goes to the note; "e" to escalation.
 (function () {
   "use strict";
 
@@ -18,6 +18,11 @@
       const select = members.some(function (box) { return !box.checked; });
       members.forEach(function (box) { box.checked = select; });
       event.preventDefault();
+      return;
+    }
+    if (event.key === "e") { // escalate: pick the queue, then type why
+      const target = document.getElementById("to_queue");
+      if (target) { target.focus(); event.preventDefault(); }
       return;
     }
     if (event.key === "/") {
