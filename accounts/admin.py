@@ -16,10 +16,12 @@ from accounts.models import (
     DetectionRule,
     EventSourceGrant,
     NoticeTemplate,
+    RiskExperiment,
     RiskModelVersion,
     RuleFiring,
 )
 from accounts.notices import PLACEHOLDERS, template_problems
+from accounts.risk_experiments import RiskExperimentError, start_experiment, stop_experiment
 from accounts.risk_signals import SIGNALS
 from accounts.risk_versions import promote
 from accounts.rule_preview import preview_rule
@@ -154,6 +156,51 @@ class RiskModelVersionAdmin(admin.ModelAdmin):
         version = promote(queryset.get(), actor=request.user)
         current_app.signature("accounts.tasks.rescore_open_cases").delay()
         self.message_user(request, f"{version.name} is now the active account risk model; open cases are rescored.")
+
+
+class RiskExperimentForm(forms.ModelForm):
+    class Meta:
+        model = RiskExperiment
+        fields = ["candidate", "share", "notes"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["candidate"].queryset = RiskModelVersion.objects.filter(status=RiskModelVersion.Status.SHADOW)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if RiskExperiment.objects.filter(running=True).exists():
+            raise forms.ValidationError("A risk model experiment is already running; stop it first.")
+        if not RiskModelVersion.objects.filter(status=RiskModelVersion.Status.ACTIVE).exists():
+            raise forms.ValidationError("There is no active version to compare a candidate with.")
+        return data
+
+
+@admin.register(RiskExperiment)
+class RiskExperimentAdmin(admin.ModelAdmin):
+    """Start an A/B test of a shadow risk version (split by case); stop it. Both audited by the service."""
+
+    form = RiskExperimentForm
+    list_display = ["pk", "candidate", "control", "share", "running", "started_at", "stopped_at", "stop_reason"]
+    actions = ["stop"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:  # noqa: ANN001
+        return [f.name for f in RiskExperiment._meta.fields] if obj else []
+
+    def save_model(self, request: HttpRequest, obj: RiskExperiment, form, change: bool) -> None:  # noqa: ANN001
+        if change:
+            return  # read-only once started: stop it and start another
+        try:
+            started = start_experiment(candidate=obj.candidate, share=obj.share, actor=request.user, notes=obj.notes)
+        except RiskExperimentError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        obj.pk, obj.control, obj.started_at = started.pk, started.control, started.started_at
+
+    @admin.action(description="Stop the experiment (cases keep their arms)", permissions=["change"])
+    def stop(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        for experiment in queryset.filter(running=True):
+            stop_experiment(experiment, actor=request.user, reason="stopped by an admin")
+        self.message_user(request, "Stopped.")
 
 
 @admin.register(RuleFiring)

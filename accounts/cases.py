@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from accounts import risk_versions
+from accounts import risk_experiments, risk_versions
 from accounts.models import AccountCase, Severity
 from queues.entries import sort_key_for
 from queues.models import Queue, QueueEntry
@@ -17,6 +17,15 @@ def case_risk(severity: int, model_risk: float | None = None) -> float:
     """
     rules = severity / Severity.CRITICAL
     return rules if model_risk is None else (rules + model_risk) / 2
+
+
+def ordering_risk(case: AccountCase) -> float:
+    """The risk a case's entry is ordered by: the candidate's in arm b of a running risk A/B experiment, else the
+    active version's (``accounts.risk_experiments``)."""
+    experiment = case.risk_experiment if case.risk_arm == "b" else None
+    candidate = experiment is not None and experiment.running and case.shadow_version_id == experiment.candidate_id
+    model_risk = case.shadow_risk if candidate else case.model_risk
+    return case_risk(case.severity, model_risk)
 
 
 def open_case(
@@ -34,7 +43,7 @@ def open_case(
     scored = risk_versions.case_risk_of(account_id, case_type)
     if case is None:
         entry = _queue_entry(queue_id, case_risk(severity, scored.model_risk), case_type, now) if queue_id else None
-        return AccountCase.objects.create(
+        case = AccountCase.objects.create(
             account_id=account_id,
             case_type=case_type,
             severity=severity,
@@ -47,6 +56,12 @@ def open_case(
             shadow_risk=scored.shadow_risk,
             shadow_version=scored.shadow_version,
         )
+        # The arm hashes the case id, so it is drawn once the case exists; arm b then takes the candidate's place.
+        arm_fields = risk_experiments.assign_arm(case)
+        if arm_fields:
+            case.save(update_fields=arm_fields)
+            _reorder(case)
+        return case
     changed = risk_versions.record_on_case(case, scored)
     if severity > case.severity:
         case.severity = severity
@@ -62,7 +77,7 @@ def _reorder(case: AccountCase) -> None:
     entry = case.entry
     if entry is None or entry.status != QueueEntry.Status.PENDING:
         return
-    entry.risk = case_risk(case.severity, case.model_risk)
+    entry.risk = ordering_risk(case)
     entry.sort_key = sort_key_for(entry.queue, risk=entry.risk, scores={}, enqueued_at=entry.enqueued_at)
     entry.save(update_fields=["risk", "sort_key"])
 

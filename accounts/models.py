@@ -323,6 +323,12 @@ class AccountCase(models.Model):
     shadow_version = models.ForeignKey(
         "RiskModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The A/B experiment the case took part in (accounts.risk_experiments): arm b was ordered by the candidate
+    # (its risk is ``shadow_risk``), arm a by the active version; empty when no experiment ran.
+    risk_experiment = models.ForeignKey(
+        "RiskExperiment", null=True, blank=True, on_delete=models.PROTECT, related_name="cases", db_index=False
+    )
+    risk_arm = models.CharField(max_length=1, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
@@ -330,7 +336,14 @@ class AccountCase(models.Model):
                 fields=["account", "case_type"], condition=models.Q(status="open"), name="one_open_case_per_type"
             ),
         ]
-        indexes = [models.Index(fields=["status", "opened_at"], name="case_status_opened")]
+        indexes = [
+            models.Index(fields=["status", "opened_at"], name="case_status_opened"),
+            models.Index(
+                fields=["risk_experiment", "risk_arm"],
+                condition=models.Q(risk_experiment__isnull=False),
+                name="case_risk_experiment_arm",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_case_type_display()} case on {self.account_id}"
@@ -517,3 +530,38 @@ class RiskModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_status_display()})"
+
+
+class RiskExperiment(models.Model):
+    """An A/B test of a shadow risk model version against the active one, split by case.
+
+    While it runs, a ``share`` of newly opened cases (a stable hash of experiment and case) is ordered in its
+    queue by the candidate's risk instead of the active version's; both versions score every case, so the
+    comparison against the reviewers' verdicts covers both arms (``accounts.risk_experiments``).
+    """
+
+    control = models.ForeignKey(RiskModelVersion, on_delete=models.PROTECT, related_name="+")
+    candidate = models.ForeignKey(RiskModelVersion, on_delete=models.PROTECT, related_name="experiments")
+    share = models.FloatField(help_text="Share of new cases ordered by the candidate (arm b).")
+    # True until stopped: the partial unique index on it lets one experiment run at a time (NULLs of
+    # ``stopped_at`` could not: they never collide).
+    running = models.BooleanField(default=True)
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["running"], condition=models.Q(running=True), name="one_running_risk_experiment"
+            ),
+            models.CheckConstraint(condition=models.Q(share__gt=0, share__lt=1), name="risk_experiment_share"),
+        ]
+
+    def __str__(self) -> str:
+        return f"risk A/B {self.candidate_id} vs {self.control_id}"

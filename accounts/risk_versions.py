@@ -23,7 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import risk_model
+from accounts import risk_experiments, risk_model
 from accounts.models import AccountCase, CaseType, RiskModelVersion
 from audit.services import record_event
 
@@ -119,6 +119,14 @@ def promote(version: RiskModelVersion, *, actor: AbstractBaseUser | None = None)
             previous.save(update_fields=["status"])
             record_event(action="account_risk_model.retired", target=previous, actor=actor, before=before,
                          after=_snapshot(previous))  # fmt: skip
+        experiment = risk_experiments.running()
+        if experiment is not None:  # its control is being retired: the comparison would no longer be A vs B
+            reason = (
+                "the candidate was promoted"
+                if experiment.candidate_id == version.pk
+                else "another version was promoted"
+            )
+            risk_experiments.stop_experiment(experiment, actor=actor, reason=reason)
         before = _snapshot(version)
         version.status, version.activated_at = RiskModelVersion.Status.ACTIVE, timezone.now()
         version.save(update_fields=["status", "activated_at"])
@@ -154,12 +162,15 @@ def _risk(version: RiskModelVersion | None, case_type: str, peaks: dict[str, flo
 
 
 def case_risk_of(account_id: int, case_type: str) -> CaseRisk:
-    """The active version's and the newest shadow version's risk that this account is a ``case_type``."""
+    """The active version's risk that this account is a ``case_type``, and the shadow's: the running A/B
+    experiment's candidate (``accounts.risk_experiments``), else the newest shadow version."""
     versions = RiskModelVersion.objects.filter(
         status__in=[RiskModelVersion.Status.ACTIVE, RiskModelVersion.Status.SHADOW]
     ).order_by("-created_at", "-pk")
     active = next((v for v in versions if v.status == RiskModelVersion.Status.ACTIVE), None)
-    shadow = next((v for v in versions if v.status == RiskModelVersion.Status.SHADOW), None)
+    experiment = risk_experiments.running()
+    shadow = experiment.candidate if experiment else None
+    shadow = shadow or next((v for v in versions if v.status == RiskModelVersion.Status.SHADOW), None)
     if active is None and shadow is None:
         return CaseRisk()
     peaks = dict(zip(risk_model.FEATURES, risk_model.peak_values([account_id])[account_id], strict=True))

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from accounts import risk_health
 from accounts import selectors as account_selectors
 from learning import monitoring
 from ops.demo_progress import read_progress
@@ -37,6 +38,10 @@ def home(request: HttpRequest) -> HttpResponse:
             "escalations": escalations,
             "escalations_total": escalations_total,
             "models": models,
+            # Beside the content models: the account risk versions, for those who may see them (their page's rule).
+            "account_models": risk_health.monitored()
+            if request.user.has_perm("accounts.view_riskmodelversion")
+            else [],
             "exposure": exposure.exposure_of(request.user),
             # Only while `make run`'s background preparation is not finished (absent elsewhere).
             "demo": _unfinished_demo_preparation(),
