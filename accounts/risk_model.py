@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import Max
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score
 
-from accounts.models import AccountCase, SignalSnapshot
+from accounts.models import AccountCase, SignalReading
 from accounts.risk_signals import SIGNALS
 
 FEATURES = sorted(SIGNALS)
@@ -46,18 +47,22 @@ class TrainedModel:
 
 
 def peak_values(account_ids: Sequence[int], *, until=None) -> dict[int, list[float]]:  # noqa: ANN001
-    """Per account, the highest value of every signal over its snapshots (up to ``until``); NaN when never known."""
-    peaks: dict[int, dict[str, float]] = {}
-    snapshots = SignalSnapshot.objects.filter(account_id__in=list(account_ids))
+    """Per account, the highest value of every signal over its snapshots (up to ``until``); NaN when never known.
+
+    One ``MAX()`` per signal column over the accounts' ``SignalReading`` rows (the numbers of each snapshot,
+    written with it), grouped by account in the database: reading every snapshot's JSON in Python took
+    ~80 ms per account and grew with its history (bench/RESULTS-accounts3.md).
+    """
+    readings = SignalReading.objects.filter(account_id__in=list(account_ids))
     if until is not None:
-        snapshots = snapshots.filter(taken_at__lte=until)
-    for account_id, values in snapshots.values_list("account_id", "values").iterator(chunk_size=5000):
-        peak = peaks.setdefault(account_id, {})
-        for name, value in values.items():
-            if isinstance(value, int | float) and (name not in peak or value > peak[name]):
-                peak[name] = float(value)
+        readings = readings.filter(taken_at__lte=until)
+    peaks = {
+        row.pop("account_id"): row
+        for row in readings.order_by().values("account_id").annotate(**{name: Max(name) for name in FEATURES})
+    }
     return {
-        account_id: [peaks.get(account_id, {}).get(name, math.nan) for name in FEATURES] for account_id in account_ids
+        account_id: [math.nan if (v := peaks.get(account_id, {}).get(name)) is None else v for name in FEATURES]
+        for account_id in account_ids
     }
 
 

@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import joblib
@@ -29,8 +30,11 @@ from audit.services import record_event
 
 logger = logging.getLogger(__name__)
 
-# Loaded models by (version id, artifact sha256): one load per process and version.
-_loaded: dict[tuple[int, str], dict] = {}
+# Loaded models by (version id, artifact sha256), least recently used first: one load per process and version,
+# and at most LOADED_VERSIONS kept (the active, a shadow or experiment candidate, one spare), so a long-lived
+# worker does not hold every version it ever scored with after they are retired.
+LOADED_VERSIONS = 3
+_loaded: OrderedDict[tuple[int, str], dict] = OrderedDict()
 
 
 class RetrainingRefused(ValueError):
@@ -137,7 +141,9 @@ def promote(version: RiskModelVersion, *, actor: AbstractBaseUser | None = None)
 
 def _models_of(version: RiskModelVersion) -> dict | None:
     key = (version.pk, version.artifact_sha256)
-    if key not in _loaded:
+    if key in _loaded:
+        _loaded.move_to_end(key)
+    else:
         try:
             with default_storage.open(version.artifact.name, "rb") as handle:
                 content = handle.read()
@@ -148,6 +154,8 @@ def _models_of(version: RiskModelVersion) -> dict | None:
             logger.error("account risk model %s: artifact does not match its sha256; not loaded", version.name)
             return None
         _loaded[key] = joblib.load(io.BytesIO(content))
+        while len(_loaded) > LOADED_VERSIONS:
+            _loaded.popitem(last=False)
     return _loaded[key]
 
 

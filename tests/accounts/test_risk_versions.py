@@ -1,22 +1,26 @@
 """Account risk model versions: retraining from case decisions, shadow and promotion, scoring cases, the page."""
 
 import hashlib
+import importlib
 import itertools
+import math
 import random
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from celery import current_app
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from accounts import risk_versions
+from accounts import risk_model, risk_versions
 from accounts import tasks as account_tasks
 from accounts.cases import case_risk, open_case, rescore_open_cases
-from accounts.models import Account, AccountCase, RiskModelVersion, SignalSnapshot
+from accounts.models import Account, AccountCase, RiskModelVersion, SignalReading, SignalSnapshot
+from accounts.signal_updates import reading_numbers
 from audit.models import AuditEvent
 from intake.models import Author
 from review import claims
@@ -35,12 +39,13 @@ def media(settings, tmp_path):
 
 
 def account(*, failed_logins: float) -> Account:
-    """An account whose signals once reached ``failed_logins`` failed logins in an hour."""
+    """An account whose signals once reached ``failed_logins`` failed logins in an hour (a snapshot and its
+    reading, as the signal worker writes them)."""
     author = Author.objects.create(source="tests", external_id=f"risk-{next(_numbers)}")
     acc = Account.objects.create(author=author)
-    SignalSnapshot.objects.create(
-        account=acc, taken_at=timezone.now() - timedelta(hours=1), values={"failed_logins_1h": failed_logins}
-    )
+    taken_at, values = timezone.now() - timedelta(hours=1), {"failed_logins_1h": failed_logins}
+    SignalSnapshot.objects.create(account=acc, taken_at=taken_at, values=values)
+    SignalReading.objects.create(account=acc, taken_at=taken_at, **reading_numbers(values))
     return acc
 
 
@@ -230,3 +235,51 @@ def test_after_a_promotion_open_cases_are_rescored_with_the_new_active_version()
     assert case.model_version == second and case.shadow_version is None  # the first is retired, scored no more
     assert case.entry.risk == pytest.approx(case_risk(1, case.model_risk))
     assert rescore_open_cases() == 0  # nothing changed since
+
+
+def test_peak_values_are_the_highest_reading_of_each_signal_in_one_query(django_assert_num_queries):
+    acc = account(failed_logins=3)
+    now = timezone.now()
+    for minutes, values in ((30, {"failed_logins_1h": 9, "distinct_ips_24h": 2}), (10, {"failed_logins_1h": 4})):
+        SignalReading.objects.create(account=acc, taken_at=now - timedelta(minutes=minutes), **reading_numbers(values))
+    for _ in range(20):  # a longer history costs no more round trips
+        SignalReading.objects.create(account=acc, taken_at=now - timedelta(days=2), **reading_numbers({}))
+    never = account(failed_logins=0)
+
+    with django_assert_num_queries(1):
+        peaks = risk_model.peak_values([acc.pk, never.pk])
+    before = risk_model.peak_values([acc.pk], until=now - timedelta(minutes=20))
+
+    named = dict(zip(risk_model.FEATURES, peaks[acc.pk], strict=True))
+    assert named["failed_logins_1h"] == 9 and named["distinct_ips_24h"] == 2
+    assert math.isnan(named["account_age_days"])  # never reported
+    assert dict(zip(risk_model.FEATURES, before[acc.pk], strict=True))["failed_logins_1h"] == 9
+    assert dict(zip(risk_model.FEATURES, peaks[never.pk], strict=True))["failed_logins_1h"] == 0
+
+
+def test_a_worker_keeps_only_the_last_few_versions_it_scored_with_loaded():
+    decide_takeovers()
+    versions = [risk_versions.retrain_risk_models(seed=seed) for seed in range(risk_versions.LOADED_VERSIONS + 1)]
+    acc = account(failed_logins=40)
+
+    for version in versions:
+        assert risk_versions._risk(version, "takeover", {"failed_logins_1h": 40}) is not None
+
+    assert len(risk_versions._loaded) == risk_versions.LOADED_VERSIONS
+    assert (versions[0].pk, versions[0].artifact_sha256) not in risk_versions._loaded  # least recently used
+    assert risk_versions.case_risk_of(acc.pk, "takeover").model_risk > 0.5  # the evicted one loads again
+
+
+def test_snapshots_from_before_readings_get_their_reading_once():
+    migration = importlib.import_module("accounts.migrations.0006_backfill_signal_readings")
+    acc = account(failed_logins=2)  # already has its reading
+    old = SignalSnapshot.objects.create(
+        account=acc, taken_at=timezone.now() - timedelta(days=3), values={"failed_logins_1h": 30, "flag": "x"}
+    )
+
+    migration.backfill(apps, None)
+    migration.backfill(apps, None)
+
+    assert SignalReading.objects.filter(account=acc).count() == 2
+    copied = SignalReading.objects.get(account=acc, taken_at=old.taken_at)
+    assert copied.failed_logins_1h == 30 and copied.distinct_ips_24h is None
