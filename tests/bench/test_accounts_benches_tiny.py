@@ -64,13 +64,17 @@ def test_the_risk_model_benchmark_prints_rules_and_model_side_by_side():
 def test_the_scale_benchmark_builds_its_data_and_prints_the_three_figures():
     out = run(
         "bench/accounts_scale.py", "--accounts", "2000", "--events", "20000", "--days", "8", "--cases", "20",
-        "--samples", "10", "--database", "moderation_accounts_bench_tiny_scale", "--drop",
+        "--samples", "10", "--risk-decisions", "120", "--database", "moderation_accounts_bench_tiny_scale", "--drop",
     )  # fmt: skip
 
     assert "SYNTHETIC DATA" in out
     assert re.search(r"data: accounts 2,000, events 20,000, identifiers [\d,]+, snapshots 6,666", out), out
-    for figure in ("case view", "linked-account lookup", "rule preview \\(7 days\\)"):
+    for figure in (
+        "case view", "linked-account lookup", "rule preview \\(7 days\\)", "risk scoring \\(case_risk_of\\)",
+        "risk features: SQL MAX over readings", "risk features: snapshot JSON",
+    ):  # fmt: skip
         assert re.search(rf"^{figure}: n=\d+ p50 [\d.]+ ms, p95 [\d.]+ ms", out, re.MULTILINE), out
+    assert re.search(r"risk version account-risk-\S+ trained on \d+ decisions", out), out
     assert "dropped moderation_accounts_bench_tiny_scale" in out
 
 

@@ -60,6 +60,20 @@ def _schema() -> dict[str, dict]:
         }
 
 
+def _without_later_migrations(schema: dict[str, dict]) -> dict[str, dict]:
+    """``schema`` less what migrations after the move added to these tables (queues 0021: decisions on any
+    subject), which going back to before the move takes away like any later migration."""
+    later = {"decision_has_subject"}
+    return {
+        table: {
+            name: info
+            for name, info in constraints.items()
+            if name not in later and info[0] != ("second_review_of_id",)
+        }
+        for table, constraints in schema.items()
+    }
+
+
 def _old_rows(old) -> dict:  # noqa: ANN001 - the historical app registry
     """One row in every moved table, written with the models as they were before the move."""
     get = old.get_model
@@ -119,7 +133,8 @@ def test_an_existing_database_upgrades_in_place_with_every_row_constraint_and_in
     view_item = item_type.permission_set.create(codename="view_item", name="Can view item")
     Group.objects.create(name="Auditors").permissions.add(view_item)
     ids = _old_rows(old)
-    assert _schema() == schema_after  # going back changed no table: the move is state-only
+    # Going back changed no table but for later migrations: the move is state-only.
+    assert _schema() == _without_later_migrations(schema_after)
 
     _migrate()
 
