@@ -56,7 +56,14 @@ from bench_postgres import connect, insert_select, require_postgres_url, with_da
 
 GOALS_MS = {"case view": 50.0, "linked-account lookup": 20.0, "rule preview (7 days)": 2000.0}
 # Measured beside the goals, without one of their own (the signal worker's cost of scoring a case).
-UNGOVERNED = ("risk scoring (case_risk_of)", "risk features: SQL MAX over readings", "risk features: snapshot JSON")
+UNGOVERNED = (
+    "risk scoring (case_risk_of)",
+    "risk features: SQL MAX over readings",
+    "risk features: snapshot JSON",
+    "risk features, longest histories: SQL MAX",
+    "risk features, longest histories: snapshot JSON",
+)
+LONGEST = 30  # accounts with the most snapshots, measured apart: the previous code's cost grew with history
 RING_SIZE = 10  # accounts a, a+1, ... a+9 with (a / 10) % 50 == 0 share a device and a card
 NAT_ADDRESSES = 50  # accounts with a % 20 == 0 sit behind one of these
 
@@ -516,10 +523,11 @@ def measure(args: argparse.Namespace) -> dict[str, list[float]]:
 
 
 def measure_risk_scoring(args: argparse.Namespace, results: dict, rng: random.Random, low: int, high: int) -> None:
+    from django.db.models import Count
     from django.utils import timezone
 
     from accounts import risk_model, risk_versions
-    from accounts.models import AccountCase, RiskModelVersion
+    from accounts.models import AccountCase, RiskModelVersion, SignalReading
 
     if not RiskModelVersion.objects.filter(status=RiskModelVersion.Status.ACTIVE).exists():
         started, now = time.perf_counter(), timezone.now()
@@ -549,6 +557,18 @@ def measure_risk_scoring(args: argparse.Namespace, results: dict, rng: random.Ra
         started = time.perf_counter()
         _peaks_from_snapshot_json(account_id)
         results["risk features: snapshot JSON"].append((time.perf_counter() - started) * 1000)
+    longest = (
+        SignalReading.objects.values("account_id").annotate(n=Count("id")).order_by("-n")[: min(LONGEST, args.samples)]
+    )
+    histories = {row["account_id"]: row["n"] for row in longest}
+    print(f"  longest histories: {min(histories.values())}-{max(histories.values())} snapshots per account")
+    for account_id in histories:
+        started = time.perf_counter()
+        risk_model.peak_values([account_id])
+        results["risk features, longest histories: SQL MAX"].append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        _peaks_from_snapshot_json(account_id)
+        results["risk features, longest histories: snapshot JSON"].append((time.perf_counter() - started) * 1000)
 
 
 def _peaks_from_snapshot_json(account_id: int) -> dict[str, float]:

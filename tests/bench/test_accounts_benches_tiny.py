@@ -72,6 +72,7 @@ def test_the_scale_benchmark_builds_its_data_and_prints_the_three_figures():
     for figure in (
         "case view", "linked-account lookup", "rule preview \\(7 days\\)", "risk scoring \\(case_risk_of\\)",
         "risk features: SQL MAX over readings", "risk features: snapshot JSON",
+        "risk features, longest histories: SQL MAX", "risk features, longest histories: snapshot JSON",
     ):  # fmt: skip
         assert re.search(rf"^{figure}: n=\d+ p50 [\d.]+ ms, p95 [\d.]+ ms", out, re.MULTILINE), out
     assert re.search(r"risk version account-risk-\S+ trained on \d+ decisions", out), out
