@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.actions import InvalidAction, reverse_action, take_action
 from accounts.models import Account, AccountAction, AccountCase
 from accounts.selectors import linked_accounts
+from audit.services import record_event
 from queues.models import Decision, Queue, QueueEntry
 from review import claims, second_review
 from review.exceptions import InvalidDecision, LeaseLost
@@ -107,11 +108,19 @@ def _verdict(kind: str) -> str:
 
 
 def _record(entry: QueueEntry, *, user: AbstractBaseUser, kind: str, note: str) -> Decision:
-    """The queues' decision for a case's entry: the verdict, with the account action named in the note."""
-    return Decision.objects.create(
+    """The queues' decision for a case's entry (the verdict, the account action named in the note), audited."""
+    decision = Decision.objects.create(
         entry=entry, reviewer=user, action=_verdict(kind), claimed_at=entry.claimed_at,
         note=f"Account action: {kind}." + (f" {note}" if note else ""),
     )  # fmt: skip
+    record_event(
+        action="decision.created",
+        target=decision,
+        actor=user,
+        after={"entry": entry.pk, "action": decision.action, "account_action": kind, "queue": entry.queue.name,
+               "second_review": entry.selection == QueueEntry.Selection.SECOND_REVIEW},
+    )  # fmt: skip
+    return decision
 
 
 def case_of_entry(entry_id: int) -> AccountCase | None:

@@ -9,6 +9,7 @@ from accounts.case_decisions import decide_case
 from accounts.cases import open_case
 from accounts.models import Account, AccountAction, AccountCase
 from accounts.signal_updates import update_account_signals
+from audit.models import AuditEvent
 from console.selectors import viewer_for
 from console.team import team_report
 from quality.agreement import quality_report
@@ -208,6 +209,8 @@ def test_a_sampled_case_decision_goes_blind_to_another_reviewer_and_agreement_is
     assert again.reviewer == second and again.action == Decision.Action.NO_VIOLATION
     case.refresh_from_db()
     assert case.violation is True and case.account.state == Account.State.SUSPENDED  # the first action stands
+    audited = AuditEvent.objects.get(action="decision.created", object_id=str(again.pk))
+    assert audited.after["second_review"] is True and audited.after["account_action"] == "none"
     report = quality_report()
     assert report.pairs == 1 and report.overall.agreement == 0.0
     assert {row.reviewer for row in report.reviewers} == {first.username, second.username}
