@@ -45,3 +45,33 @@ def test_a_moderator_bans_a_ring_and_clears_a_false_alarm_with_the_keyboard_only
     assert states == {"ring-1": "banned", "ring-2": "banned", "ring-3": "banned", "honest": "active"}
     assert list(AccountCase.objects.order_by("severity").values_list("violation", flat=True)) == [False, True]
     assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def test_a_moderator_escalates_a_case_from_the_keyboard_and_a_specialist_decides_it(page, live_server):
+    mira = make_user(username="mira", password=PASSWORD)
+    queue = make_queue(members=[mira], name="Account cases")
+    specialists = make_queue(members=[mira], name="Takeover specialists")
+    stored = store(event("signup", account="victim", device_id="phone-1"))
+    update_account_signals(account_ids=stored.account_ids)
+    case = open_case(account_id=stored.account_ids[0], case_type="takeover", severity=3, rule_id=None,
+                     queue_id=queue.pk, now=timezone.now())  # fmt: skip
+
+    sign_in(page, live_server, "mira", PASSWORD)
+    page.goto(f"{live_server.url}/account-cases/work/{queue.slug}/")
+    page.wait_for_selector("text=tests:victim")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("e")  # to the escalation: the queue list has the focus
+    assert page.evaluate("document.activeElement.id") == "to_queue"
+    page.keyboard.press("Tab")
+    page.keyboard.type("Payout changed right after a new device")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Escalated to Takeover specialists.")
+
+    case.refresh_from_db()
+    assert case.queue == specialists and case.entry.note == "Payout changed right after a new device"
+    page.goto(f"{live_server.url}/account-cases/work/{specialists.slug}/")
+    page.wait_for_selector("text=tests:victim")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("l")  # lock
+    page.wait_for_selector("text=Decided: Lock.")
+    assert Account.objects.get(pk=case.account_id).state == "locked"
