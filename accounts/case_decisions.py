@@ -174,7 +174,7 @@ def escalate_case(*, case: AccountCase, user: AbstractBaseUser, to_queue: Queue,
         case = AccountCase.objects.select_for_update().get(pk=case.pk)
         if case.status != AccountCase.Status.OPEN or case.entry_id is None:
             raise InvalidDecision("Only an open case in a queue can be escalated.")
-        moved = claims.escalate_item(entry_id=case.entry_id, token=token, user=user, to_queue=to_queue, note=note)
+        moved = claims.escalate_subject(entry_id=case.entry_id, token=token, user=user, to_queue=to_queue, note=note)
         case.entry, case.queue = moved, to_queue
         case.save(update_fields=["entry", "queue"])
     return moved

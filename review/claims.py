@@ -214,15 +214,31 @@ def release_item(*, entry_id: int, token: int, user: AbstractBaseUser) -> QueueE
 
 
 def escalate_item(*, entry_id: int, token: int, user: AbstractBaseUser, to_queue: Queue, note: str) -> QueueEntry:
-    """Move a held item (or another held subject, e.g. an account case) to another queue with a note.
+    """Move a held item to another queue with a note; the item keeps its risk there (recomputed from its scores)."""
+    return _escalate(entry_id=entry_id, token=token, user=user, to_queue=to_queue, note=note, subject=False)
 
-    An item keeps its risk there (recomputed from its scores); a subject without an item keeps its entry's
-    risk, and its own app points the subject at the returned entry in the caller's transaction.
+
+def escalate_subject(*, entry_id: int, token: int, user: AbstractBaseUser, to_queue: Queue, note: str) -> QueueEntry:
+    """Move a held entry of another app's subject (an account case) to another queue with a note, at its risk.
+
+    Call inside the transaction in which that app points its subject at the returned entry: the content views
+    and API refuse such entries (``escalate_item``), as they could not move the subject with it.
     """
+    return _escalate(entry_id=entry_id, token=token, user=user, to_queue=to_queue, note=note, subject=True)
+
+
+def _escalate(
+    *, entry_id: int, token: int, user: AbstractBaseUser, to_queue: Queue, note: str, subject: bool
+) -> QueueEntry:
     if not note.strip():
         raise InvalidDecision("An escalation needs a note saying why.")
     with transaction.atomic():
         entry = _held_entry(entry_id=entry_id, token=token, user=user)
+        if (entry.item_id is None) != subject:
+            raise InvalidDecision(
+                "This entry is an account case: escalate it from the case view." if entry.item_id is None
+                else "This entry is a content item: escalate it from the work view."
+            )  # fmt: skip
         if to_queue.pk == entry.queue_id:
             raise InvalidDecision("The item is already in that queue.")
         _close(entry, QueueEntry.Status.MOVED)

@@ -60,6 +60,8 @@ def record_decision(
     known = check_decision(action=action, categories=categories)
     with transaction.atomic():
         entry = _held_entry(entry_id=entry_id, token=token, user=user)
+        if entry.item_id is None:  # its app decides it (accounts.case_decisions), with the account's action
+            raise InvalidDecision("This entry is an account case: decide it from the case view.")
         entries = [entry]
         if apply_to_group and entry.item.duplicate_group is not None:
             entries += list(

@@ -35,10 +35,12 @@ def _queue_for_member(request: HttpRequest, slug: str) -> Queue:
 
 
 def _held_entry_or_none(request: HttpRequest, queue: Queue, entry_id: int) -> QueueEntry | None:
-    """The entry if this reviewer holds it now under a live lease; None otherwise."""
+    """The content entry if this reviewer holds it now under a live lease; None otherwise (an account case's entry
+    is shown and decided by the case view)."""
     return (
         QueueEntry.objects.select_related("item__author", "queue")
         .filter(
+            item__isnull=False,
             pk=entry_id,
             queue=queue,
             status=QueueEntry.Status.CLAIMED,

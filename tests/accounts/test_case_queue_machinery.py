@@ -16,8 +16,8 @@ from quality.agreement import quality_report
 from queues.models import Decision, QueueEntry
 from queues.selectors import queue_overview
 from review import claims, qa
-from review.decisions import undo_decision
-from review.exceptions import LeaseLost
+from review.decisions import record_decision, undo_decision
+from review.exceptions import InvalidDecision, LeaseLost
 from review.selectors import decisions_today
 from tests.accounts.factories import event, store
 from tests.factories import make_queue, make_user
@@ -242,3 +242,27 @@ def test_case_decisions_are_not_undone_or_senior_qad_as_items_are():
     with pytest.raises(qa.NotReviewable):
         qa.check_reviewable(decision=decision, user=senior)
     assert not qa.reviewable_decisions(senior).filter(pk=decision.pk).exists()
+
+
+def test_the_content_views_and_api_refuse_a_case_entry_instead_of_orphaning_the_case():
+    reviewer = make_user()
+    queue = make_queue(members=[reviewer])
+    other = make_queue(members=[reviewer])
+    case = new_case(queue)
+    claim = claims.claim_next_item(queue=queue, user=reviewer)
+    client = signed_in(reviewer)
+    base = f"/queues/{queue.slug}/entries/{claim.entry_id}"
+
+    page = client.get(f"{base}/")
+    decide = client.post(f"{base}/decide", {"token": claim.token, "action": "no_violation"})
+    escalate = client.post(f"{base}/escalate", {"token": claim.token, "to_queue": other.pk, "note": "why"})
+    with pytest.raises(InvalidDecision, match="decide it from the case view"):
+        record_decision(entry_id=claim.entry_id, token=claim.token, user=reviewer, action="no_violation", categories=[])
+    with pytest.raises(InvalidDecision, match="escalate it from the case view"):
+        claims.escalate_item(entry_id=claim.entry_id, token=claim.token, user=reviewer, to_queue=other, note="why")
+
+    assert page.status_code == decide.status_code == escalate.status_code == 409
+    case.refresh_from_db()
+    assert case.queue == queue and case.status == AccountCase.Status.OPEN
+    assert QueueEntry.objects.get(pk=claim.entry_id).status == QueueEntry.Status.CLAIMED
+    assert not Decision.objects.exists()
