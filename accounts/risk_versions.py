@@ -83,7 +83,8 @@ def retrain_risk_models(*, actor: AbstractBaseUser | None = None, actor_label: s
     if not default_storage.exists(name):
         name = default_storage.save(name, ContentFile(content))
     version = RiskModelVersion(
-        name=f"account-risk-{until:%Y%m%d-%H%M%S}-{sha256[:8]}",
+        # Microseconds: two runs over the same decisions give the same artifact, and now finish within a second.
+        name=f"account-risk-{until:%Y%m%d-%H%M%S-%f}-{sha256[:8]}",
         artifact=name,
         artifact_sha256=sha256,
         case_types=sorted(models),
