@@ -1,7 +1,7 @@
 """Deciding an account case: the action on the account, optionally on its ring, the verdict as the case's label.
 
 A queued case goes through the content queues' machinery, not a copy of it: claimed and leased by
-``review.claims``, escalated by ``review.claims.escalate_item`` (the case then follows its new entry), and
+``review.claims``, escalated by ``review.claims.escalate_subject`` (the case then follows its new entry), and
 decided into a ``queues.Decision`` without an item on its entry, so second reviews (``review.second_review``),
 reviewer agreement (``quality.agreement``) and every throughput count (team page, queue charts, decisions
 today, labeler table) see cases as they see items. A sampled decision opens a blind second-review entry in
