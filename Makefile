@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 ## (the demo models are trained in the background, with their progress on the home page)
 run: setup
 	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py prepare_inference_models
 	$(BIN)/python manage.py create_demo_users
 	$(BIN)/python manage.py setup_demo_queues
 	scripts/fetch-datasets.sh
@@ -32,6 +33,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 
 ## test: lint, then the whole suite (on PostgreSQL and Redis when they are installed here)
 test: setup lint
+	$(BIN)/python manage.py prepare_inference_models --text-only
 	scripts/with-services.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -56,10 +56,10 @@ def configure_torch_threads() -> None:
     global _threads_set
     if _threads_set:
         return
-    from classifiers.inference.threads import set_torch_threads
+    from classifiers.inference.threads import set_inference_threads
 
     threads = settings.INFERENCE_THREADS or max(1, (os.cpu_count() or 1) // max(1, settings.INFERENCE_PROCESSES))
-    set_torch_threads(threads)
+    set_inference_threads(threads)
     _threads_set = True
 
 
@@ -91,12 +91,21 @@ def load_model(version: ModelVersion, categories: list[Any]) -> Any:
             model = TextModel.load(artifact, categories)
         else:
             from classifiers.heads import Head
-            from classifiers.inference.image import ImageModel
 
             backbone = _verified_path(version, version.backbone_file.name, version.backbone_sha256, "backbone")
-            model = ImageModel.load(
-                backbone, version.architecture, categories, head=Head.load(artifact) if artifact else None
-            )
+            head = Head.load(artifact) if artifact else None
+            if settings.IMAGE_RUNTIME == "onnx":
+                # Same embedding space and scores as the torch model, without importing timm (bench/RESULTS-runtime.md).
+                from classifiers.inference import onnx_cache_dir
+                from classifiers.inference.onnx_image import OnnxImageModel
+
+                model = OnnxImageModel.load(
+                    backbone, version.architecture, categories, head=head, cache_dir=onnx_cache_dir()
+                )
+            else:
+                from classifiers.inference.image import ImageModel
+
+                model = ImageModel.load(backbone, version.architecture, categories, head=head)
         _models[key] = model
     return model
 
