@@ -33,6 +33,11 @@ MAX_TOKENS = 256
 MAX_CHARS = 4096  # as classifiers.inference.text: tokenising megabytes only to truncate them is waste
 OPSET = 17
 QUANTISATION = "dynamic-int8-per-channel"
+# Texts per session run, whatever batch the caller asks for. ONNX Runtime's memory arena keeps room for the
+# largest batch it has run: 32 mails of 256 word pieces took a process from 131 MB to a 1,037 MB peak, and a
+# scoring worker over its 1.5 GB budget (1,766 MB in bench/scoring.py); 8 at a time peaked at 326 MB for the
+# same CPU per mail (49 vs 51 ms). bench/RESULTS-runtime.md.
+MAX_BATCH = 8
 _sessions: dict[tuple[str, int], Any] = {}
 _lock = threading.Lock()
 
@@ -153,6 +158,7 @@ class OnnxEncoder:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         rows = []
+        batch_size = min(batch_size, MAX_BATCH)
         # Sorting by length keeps padding small inside each batch; the order is restored at the end.
         order = np.argsort([len(text) for text in texts], kind="stable")
         for start in range(0, len(texts), batch_size):

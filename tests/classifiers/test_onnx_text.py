@@ -132,3 +132,21 @@ def test_a_head_trained_on_the_torch_encoder_keeps_scoring_in_its_own_space():
 def test_a_head_of_an_unknown_encoder_is_refused_by_name():
     with pytest.raises(ValueError, match="'sentence:e5-small'.*known encoder"):
         TextFeatures.from_spec({"kind": "text", "backbone": "sentence:e5-small"})
+
+
+PEAK_MEMORY = (
+    "import json; from pathlib import Path; from classifiers.inference import text; "
+    "peak = lambda: int(next(l for l in Path('/proc/self/status').read_text().splitlines() "
+    "if l.startswith('VmHWM')).split()[1]) // 1024; "
+    "text.embed_texts(['warm up']); before = peak(); "
+    "text.embed_texts([f'word{i} ' * 400 + 'end' for i in range(32)], batch_size=32); "
+    "print(json.dumps({'before': before, 'after': peak()}))"
+)
+
+
+def test_embedding_a_batch_of_long_texts_stays_within_a_few_hundred_megabytes():
+    # ONNX Runtime keeps an arena as large as its largest run: 32 texts of 256 word pieces at once took ~900 MB.
+    done = _run(None, None, PEAK_MEMORY)
+    assert done.returncode == 0, done.stderr[-2000:]
+    peaks = json.loads(done.stdout.strip().splitlines()[-1])
+    assert peaks["after"] - peaks["before"] < 400, peaks
