@@ -254,13 +254,15 @@ def main() -> None:
     redis.Redis.from_url(broker).flushdb()
     from django.conf import settings
 
-    from classifiers.inference.threads import inference_threads
     from classifiers.runtime import configure_torch_threads
 
     configure_torch_threads()
+    threads = settings.INFERENCE_THREADS or max(1, (os.cpu_count() or 1) // max(1, settings.INFERENCE_PROCESSES))
+    # getattr: the same harness also measures a checkout from before IMAGE_RUNTIME existed (torch only).
     print(
-        f"machine: {os.cpu_count()} cores, inference threads {inference_threads()}, load {os.getloadavg()}; "
-        f"TEXT_ENCODER={os.environ.get('TEXT_ENCODER', 'default')}, IMAGE_RUNTIME={settings.IMAGE_RUNTIME}"
+        f"machine: {os.cpu_count()} cores, inference threads {threads}, load {os.getloadavg()}; "
+        f"TEXT_ENCODER={os.environ.get('TEXT_ENCODER', 'default')}, "
+        f"IMAGE_RUNTIME={getattr(settings, 'IMAGE_RUNTIME', 'torch')}"
     )
     largest_texts = texts(max(n for n, _ in sizes))
     log = var / "worker.log"
