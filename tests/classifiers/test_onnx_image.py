@@ -3,6 +3,7 @@
 Tiny timm networks created in the test (``pretrained=False``); each export goes to the test's own folder.
 """
 
+import io
 import json
 import os
 import subprocess
@@ -12,13 +13,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from PIL import Image
 
+from classifiers import runtime
 from classifiers.heads import HeadConfig, train_head
 from classifiers.image_training import save_backbone
 from classifiers.inference import CategoryInfo, onnx_image
 from classifiers.inference.image import ImageModel, clear_cache, create_network
 from classifiers.inference.onnx_image import OnnxImageModel, export_backbone, exported_files
+from classifiers.models import Embedding
+from classifiers.services import register_model_version, set_model_version_status
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCH = "mobilenetv3_small_050"
@@ -169,3 +175,55 @@ def test_a_scoring_process_with_exports_ready_imports_neither_timm_nor_sentence_
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"imported": [], "text": "sentence:all-MiniLM-L6-v2@onnx-int8"}
     assert exported_files(cache, ARCH, onnx_image.file_sha256(checkpoint), None).exist()
+
+
+def _active_version(checkpoint: Path, name: str):  # noqa: ANN202
+    version = register_model_version(name=name, kind="image", architecture=ARCH, backbone_path=checkpoint)
+    return set_model_version_status(version=version, status="active")
+
+
+@pytest.mark.django_db
+def test_the_worker_scores_on_the_onnx_export_and_stores_embeddings_in_the_torch_models_space(
+    settings, tmp_path, monkeypatch, checkpoint
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    runtime.forget_loaded_models()
+    version = _active_version(checkpoint, "img-onnx")
+    picture = _images(1, seed=3)[0].convert("RGB")
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    name = default_storage.save("items/picture.png", ContentFile(buffer.getvalue()))
+
+    report = runtime.score_contents([runtime.Content(item_id=1, image_name=name)])
+
+    assert not report.failures and report.scores_written == len(runtime._category_infos())
+    assert isinstance(runtime.load_model(version, []), OnnxImageModel)
+    torch_model = ImageModel.load(default_storage.path(version.backbone_file.name), ARCH, [])
+    stored = Embedding.objects.get(item_id=1)
+    assert stored.backbone == torch_model.backbone
+    vector = np.frombuffer(stored.vector, dtype=np.float16).astype(np.float32)
+    np.testing.assert_allclose(vector, torch_model.embed([picture])[0], atol=2e-3)  # float16 storage
+    runtime.forget_loaded_models()
+
+
+@pytest.mark.django_db
+def test_the_worker_runs_the_torch_network_when_asked_or_when_the_export_fails(
+    settings, tmp_path, monkeypatch, checkpoint
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    runtime.forget_loaded_models()
+    version = _active_version(checkpoint, "img-torch")
+    settings.IMAGE_RUNTIME = "torch"
+    assert isinstance(runtime.load_model(version, []), ImageModel)
+
+    runtime.forget_loaded_models()
+    settings.IMAGE_RUNTIME = "onnx"
+
+    def cannot_export(*args, **kwargs):  # an architecture torch.onnx cannot trace
+        raise RuntimeError("Unsupported: ONNX export of operator foo")
+
+    monkeypatch.setattr(onnx_image, "export_backbone", cannot_export)
+    assert isinstance(runtime.load_model(version, []), ImageModel)
+    runtime.forget_loaded_models()
