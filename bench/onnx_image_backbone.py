@@ -33,6 +33,7 @@ from PIL import Image  # noqa: E402
 
 from classifiers import pretrained  # noqa: E402
 from classifiers.inference import onnx_image  # noqa: E402
+from classifiers.inference.image import BATCH_SIZE as image_batch  # noqa: E402
 from classifiers.inference.image import ImageModel  # noqa: E402
 from classifiers.inference.threads import set_inference_threads  # noqa: E402
 
@@ -100,7 +101,10 @@ def main(argv: list[str] | None = None) -> dict:
         int8_files = onnx_image.ExportedFiles(model=quantised(files.model), meta=files.meta)
         int8 = onnx_image.OnnxBackbone(int8_files, threads=args.threads)
         runtimes = {"torch fp32": torch_model.embed, "onnx fp32": fp32.embed, "onnx int8": int8.embed}
-        print(f"{spec.architecture} at {torch_model.input_size} px, {args.threads} threads, batch 8")
+        print(
+            f"{spec.architecture} at {torch_model.input_size} px, {args.threads} threads; images per run: torch "
+            f"{image_batch}, onnx {onnx_image.BATCH_SIZE} (each runtime's own default)"
+        )
 
         speed_images = photos(args.images)
         for embed in runtimes.values():

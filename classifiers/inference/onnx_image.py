@@ -35,8 +35,10 @@ from classifiers.inference.onnx_text import exclusive_lock
 from classifiers.inference.threads import inference_threads
 
 OPSET = 17
-# Images per run: as the torch model (classifiers.inference.image.BATCH_SIZE), which bounds activation memory.
-BATCH_SIZE = 8
+# Images per session run. ONNX Runtime's memory arena keeps room for the largest batch, and on two threads small
+# runs cost no more CPU (Lite0, 64 photos, CPU ms per image / RSS kept: batch 8 18 / +195 MB, 4 16 / +103,
+# 2 15 / +36, 1 15 / +18). bench/RESULTS-runtime.md.
+BATCH_SIZE = 2
 _RESAMPLING = {
     "bicubic": Image.Resampling.BICUBIC,
     "bilinear": Image.Resampling.BILINEAR,
