@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--speed-only", action="store_true", help="stop after the timings")
     parser.add_argument("--tiny", action="store_true", help="CI: 8 photos, 1 round, 40/40 Fashion-MNIST images")
     args = parser.parse_args(argv)
     if args.tiny:
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"speed {name}: {1 / per_image:.1f} images per CPU-second ({per_image * 1000:.1f} ms CPU per image, "
                   f"median of {len(values)} rounds of {len(speed_images)}); {base / per_image:.2f}x torch")  # fmt: skip
 
+        if args.speed_only:
+            return results
         train_images, train_y = fashion_images(args.train, split="train", seed=0)
         test_images, test_y = fashion_images(args.test, split="test", seed=1)
         vectors = {name: (embed(train_images), embed(test_images)) for name, embed in runtimes.items()}
