@@ -10,7 +10,6 @@ STAMP := $(VENV)/.installed
 ## (the demo models are trained in the background, with their progress on the home page)
 run: setup
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py prepare_inference_models
 	$(BIN)/python manage.py create_demo_users
 	$(BIN)/python manage.py setup_demo_queues
 	scripts/fetch-datasets.sh
