@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> dict:
         stack.init_postgres()
         stack.start_redis()
         stack.manage("migrate", "--no-input", "-v0")
+        stack.manage("prepare_inference_models")  # as make run and the production recipe do, before any worker
         stack.manage("setup_demo_queues")
         secret = stack.manage("shell", "-c", SETUP_CODE).split("TOKEN ", 1)[1].strip()
         if not args.no_models:
