@@ -32,6 +32,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 
 ## test: lint, then the whole suite (on PostgreSQL and Redis when they are installed here)
 test: setup lint
+	$(BIN)/python manage.py prepare_inference_models --text-only
 	scripts/with-services.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -80,8 +80,12 @@ def posters(n: int) -> list[bytes]:
     return out
 
 
-def bare_throughput(kind: str, inputs: list) -> float:
-    """embed + predict in batches of 32 with the active version of ``kind``; items/s."""
+def bare_throughput(kind: str, inputs: list) -> tuple[float, float]:
+    """embed + predict in batches of 32 with the active version of ``kind``: (items/s, CPU-seconds per item).
+
+    Images are decoded from their bytes outside the timing: the bare model is what the worker calls on decoded
+    images. CPU time is this process's (every thread), so it holds on a loaded machine where wall time does not.
+    """
     from classifiers.models import ModelVersion
     from classifiers.runtime import _category_infos, load_model
 
@@ -89,11 +93,24 @@ def bare_throughput(kind: str, inputs: list) -> float:
     if kind == "image":
         inputs = [model.decode(data) for data in inputs]
     model.predict(model.embed(inputs[:8]), inputs[:8])  # warm up
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(inputs), 32):
         batch = inputs[start : start + 32]
         model.predict(model.embed(batch), batch)
-    return len(inputs) / (time.perf_counter() - started)
+    return len(inputs) / (time.perf_counter() - started), (time.process_time() - cpu) / len(inputs)
+
+
+def group_cpu_seconds(leader_pid: int) -> float:
+    """User + system CPU of every process in the worker's process group (its main process and pool child)."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == leader_pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def start_worker(bench_url: str, var: Path, broker: str, log: Path) -> subprocess.Popen:
@@ -153,13 +170,30 @@ def wait_scored(ids: list[int], timeout: float) -> float:
     )
 
 
-def end_to_end(kind: str, contents: list, prefix: str) -> float:
+def end_to_end(kind: str, contents: list, prefix: str, worker: subprocess.Popen) -> tuple[float, float]:
+    """Items/s from the first ingest commit to the last score committed, and the worker's CPU-seconds per item
+    (scoring, storing, routing, and the display images it makes: everything the worker does for them)."""
+    cpu = group_cpu_seconds(worker.pid)
     started = time.monotonic()
     ids = []
     for start in range(0, len(contents), 500):
         ids += submit(prefix, start, contents[start : start + 500], kind)
     finished = wait_scored(ids, timeout=1800)
-    return len(ids) / (finished - started)
+    wait_idle(worker)
+    return len(ids) / (finished - started), (group_cpu_seconds(worker.pid) - cpu) / len(ids)
+
+
+def wait_idle(worker: subprocess.Popen, *, quiet_seconds: float = 1.0, timeout: float = 120) -> None:
+    """Wait until the worker has used no CPU for ``quiet_seconds`` (its display-image tasks are done), so the
+    next phase's figures do not carry this one's leftover work."""
+    deadline, last, quiet_since = time.monotonic() + timeout, group_cpu_seconds(worker.pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = group_cpu_seconds(worker.pid)
+        if now - last > 0.02:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return
 
 
 def latency_at(rate: float, seconds: float, contents: list, kind: str) -> list[float]:
@@ -184,16 +218,30 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def parse_sizes(values: list[str]) -> list[tuple[int, int]]:
+    sizes = []
+    for value in values:
+        texts_part, _, images_part = value.partition("x")
+        if not (texts_part.isdigit() and images_part.isdigit()):
+            raise SystemExit(f"--sizes takes TEXTSxIMAGES, e.g. 128x32; not {value!r}")
+        sizes.append((int(texts_part), int(images_part)))
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=512)
     parser.add_argument("--images", type=int, default=128)
+    parser.add_argument(
+        "--sizes", nargs="+", metavar="TEXTSxIMAGES", help="several sizes in one run (one worker), e.g. 128x32 512x128"
+    )
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--database", default=DB_NAME, help="PostgreSQL database of its own, dropped and recreated")
     parser.add_argument(
         "--broker", help="Redis URL of a database of its own, flushed first (default: REDIS_URL's server, db 1)"
     )
     args = parser.parse_args()
+    sizes = parse_sizes(args.sizes) if args.sizes else [(args.texts, args.images)]
     redis_url = os.environ.get("REDIS_URL") or sys.exit("bench/scoring.py needs REDIS_URL (scripts/with-services.sh)")
     broker = args.broker or redis_url.rpartition("/")[0] + "/1"  # a database of its own: the test suite uses /0
     admin_url, bench_url = database_urls(args.database)
@@ -209,23 +257,39 @@ def main() -> None:
     from classifiers.runtime import configure_torch_threads
 
     configure_torch_threads()
-    import torch
-
-    print(f"machine: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, load {os.getloadavg()}")
-    text_inputs, image_inputs = texts(args.texts), posters(args.images)
-    bare_text = bare_throughput("text", text_inputs)
-    bare_image = bare_throughput("image", image_inputs)
-    print(f"bare model: text {bare_text:.1f} items/s, image {bare_image:.1f} items/s (batches of 32)")
-
+    threads = settings.INFERENCE_THREADS or max(1, (os.cpu_count() or 1) // max(1, settings.INFERENCE_PROCESSES))
+    # getattr: the same harness also measures a checkout from before IMAGE_RUNTIME existed (torch only).
+    print(
+        f"machine: {os.cpu_count()} cores, inference threads {threads}, load {os.getloadavg()}; "
+        f"TEXT_ENCODER={os.environ.get('TEXT_ENCODER', 'default')}, "
+        f"IMAGE_RUNTIME={getattr(settings, 'IMAGE_RUNTIME', 'torch')}"
+    )
+    largest_texts = texts(max(n for n, _ in sizes))
     log = var / "worker.log"
     worker = start_worker(bench_url, var, broker, log)
+    ratios = []
     try:
         # Warm the worker up (model loading is a one-off cost per process, not throughput).
-        wait_scored(submit("warm", 0, text_inputs[:4], "text") + submit("warm-img", 0, image_inputs[:2], "image"), 600)
-        e2e_text = end_to_end("text", text_inputs, "e2e-text")
-        e2e_image = end_to_end("image", image_inputs, "e2e-image")
-        print(f"end to end: text {e2e_text:.1f} items/s ({e2e_text / bare_text:.0%} of bare), "
-              f"image {e2e_image:.1f} items/s ({e2e_image / bare_image:.0%} of bare)")  # fmt: skip
+        warm_images = posters(2)
+        wait_scored(submit("warm", 0, largest_texts[:4], "text") + submit("warm-img", 0, warm_images, "image"), 600)
+        wait_idle(worker)
+        for number, (n_texts, n_images) in enumerate(sizes):
+            text_inputs, image_inputs = largest_texts[:n_texts], posters(n_images)
+            bare_text, bare_text_cpu = bare_throughput("text", text_inputs)
+            bare_image, bare_image_cpu = bare_throughput("image", image_inputs)
+            e2e_text, e2e_text_cpu = end_to_end("text", text_inputs, f"e2e-text-{number}", worker)
+            e2e_image, e2e_image_cpu = end_to_end("image", image_inputs, f"e2e-image-{number}", worker)
+            print(f"size {n_texts} texts, {n_images} images (load {os.getloadavg()[0]:.1f}):")
+            print(
+                f"bare model: text {bare_text:.1f} items/s, image {bare_image:.1f} items/s (batches of 32); "
+                f"CPU per item: text {bare_text_cpu * 1000:.1f} ms, image {bare_image_cpu * 1000:.1f} ms"
+            )
+            print(f"end to end: text {e2e_text:.1f} items/s ({e2e_text / bare_text:.0%} of bare), "
+                  f"image {e2e_image:.1f} items/s ({e2e_image / bare_image:.0%} of bare); worker CPU per item: "
+                  f"text {e2e_text_cpu * 1000:.1f} ms (bare/worker {bare_text_cpu / e2e_text_cpu:.0%}), "
+                  f"image {e2e_image_cpu * 1000:.1f} ms (bare/worker {bare_image_cpu / e2e_image_cpu:.0%})",
+                  flush=True)  # fmt: skip
+            ratios += [e2e_text / bare_text, e2e_image / bare_image]
         rate = e2e_text / 2
         latencies = latency_at(rate, args.latency_seconds, text_inputs, "text")
         print(f"latency at {rate:.1f} text items/s (half of peak), {len(latencies)} items: "
@@ -237,8 +301,7 @@ def main() -> None:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
     print(f"load average at end: {os.getloadavg()}")
-    summary = statistics.mean([e2e_text / bare_text, e2e_image / bare_image])
-    print(f"summary: end-to-end/bare mean {summary:.0%}")
+    print(f"summary: end-to-end/bare mean {statistics.mean(ratios):.0%}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 
     .venv/bin/python bench/worker_memory.py [--texts 128] [--images 32] [--big-side 6000] [--gif-frames 200]
 
-Loads what a worker loads for the active versions (the text model with the cold-start prior, the
-pretrained EfficientNet-Lite0 converted from its package, the image-safety classifier), then embeds and
+Loads what a worker loads for the active versions (the text model with the cold-start prior on the default
+encoder, the pretrained EfficientNet-Lite0 converted from its package and run as its ONNX export unless
+``--image-runtime torch``, the image-safety classifier), then embeds and
 predicts a batch of texts and a batch of images that includes a large animated GIF and an image near
 the decoder's pixel limit (decoded through ``decode_image``, as the worker does). Prints RSS after each
 step and the peak (ru_maxrss). Model layer only: a real pool process adds Django and Celery (~60–80 MB).
@@ -23,13 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from classifiers import pretrained  # noqa: E402
 from classifiers.inference import CategoryInfo  # noqa: E402
 from classifiers.inference.image import ImageModel, decode_image  # noqa: E402
+from classifiers.inference.onnx_image import OnnxImageModel  # noqa: E402
 from classifiers.inference.text import TextModel  # noqa: E402
+from classifiers.inference.threads import set_inference_threads  # noqa: E402
 
 SLUGS = ["spam", "scam_fraud", "harassment", "hate", "sexual", "violence", "self_harm"]
 
@@ -41,8 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--big-side", type=int, default=6000, help="Side of the large still image (6000: 36 MP).")
     parser.add_argument("--gif-frames", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--image-runtime", choices=["onnx", "torch"], default="onnx", help="as IMAGE_RUNTIME (workers: onnx)"
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_inference_threads(args.threads)
     categories = [CategoryInfo(slug=slug, description=f"Content about {slug.replace('_', ' ')}.") for slug in SLUGS]
     report("start")
     text_model = TextModel.load(None, categories)
@@ -50,8 +55,12 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         converted = Path(folder) / "lite0.pt"
         pretrained.convert(pretrained.EFFICIENTNET_LITE0, converted)
-        image_model = ImageModel.load(converted, pretrained.EFFICIENTNET_LITE0.architecture, categories)
-    report("image model loaded")
+        architecture = pretrained.EFFICIENTNET_LITE0.architecture
+        if args.image_runtime == "onnx":
+            image_model = OnnxImageModel.load(converted, architecture, categories, cache_dir=Path(folder) / "onnx")
+        else:
+            image_model = ImageModel.load(converted, architecture, categories)
+    report(f"image model loaded ({args.image_runtime})")
     texts = [
         f"Message {n}: click here for a free offer, or see you at the meeting. " * (1 + n % 40)
         for n in range(args.texts)

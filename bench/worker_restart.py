@@ -5,7 +5,8 @@
 
 Starts its own PostgreSQL and Redis (``fault_injection.Stack``) and gunicorn; with models (the default), trains
 the text model on the 80 SpamAssassin mails in tests/fixtures (MiniLM embeddings + a head, as the demo does) and
-installs the pretrained EfficientNet-Lite0 image backbone, both active, so the worker loads what a real one
+installs the pretrained EfficientNet-Lite0 image backbone, both active (their ONNX files exported then, as
+``make run`` does, not by the worker), so the worker loads what a real one
 loads. Then ``--restarts`` times: one scoring worker (prefork, concurrency 1, queues inference and default) is
 started and scores a warm-up item; its process group gets SIGKILL; at that moment a text item and an image item
 are posted and the worker is started again. Reported per restart: seconds from the new start to its heartbeat
@@ -78,13 +79,22 @@ def models_ready_since(stack: Stack, started_epoch: float) -> bool:
 def run(args: argparse.Namespace) -> dict:
     stack = Stack(lease_seconds=15, sweep_seconds=5)
     stack.env["LOG_LEVEL"] = "INFO"  # the worker logs when its models are loaded and how long that took
-    stack.env["TEXT_ENCODER"] = args.text_encoder
+    # Unset unless asked: the code's defaults (the int8 ONNX text encoder, ONNX image backbones) are what runs.
+    for variable, value in (("TEXT_ENCODER", args.text_encoder), ("IMAGE_RUNTIME", args.image_runtime)):
+        if value:
+            stack.env[variable] = value
     log(f"stack under {stack.dir}: postgres :{stack.pg_port}, redis :{stack.redis_port}, web :{stack.web_port}")
-    results: dict = {"models": not args.no_models, "text_encoder": args.text_encoder, "restarts": []}
+    results: dict = {
+        "models": not args.no_models,
+        "text_encoder": args.text_encoder or "default",
+        "image_runtime": args.image_runtime or "default",
+        "restarts": [],
+    }
     try:
         stack.init_postgres()
         stack.start_redis()
         stack.manage("migrate", "--no-input", "-v0")
+        stack.manage("prepare_inference_models")  # as make run and the production recipe do, before any worker
         stack.manage("setup_demo_queues")
         secret = stack.manage("shell", "-c", SETUP_CODE).split("TOKEN ", 1)[1].strip()
         if not args.no_models:
@@ -145,7 +155,8 @@ def report(results: dict) -> None:
         f"{results['first_score_max_s']} s over {len(results['restarts'])} restarts (goal <= {GOAL_SECONDS} s); "
         f"worker CPU time to first score: median {results['worker_cpu_median_s']} s; "
         f"models ready after {[r['models_ready_s'] for r in results['restarts']]} s; "
-        f"active versions {results['active_versions']}, TEXT_ENCODER={results['text_encoder']}",
+        f"active versions {results['active_versions']}, TEXT_ENCODER={results['text_encoder']}, "
+        f"IMAGE_RUNTIME={results['image_runtime']}",
         flush=True,
     )
 
@@ -155,9 +166,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--no-models", action="store_true", help="cold-start prior only (no model to load)")
     parser.add_argument("--timeout", type=float, default=300)
-    parser.add_argument(
-        "--text-encoder", default="torch", choices=["torch", "onnx-int8"], help="TEXT_ENCODER for every process"
-    )
+    parser.add_argument("--text-encoder", choices=["torch", "onnx-int8"], help="TEXT_ENCODER for every process")
+    parser.add_argument("--image-runtime", choices=["torch", "onnx"], help="IMAGE_RUNTIME for every process")
     return parser.parse_args(argv)
 
 

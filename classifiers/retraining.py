@@ -269,7 +269,7 @@ def version_probabilities(
 
     from classifiers.heads import Head
     from classifiers.inference import CategoryInfo
-    from classifiers.inference.text import TextModel
+    from classifiers.inference.text import BACKBONE, TextModel
 
     descriptions = dict(PolicyCategory.objects.filter(slug__in=categories).values_list("slug", "description"))
     infos = [CategoryInfo(slug=slug, description=descriptions.get(slug, "")) for slug in categories]
@@ -281,6 +281,9 @@ def version_probabilities(
         model = TextModel(head=head, categories=infos)  # no category left to the prior: no encoder to load
     else:
         model = TextModel.load(artifact, infos)
+    if model.backbone != BACKBONE:
+        # A head trained in another encoder's space (before the default encoder changed) reads its own embeddings.
+        embeddings = model.embed(list(texts))
     rows = model.predict(np.asarray(embeddings, dtype=np.float32), list(texts))
     return np.array([[row[slug].probability for slug in categories] for row in rows], dtype=np.float64).reshape(
         len(texts), len(categories)

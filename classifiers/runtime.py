@@ -56,10 +56,10 @@ def configure_torch_threads() -> None:
     global _threads_set
     if _threads_set:
         return
-    from classifiers.inference.threads import set_torch_threads
+    from classifiers.inference.threads import set_inference_threads
 
     threads = settings.INFERENCE_THREADS or max(1, (os.cpu_count() or 1) // max(1, settings.INFERENCE_PROCESSES))
-    set_torch_threads(threads)
+    set_inference_threads(threads)
     _threads_set = True
 
 
@@ -91,14 +91,32 @@ def load_model(version: ModelVersion, categories: list[Any]) -> Any:
             model = TextModel.load(artifact, categories)
         else:
             from classifiers.heads import Head
-            from classifiers.inference.image import ImageModel
 
             backbone = _verified_path(version, version.backbone_file.name, version.backbone_sha256, "backbone")
-            model = ImageModel.load(
-                backbone, version.architecture, categories, head=Head.load(artifact) if artifact else None
-            )
+            head = Head.load(artifact) if artifact else None
+            model = _load_image_model(version, backbone, categories, head)
         _models[key] = model
     return model
+
+
+def _load_image_model(version: ModelVersion, backbone: str | None, categories: list[Any], head: Any) -> Any:
+    """The ONNX Runtime model (``IMAGE_RUNTIME=onnx``: same embedding space and scores as the torch one, without
+    importing timm; bench/RESULTS-runtime.md), or the timm network itself when asked for or when the export fails."""
+    if settings.IMAGE_RUNTIME == "onnx":
+        from classifiers.inference import onnx_cache_dir
+        from classifiers.inference.onnx_image import OnnxImageModel
+
+        try:
+            return OnnxImageModel.load(
+                backbone, version.architecture, categories, head=head, cache_dir=onnx_cache_dir()
+            )
+        except (FileNotFoundError, ModelFileError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - an architecture torch.onnx cannot export still scores, on torch
+            logger.warning("image version %s runs on torch: no ONNX export (%s)", version.name, exc)
+    from classifiers.inference.image import ImageModel
+
+    return ImageModel.load(backbone, version.architecture, categories, head=head)
 
 
 def _verified_path(version: ModelVersion, name: str, sha256: str, what: str) -> str | None:

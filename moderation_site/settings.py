@@ -436,6 +436,11 @@ SCORING_FILL_WAIT_MS = env_int("SCORING_FILL_WAIT_MS", 200)
 SCORING_LEASE_SECONDS = env_int("SCORING_LEASE_SECONDS", 120)
 SCORING_MAX_ATTEMPTS = env_int("SCORING_MAX_ATTEMPTS", 3)
 INFERENCE_PROCESSES = env_int("INFERENCE_PROCESSES", 1)  # worker processes per machine that run models
+# "onnx" (default): workers run image backbones exported to ONNX Runtime, same embeddings, no timm import;
+# "torch": the timm network itself (classifiers.runtime).
+IMAGE_RUNTIME = env_str("IMAGE_RUNTIME", "onnx")
+if IMAGE_RUNTIME not in ("onnx", "torch"):
+    raise ImproperlyConfigured(f"IMAGE_RUNTIME must be onnx or torch, not {IMAGE_RUNTIME!r}.")
 INFERENCE_THREADS = env_int("INFERENCE_THREADS", 0)  # torch threads per process; 0 = cores / processes
 
 # Content-Security-Policy: no inline script or style, no third-party origins.

@@ -14,7 +14,17 @@ Contract shared by the text and image model modules:
   score comes from the cold-start prior rather than a head trained on labels.
 """
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+
+def onnx_cache_dir() -> Path:
+    """Where exported ONNX files are cached: ``$VAR_DIR/cache/onnx`` (the repository's ``var/`` by default).
+
+    Exports are named by a hash of their source weights and tool versions, so the folder can be shared.
+    """
+    return Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[2] / "var")) / "cache" / "onnx"
 
 
 @dataclass(frozen=True)

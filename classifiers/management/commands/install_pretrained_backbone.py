@@ -28,6 +28,7 @@ class Command(BaseCommand):
         # Model code loads torch: imported here so that importing the command list stays light.
         from classifiers import pretrained
         from classifiers.inference.image import ImageModel
+        from classifiers.inference_exports import export_image_version
 
         spec = pretrained.PACKAGED.get(weights)
         if spec is None:
@@ -58,6 +59,8 @@ class Command(BaseCommand):
                     )
                 except RegistryError as exc:
                     raise CommandError(str(exc)) from exc
+        # Before activation: workers that reload for the new version find its ONNX export ready.
+        export_image_version(version)
         if activate and version.status != ModelVersion.Status.ACTIVE:
             version = set_model_version_status(
                 version=version, status=ModelVersion.Status.ACTIVE, actor_label="manage.py install_pretrained_backbone"

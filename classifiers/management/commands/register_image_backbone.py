@@ -22,6 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, checkpoint: Path, architecture: str, name: str, activate: bool, **options) -> None:
         from classifiers.inference.image import ImageModel
+        from classifiers.inference_exports import export_image_version
 
         if not checkpoint.is_file():
             raise CommandError(f"{checkpoint}: no such file")
@@ -38,6 +39,7 @@ class Command(BaseCommand):
                 notes=f"Operator-supplied checkpoint {checkpoint.name}; embedding dim {model.dim}.",
                 actor=None,
             )
+            export_image_version(version)  # before activation, so workers find it ready
             if activate:
                 set_model_version_status(
                     version=version, status="active", actor_label="manage.py register_image_backbone"

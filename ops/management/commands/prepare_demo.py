@@ -28,6 +28,8 @@ CORPUS = Path("var/datasets/spam-assassin")  # where scripts/fetch-datasets.sh p
 # (what the home page says, the command and its arguments), in order: the quick ones first, so their content
 # is there within a minute, then the long one.
 STEPS: list[tuple[str, str, dict]] = [
+    # First: the worker that honcho starts beside this waits for these files (a lock) rather than exporting twice.
+    ("Exporting the models scoring workers run (ONNX)", "prepare_inference_models", {}),
     ("Loading a simulated day of account events (synthetic)", "load_demo_accounts", {}),
     ("Setting up the demo labelers (LLM prompt, crowd tasks)", "setup_demo_labeling", {}),
     ("Installing the pretrained image backbone", "install_pretrained_backbone", {"activate": True}),
