@@ -33,6 +33,7 @@ threshold on the held-out set itself scored no better than 0.5: the loss was lab
 model nothing, not a biased operating point (bench/RESULTS.md, "Learning from nothing")."""
 
 import hashlib
+import itertools
 import logging
 import math
 import time
@@ -428,35 +429,78 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
     by_item: dict[int, list[int]] = defaultdict(list)
     for key in keys:
         by_item[key.item_id].append(key.key)
-    open_entry = Q(entries__status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED])
-    batch = Q(id__in=[item.pk for item in items])
+    by_key, signatures = _candidates_sharing_keys(items, by_item)
+    # One read for the whole batch, then the pk-ordered pass in memory: the batch's own items are
+    # compared on the signatures just computed, and see the groups given earlier in the pass.
+    batch = {item.pk: item for item in items}
+    groups = {pk: group for pk, (_, _, group) in signatures.items()}
+    adopted: dict[int, list[int]] = defaultdict(list)  # group -> items outside the batch that join it
     for item in sorted(items, key=lambda i: i.pk):
+        others = dict.fromkeys(other for key in by_item[item.pk] for other in by_key.get(key, ()) if other != item.pk)
         matches = []
-        if by_item[item.pk]:
-            candidates = (
-                Item.objects.filter(open_entry | batch)
-                .filter(near_duplicate_keys__key__in=by_item[item.pk])
-                .exclude(pk=item.pk)
-                .values_list("id", "signature__text_minhash", "image_phash", "duplicate_group")
-                .distinct()[:500]
-            )
-            matches = [
-                (other_id, other_group)
-                for other_id, other_minhash, phash, other_group in candidates
-                if near_duplicates.is_near_duplicate(
-                    text_a=minhashes.get(item.pk),
-                    text_b=other_minhash and bytes(other_minhash),
-                    image_a=item.image_phash,
-                    image_b=phash,
-                )
-            ]
+        for other_id in itertools.islice(others, CANDIDATES_PER_ITEM):
+            if other_id in batch:
+                other_minhash, phash = minhashes.get(other_id), batch[other_id].image_phash
+            elif other_id in signatures:
+                other_minhash, phash, _ = signatures[other_id]
+            else:  # deleted between the two reads
+                continue
+            if near_duplicates.is_near_duplicate(
+                text_a=minhashes.get(item.pk),
+                text_b=other_minhash and bytes(other_minhash),
+                image_a=item.image_phash,
+                image_b=phash,
+            ):
+                matches.append((other_id, groups.get(other_id)))
         # A group is named after its oldest member; members found without a group join it.
         item.duplicate_group = min([group or other for other, group in matches] + [item.pk]) if matches else None
-        if matches:
-            Item.objects.filter(pk__in=[other for other, group in matches if group is None]).update(
-                duplicate_group=item.duplicate_group
-            )
-        item.save(update_fields=["image_phash", "duplicate_group"])
+        groups[item.pk] = item.duplicate_group
+        for other, group in matches:
+            if group is None:
+                groups[other] = item.duplicate_group
+                if other in batch:
+                    batch[other].duplicate_group = item.duplicate_group
+                else:
+                    adopted[item.duplicate_group].append(other)
+    for group, members in adopted.items():
+        Item.objects.filter(pk__in=members).update(duplicate_group=group)
+    Item.objects.bulk_update(items, ["image_phash", "duplicate_group"])
+
+
+# Near-duplicate candidates compared per item: a key shared by thousands of open items (a blank image,
+# a boilerplate signature) must not turn routing one batch into a scan.
+CANDIDATES_PER_ITEM = 500
+
+
+def _candidates_sharing_keys(
+    items: list[Item], by_item: dict[int, list[int]]
+) -> tuple[dict[int, list[int]], dict[int, tuple]]:
+    """Items sharing a band key with the batch, in the batch or waiting in a queue: two reads for the batch.
+
+    Returns the item ids per key, and each such item's (text minhash, image phash, duplicate group).
+    """
+    all_keys = {key for item_keys in by_item.values() for key in item_keys}
+    if not all_keys:
+        return {}, {}
+    open_entry = Q(item__entries__status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED])
+    in_batch = Q(item_id__in=[item.pk for item in items])
+    pairs = (
+        NearDuplicateKey.objects.filter(key__in=all_keys)
+        .filter(open_entry | in_batch)
+        .values_list("key", "item_id")
+        .distinct()[: CANDIDATES_PER_ITEM * len(items)]
+    )
+    by_key: dict[int, list[int]] = defaultdict(list)
+    for key, item_id in pairs:
+        by_key[key].append(item_id)
+    ids = {item_id for members in by_key.values() for item_id in members}
+    signatures = {
+        item_id: (minhash, phash, group)
+        for item_id, minhash, phash, group in Item.objects.filter(pk__in=ids).values_list(
+            "id", "signature__text_minhash", "image_phash", "duplicate_group"
+        )
+    }
+    return by_key, signatures
 
 
 @dataclass(frozen=True)

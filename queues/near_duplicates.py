@@ -72,7 +72,10 @@ def image_phash(data: bytes) -> int | None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.seek(0)
-            bits = imagehash.phash(image.convert("RGB")).hash.flatten()
+            # The hash reads a 32 x 32 greyscale thumbnail: a JPEG is decoded at the smallest DCT scale
+            # still above 64 px (up to 8x fewer pixels each way), and straight to greyscale.
+            image.draft("L", (64, 64))
+            bits = imagehash.phash(image.convert("L")).hash.flatten()
     except (OSError, ValueError, SyntaxError):
         return None
     value = 0
