@@ -117,6 +117,26 @@ def test_near_duplicates_of_a_pending_item_join_its_group():
     assert unrelated.duplicate_group is None
 
 
+def test_near_duplicates_within_one_batch_form_one_group_in_a_bounded_number_of_queries(django_assert_max_num_queries):
+    first = score(ingest("a", SCAM))
+    route_items(item_ids=[first.pk])
+    copies = [score(ingest(f"copy-{n}", SCAM.replace("24 hours", f"{n + 30} hours"))) for n in range(12)]
+    # Routing used to read and save once per item; the batch's groups now cost the same few statements at any size.
+    with django_assert_max_num_queries(30):
+        route_items(item_ids=[copy.pk for copy in copies])
+    groups = set(
+        Item.objects.filter(pk__in=[c.pk for c in copies] + [first.pk]).values_list("duplicate_group", flat=True)
+    )
+    assert groups == {first.pk}
+
+
+def test_near_duplicates_arriving_together_name_their_group_after_the_oldest():
+    items = [score(ingest(f"twin-{n}", SCAM.replace("24 hours", f"{n + 2} days"))) for n in range(3)]
+    route_items(item_ids=[item.pk for item in items])
+    groups = set(Item.objects.filter(pk__in=[i.pk for i in items]).values_list("duplicate_group", flat=True))
+    assert groups == {min(item.pk for item in items)}
+
+
 def test_promoting_a_model_reroutes_pending_items_keeping_their_deadline_clock(django_capture_on_commit_callbacks):
     from classifiers.services import register_model_version, set_model_version_status
     from queues.enqueue import reroute_pending_items
