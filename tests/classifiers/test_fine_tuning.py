@@ -62,11 +62,11 @@ def test_last_blocks_are_the_tail_of_the_network():
 
 
 def test_choice_follows_the_validation_metric_and_a_ruinous_fine_tune_is_not_chosen():
-    images, labels = _bars(120)
+    images, labels = _bars(96)
     # A learning rate of 50 wrecks whatever it trains: the validation split must see that and keep the head.
     result = fine_tune_in_stages(
         images, labels, architecture=ARCH, input_size=SIZE, epochs=2, lr=50.0, batch_size=16,
-        budget_seconds=60, threads=1, val_fraction=0.25, seed=0,
+        budget_seconds=30, threads=1, val_fraction=0.25, seed=0,
     )  # fmt: skip
     accuracies = {stage.stage: stage.val_accuracy for stage in result.stages}
     assert list(accuracies) == [FROZEN, LAST_BLOCKS, ALL]
@@ -79,14 +79,14 @@ def test_choice_follows_the_validation_metric_and_a_ruinous_fine_tune_is_not_cho
     for stage, accuracy in accuracies.items():
         predicted = classify(result.network(stage), pixels, result.mean, result.std)
         assert float((predicted == labels[val]).mean()) == pytest.approx(accuracy)
-    assert result.val_images == len(val) == 32  # 8 of each class's 30 (7.5 rounds to even)
+    assert result.val_images == len(val) == 24
 
 
-def test_a_useful_fine_tune_is_chosen_and_last_blocks_leave_the_rest_alone():
-    images, labels = _bars(160)
+def test_the_best_validation_stage_is_chosen_and_last_blocks_leave_the_rest_alone():
+    images, labels = _bars(96)
     result = fine_tune_in_stages(
-        images, labels, architecture=ARCH, input_size=SIZE, epochs=12, lr=3e-3, batch_size=16,
-        budget_seconds=300, threads=1, val_fraction=0.25, seed=0,
+        images, labels, architecture=ARCH, input_size=SIZE, epochs=2, lr=3e-3, batch_size=16,
+        budget_seconds=30, threads=1, val_fraction=0.25, seed=0,
     )  # fmt: skip
     best = max(stage.val_accuracy for stage in result.stages)
     assert {s.stage: s.val_accuracy for s in result.stages}[result.chosen] == best
@@ -101,8 +101,8 @@ def test_a_useful_fine_tune_is_chosen_and_last_blocks_leave_the_rest_alone():
 
 
 def test_the_budget_stops_training_and_the_settings_give_budget_and_threads(settings):
-    images, labels = _bars(96)
-    settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS = 4
+    images, labels = _bars(48)
+    settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS = 6
     settings.RETRAIN_IMAGE_FINE_TUNE_THREADS = 2
     seen: list[tuple[StageProgress, int]] = []
     result = fine_tune_in_stages(
@@ -110,10 +110,9 @@ def test_the_budget_stops_training_and_the_settings_give_budget_and_threads(sett
         progress=lambda p: seen.append((p, torch.get_num_threads())),
     )  # fmt: skip
     tuned = [stage for stage in result.stages if stage.stage != FROZEN]
-    assert all(stage.stopped_by_budget for stage in tuned)
-    assert all(stage.epochs < 1000 for stage in tuned)
+    assert all(stage.stopped_by_budget and 0 < stage.epochs < 1000 for stage in tuned), result.stages
     # One step, the BatchNorm pass and the validation pass may run past the budget; nothing more.
-    assert sum(stage.cpu_seconds for stage in result.stages) < 4 + 6
+    assert sum(stage.cpu_seconds for stage in result.stages) < 6 + 6
     assert seen and {threads for _, threads in seen} == {2}
     assert torch.get_num_threads() == 1  # the caller's setting is back
     assert seen[0][0].describe().startswith("fine-tuning the backbone (last blocks): epoch 1, loss ")

@@ -231,9 +231,9 @@ def test_triggers_start_an_image_run_only_when_images_were_labelled(queue, mira,
 def test_staged_fine_tuning_reports_its_stages_and_registers_the_stage_the_validation_split_chose(
     queue, mira, settings, monkeypatch
 ):
-    settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS = 20
+    settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS = 8
     settings.RETRAIN_IMAGE_FINE_TUNE_THREADS = 1
-    settings.RETRAIN_IMAGE_FINE_TUNE_EPOCHS = 3
+    settings.RETRAIN_IMAGE_FINE_TUNE_EPOCHS = 2
     lines: list[str] = []
     beat = retraining._Heartbeat.beat
 
@@ -256,7 +256,7 @@ def test_staged_fine_tuning_reports_its_stages_and_registers_the_stage_the_valid
     best = max(stage["val_accuracy"] for stage in stages.values())
     assert schedule["chosen"] == next(name for name, stage in stages.items() if stage["val_accuracy"] == best)
     assert schedule["train_images"] + schedule["val_images"] == run.metrics["train_rows"]
-    assert sum(stage["cpu_seconds"] for stage in stages.values()) < 20 + 10
+    assert sum(stage["cpu_seconds"] for stage in stages.values()) < 8 + 8
     assert "fine-tuning the backbone (last blocks): epoch 1, loss " in " ".join(lines)
     assert "fine-tuning the backbone (all): epoch 1, loss " in " ".join(lines)
     same_backbone = candidate.backbone_sha256 == active.backbone_sha256
