@@ -24,7 +24,10 @@ candidate's ``backbone_file``, the same registry field an operator-supplied timm
 (``register_image_backbone``) fills; the candidate's embeddings then live in a new space (a new
 checkpoint hash in ``ImageModel.backbone``), computed here for every snapshot image and stored.
 Fine-tuning on a few hundred labels can overfit the backbone: the held-out comparison says
-whether it paid off.
+whether it paid off. ``RETRAIN_IMAGE_FINE_TUNE_SECONDS`` > 0 replaces this by the staged schedule of
+``classifiers.fine_tuning`` (frozen head, last blocks, all; a validation split of the training rows
+picks the stage, the snapshot's held-out rows stay untouched for the comparison): when the frozen head
+wins, the candidate keeps the active backbone and its embedding space.
 
 Evaluation is on the snapshot's ``held_out`` rows with an image, for the candidate and for the
 active image version on the same rows (its own head where it has one, the cold-start prior of
@@ -160,9 +163,16 @@ def fit_image_candidate(
     on_loss: Callable[[int, float], None] | None = None,
     on_embedding: Callable[[int, int], None] | None = None,
     on_fine_tune_epoch: Callable[[int, float], None] | None = None,
+    fine_tune_seconds: float = 0,
+    on_fine_tune_progress: Callable[[str], None] | None = None,
 ) -> FittedImageCandidate:
     """Train image heads (after fine-tuning the backbone if ``fine_tune_epochs``); evaluate them and the active
     image version on the snapshot's held-out rows with an image.
+
+    ``fine_tune_seconds`` > 0 runs the staged schedule instead (``classifiers.fine_tuning``: frozen head, last
+    blocks, all, chosen on a validation split of the training rows) within that CPU budget, ``fine_tune_epochs``
+    (10 when 0) being the most epochs a stage runs; ``on_fine_tune_progress`` gets its progress lines. When the
+    frozen head wins, the backbone and its embedding space stay the active version's.
 
     Raises RetrainingError when there is nothing to train or evaluate on. Writes nothing but
     embeddings of images that had none stored (and, when fine-tuning, the new space's embeddings).
@@ -179,11 +189,10 @@ def fit_image_candidate(
     base = ImageModel.load(base_checkpoint, architecture, [])
     # Pixels are needed for held-out rows (the active version's prior reads them), for rows without a stored
     # embedding, and for every row when fine-tuning; a training row with a stored embedding decoded when scored.
+    fine_tuning = fine_tune_epochs > 0 or fine_tune_seconds > 0
     stored = _stored_ids([record.item_id for record in with_image], base)
     needs_pixels = [
-        record
-        for record in with_image
-        if fine_tune_epochs > 0 or record.split == Split.HELD_OUT or record.item_id not in stored
+        record for record in with_image if fine_tuning or record.split == Split.HELD_OUT or record.item_id not in stored
     ]
     failed = images.undecodable(needs_pixels)
     records = [record for record in with_image if record.image not in failed]
@@ -195,10 +204,19 @@ def fit_image_candidate(
 
     model, vectors, backbone_path, scratch = base, base_vectors, base_checkpoint, None
     fine_tune: dict[str, Any] | None = None
-    if fine_tune_epochs > 0:
+    if fine_tuning:
         scratch = Path(tempfile.mkdtemp(prefix="image-retrain-"))
     try:
-        if scratch is not None:
+        if scratch is not None and fine_tune_seconds > 0:
+            tuned_path, fine_tune = _fine_tune_in_stages(
+                base, images.lazy(train), train_labels, scratch / "backbone.pt",
+                budget_seconds=fine_tune_seconds, epochs=fine_tune_epochs or 10, progress=on_fine_tune_progress,
+            )  # fmt: skip
+            if tuned_path is not None:
+                backbone_path = tuned_path
+                model = ImageModel.load(backbone_path, architecture, [])
+                vectors = image_embeddings(records, model, images, progress=on_embedding)
+        elif scratch is not None:
             backbone_path, fine_tune = _fine_tune(
                 base, images.lazy(train), train_labels, scratch / "backbone.pt",
                 epochs=fine_tune_epochs, batch_size=fine_tune_batch_size, progress=on_fine_tune_epoch,
@@ -225,7 +243,7 @@ def fit_image_candidate(
         held_out_rows=len(held_out),
         architecture=architecture,
         backbone_path=backbone_path,
-        fine_tuned=fine_tune is not None,
+        fine_tuned=backbone_path != base_checkpoint,
         scratch=scratch,
     )
 
@@ -362,6 +380,48 @@ def _fine_tune(
     save_backbone(
         network, path, architecture=base.architecture, input_size=base.input_size, mean=result.mean, std=result.std,
         meta={"fine_tuned_from": base.backbone, "fine_tune": summary},
+    )  # fmt: skip
+    return path, summary
+
+
+def _fine_tune_in_stages(
+    base: Any,
+    train_images: Sequence[Any],
+    labels: np.ndarray,
+    path: Path,
+    *,
+    budget_seconds: float,
+    epochs: int,
+    progress: Callable[[str], None] | None,
+) -> tuple[Path | None, dict[str, Any]]:
+    """The staged schedule on ``base``; the chosen backbone saved to ``path`` (None when the frozen head won)."""
+    from django.conf import settings
+
+    from classifiers.fine_tuning import FROZEN, fine_tune_in_stages
+    from classifiers.image_training import save_backbone
+
+    present, classes = np.unique(fine_tune_classes(labels), return_inverse=True)
+    if len(present) < 2:
+        raise RetrainingError("Cannot fine-tune the backbone: the training images all fall in one class.")
+    result = fine_tune_in_stages(
+        train_images,
+        classes,
+        architecture=base.architecture,
+        input_size=base.input_size,
+        initial_state=base.network.state_dict(),
+        normalization=base.normalization,
+        epochs=epochs,
+        budget_seconds=budget_seconds,
+        threads=settings.RETRAIN_IMAGE_FINE_TUNE_THREADS,
+        progress=(lambda step: progress(step.describe())) if progress else None,
+    )
+    summary = {"from_backbone": base.backbone, "images": len(train_images), "classes": len(present)}
+    summary["schedule"] = result.as_dict()
+    if result.chosen == FROZEN:
+        return None, summary
+    save_backbone(
+        result.network(), path, architecture=base.architecture, input_size=base.input_size, mean=result.mean,
+        std=result.std, meta={"fine_tuned_from": base.backbone, "fine_tune": summary},
     )  # fmt: skip
     return path, summary
 

@@ -13,7 +13,8 @@ version is never changed here (an admin promotes a candidate).
 
 A run trains one kind (``RetrainingRun.kind``): ``text`` the text heads (``classifiers.retraining``),
 ``image`` the image heads on the items with an image, after fine-tuning the backbone when
-``RETRAIN_IMAGE_FINE_TUNE_EPOCHS`` > 0 (``classifiers.image_retraining``). One run per kind may be
+``RETRAIN_IMAGE_FINE_TUNE_EPOCHS`` > 0, or in stages chosen on held-out labels within
+``RETRAIN_IMAGE_FINE_TUNE_SECONDS`` of CPU when that is > 0 (``classifiers.image_retraining``). One run per kind may be
 open at a time. The schedule and the label-count trigger start a text run, and an image run too
 when labels on items with an image came in since the last image run; an admin starts either kind.
 """
@@ -211,6 +212,8 @@ def _trainer(kind: str, heartbeat: _Heartbeat) -> tuple:
             fit_image_candidate,
             fine_tune_epochs=settings.RETRAIN_IMAGE_FINE_TUNE_EPOCHS,
             on_fine_tune_epoch=on_epoch,
+            fine_tune_seconds=settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS,
+            on_fine_tune_progress=lambda line: heartbeat.beat(line, force=True),
         )
         return fit, register_image_candidate
     from classifiers.retraining import fit_text_candidate, register_text_candidate

@@ -376,6 +376,11 @@ RETRAIN_MAX_ATTEMPTS = env_int("RETRAIN_MAX_ATTEMPTS", 3)
 RETRAIN_TIME_LIMIT_SECONDS = env_int("RETRAIN_TIME_LIMIT_SECONDS", 3600)
 # Image runs fine-tune the timm backbone for this many epochs before training heads; 0 (default): heads only.
 RETRAIN_IMAGE_FINE_TUNE_EPOCHS = env_int("RETRAIN_IMAGE_FINE_TUNE_EPOCHS", 0)
+# > 0: image runs fine-tune in stages instead (classifiers/fine_tuning.py: frozen head, last blocks, all; a
+# validation split of the training rows picks one), spending at most this much process CPU time (summed over its
+# threads), each stage at most RETRAIN_IMAGE_FINE_TUNE_EPOCHS epochs (10 when 0), on this many torch threads.
+RETRAIN_IMAGE_FINE_TUNE_SECONDS = env_int("RETRAIN_IMAGE_FINE_TUNE_SECONDS", 0)
+RETRAIN_IMAGE_FINE_TUNE_THREADS = env_int("RETRAIN_IMAGE_FINE_TUNE_THREADS", 2)
 
 # Model monitoring (learning/monitoring.py): alert when live precision at the routing threshold falls under the
 # floor, or the score distribution drifts past the PSI threshold; figures need MONITOR_MIN_SUPPORT labels or scores.

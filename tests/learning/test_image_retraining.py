@@ -226,3 +226,54 @@ def test_triggers_start_an_image_run_only_when_images_were_labelled(queue, mira,
     # One open run per kind: a second trigger starts nothing new.
     again, created = retraining.start_retraining(trigger="admin", kind="image")
     assert not created and again.kind == "image"
+
+
+def test_staged_fine_tuning_reports_its_stages_and_registers_the_stage_the_validation_split_chose(
+    queue, mira, settings, monkeypatch
+):
+    settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS = 8
+    settings.RETRAIN_IMAGE_FINE_TUNE_THREADS = 1
+    settings.RETRAIN_IMAGE_FINE_TUNE_EPOCHS = 2
+    lines: list[str] = []
+    beat = retraining._Heartbeat.beat
+
+    def seen_beat(self, stage: str, **fields) -> None:  # the real heartbeat, remembering each stage line
+        lines.append(stage)
+        beat(self, stage, **fields)
+
+    monkeypatch.setattr(retraining._Heartbeat, "beat", seen_beat)
+    active = small_active_image_version()
+    label_images(queue, mira, count=40)
+    run = image_run()
+
+    assert retraining.run_retraining(run_id=run.pk) == "succeeded"
+
+    run.refresh_from_db()
+    candidate = run.candidate
+    schedule = candidate.metrics["fine_tune"]["schedule"]
+    stages = {stage["stage"]: stage for stage in schedule["stages"]}
+    assert list(stages) == ["frozen", "last_blocks", "all"]
+    best = max(stage["val_accuracy"] for stage in stages.values())
+    assert schedule["chosen"] == next(name for name, stage in stages.items() if stage["val_accuracy"] == best)
+    assert schedule["train_images"] + schedule["val_images"] == run.metrics["train_rows"]
+    assert sum(stage["cpu_seconds"] for stage in stages.values()) < 8 + 8
+    assert "fine-tuning the backbone (last blocks): epoch 1, loss " in " ".join(lines)
+    assert "fine-tuning the backbone (all): epoch 1, loss " in " ".join(lines)
+    same_backbone = candidate.backbone_sha256 == active.backbone_sha256
+    assert same_backbone == (schedule["chosen"] == "frozen")
+
+
+def test_when_the_frozen_head_wins_the_candidate_keeps_the_active_backbone(queue, mira, settings):
+    settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS = 0.001  # no fine-tuning step fits: the fresh classifier cannot win
+    settings.RETRAIN_IMAGE_FINE_TUNE_THREADS = 1
+    active = small_active_image_version()
+    label_images(queue, mira, count=40)
+    run = image_run()
+
+    assert retraining.run_retraining(run_id=run.pk) == "succeeded"
+
+    run.refresh_from_db()
+    schedule = run.candidate.metrics["fine_tune"]["schedule"]
+    assert schedule["chosen"] == "frozen" and [s["stage"] for s in schedule["stages"]][0] == "frozen"
+    assert run.candidate.backbone_sha256 == active.backbone_sha256
+    assert run.candidate.metrics["backbone"] == run.candidate.metrics["active"]["backbone"]

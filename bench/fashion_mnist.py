@@ -1,0 +1,149 @@
+#!/usr/bin/env python
+"""Fashion-MNIST on the official splits: pretrained frozen head, pretrained staged fine-tuning, random init.
+
+    nice -n 5 .venv/bin/python bench/fashion_mnist.py --sizes 1000 5000 --budgets 600 1200 --threads 2
+
+For each N in ``--sizes``: a stratified sample of N images of the official training set (fixed seed),
+trained through the project's own path (``classifiers.fine_tuning.fine_tune_in_stages``: a frozen head,
+then the last blocks, then everything, the stage chosen by accuracy on ``--val-fraction`` of the N
+training labels), and scored on the whole official test set (10,000 images). Rows:
+
+- ``pretrained``: the packaged ImageNet EfficientNet-Lite0 (``classifiers.pretrained``, converted onto
+  ``tf_efficientnet_lite0``, its [-1, 1] normalisation), frozen head and the schedule's choice;
+- ``random``: the same network from random init (normalisation measured on the images), frozen head and
+  fine-tuning everything (the last-blocks stage has nothing to start from).
+
+Images are greyscale 28x28 upsampled to ``--input-size`` (the inference transform) and copied to three
+channels; augmentation is horizontal flips and shifts of up to 1/8 of the side. Each row prints its
+validation accuracy per stage, the test accuracy, and process CPU and wall seconds. The test set is used
+for nothing but the printed test accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from image_training import DATA_DIR, _machine, load_fashion_mnist  # noqa: E402  (bench/ is the script's folder)
+
+
+def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``n`` rows with each class in its proportion in ``labels``."""
+    from sklearn.model_selection import train_test_split
+
+    if n >= len(labels):
+        return np.arange(len(labels))
+    index, _ = train_test_split(np.arange(len(labels)), train_size=n, stratify=labels, random_state=seed)
+    return np.sort(index)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--sizes", nargs="+", type=int, default=[1000, 5000], help="training labels N")
+    parser.add_argument("--budgets", nargs="+", type=float, default=[600, 1200], help="CPU seconds per run, per N")
+    parser.add_argument("--epochs", type=int, default=30, help="the most epochs a stage runs within its budget")
+    parser.add_argument("--input-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--last-blocks", type=int, default=2)
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rows", nargs="+", choices=["pretrained", "random"], default=["pretrained", "random"])
+    args = parser.parse_args(argv)
+    if len(args.budgets) != len(args.sizes):
+        parser.error("give one --budgets value per --sizes value")
+
+    import torch
+
+    from classifiers import pretrained
+    from classifiers.fine_tuning import ALL, FINE_TUNE_STAGES, FROZEN, fine_tune_in_stages
+    from classifiers.image_training import classify, prepare_images
+    from classifiers.inference.image import ImageModel
+
+    torch.set_num_threads(args.threads)
+    print(f"machine: {_machine()}")
+    print(
+        f"torch {torch.__version__}, threads {args.threads}, input {args.input_size}px, batch {args.batch_size}, "
+        f"lr {args.lr}, last blocks {args.last_blocks}, val fraction {args.val_fraction}, seed {args.seed}"
+    )
+    train_x, train_y, test_x, test_y = load_fashion_mnist(args.data_dir)
+    print(f"data: {len(train_x)} train / {len(test_x)} test images from {args.data_dir}", flush=True)
+
+    spec = pretrained.EFFICIENTNET_LITE0
+    with tempfile.TemporaryDirectory() as folder:
+        pretrained.convert(spec, Path(folder) / "lite0.pt")
+        lite0 = ImageModel.load(Path(folder) / "lite0.pt", spec.architecture, [])
+        initial = {
+            "pretrained": (lite0.network.state_dict(), lite0.normalization, FINE_TUNE_STAGES),
+            "random": (None, None, (ALL,)),
+        }
+    rows = []
+    for n, budget in zip(args.sizes, args.budgets, strict=True):
+        index = stratified_sample(train_y, n, args.seed)
+        test_pixels = None
+        for name in args.rows:
+            state, normalization, stages = initial[name]
+            print(f"\nN={n} {name}: stages frozen, {', '.join(stages)}; budget {budget:.0f} CPU s", flush=True)
+            result = fine_tune_in_stages(
+                train_x[index],
+                train_y[index],
+                architecture=spec.architecture,
+                input_size=args.input_size,
+                initial_state=state,
+                normalization=normalization,
+                stages=stages,
+                epochs=args.epochs,
+                last_blocks=args.last_blocks,
+                budget_seconds=budget,
+                threads=args.threads,
+                val_fraction=args.val_fraction,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                seed=args.seed,
+                progress=lambda p: print(f"  {p.describe()}, {p.cpu_seconds:.0f} CPU s", flush=True),
+            )
+            for stage in result.stages:
+                print(
+                    f"  {stage.stage}: validation accuracy {stage.val_accuracy:.4f} ({result.val_images} images), "
+                    f"{stage.epochs:.1f} epochs, {stage.cpu_seconds:.0f} CPU s, {stage.wall_seconds:.0f} s wall"
+                    + (", cut by the budget" if stage.stopped_by_budget else ""),
+                    flush=True,
+                )
+            print(f"  chosen by validation accuracy: {result.chosen}")
+            if test_pixels is None:
+                test_pixels = prepare_images(test_x, result.network(), args.input_size)
+            for stage in dict.fromkeys([FROZEN, result.chosen]):
+                started = time.perf_counter()
+                predicted = classify(result.network(stage), test_pixels, result.mean, result.std)
+                accuracy = float((predicted == test_y).mean())
+                label = "frozen head" if stage == FROZEN else f"fine-tuned ({stage})"
+                if stage == result.chosen:
+                    label += ", chosen"
+                # A frozen head that was not chosen cost only its own stage; the chosen row costs the whole run.
+                cost = result.stages[0] if stage != result.chosen else result
+                rows.append((n, name, label, accuracy, cost.cpu_seconds, cost.wall_seconds))
+                print(
+                    f"  test accuracy {name} {label}: {accuracy:.4f} on {len(test_y):,} images "
+                    f"(test pass {time.perf_counter() - started:.0f} s)",
+                    flush=True,
+                )
+
+    print(f"\n| N labels | backbone | head | test accuracy ({len(test_y):,}) | run CPU s | run wall s |")
+    print("|---|---|---|---|---|---|")
+    for n, name, label, accuracy, cpu, wall in rows:
+        print(f"| {n:,} | {name} | {label} | {accuracy:.4f} | {cpu:.0f} | {wall:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

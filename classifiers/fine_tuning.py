@@ -1,0 +1,421 @@
+"""Fine-tuning an image backbone in stages (frozen head, last blocks, all); the held-out labels pick the stage.
+
+Heads on frozen embeddings are the cheap path; fine-tuning pays off only when there are enough labels and
+CPU for it, and a pretrained backbone is easily damaged by a large step on a few hundred images. So the
+schedule tries the stages in order of cost and risk, each starting from the previous one's weights:
+
+1. ``frozen``: a logistic regression on the pooled features of the unchanged backbone (L2 strength chosen
+   on the validation split), folded into the network's classifier.
+2. ``last_blocks``: under a fresh classifier, the last ``last_blocks`` stages of the network's ``blocks``,
+   everything after them (head convolution, its norm) and the classifier train; the rest stays frozen, its
+   BatchNorm layers in eval mode (statistics re-estimated on a few thousand small greyscale images would
+   describe those, not what the weights learned on).
+3. ``all``: every layer trains, BatchNorm in train mode.
+
+Which one the caller gets is decided by accuracy on a validation split of the training labels (stratified,
+``val_fraction``), never by the data it will be tested on. All stages share one CPU budget
+(``budget_seconds`` of process CPU time, i.e. summed over ``threads``): a stage plans its cosine
+learning-rate schedule for the steps that fit in its share after timing its first steps, and stops at the
+budget regardless. ``progress`` receives a ``StageProgress`` after each epoch, which ``describe`` turns into
+the line a retraining run shows the admin (``learning.retraining``'s heartbeat stage text).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from torch.nn import functional as F
+
+from classifiers.image_training import (
+    ImagesLike,
+    _augment,
+    _channel_stats,
+    _count,
+    _load_backbone_state,
+    _reset_classifier,
+    _to_tensor,
+    classify,
+    prepare_images,
+)
+from classifiers.inference.image import create_network
+
+FROZEN, LAST_BLOCKS, ALL = "frozen", "last_blocks", "all"
+FINE_TUNE_STAGES = (LAST_BLOCKS, ALL)
+HEAD_C_GRID = (0.1, 1.0, 10.0)  # inverse L2 strengths tried for the frozen head, on standardised features
+TIMED_STEPS = 3  # steps timed before a stage plans how many fit in its budget
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    stage: str
+    epoch: int
+    loss: float
+    cpu_seconds: float
+
+    def describe(self) -> str:
+        return f"fine-tuning the backbone ({self.stage.replace('_', ' ')}): epoch {self.epoch}, loss {self.loss:.4f}"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    val_accuracy: float
+    steps: int
+    epochs: float  # steps over steps per epoch: a stage cut by the budget ends mid-epoch
+    cpu_seconds: float
+    wall_seconds: float
+    stopped_by_budget: bool
+
+
+@dataclass
+class ScheduleResult:
+    """Every stage's validation accuracy and weights, and which stage was chosen."""
+
+    architecture: str
+    input_size: int
+    num_classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    train_images: int
+    val_images: int
+    stages: list[StageResult] = field(default_factory=list)
+    states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)
+    chosen: str = FROZEN
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    def network(self, stage: str | None = None) -> torch.nn.Module:
+        """The network (with its classifier, in eval mode) as ``stage`` (default: the chosen one) left it."""
+        network = create_network(self.architecture, num_classes=self.num_classes)
+        network.load_state_dict(self.states[stage or self.chosen])
+        return network.eval()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "chosen": self.chosen,
+            "train_images": self.train_images,
+            "val_images": self.val_images,
+            "cpu_seconds": round(self.cpu_seconds, 1),
+            "wall_seconds": round(self.wall_seconds, 1),
+            "stages": [
+                {
+                    "stage": s.stage,
+                    "val_accuracy": round(s.val_accuracy, 4),
+                    "epochs": round(s.epochs, 2),
+                    "cpu_seconds": round(s.cpu_seconds, 1),
+                    "stopped_by_budget": s.stopped_by_budget,
+                }
+                for s in self.stages
+            ],
+        }
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted train and validation indices, each class split in the same proportion (one at least, if it has two)."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        cut = min(len(members) - 1, max(1, round(len(members) * fraction))) if len(members) > 1 else 0
+        val.extend(members[:cut])
+        train.extend(members[cut:])
+    return np.array(sorted(train), dtype=np.int64), np.array(sorted(val), dtype=np.int64)
+
+
+def fine_tune_in_stages(
+    images: ImagesLike,
+    labels: Sequence[int] | np.ndarray,
+    *,
+    architecture: str,
+    input_size: int,
+    initial_state: Mapping[str, torch.Tensor] | None = None,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    stages: Sequence[str] = FINE_TUNE_STAGES,
+    epochs: int = 10,
+    last_blocks: int = 2,
+    last_blocks_share: float = 0.4,
+    budget_seconds: float | None = None,
+    threads: int | None = None,
+    val_fraction: float = 0.2,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.05,
+    label_smoothing: float = 0.1,
+    seed: int = 0,
+    progress: Callable[[StageProgress], None] | None = None,
+) -> ScheduleResult:
+    """Run the frozen head, then each of ``stages`` (a subset of ``last_blocks``, ``all``, in that order).
+
+    ``images``/``labels`` as for ``image_training.train_backbone``; ``initial_state`` is a backbone's
+    state_dict (None: random init) and ``normalization`` its ``(mean, std)`` (None: measured on the
+    images). A fine-tuning stage runs up to ``epochs`` epochs within its share of the budget:
+    ``last_blocks_share`` of what the frozen head left when ``all`` follows, else all of it; ``all``
+    gets whatever is left. ``budget_seconds`` and ``threads`` default to the settings
+    ``RETRAIN_IMAGE_FINE_TUNE_SECONDS`` and ``RETRAIN_IMAGE_FINE_TUNE_THREADS``.
+    """
+    unknown = [stage for stage in stages if stage not in FINE_TUNE_STAGES]
+    if unknown or list(stages) != [s for s in FINE_TUNE_STAGES if s in stages]:
+        raise ValueError(f"stages must be a subset of {FINE_TUNE_STAGES} in that order; got {list(stages)}")
+    if budget_seconds is None or threads is None:
+        from django.conf import settings
+
+        budget_seconds = settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS if budget_seconds is None else budget_seconds
+        threads = settings.RETRAIN_IMAGE_FINE_TUNE_THREADS if threads is None else threads
+    y = np.asarray(labels, dtype=np.int64)
+    if y.ndim != 1 or len(y) != _count(images) or len(y) < 4 or y.min() < 0:
+        raise ValueError(f"need one integer label 0..C-1 per image, at least 4; got {len(y)} for {_count(images)}")
+    train_index, val_index = validation_split(y, val_fraction, seed)
+    if len(val_index) == 0 or len(np.unique(y[train_index])) < 2:
+        raise ValueError("need at least two images in two classes to hold out a validation split")
+    num_classes = int(y.max()) + 1
+
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    started_cpu, started_wall = time.process_time(), time.perf_counter()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            network = create_network(architecture, num_classes=num_classes, seed=seed)
+            if initial_state is not None:
+                _load_backbone_state(network, initial_state, architecture)
+            _reset_classifier(network)
+            pixels = prepare_images(images, network, input_size)
+            train_pixels, val_pixels = pixels[train_index], pixels[val_index]
+            del pixels
+            if normalization is not None:
+                mean, std = (tuple(float(v) for v in normalization[0]), tuple(float(v) for v in normalization[1]))
+            else:
+                mean, std = _channel_stats(train_pixels)
+            result = ScheduleResult(architecture, input_size, num_classes, mean, std, len(train_index), len(val_index))
+            data = _Data(train_pixels, y[train_index], val_pixels, y[val_index], mean, std)
+
+            stage_started = (time.process_time(), time.perf_counter())
+            accuracy = _fit_frozen_head(network, data)
+            _record(result, network, FROZEN, accuracy, 0, 0.0, stage_started, stopped=False)
+            # The fine-tuning stages start from a fresh, small classifier, not the frozen head: in train mode the
+            # BatchNorm layers normalise by batch statistics, not the running ones the head was fitted under, and
+            # that head's logits on the shifted features start training with a loss in the tens or hundreds.
+            _reset_classifier(network)
+            for stage in stages:
+                spent = time.process_time() - started_cpu
+                share = last_blocks_share if stage == LAST_BLOCKS and ALL in stages else 1.0
+                stage_budget = max(0.0, budget_seconds - spent) * share
+                stage_started = (time.process_time(), time.perf_counter())
+                steps, per_epoch, stopped = _train_stage(
+                    network, stage, data, last_blocks=last_blocks, epochs=epochs, budget=stage_budget,
+                    batch_size=batch_size, lr=lr, weight_decay=weight_decay, label_smoothing=label_smoothing,
+                    seed=seed, progress=progress,
+                )  # fmt: skip
+                accuracy = _accuracy(network, data)
+                _record(result, network, stage, accuracy, steps, steps / per_epoch, stage_started, stopped=stopped)
+    finally:
+        torch.set_num_threads(previous_threads)
+    # The cheaper, earlier stage wins a tie: it changed less on the evidence of the same labels.
+    result.chosen = max(result.stages, key=lambda s: s.val_accuracy).stage
+    result.cpu_seconds = time.process_time() - started_cpu
+    result.wall_seconds = time.perf_counter() - started_wall
+    return result
+
+
+@dataclass(frozen=True)
+class _Data:
+    train: np.ndarray
+    train_labels: np.ndarray
+    val: np.ndarray
+    val_labels: np.ndarray
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+def _record(
+    result: ScheduleResult,
+    network: torch.nn.Module,
+    stage: str,
+    accuracy: float,
+    steps: int,
+    epochs: float,
+    started: tuple[float, float],
+    *,
+    stopped: bool,
+) -> None:
+    result.stages.append(
+        StageResult(
+            stage=stage,
+            val_accuracy=accuracy,
+            steps=steps,
+            epochs=epochs,
+            cpu_seconds=time.process_time() - started[0],
+            wall_seconds=time.perf_counter() - started[1],
+            stopped_by_budget=stopped,
+        )
+    )
+    result.states[stage] = copy.deepcopy(network.state_dict())
+
+
+def _accuracy(network: torch.nn.Module, data: _Data) -> float:
+    return float((classify(network, data.val, data.mean, data.std) == data.val_labels).mean())
+
+
+def _pooled(network: torch.nn.Module, pixels: np.ndarray, data: _Data, batch_size: int = 256) -> np.ndarray:
+    mean_t = torch.tensor(data.mean).view(1, 3, 1, 1)
+    std_t = torch.tensor(data.std).view(1, 3, 1, 1)
+    network.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(pixels), batch_size):
+            x = _to_tensor(pixels[start : start + batch_size], mean_t, std_t)
+            out.append(network.forward_head(network.forward_features(x), pre_logits=True).numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def _fit_frozen_head(network: torch.nn.Module, data: _Data) -> float:
+    """A logistic regression on the frozen pooled features (C by validation accuracy), written into the classifier."""
+    classifier = network.get_classifier()
+    if not isinstance(classifier, torch.nn.Linear):
+        raise ValueError(f"the frozen head needs a linear classifier, not {type(classifier).__name__}")
+    train, val = _pooled(network, data.train, data), _pooled(network, data.val, data)
+    centre, scale = train.mean(0), train.std(0) + 1e-6
+    best: tuple[float, Any] | None = None
+    for c in HEAD_C_GRID:
+        model = LogisticRegression(C=c, max_iter=500).fit((train - centre) / scale, data.train_labels)
+        accuracy = float((model.predict((val - centre) / scale) == data.val_labels).mean())
+        if best is None or accuracy > best[0]:
+            best = (accuracy, model)
+    assert best is not None
+    model = best[1]
+    # Classes absent from the training split keep a zero row and a very low bias: never predicted.
+    weight = np.zeros((classifier.out_features, train.shape[1]))
+    bias = np.full(classifier.out_features, -1e3)
+    coef = model.coef_ if len(model.classes_) > 2 else np.vstack([-model.coef_[0] / 2, model.coef_[0] / 2])
+    intercept = model.intercept_ if len(model.classes_) > 2 else np.array([-1, 1]) * model.intercept_[0] / 2
+    weight[model.classes_] = coef / scale
+    bias[model.classes_] = intercept - (coef / scale) @ centre
+    with torch.no_grad():
+        classifier.weight.copy_(torch.from_numpy(weight))
+        classifier.bias.copy_(torch.from_numpy(bias))
+    return _accuracy(network, data)
+
+
+def trainable_modules(network: torch.nn.Module, stage: str, last_blocks: int) -> list[torch.nn.Module]:
+    """The modules a stage trains: the whole network, or the last ``last_blocks`` block stages and all after them."""
+    if stage == ALL:
+        return [network]
+    blocks = getattr(network, "blocks", None)
+    if not isinstance(blocks, torch.nn.Sequential) or len(blocks) < last_blocks:
+        raise ValueError(f"{type(network).__name__} has no sequence of {last_blocks}+ blocks to fine-tune the last of")
+    after, seen = [], False
+    for name, child in network.named_children():
+        if seen:
+            after.append(child)
+        seen = seen or name == "blocks"
+    return list(blocks[len(blocks) - last_blocks :]) + after
+
+
+def _train_stage(
+    network: torch.nn.Module,
+    stage: str,
+    data: _Data,
+    *,
+    last_blocks: int,
+    epochs: int,
+    budget: float,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    label_smoothing: float,
+    seed: int,
+    progress: Callable[[StageProgress], None] | None,
+) -> tuple[int, int, bool]:
+    """Train ``stage``'s modules under a cosine schedule sized to the budget; return (steps, steps per epoch, cut)."""
+    modules = trainable_modules(network, stage, last_blocks)
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
+    parameters = [p for module in modules for p in module.parameters()]
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    n = len(data.train_labels)
+    batch_size = min(batch_size, n)
+    per_epoch = max(1, n // batch_size)  # the ragged last batch is dropped: BatchNorm and a batch of one
+    planned = epochs * per_epoch
+    mean_t = torch.tensor(data.mean).view(1, 3, 1, 1)
+    std_t = torch.tensor(data.std).view(1, 3, 1, 1)
+    order_rng = np.random.default_rng(seed + 1)
+    augment_rng = torch.Generator().manual_seed(seed + 1)
+    started = time.process_time()
+    step, stopped, total_loss, seen, order = 0, False, 0.0, 0, None
+    while step < planned:
+        elapsed = time.process_time() - started
+        if elapsed >= budget:
+            stopped = True
+            break
+        if step == TIMED_STEPS:  # plan the cosine for the steps that fit, so the rate reaches its floor in time
+            planned = min(planned, max(step + 1, int(budget / (elapsed / step))))
+            stopped = planned < epochs * per_epoch
+        position = step % per_epoch
+        if position == 0:
+            order = order_rng.permutation(n)
+        index = np.sort(order[position * batch_size : (position + 1) * batch_size])
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(lr, step, planned)
+        network.eval()
+        for module in modules:
+            module.train()
+        x = _augment(_to_tensor(data.train[index], mean_t, std_t), augment_rng)
+        target = torch.from_numpy(data.train_labels[index])
+        loss = F.cross_entropy(network(x), target, label_smoothing=label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        total_loss, seen = total_loss + float(loss.detach()) * len(index), seen + len(index)
+        if progress is not None and (step % per_epoch == 0 or step == planned):
+            progress(
+                StageProgress(stage, math.ceil(step / per_epoch), total_loss / seen, time.process_time() - started)
+            )
+            total_loss, seen = 0.0, 0
+    for parameter in network.parameters():
+        parameter.requires_grad_(True)
+    if step:
+        _recalibrate(network, modules, data)
+    network.eval()
+    return step, per_epoch, stopped
+
+
+def _learning_rate(peak: float, step: int, steps: int) -> float:
+    """Linear warm-up over the first 5 % of the steps (a fresh classifier's first gradients are large), then cosine."""
+    warm_up = max(1, steps // 20)
+    if step < warm_up:
+        return peak * (step + 1) / warm_up
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warm_up) / max(1, steps - warm_up)))
+
+
+def _recalibrate(network: torch.nn.Module, modules: list[torch.nn.Module], data: _Data, max_images: int = 1024) -> None:
+    """Exact BatchNorm statistics of the trained modules over training images: running averages lag moving weights."""
+    norms = [m for module in modules for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches below
+    network.eval()
+    for m in norms:
+        m.train()
+    mean_t = torch.tensor(data.mean).view(1, 3, 1, 1)
+    std_t = torch.tensor(data.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        for start in range(0, min(max_images, len(data.train)), 128):
+            chunk = data.train[start : min(start + 128, max_images)]
+            if len(chunk) > 1:
+                network(_to_tensor(chunk, mean_t, std_t))
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    network.eval()

@@ -1,0 +1,26 @@
+"""CI's tiny run of bench/fashion_mnist.py: 200 synthetic IDX images, 32 px, a few CPU seconds per schedule."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.bench.conftest import figure, run_bench
+
+# Run alone, the session's migrated template (behind fashion_dir) is set up inside this test's time.
+pytestmark = pytest.mark.timeout(600)
+NUMBER = r"\d[\d,]*(?:\.\d+)?"
+
+
+def test_the_fashion_mnist_bench_prints_every_row(fashion_dir: Path):
+    output = run_bench(
+        "fashion_mnist.py", "--data-dir", str(fashion_dir), "--sizes", "200", "--budgets", "6", "--epochs", "1",
+        "--input-size", "32", "--batch-size", "32", "--threads", "1", "--val-fraction", "0.2",
+    )  # fmt: skip
+    pretrained, _, random_init = output.partition("N=200 random")
+    for section, stages in ((pretrained, ("frozen", "last_blocks", "all")), (random_init, ("frozen", "all"))):
+        for stage in stages:
+            figure(rf"^  {stage}: validation accuracy {NUMBER} \(40 images\), {NUMBER} epochs, {NUMBER} CPU s", section)
+        figure(r"^  chosen by validation accuracy: (frozen|last_blocks|all)$", section)
+        figure(rf"^  test accuracy \w+ frozen head[^:]*: {NUMBER} on 100 images", section)
+    for backbone in ("pretrained", "random"):
+        figure(rf"^\| 200 \| {backbone} \| frozen head[^|]* \| {NUMBER} \| \d+ \| \d+ \|$", output)

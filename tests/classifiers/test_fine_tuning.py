@@ -1,0 +1,137 @@
+"""The staged fine-tuning schedule: frozen head, last blocks, all, chosen by the validation split, within a CPU budget.
+
+Tiny random-init timm networks on small synthetic images (a bright bar whose height is the class); nothing is
+downloaded and no database is used.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from classifiers.fine_tuning import (
+    ALL,
+    FROZEN,
+    LAST_BLOCKS,
+    StageProgress,
+    fine_tune_in_stages,
+    trainable_modules,
+    validation_split,
+)
+from classifiers.image_training import classify, prepare_images
+from classifiers.inference.image import create_network
+
+ARCH = "mobilenetv3_small_050"
+SIZE = 32
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _bars(n: int, classes: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % classes
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
+    for index, label in enumerate(labels):
+        images[index, 3 + 6 * label : 7 + 6 * label, 4:24] = 230
+    return images, labels
+
+
+def test_validation_split_is_stratified_disjoint_and_complete():
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    train, val = validation_split(labels, 0.2, seed=3)
+    assert not set(train) & set(val)
+    assert sorted([*train, *val]) == list(range(100))
+    assert np.bincount(labels[val]).tolist() == [10, 6, 4]
+    again_train, again_val = validation_split(labels, 0.2, seed=3)
+    assert (again_val == val).all() and (again_train == train).all()
+
+
+def test_last_blocks_are_the_tail_of_the_network():
+    network = create_network(ARCH, num_classes=3)
+    modules = trainable_modules(network, LAST_BLOCKS, 2)
+    assert modules[:2] == list(network.blocks[-2:])
+    assert network.get_classifier() in modules
+    assert network.blocks[0] not in modules and network.conv_stem not in modules
+    assert trainable_modules(network, ALL, 2) == [network]
+
+
+def test_choice_follows_the_validation_metric_and_a_ruinous_fine_tune_is_not_chosen():
+    images, labels = _bars(96)
+    # A learning rate of 50 wrecks whatever it trains: the validation split must see that and keep the head.
+    result = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, epochs=2, lr=50.0, batch_size=16,
+        budget_seconds=30, threads=1, val_fraction=0.25, seed=0,
+    )  # fmt: skip
+    accuracies = {stage.stage: stage.val_accuracy for stage in result.stages}
+    assert list(accuracies) == [FROZEN, LAST_BLOCKS, ALL]
+    assert accuracies[FROZEN] >= 0.9, accuracies
+    assert accuracies[ALL] < 0.6, accuracies
+    assert result.chosen == FROZEN
+    # The recorded accuracies are those of the stored weights on the validation images (not the test data).
+    _, val = validation_split(labels, 0.25, seed=0)
+    pixels = prepare_images(images[val], result.network(), SIZE)
+    for stage, accuracy in accuracies.items():
+        predicted = classify(result.network(stage), pixels, result.mean, result.std)
+        assert float((predicted == labels[val]).mean()) == pytest.approx(accuracy)
+    assert result.val_images == len(val) == 24
+
+
+def test_the_best_validation_stage_is_chosen_and_last_blocks_leave_the_rest_alone():
+    images, labels = _bars(96)
+    result = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, epochs=2, lr=3e-3, batch_size=16,
+        budget_seconds=30, threads=1, val_fraction=0.25, seed=0,
+    )  # fmt: skip
+    best = max(stage.val_accuracy for stage in result.stages)
+    assert {s.stage: s.val_accuracy for s in result.stages}[result.chosen] == best
+    assert [s.stage for s in result.stages if s.val_accuracy == best][0] == result.chosen  # ties go to the cheaper
+    frozen, last = result.states[FROZEN], result.states[LAST_BLOCKS]
+    first = next(key for key in frozen if key.startswith("blocks.0.") and key.endswith("weight"))
+    tail = next(key for key in frozen if key.startswith(f"blocks.{len(result.network().blocks) - 1}."))
+    assert torch.equal(frozen[first], last[first])
+    assert torch.equal(frozen["conv_stem.weight"], last["conv_stem.weight"])
+    assert not torch.equal(frozen[tail], last[tail])
+    assert not torch.equal(last[first], result.states[ALL][first])
+
+
+def test_the_budget_stops_training_and_the_settings_give_budget_and_threads(settings):
+    images, labels = _bars(48)
+    settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS = 8
+    settings.RETRAIN_IMAGE_FINE_TUNE_THREADS = 1
+    torch.set_num_threads(2)  # the caller's setting, to be replaced during the run and restored after it
+    seen: list[tuple[StageProgress, int]] = []
+    result = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, epochs=1000, batch_size=16, val_fraction=0.25,
+        progress=lambda p: seen.append((p, torch.get_num_threads())),
+    )  # fmt: skip
+    tuned = [stage for stage in result.stages if stage.stage != FROZEN]
+    assert all(stage.stopped_by_budget and 0 < stage.epochs < 1000 for stage in tuned), result.stages
+    # One step, the BatchNorm pass and the validation pass may run past the budget; nothing more.
+    assert sum(stage.cpu_seconds for stage in result.stages) < 8 + 6
+    assert seen and {threads for _, threads in seen} == {1}
+    assert torch.get_num_threads() == 2  # the caller's setting is back
+    assert seen[0][0].describe().startswith("fine-tuning the backbone (last blocks): epoch 1, loss ")
+
+
+def test_a_zero_budget_keeps_the_frozen_head():
+    images, labels = _bars(64)
+    result = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, budget_seconds=0, threads=1, val_fraction=0.25
+    )
+    assert [s.steps for s in result.stages] == [0, 0, 0]
+    assert result.chosen == FROZEN
+
+
+def test_bad_stages_and_labels_are_refused():
+    images, labels = _bars(40)
+    with pytest.raises(ValueError, match="stages must be a subset"):
+        fine_tune_in_stages(images, labels, architecture=ARCH, input_size=SIZE, stages=(ALL, LAST_BLOCKS),
+                            budget_seconds=1, threads=1)  # fmt: skip
+    with pytest.raises(ValueError, match="one integer label"):
+        fine_tune_in_stages(images, labels[:3], architecture=ARCH, input_size=SIZE, budget_seconds=1, threads=1)
