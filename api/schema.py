@@ -29,3 +29,12 @@ ERROR_RESPONSES = {
 
 
 NOT_FOUND = {404: OpenApiResponse(ERROR_SCHEMA, description="No such object.")}
+
+UNKNOWN_REFERENCE = {
+    404: OpenApiResponse(
+        ERROR_SCHEMA, description="The request names an object that does not exist; `errors` names the field."
+    )
+}
+STATE_CONFLICT = {
+    409: OpenApiResponse(ERROR_SCHEMA, description="The objects' current state does not allow this; `errors` says why.")
+}

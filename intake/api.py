@@ -12,7 +12,7 @@ from api.exceptions import Conflict
 from api.json_input import load_json_text
 from api.lists import SYNC_NOTE, KeysetListView
 from api.models import ApiToken
-from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND
+from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND, UNKNOWN_REFERENCE
 from intake.filters import ItemFilter
 from intake.item_input import quick_submission
 from intake.models import Item
@@ -87,11 +87,12 @@ class ItemCollectionView(KeysetListView):
         summary="List items, filtered, in cursor pages ordered by last change",
         description=(
             "Items with their state, scores (active and shadow models) and ticket. Every filter is optional "
-            "and they combine with AND; `score_min`/`score_max` need `category` and compare the active "
-            "model's probability for it. `updated_at` changes when the item's state, report count or "
-            "ticket changes." + SYNC_NOTE.format(key="updated_at", verb="changed")
+            "and they combine with AND; `score_min`/`score_max` compare the active model's probability "
+            "for `category` (without it, for any category); a `queue` or `category` that does not exist is a "
+            "404. `updated_at` changes when the item's state, report count or ticket changes."
+            + SYNC_NOTE.format(key="updated_at", verb="changed")
         ),
-        responses={200: ItemListOutSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: ItemListOutSerializer(many=True), **ERROR_RESPONSES, **UNKNOWN_REFERENCE},
         tags=["items"],
     )
     def get(self, request: Request) -> Response:

@@ -42,6 +42,14 @@ class ReportInSerializer(StrictSerializer):
 
 
 class ItemInSerializer(StrictSerializer):
+    # validate(): text, an image, or both (api.schema_extensions puts this in the schema).
+    schema_rules = {
+        "anyOf": [
+            {"required": ["text"], "properties": {"text": {"minLength": 1}}},
+            {"required": ["image_base64"]},
+            {"required": ["image_part"]},
+        ]
+    }
     source = serializers.RegexField(
         SOURCE_PATTERN,
         help_text="The platform or surface that sent the item, e.g. 'creatorhub.comments'.",
