@@ -54,6 +54,8 @@ AMOUNT_SCHEMA = {
         {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$"},
     ]
 }
+# What _parses_as_ip accepts, for the schema.
+IP_SCHEMA = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
 OUTSIDE_WINDOW = "outside_time_window"  # the pydantic error type of an occurred_at too old or too far ahead
 Text = Annotated[str, StringConstraints(strip_whitespace=False, max_length=512)]
 
@@ -80,7 +82,9 @@ class EventIn(BaseModel):
         json_schema_extra={"enum": sorted(EVENT_TYPES)},
     )
     occurred_at: AwareDatetime = Field(description="When it happened, with a time zone (ISO 8601).")
-    ip: str | None = Field(default=None, description="IPv4 or IPv6 address of the client.")
+    ip: Annotated[str, WithJsonSchema(IP_SCHEMA)] | None = Field(
+        default=None, description="IPv4 or IPv6 address of the client."
+    )
     user_agent: Text | None = None
     device_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
         default=None, description="The platform's stable device identifier."

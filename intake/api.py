@@ -136,6 +136,7 @@ class ItemCollectionView(KeysetListView):
             ),
             201: OpenApiResponse(SubmissionResultSerializer, description="One item, created."),
             **ERROR_RESPONSES,
+            404: OpenApiResponse(ERROR_SCHEMA, description="`image_part` names a part the request does not have."),
             413: OpenApiResponse(ERROR_SCHEMA, description="The request body is over the size limit."),
         },
         examples=[

@@ -204,7 +204,8 @@ class ExperimentCollectionView(APIView):
         except experiments.ExperimentError as exc:
             # The input is well formed (the schema states the share's bounds): what remains is the state of
             # the models, a candidate that is active or an experiment already running.
-            raise StateConflict({exc.field or "non_field_errors": [str(exc)]}) from exc
+            refusal = serializers.ValidationError if exc.field == "share" else StateConflict
+            raise refusal({exc.field or "non_field_errors": [str(exc)]}) from exc
         experiment = Experiment.objects.select_related("candidate", "control").get(pk=experiment.pk)
         return Response(ExperimentOutSerializer(experiment_payload(experiment)).data, status=status.HTTP_201_CREATED)
 
