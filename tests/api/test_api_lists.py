@@ -131,6 +131,13 @@ def test_a_filter_naming_what_does_not_exist_is_a_404_naming_the_parameter(reade
     assert response.json()["code"] == "not_found" and field in response.json()["errors"]
 
 
+def test_a_date_time_with_an_offset_postgresql_does_not_take_is_read_in_utc(reader):
+    # +20:29 is a valid RFC 3339 offset; PostgreSQL refuses offsets past 15:59, which was a 500.
+    item = make_item()
+    assert ids(reader.get(URL, {"created_after": "0034-09-27T15:38:42.2+20:29"})) == [item.pk]
+    assert ids(reader.get(URL, {"created_before": "0034-09-27T15:38:42.2+20:29"})) == []
+
+
 def test_any_cursor_of_the_stated_pattern_is_read_and_old_cursors_still_work(reader):
     first = make_item()
     old_style = base64.urlsafe_b64encode(json.dumps(["2000-01-01T00:00:00+00:00", 0]).encode()).decode().rstrip("=")
