@@ -1,7 +1,13 @@
 """REST API v1 for items: ingestion and read-back."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiRequest,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
@@ -53,11 +59,8 @@ ITEM_REQUEST = PolymorphicProxySerializer(
 def _payload_of(request: Request) -> object:
     """The JSON document of the request: the body itself, or the `payload` part of a multipart body."""
     if request.content_type.startswith("multipart/"):
-        unknown = sorted(set(request.data) - set(request.FILES) - {"payload"})
-        if unknown:
-            raise serializers.ValidationError(
-                {name: ["Unknown form field; put items in 'payload'."] for name in unknown}
-            )
+        # Parts besides `payload` are images, named by an item's `image_part`; one sent without a file name is
+        # an image all the same (api.json_input), and one no item names is not read.
         raw = request.data.get("payload")
         if raw is None:
             raise serializers.ValidationError({"payload": ["A multipart request needs a 'payload' part (JSON)."]})
@@ -116,14 +119,21 @@ class ItemCollectionView(KeysetListView):
         ),
         request={
             "application/json": ITEM_REQUEST,
-            "multipart/form-data": {
-                "type": "object",
-                "properties": {
-                    "payload": {"type": "string", "description": "The JSON document: one item or {items: [...]}"},
+            "multipart/form-data": OpenApiRequest(
+                {
+                    "type": "object",
+                    "properties": {
+                        # The same document as a JSON body: the schema says so, and that the part is JSON.
+                        "payload": {
+                            "$ref": "#/components/schemas/ItemSubmissionRequest",
+                            "description": "The JSON document: one item or {items: [...]}",
+                        },
+                    },
+                    "additionalProperties": {"type": "string", "format": "binary"},
+                    "required": ["payload"],
                 },
-                "additionalProperties": {"type": "string", "format": "binary"},
-                "required": ["payload"],
-            },
+                encoding={"payload": {"contentType": "application/json"}},
+            ),
         },
         responses={
             200: OpenApiResponse(
