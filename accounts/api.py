@@ -14,8 +14,10 @@ from rest_framework.views import APIView
 from accounts.appeals import open_appeal
 from accounts.event_input import SOURCE_PATTERN, EventBatchIn, EventIn, EventInputError, parse_events
 from accounts.event_intake import record_events
+from api.errors import StateConflict
 from api.models import ApiToken
-from api.schema import ERROR_SCHEMA
+from api.schema import ERROR_RESPONSES, ERROR_SCHEMA
+from api.serializers import StrictCharField, StrictSerializer
 
 EVENTS_WRITE = ApiToken.Scope.EVENTS_WRITE
 APPEALS_WRITE = ApiToken.Scope.APPEALS_WRITE
@@ -53,9 +55,11 @@ class EventCollectionView(APIView):
             "**Idempotency.** Each event carries your `id`, unique per `source`. Sending an event again is a "
             "no-op (`already_received`); the same `id` with other content is refused with 409 naming it.\n\n"
             "**Bad input.** A batch is all or nothing: any invalid event (an unknown `type` or field, an IP that "
-            "does not parse, an `amount` without `currency`, a time more than `ACCOUNT_EVENT_MAX_AGE_DAYS` "
-            "(7) days in the past or 5 minutes in the future) refuses the whole batch with 400 and writes nothing; "
-            "`errors` names every bad field by path (`events[3].ip`). A token limited to some sources gets 403 "
+            "does not parse, an `amount` without `currency`) refuses the whole batch with 400 and writes nothing; "
+            "`errors` names every bad field by path (`events[3].ip`). A time more than "
+            "`ACCOUNT_EVENT_MAX_AGE_DAYS` (7) days in the past or 5 minutes in the future is refused the same "
+            "way, with 409 when it is the only problem (the time is well formed; the clock decides). "
+            "A token limited to some sources gets 403 "
             "for events of another source."
         ),
         request=PolymorphicProxySerializer(
@@ -67,7 +71,12 @@ class EventCollectionView(APIView):
             400: OpenApiResponse(ERROR_SCHEMA, description="Invalid input; `errors` names each field and problem."),
             401: OpenApiResponse(ERROR_SCHEMA, description="Missing, unknown, expired or revoked token."),
             403: OpenApiResponse(ERROR_SCHEMA, description="The token lacks `events:write`, or the source."),
-            409: OpenApiResponse(ERROR_SCHEMA, description="An event id was already used with other content."),
+            429: ERROR_RESPONSES[429],
+            409: OpenApiResponse(
+                ERROR_SCHEMA,
+                description="An event id was already used with other content, or an event's time is outside the "
+                "accepted window.",
+            ),
         },
         examples=[OpenApiExample("One event", value=EXAMPLE, request_only=True)],
         tags=["accounts"],
@@ -82,25 +91,19 @@ class EventCollectionView(APIView):
                 max_batch=settings.ACCOUNT_EVENT_BATCH_MAX,
             )
         except EventInputError as exc:
-            raise serializers.ValidationError(exc.errors) from None
+            raise (StateConflict if exc.only_time_window else serializers.ValidationError)(exc.errors) from None
         token = request.auth if isinstance(request.auth, ApiToken) else None
         result = record_events(events=events, token=token)  # EventConflict 409, SourceNotAllowed 403
         body = {"received": result.received, "stored": result.stored, "already_received": result.already_received}
         return Response(body, status=status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK)
 
 
-class AppealInSerializer(serializers.Serializer):
+class AppealInSerializer(StrictSerializer):
     id = serializers.RegexField(r"^[\x21-\x7e]{1,128}$", help_text="Your id of the appeal, unique per source.")
     source = serializers.RegexField(SOURCE_PATTERN, help_text="The account's source.")
-    account = serializers.CharField(max_length=255, help_text="The account's id on the platform.")
+    account = StrictCharField(max_length=255, help_text="The account's id on the platform.")
     action_id = serializers.IntegerField(min_value=1, help_text="The `action_id` of the `account.actioned` webhook.")
-    reason = serializers.CharField(max_length=5000, allow_blank=True, required=False, default="")
-
-    def validate(self, attrs: dict) -> dict:
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return attrs
+    reason = StrictCharField(max_length=5000, allow_blank=True, required=False, default="")
 
 
 class AppealOutSerializer(serializers.Serializer):
@@ -126,8 +129,10 @@ class AppealCollectionView(APIView):
             201: AppealOutSerializer,
             200: AppealOutSerializer,
             400: OpenApiResponse(ERROR_SCHEMA, description="Invalid input."),
+            401: OpenApiResponse(ERROR_SCHEMA, description="Missing, unknown, expired or revoked token."),
             403: OpenApiResponse(ERROR_SCHEMA, description="The token lacks `appeals:write`."),
             409: OpenApiResponse(ERROR_SCHEMA, description="No such action on that account, or it cannot be appealed."),
+            429: ERROR_RESPONSES[429],
         },
         tags=["accounts"],
     )

@@ -29,6 +29,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from accounts.models import AccountEvent
 
@@ -53,6 +54,9 @@ AMOUNT_SCHEMA = {
         {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$"},
     ]
 }
+# What _parses_as_ip accepts, for the schema.
+IP_SCHEMA = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
+OUTSIDE_WINDOW = "outside_time_window"  # the pydantic error type of an occurred_at too old or too far ahead
 Text = Annotated[str, StringConstraints(strip_whitespace=False, max_length=512)]
 
 
@@ -73,9 +77,14 @@ class EventIn(BaseModel):
     handle: Annotated[str, StringConstraints(max_length=255)] | None = Field(
         default=None, description="The account's current handle, if it changed or is new."
     )
-    type: str = Field(description="What happened: " + ", ".join(f"`{t}`" for t in AccountEvent.Type.values) + ".")
+    type: str = Field(
+        description="What happened: " + ", ".join(f"`{t}`" for t in AccountEvent.Type.values) + ".",
+        json_schema_extra={"enum": sorted(EVENT_TYPES)},
+    )
     occurred_at: AwareDatetime = Field(description="When it happened, with a time zone (ISO 8601).")
-    ip: str | None = Field(default=None, description="IPv4 or IPv6 address of the client.")
+    ip: Annotated[str, WithJsonSchema(IP_SCHEMA)] | None = Field(
+        default=None, description="IPv4 or IPv6 address of the client."
+    )
     user_agent: Text | None = None
     device_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
         default=None, description="The platform's stable device identifier."
@@ -95,13 +104,13 @@ class EventIn(BaseModel):
     outcome: Annotated[str, StringConstraints(max_length=64)] | None = Field(
         default=None, description="The platform's outcome or reason code, e.g. `bad_password`, `insufficient_funds`."
     )
-    request_count: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+    request_count: Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)] | None = Field(
         default=None, description="Traffic summaries: requests in the window."
     )
-    distinct_creators: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+    distinct_creators: Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)] | None = Field(
         default=None, description="Traffic summaries: distinct creators' pages viewed in the window."
     )
-    window_seconds: Annotated[int, Field(ge=1, le=86_400)] | None = Field(
+    window_seconds: Annotated[int, Field(ge=1, le=86_400, strict=True)] | None = Field(
         default=None, description="Traffic summaries: the length of the window, in seconds."
     )
 
@@ -134,10 +143,15 @@ class EventIn(BaseModel):
     def _not_too_far_off(cls, value: datetime, info: ValidationInfo) -> datetime:
         context = info.context or {}
         now, max_age, max_ahead = context.get("now"), context.get("max_age"), context.get("max_ahead")
+        # Its own error type: a well-formed time outside the window is refused with 409, not 400 (parse_events).
         if now is not None and value < now - max_age:
-            raise ValueError(f"more than {max_age.days} days in the past; older events are not accepted")
+            raise PydanticCustomError(
+                OUTSIDE_WINDOW, f"more than {max_age.days} days in the past; older events are not accepted"
+            )
         if now is not None and value > now + max_ahead:
-            raise ValueError(f"more than {int(max_ahead.total_seconds())} seconds in the future; check the clock")
+            raise PydanticCustomError(
+                OUTSIDE_WINDOW, f"more than {int(max_ahead.total_seconds())} seconds in the future; check the clock"
+            )
         return value
 
     @model_validator(mode="after")
@@ -164,10 +178,13 @@ class EventBatchIn(BaseModel):
 
 
 class EventInputError(Exception):
-    """The request's events are not acceptable; ``errors`` maps each field path to its problems."""
+    """The request's events are not acceptable; ``errors`` maps each field path to its problems.
+    ``only_time_window``: every problem is a well-formed time outside the accepted window (the schema cannot
+    state a window that moves with the clock, so the API answers 409 for it, not the 400 of malformed input)."""
 
-    def __init__(self, errors: dict[str, list[str]]) -> None:
+    def __init__(self, errors: dict[str, list[str]], *, only_time_window: bool = False) -> None:
         self.errors = errors
+        self.only_time_window = only_time_window
         first, messages = next(iter(errors.items()))
         more = f" (and {len(errors) - 1} more field errors)" if len(errors) > 1 else ""
         super().__init__(f"{first}: {messages[0]}{more}")
@@ -202,7 +219,8 @@ def parse_events(
     try:
         events = _EVENTS.validate_python(raw, context=context)
     except ValidationError as exc:
-        raise EventInputError(_errors_by_path(exc, batch)) from None
+        only_time_window = all(error["type"] == OUTSIDE_WINDOW for error in exc.errors())
+        raise EventInputError(_errors_by_path(exc, batch), only_time_window=only_time_window) from None
     duplicates = _duplicate_ids(events)
     if duplicates:
         raise EventInputError(duplicates)

@@ -39,6 +39,32 @@ def flatten_errors(detail: Any, path: str = "") -> dict[str, list[str]]:
     return {path or "non_field_errors": [str(detail)]}
 
 
+class _FieldRefusal(exceptions.APIException):
+    """A refusal that names fields like a ValidationError, with its own status. Not a ValidationError subclass,
+    so a serializer's validation does not fold it into its 400."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.errors = errors
+
+
+class UnknownReference(_FieldRefusal):
+    """A well-formed request that names an object that does not exist (a queue, a category, a model version),
+    in its body or a filter: 404 with the field named. A 400 is for input that is malformed; a schema cannot
+    list which ids exist, so a client (or a schema-driven test) cannot tell from it that a reference is stale."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+
+
+class StateConflict(_FieldRefusal):
+    """A well-formed request that the objects' current state does not allow (nothing to roll back to, an
+    experiment already running): 409 with the field named, as a lease conflict is."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
 def _body(code: str, message: str, errors: dict[str, list[str]] | None = None) -> dict:
     return {"code": code, "message": message, "errors": errors or {}}
 
@@ -53,13 +79,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, exceptions.ValidationError):
-        errors = flatten_errors(exc.detail)
+    if isinstance(exc, exceptions.ValidationError | _FieldRefusal):
+        errors = flatten_errors(exc.errors if isinstance(exc, _FieldRefusal) else exc.detail)
         first_field, first_messages = next(iter(errors.items()))
         message = f"{first_field}: {first_messages[0]}"
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more field errors)"
-        response.data = _body("invalid", message, errors)
+        code = "invalid" if type(exc) is exceptions.ValidationError else exc.default_code
+        response.data = _body(code, message, errors)
     else:
         code = getattr(exc, "default_code", "error")
         if isinstance(exc, exceptions.APIException) and isinstance(exc.detail, str):

@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import serializers
@@ -148,7 +149,8 @@ def _strict_utf8_search(name: str) -> codecs.CodecInfo | None:
     utf8 = codecs.lookup("utf-8")
 
     def decode(data: bytes, errors: str = "strict") -> tuple[str, int]:
-        return codecs.utf_8_decode(data, "strict", True)
+        # Undecodable bytes survive as lone surrogates, so the parser below can tell and recover them.
+        return codecs.utf_8_decode(data, "surrogateescape", True)
 
     return codecs.CodecInfo(name=_STRICT_CODEC, encode=utf8.encode, decode=decode)
 
@@ -158,7 +160,9 @@ codecs.register(_strict_utf8_search)
 
 class StrictMultiPartParser(MultiPartParser):
     """Multipart bodies whose text parts must be UTF-8; the ``payload`` part is then read with
-    :func:`load_json_text`."""
+    :func:`load_json_text`. A part without a file name whose bytes are not UTF-8 is binary sent without a
+    name (the OpenAPI schema's ``format: binary`` parts, as some clients send them): it is kept as a file,
+    with its bytes as sent; only ``payload``, which must be text, is refused for it."""
 
     def parse(self, stream, media_type=None, parser_context=None) -> DataAndFiles:  # noqa: ANN001
         request = (parser_context or {})["request"]
@@ -167,8 +171,30 @@ class StrictMultiPartParser(MultiPartParser):
         try:
             parser = DjangoMultiPartParser(meta, stream, request.upload_handlers, _STRICT_CODEC)
             data, files = parser.parse()
-        except UnicodeDecodeError as exc:
-            raise ParseError(f"A text part of the multipart body is not valid UTF-8 (byte {exc.start}).") from exc
         except MultiPartParserError as exc:
             raise ParseError(f"Multipart form parse error - {exc}") from exc
+        data = data.copy()
+        for name in list(data):
+            values = data.getlist(name)
+            if not any(_ESCAPED.search(value) for value in values):
+                continue
+            raw = [value.encode("utf-8", "surrogateescape") for value in values]
+            if name == "payload":
+                first = next(part for part in raw if _not_utf8(part) is not None)
+                raise ParseError(f"A text part of the multipart body is not valid UTF-8 (byte {_not_utf8(first)}).")
+            del data[name]
+            for part in raw:
+                # A fixed file name: the part's name can be anything, "" and ".." included, which Django refuses.
+                files.appendlist(name, SimpleUploadedFile("part.bin", part, content_type="application/octet-stream"))
         return DataAndFiles(data, files)
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+def _not_utf8(raw: bytes) -> int | None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None

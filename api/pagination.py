@@ -3,14 +3,16 @@
 A page is ``WHERE (updated_at, id) > (cursor) ORDER BY updated_at, id LIMIT n``: one index range
 scan whatever the depth, where OFFSET pages get slower the deeper they go, and where DRF's own
 ``CursorPagination`` keys on the first field alone and skips ties by offset. The cursor is opaque to
-clients (base64 of the last row's key) and is returned on every page, the last one included, so an
-integrator stores it and later asks "what changed since" with the same call.
+clients (the last row's key: microseconds since 0001-01-01 UTC and the id, ``63931269600000000-41``, a
+pattern the schema states, so every string of that shape is a cursor) and is returned on every page, the
+last one included, so an integrator stores it and later asks "what changed since" with the same call.
 """
 
 import base64
 import binascii
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import F, QuerySet
@@ -23,6 +25,10 @@ from rest_framework.utils.urls import replace_query_param
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# Every string of this shape decodes to a valid key: 17 digits of microseconds reach the year 3169, 18 digits
+# of id stay below PostgreSQL's bigint limit. Empty is the first page.
+CURSOR_PATTERN = r"^([0-9]{1,17}-[0-9]{1,18})?$"
+_ORIGIN = datetime.min.replace(tzinfo=UTC)
 
 
 class KeysetPagination(BasePagination):
@@ -37,6 +43,7 @@ class KeysetPagination(BasePagination):
         self.limit = self._limit(request)
         self.cursor = request.query_params.get(self.cursor_query_param)
         queryset = queryset.order_by(self.key_field, "id")
+        key = last_id = None
         if self.cursor:
             key, last_id = self._decode(self.cursor)
             queryset = queryset.filter(TupleGreaterThan(Tuple(F(self.key_field), F("id")), (key, last_id)))
@@ -50,8 +57,8 @@ class KeysetPagination(BasePagination):
                 self.next_cursor = self._encode(last[self.key_field], last["id"])
             else:
                 self.next_cursor = self._encode(getattr(last, self.key_field), last.pk)
-        else:
-            self.next_cursor = self.cursor or None
+        else:  # nothing new: the same position, in today's form
+            self.next_cursor = self._encode(key, last_id) if key is not None else None
         return self.page
 
     def get_paginated_response(self, data: list) -> Response:
@@ -76,7 +83,8 @@ class KeysetPagination(BasePagination):
                         "Send as `cursor` for the next page. Given on the last page too: keep it and call "
                         "again later to get only what changed since. Null only for an empty first page."
                     ),
-                    "example": "WyIyMDI2LTExLTI2VDA2OjAwOjAwLjAwMDAwMCswMDowMCIsIDQxXQ",
+                    "pattern": CURSOR_PATTERN,
+                    "example": "63931269600000000-41",
                 },
                 "next": {"type": "string", "format": "uri", "nullable": True, "description": "The same, as a URL."},
                 "results": schema,
@@ -90,7 +98,7 @@ class KeysetPagination(BasePagination):
                 "in": "query",
                 "required": False,
                 "description": "`next_cursor` of the previous page. Omit for the first page.",
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "pattern": CURSOR_PATTERN},
             },
             {
                 "name": self.limit_query_param,
@@ -117,10 +125,17 @@ class KeysetPagination(BasePagination):
     def _encode(key: datetime | str, pk: int) -> str:
         if isinstance(key, str):  # ISO 8601 text (api.rows.restore_times): the same cursor as its datetime's
             key = datetime.fromisoformat(key)
-        raw = json.dumps([key.isoformat(), pk], separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return f"{(key - _ORIGIN) // timedelta(microseconds=1)}-{pk}"
 
     def _decode(self, cursor: str) -> tuple[datetime, int]:
+        if re.fullmatch(CURSOR_PATTERN, cursor):
+            micros, pk = cursor.split("-")
+            return _ORIGIN + timedelta(microseconds=int(micros)), int(pk)
+        return self._decode_base64(cursor)
+
+    def _decode_base64(self, cursor: str) -> tuple[datetime, int]:
+        """Cursors issued before the readable form (base64 of ``["<ISO 8601>", id]``) still work: an
+        integrator may have stored one to sync from."""
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             key, pk = json.loads(raw)

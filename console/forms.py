@@ -92,8 +92,11 @@ class SearchForm(forms.Form):
     )
     author = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
-    def __init__(self, *args, queues=(), categories=None, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+    def __init__(self, *args, queues=(), categories=None, ordered_ranges=True, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
         super().__init__(*args, **kwargs)
+        # The page says "to" must not be below "from"; the API answers a reversed range with no rows, since a
+        # schema cannot state an order between two parameters.
+        self.ordered_ranges = ordered_ranges
         self.fields["queue"].choices = _blank_choice([(q.slug, q.name) for q in queues], "any of my queues")
         self._queue_ids = {q.slug: q.pk for q in queues}
         if categories is None:
@@ -106,10 +109,10 @@ class SearchForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         for low, high in (("score_min", "score_max"), ("risk_min", "risk_max"), ("created_from", "created_to")):
+            if not self.ordered_ranges:
+                break
             if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
                 self.add_error(high, f"Must not be below {self.fields[low].label}.")
-        if (data.get("score_min") is not None or data.get("score_max") is not None) and not data.get("category"):
-            self.add_error("category", "A score range needs a category.")
         return data
 
     def criteria(self) -> SearchCriteria:

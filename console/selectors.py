@@ -166,10 +166,11 @@ def filtered_items(viewer: Viewer, criteria, *, before: int | None = None) -> Qu
             entries = entries.filter(risk__lte=criteria.risk_max)
     if criteria.queue_id or criteria.risk_min is not None or criteria.risk_max is not None:
         items = items.filter(Exists(entries))
-    if criteria.category:
-        scores = Score.objects.filter(
-            item_id=OuterRef("pk"), category__slug=criteria.category, model_version__status=ModelVersion.Status.ACTIVE
-        )
+    if criteria.category or criteria.score_min is not None or criteria.score_max is not None:
+        # A score range without a category: any category's active score in it.
+        scores = Score.objects.filter(item_id=OuterRef("pk"), model_version__status=ModelVersion.Status.ACTIVE)
+        if criteria.category:
+            scores = scores.filter(category__slug=criteria.category)
         if criteria.score_min is not None:
             scores = scores.filter(probability__gte=criteria.score_min)
         if criteria.score_max is not None:

@@ -1,7 +1,13 @@
 """REST API v1 for items: ingestion and read-back."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiRequest,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
@@ -12,7 +18,7 @@ from api.exceptions import Conflict
 from api.json_input import load_json_text
 from api.lists import SYNC_NOTE, KeysetListView
 from api.models import ApiToken
-from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND
+from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND, UNKNOWN_REFERENCE
 from intake.filters import ItemFilter
 from intake.item_input import quick_submission
 from intake.models import Item
@@ -53,11 +59,8 @@ ITEM_REQUEST = PolymorphicProxySerializer(
 def _payload_of(request: Request) -> object:
     """The JSON document of the request: the body itself, or the `payload` part of a multipart body."""
     if request.content_type.startswith("multipart/"):
-        unknown = sorted(set(request.data) - set(request.FILES) - {"payload"})
-        if unknown:
-            raise serializers.ValidationError(
-                {name: ["Unknown form field; put items in 'payload'."] for name in unknown}
-            )
+        # Parts besides `payload` are images, named by an item's `image_part`; one sent without a file name is
+        # an image all the same (api.json_input), and one no item names is not read.
         raw = request.data.get("payload")
         if raw is None:
             raise serializers.ValidationError({"payload": ["A multipart request needs a 'payload' part (JSON)."]})
@@ -87,11 +90,12 @@ class ItemCollectionView(KeysetListView):
         summary="List items, filtered, in cursor pages ordered by last change",
         description=(
             "Items with their state, scores (active and shadow models) and ticket. Every filter is optional "
-            "and they combine with AND; `score_min`/`score_max` need `category` and compare the active "
-            "model's probability for it. `updated_at` changes when the item's state, report count or "
-            "ticket changes." + SYNC_NOTE.format(key="updated_at", verb="changed")
+            "and they combine with AND; `score_min`/`score_max` compare the active model's probability "
+            "for `category` (without it, for any category); a `queue` or `category` that does not exist is a "
+            "404. `updated_at` changes when the item's state, report count or ticket changes."
+            + SYNC_NOTE.format(key="updated_at", verb="changed")
         ),
-        responses={200: ItemListOutSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: ItemListOutSerializer(many=True), **ERROR_RESPONSES, **UNKNOWN_REFERENCE},
         tags=["items"],
     )
     def get(self, request: Request) -> Response:
@@ -115,14 +119,21 @@ class ItemCollectionView(KeysetListView):
         ),
         request={
             "application/json": ITEM_REQUEST,
-            "multipart/form-data": {
-                "type": "object",
-                "properties": {
-                    "payload": {"type": "string", "description": "The JSON document: one item or {items: [...]}"},
+            "multipart/form-data": OpenApiRequest(
+                {
+                    "type": "object",
+                    "properties": {
+                        # The same document as a JSON body: the schema says so, and that the part is JSON.
+                        "payload": {
+                            "$ref": "#/components/schemas/ItemSubmissionRequest",
+                            "description": "The JSON document: one item or {items: [...]}",
+                        },
+                    },
+                    "additionalProperties": {"type": "string", "format": "binary"},
+                    "required": ["payload"],
                 },
-                "additionalProperties": {"type": "string", "format": "binary"},
-                "required": ["payload"],
-            },
+                encoding={"payload": {"contentType": "application/json"}},
+            ),
         },
         responses={
             200: OpenApiResponse(
@@ -135,6 +146,7 @@ class ItemCollectionView(KeysetListView):
             ),
             201: OpenApiResponse(SubmissionResultSerializer, description="One item, created."),
             **ERROR_RESPONSES,
+            404: OpenApiResponse(ERROR_SCHEMA, description="`image_part` names a part the request does not have."),
             413: OpenApiResponse(ERROR_SCHEMA, description="The request body is over the size limit."),
         },
         examples=[

@@ -4,9 +4,9 @@ from typing import Any
 
 import django_filters as filters
 from django.db.models import QuerySet
-from rest_framework import serializers
 
-from api.filters import ListFilterSet, _after, _before, _exists, by_id_or_slug
+from api.errors import UnknownReference
+from api.filters import ListFilterSet, ProbabilityFilter, _after, _before, _exists, by_id_or_slug
 from classifiers.models import ModelVersion, PolicyCategory, Score
 from intake.models import Item
 
@@ -15,7 +15,7 @@ def category_by_slug(value: str, *, parameter: str = "category") -> PolicyCatego
     category = PolicyCategory.objects.filter(slug=value).first()
     if category is None:
         known = ", ".join(PolicyCategory.objects.values_list("slug", flat=True))
-        raise serializers.ValidationError({parameter: [f"Unknown category {value!r}. Known: {known}."]})
+        raise UnknownReference({parameter: [f"Unknown category {value!r}. Known: {known}."]})
     return category
 
 
@@ -25,14 +25,11 @@ class ItemFilter(ListFilterSet):
     source = filters.CharFilter(field_name="source", help_text="The sending platform or surface, exactly.")
     author = filters.CharFilter(field_name="author__external_id", help_text="The author's id on your platform.")
     category = filters.CharFilter(
-        method="keep_category", help_text="Category slug that `score_min`/`score_max` apply to (required with them)."
+        method="keep_category",
+        help_text="Category slug that `score_min`/`score_max` apply to (without it: any category).",
     )
-    score_min = filters.NumberFilter(
-        method="keep_score", min_value=0, max_value=1, help_text="Active model's probability ≥ this (0-1)."
-    )
-    score_max = filters.NumberFilter(
-        method="keep_score", min_value=0, max_value=1, help_text="Active model's probability ≤ this (0-1)."
-    )
+    score_min = ProbabilityFilter(method="keep_score", help_text="Active model's probability ≥ this (0-1).")
+    score_max = ProbabilityFilter(method="keep_score", help_text="Active model's probability ≤ this (0-1).")
     created_after = _after("created_at")
     created_before = _before("created_at")
     updated_after = _after("updated_at")
@@ -69,15 +66,15 @@ class ItemFilter(ListFilterSet):
         low, high, slug = data.get("score_min"), data.get("score_max"), data.get("category")
         if low is None and high is None:
             return queryset
-        if not slug:
-            raise serializers.ValidationError({"category": ["Name the category that score_min/score_max apply to."]})
-        if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"score_min": ["score_min is above score_max."]})
+        # Without a category the range applies to any category's score; an empty range matches nothing.
+        # (Both are well-formed requests the schema allows, so neither is a 400.)
         sql = (
             f"SELECT 1 FROM {Score._meta.db_table} s JOIN {ModelVersion._meta.db_table} v ON v.id = s.model_version_id"
-            f" WHERE s.item_id = {Item._meta.db_table}.id AND s.category_id = %s AND v.status = %s"
+            f" WHERE s.item_id = {Item._meta.db_table}.id AND v.status = %s"
         )
-        params: list[Any] = [category_by_slug(slug).pk, ModelVersion.Status.ACTIVE.value]
+        params: list[Any] = [ModelVersion.Status.ACTIVE.value]
+        if slug:
+            sql, params = sql + " AND s.category_id = %s", [*params, category_by_slug(slug).pk]
         if low is not None:
             sql, params = sql + " AND s.probability >= %s", [*params, float(low)]
         if high is not None:

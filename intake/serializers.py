@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.errors import UnknownReference
 from api.serializers import JsonObjectField, StrictCharField, StrictSerializer
 from intake.images import CheckedImage, ImageRejected, check_image
 from intake.models import Author, Item, Report
@@ -41,7 +42,27 @@ class ReportInSerializer(StrictSerializer):
     reported_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "image-base64",
+        "description": "The image, base64-encoded (JSON requests). JPEG, PNG, WebP or GIF, judged by its content: "
+        "the `image-base64` format is base64 of such an image.",
+    }
+)
+class ImageBase64Field(StrictCharField):
+    """Base64 of an image; its format in the schema says what no pattern can (the bytes must be an image)."""
+
+
 class ItemInSerializer(StrictSerializer):
+    # validate(): text, an image, or both (api.schema_extensions puts this in the schema).
+    schema_rules = {
+        "anyOf": [
+            {"required": ["text"], "properties": {"text": {"minLength": 1}}},
+            {"required": ["image_base64"]},
+            {"required": ["image_part"]},
+        ]
+    }
     source = serializers.RegexField(
         SOURCE_PATTERN,
         help_text="The platform or surface that sent the item, e.g. 'creatorhub.comments'.",
@@ -49,9 +70,7 @@ class ItemInSerializer(StrictSerializer):
     )
     external_id = StrictCharField(max_length=255, help_text="The item's id on your platform.")
     text = StrictCharField(required=False, allow_blank=True, default="", trim_whitespace=False)
-    image_base64 = StrictCharField(
-        required=False, help_text="The image, base64-encoded (JSON requests). JPEG, PNG, WebP or GIF."
-    )
+    image_base64 = ImageBase64Field(required=False)
     image_part = StrictCharField(
         required=False, max_length=100, help_text="Name of the multipart file part that holds the image."
     )
@@ -86,7 +105,8 @@ class ItemInSerializer(StrictSerializer):
         files: dict[str, UploadedFile] = self.context.get("files") or {}
         upload = files.get(value)
         if upload is None:
-            raise serializers.ValidationError(f"No multipart file part named {value!r} in the request.")
+            # Well formed, naming a part that is not there (in a JSON body, never): 404, as any unknown reference.
+            raise UnknownReference({"image_part": [f"No multipart file part named {value!r} in the request."]})
         max_bytes = settings.MODERATION_MAX_IMAGE_BYTES
         if upload.size and upload.size > max_bytes:
             raise serializers.ValidationError(f"The image is {upload.size} bytes; the limit is {max_bytes} bytes.")

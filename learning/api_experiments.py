@@ -9,14 +9,15 @@ promotion, ``roll_back_model_version`` for a rollback. Refusals are 400s naming 
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.errors import StateConflict, UnknownReference
 from api.models import ApiToken
-from api.schema import ERROR_RESPONSES, NOT_FOUND
+from api.schema import ERROR_RESPONSES, NOT_FOUND, STATE_CONFLICT, UNKNOWN_REFERENCE
 from api.serializers import StrictCharField, StrictSerializer
 from classifiers.models import Experiment, ModelVersion
 from classifiers.services import RegistryError, roll_back_model_version, set_model_version_status
@@ -123,16 +124,15 @@ def experiment_payload(experiment: Experiment, *, now=None) -> dict:  # noqa: AN
 # ---- input -------------------------------------------------------------------------------------------
 
 
+@extend_schema_field({"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1, "exclusiveMaximum": True})
+class ShareField(serializers.FloatField):
+    """A share strictly between 0 and 1 (learning.experiments refuses 0 and 1); stated in the schema."""
+
+
 class ExperimentInSerializer(StrictSerializer):
     candidate = serializers.IntegerField(help_text="Id of the model version to test (not the active one).")
-    share = serializers.FloatField(help_text="Share of new items routed by the candidate, between 0 and 1 exclusive.")
+    share = ShareField(help_text="Share of new items routed by the candidate, between 0 and 1 exclusive.")
     notes = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
-
-    def validate_candidate(self, value: int) -> ModelVersion:
-        version = ModelVersion.objects.filter(pk=value).first()
-        if version is None:
-            raise serializers.ValidationError(f"No model version with id {value}.")
-        return version
 
 
 class StopInSerializer(StrictSerializer):
@@ -180,26 +180,32 @@ class ExperimentCollectionView(APIView):
         operation_id="experiments_create",
         summary="Start an A/B experiment: route a share of new items by a candidate's scores",
         description="The candidate is put in `shadow` status, so it scores every new item; an item's arm is a "
-        "stable hash of the experiment and item ids. One experiment per kind at a time. 400 when the candidate "
-        "does not exist or is the active version, the share is not strictly between 0 and 1, or an experiment "
-        "of the kind is already running. Audited as `experiment.started`.",
+        "stable hash of the experiment and item ids. One experiment per kind at a time. 400 when the share is "
+        "not strictly between 0 and 1, 404 when the candidate does not exist, 409 when it is the active "
+        "version or an experiment of the kind is already running. Audited as `experiment.started`.",
         request=ExperimentInSerializer,
-        responses={201: ExperimentOutSerializer, **ERROR_RESPONSES},
+        responses={201: ExperimentOutSerializer, **ERROR_RESPONSES, **UNKNOWN_REFERENCE, **STATE_CONFLICT},
         examples=[OpenApiExample("20% of new items", value=START_EXAMPLE, request_only=True)],
         tags=["models"],
     )
     def post(self, request: Request) -> Response:
         body = ExperimentInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        candidate = ModelVersion.objects.filter(pk=body.validated_data["candidate"]).first()
+        if candidate is None:
+            raise UnknownReference({"candidate": [f"No model version with id {body.validated_data['candidate']}."]})
         try:
             experiment = experiments.start_experiment(
-                candidate=body.validated_data["candidate"],
+                candidate=candidate,
                 share=body.validated_data["share"],
                 notes=body.validated_data["notes"],
                 actor=request.user,
             )
         except experiments.ExperimentError as exc:
-            raise serializers.ValidationError({exc.field or "non_field_errors": [str(exc)]}) from exc
+            # The input is well formed (the schema states the share's bounds): what remains is the state of
+            # the models, a candidate that is active or an experiment already running.
+            refusal = serializers.ValidationError if exc.field == "share" else StateConflict
+            raise refusal({exc.field or "non_field_errors": [str(exc)]}) from exc
         experiment = Experiment.objects.select_related("candidate", "control").get(pk=experiment.pk)
         return Response(ExperimentOutSerializer(experiment_payload(experiment)).data, status=status.HTTP_201_CREATED)
 
@@ -251,10 +257,10 @@ class ModelVersionStatusView(APIView):
         summary="Shadow, promote or retire a model version",
         description="One audited step (`model_version.shadow`, `model_version.promoted`, ...). Promoting retires "
         "the kind's active version, stops the kind's running experiment, re-routes pending items and sends the "
-        "`model.promoted` webhook. 400 when the change is not allowed (the active version cannot be demoted "
+        "`model.promoted` webhook. 409 when the change is not allowed (the active version cannot be demoted "
         "directly: promote another one, or roll back).",
         request=StatusInSerializer,
-        responses={200: ModelVersionOutSerializer, **ERROR_RESPONSES, **NOT_FOUND},
+        responses={200: ModelVersionOutSerializer, **ERROR_RESPONSES, **NOT_FOUND, **STATE_CONFLICT},
         examples=[
             OpenApiExample("Start shadow scoring", value={"status": "shadow"}, request_only=True),
             OpenApiExample("Promote", value={"status": "active"}, request_only=True),
@@ -270,7 +276,7 @@ class ModelVersionStatusView(APIView):
                 version=version, status=body.validated_data["status"], actor=request.user, actor_label="api"
             )
         except RegistryError as exc:
-            raise serializers.ValidationError({"status": [str(exc)]}) from exc
+            raise StateConflict({"status": [str(exc)]}) from exc
         return Response(ModelVersionOutSerializer(version).data)
 
 
@@ -281,9 +287,9 @@ class ModelRollbackView(APIView):
         operation_id="model_versions_rollback",
         summary="Roll back: re-activate the version of a kind that was active before the current one",
         description="One audited step (`model_version.rolled_back`, with the promotion and retirement it "
-        "implies). 400 when no earlier active version of the kind exists.",
+        "implies). 409 when no earlier active version of the kind exists.",
         request=RollbackInSerializer,
-        responses={200: ModelVersionOutSerializer, **ERROR_RESPONSES},
+        responses={200: ModelVersionOutSerializer, **ERROR_RESPONSES, **STATE_CONFLICT},
         examples=[OpenApiExample("Image model", value={"kind": "image"}, request_only=True)],
         tags=["models"],
     )
@@ -293,5 +299,5 @@ class ModelRollbackView(APIView):
         try:
             version = roll_back_model_version(kind=body.validated_data["kind"], actor=request.user, actor_label="api")
         except RegistryError as exc:
-            raise serializers.ValidationError({"kind": [str(exc)]}) from exc
+            raise StateConflict({"kind": [str(exc)]}) from exc
         return Response(ModelVersionOutSerializer(version).data)

@@ -268,6 +268,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.state_query_text_rules",
+        "api.schema.require_bodies_that_need_fields",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DecisionActionEnum": "queues.models.Decision.Action",
         "ReviewActionEnum": ["no_violation", "remove", "needs_context"],

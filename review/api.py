@@ -7,12 +7,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.errors import UnknownReference
 from api.models import ApiToken
 from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND
 from api.serializers import StrictCharField, StrictSerializer
 from queues.models import Decision, Queue
 from review import claims
 from review import decisions as deciding
+from review.serializers import DECISION_RULES
 
 CONFLICT = {409: OpenApiResponse(ERROR_SCHEMA, description="You do not hold this item under this token.")}
 
@@ -34,6 +36,7 @@ class EscalateInSerializer(TokenInSerializer):
 
 
 class DecisionInSerializer(TokenInSerializer):
+    schema_rules = DECISION_RULES
     action = serializers.ChoiceField(
         choices=[Decision.Action.NO_VIOLATION, Decision.Action.REMOVE, Decision.Action.NEEDS_CONTEXT]
     )
@@ -126,7 +129,7 @@ class EscalateView(ReviewView):
         body.is_valid(raise_exception=True)
         target = Queue.objects.filter(pk=body.validated_data["queue"]).first()
         if target is None:
-            raise serializers.ValidationError({"queue": ["No such queue."]})
+            raise UnknownReference({"queue": ["No such queue."]})
         claims.escalate_item(
             entry_id=entry_id, token=body.validated_data["token"], user=request.user, to_queue=target,
             note=body.validated_data["note"],

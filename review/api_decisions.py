@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from api.lists import SYNC_NOTE, KeysetListView
 from api.models import ApiToken
-from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND
+from api.schema import ERROR_RESPONSES, ERROR_SCHEMA, NOT_FOUND, UNKNOWN_REFERENCE
 from intake.models import Item
 from intake.visibility import visible_item_filter, visible_items
 from queues.models import Decision
@@ -43,7 +43,7 @@ class DecisionListView(KeysetListView):
             "shows as `qa_verdict`. A decision undone by its reviewer (within seconds) is deleted."
             + SYNC_NOTE.format(key="created_at", verb="created")
         ),
-        responses={200: DecisionListOutSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: DecisionListOutSerializer(many=True), **ERROR_RESPONSES, **UNKNOWN_REFERENCE},
         tags=["decisions"],
     )
     def get(self, request: Request) -> Response:

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from api.lists import SYNC_NOTE, KeysetListView
 from api.permissions import Scope
-from api.schema import ERROR_RESPONSES
+from api.schema import ERROR_RESPONSES, UNKNOWN_REFERENCE
 from intake.visibility import visible_item_filter
 from review.filters import LabelFilter
 from review.models import Label
@@ -35,7 +35,7 @@ class LabelListView(KeysetListView):
             "when a senior overturns a decision in QA, its labels are replaced by new ones (`from_qa` true) "
             "and no longer listed." + SYNC_NOTE.format(key="created_at", verb="created")
         ),
-        responses={200: LabelOutSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: LabelOutSerializer(many=True), **ERROR_RESPONSES, **UNKNOWN_REFERENCE},
         tags=["labels"],
     )
     def get(self, request: Request) -> Response:

@@ -16,7 +16,7 @@ from queues.membership import queues_for
 from queues.models import Decision, QueueEntry
 from review import gold_answers, second_review
 from review.claims import Claim, _close, _held_entry, _lease
-from review.exceptions import InvalidDecision, LeaseLost
+from review.exceptions import InvalidDecision, LeaseLost, UnknownCategories
 from review.models import Label
 
 
@@ -33,7 +33,7 @@ def check_decision(*, action: str, categories: Collection[str]) -> dict[str, Pol
     known = {c.slug: c for c in PolicyCategory.objects.filter(is_active=True)}
     unknown = sorted(set(categories) - set(known))
     if unknown:
-        raise InvalidDecision(f"Unknown categories: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+        raise UnknownCategories(f"Unknown categories: {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
     if action == Decision.Action.REMOVE and not categories:
         raise InvalidDecision("A removal needs at least one policy category.")
     if action == Decision.Action.NO_VIOLATION and categories:

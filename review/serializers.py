@@ -67,7 +67,22 @@ class LabelOutSerializer(serializers.ModelSerializer):
         return labeler_of(label.qa_review_id, label.decision.automatic, reviewer)
 
 
+# review.decisions.check_decision's rules between action and categories, for the schema (api.schema_extensions).
+DECISION_RULES = {
+    "anyOf": [
+        {"properties": {"action": {"enum": [Decision.Action.NEEDS_CONTEXT.value]}}},
+        {
+            "properties": {"action": {"enum": [Decision.Action.REMOVE.value]}, "categories": {"minItems": 1}},
+            "required": ["categories"],
+        },
+        {"properties": {"action": {"enum": [Decision.Action.NO_VIOLATION.value]}, "categories": {"maxItems": 0}}},
+    ]
+}
+
+
 class ItemDecisionInSerializer(StrictSerializer):
+    schema_rules = DECISION_RULES
+
     action = serializers.ChoiceField(
         choices=[Decision.Action.NO_VIOLATION, Decision.Action.REMOVE, Decision.Action.NEEDS_CONTEXT]
     )

@@ -25,7 +25,7 @@ NOT_FOUND = {404: OpenApiResponse(ERROR_SCHEMA, description="No such subscriptio
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=settings.WEBHOOK_EVENT_TYPES), allow_empty=False
+        child=serializers.ChoiceField(choices=settings.WEBHOOK_EVENT_TYPES), allow_empty=False, min_length=1
     )
 
     class Meta:

@@ -77,10 +77,14 @@ def test_the_same_id_with_other_content_is_a_409_naming_the_id_and_writes_nothin
         ({"colour": "red"}, "events[1].colour", "Unknown field 'colour'"),
         ({"ip": "300.1.2.3"}, "events[1].ip", "not an IPv4 or IPv6 address"),
         ({"amount": "9.99"}, "events[1]", "'amount' needs 'currency'"),
-        ({"occurred_at": "2026-01-01T00:00:00Z"}, "events[1].occurred_at", "days in the past"),
+        ({"occurred_at": "2026-01-01T00:00:00Z", "ip": "300.1.2.3"}, "events[1].occurred_at", "days in the past"),
         ({"country": "nl"}, "events[1].country", "should match pattern"),
         ({"payment_fingerprint": "4111 1111 1111 1111"}, "events[1].payment_fingerprint", "card number"),
         ({"occurred_at": "2026-12-06T10:00:00"}, "events[1].occurred_at", "timezone"),
+        # The schema says integer: a boolean or a numeric string is not quietly turned into one (schemathesis).
+        ({"distinct_creators": False}, "events[1].distinct_creators", "valid integer"),
+        ({"request_count": "5"}, "events[1].request_count", "valid integer"),
+        ({"window_seconds": 60.0}, "events[1].window_seconds", "valid integer"),
     ],
 )
 def test_one_bad_event_refuses_the_whole_batch_naming_the_problem(events_client, change, path, words):
@@ -99,8 +103,20 @@ def test_one_bad_event_refuses_the_whole_batch_naming_the_problem(events_client,
 def test_an_event_far_in_the_future_is_refused(events_client):
     response = events_client.post(URL, event(at=timezone.now() + timedelta(hours=2)), format="json")
 
-    assert response.status_code == 400
+    # 409, not 400: the time is well formed (the schema allows it), the server's clock refuses it.
+    assert response.status_code == 409
     assert "in the future" in response.json()["errors"]["occurred_at"][0]
+    assert not AccountEvent.objects.exists()
+
+
+def test_an_event_too_old_is_a_conflict_with_the_clock_not_malformed_input(events_client):
+    response = events_client.post(
+        URL, {"events": [event("signup"), event("login_failed", at=timezone.now() - timedelta(days=30))]}, format="json"
+    )
+
+    assert response.status_code == 409
+    assert "days in the past" in response.json()["errors"]["events[1].occurred_at"][0]
+    assert not AccountEvent.objects.exists() and not EventReceipt.objects.exists()
 
 
 def test_a_batch_over_a_thousand_is_refused_before_anything_is_checked(events_client):

@@ -164,3 +164,21 @@ def test_every_endpoint_that_takes_json_refuses_a_deep_body_with_a_400(method, p
     response = getattr(client, method)(url, '{"a": ' + nested(1000) + "}", content_type="application/json")
     assert response.status_code == 400, (url, response.status_code, response.content[:200])
     assert "API_MAX_JSON_DEPTH" in response.json()["message"]
+
+
+def test_an_image_part_sent_without_a_file_name_is_taken_as_the_image(api_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    # The schema's parts besides `payload` are `format: binary`; a client (schemathesis) may send one without a
+    # file name, which Django reads as text: it was a 400 "not valid UTF-8" for a schema-valid request.
+    boundary = "BOUNDARY8"
+    document = b'{"source": "s", "external_id": "e", "image_part": "img"}'
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="payload"\r\n\r\n'.encode()
+        + document
+        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="img"\r\n\r\n'.encode()
+        + image_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = api_client.post("/api/v1/items", body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 201, response.content
+    assert Item.objects.get().image

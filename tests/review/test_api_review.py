@@ -81,7 +81,6 @@ def test_deciding_an_item_you_do_not_hold_is_409(queue, as_mira):
     ("body", "field"),
     [
         ({"action": "obliterate"}, "action"),
-        ({"action": "remove", "categories": ["nudity"]}, None),
         ({"action": "remove", "categories": []}, None),
         ({"action": "no_violation", "tone": "angry"}, "tone"),
         ({"action": "no_violation", "token": "abc"}, "token"),
@@ -98,6 +97,15 @@ def test_an_unknown_action_or_category_is_400_and_writes_nothing(queue, as_mira,
         assert field in response.json()["errors"]
     assert (Decision.objects.count(), Label.objects.count()) == (0, 0)
     assert QueueEntry.objects.get().status == "claimed"
+
+
+def test_an_unknown_category_is_404_and_writes_nothing(queue, as_mira):
+    enqueue(make_item(), queue)
+    claim = as_mira.post(f"/api/v1/queues/{queue.pk}/claim").json()
+    body = {"token": claim["token"], "action": "remove", "categories": ["nudity"]}
+    response = as_mira.post(f"/api/v1/entries/{claim['entry_id']}/decision", body, format="json")
+    assert response.status_code == 404 and response.json()["code"] == "unknown_category"
+    assert (Decision.objects.count(), Label.objects.count()) == (0, 0)
 
 
 def test_heartbeat_release_and_escalate(queue, as_mira, mira):
