@@ -20,14 +20,16 @@ run: setup
 	$(BIN)/honcho start
 
 ## setup: create the virtual environment and install the pinned requirements
+## (--no-deps: requirements.txt is the whole lock, which leaves out the CUDA wheels a CPU-only torch never loads;
+## check_requirements.py then runs pip check and names anything the lock misses)
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-nodeps.txt scripts/check_requirements.py
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements.txt -r requirements-nodeps.txt
+	$(BIN)/python scripts/check_requirements.py
 	touch $(STAMP)
 
 ## test: lint, then the whole suite (on PostgreSQL and Redis when they are installed here)
