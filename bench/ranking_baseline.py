@@ -9,8 +9,8 @@ trains:
 
 * **head**: the project's text head (``train_text_head``: MiniLM embedding + hashed character n-grams,
   linear, cross-fitted Platt calibration, its log-odds averaged with those of a hashed TF-IDF logistic
-  regression, ``classifiers.lexical``, and the blend calibrated by Platt on out-of-fold blends), the model the
-  workers run;
+  regression, ``classifiers.lexical``, weighted by a weight each head chooses by the out-of-fold log-loss of
+  its training labels, and the blend calibrated by Platt on out-of-fold blends), the model the workers run;
 * **head-only**: the same trained head's embedding half alone (its Platt-calibrated probabilities, no regression);
 * **blend-raw**: the same blend without its calibration (what heads trained before the calibration score);
 * **tfidf+lr**: TF-IDF of word 1-2-grams and character 3-5-grams (sublinear tf, fitted on the drawn
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"mails: {len(texts)} ({int(y.sum())} spam); {args.splits} splits; sizes {sizes} (0 = all)")
     results: dict[tuple[int, str], list[tuple[float, float]]] = {}
     seconds: dict[str, float] = {"head": 0.0, "tfidf+lr": 0.0}
+    weights: dict[int, list[float]] = {}  # the blend weight each trained head chose by cross-validation
     splitter = StratifiedShuffleSplit(n_splits=args.splits, test_size=0.2, random_state=0)
     for split, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
         rng = np.random.default_rng(split)
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             test_texts = [texts[i] for i in test]
             head_scores = text_model.text_head_proba(head, vectors[test], test_texts)[:, 0]
             seconds["head"] += time.process_time() - started
+            weights.setdefault(size, []).append(float(text_model.checked_blend_weight(head)[0]))
             variants = {
                 "head-only": head.predict_proba(
                     text_model.build_features(vectors[test], test_texts, text_model.DEFAULT_FEATURES)
@@ -90,7 +92,34 @@ def main(argv: list[str] | None = None) -> None:
         if split + 1 < args.splits:
             table(results, sizes, title=f"after {split + 1} of {args.splits} splits")
     table(results, sizes, title=f"all {args.splits} splits")
+    side_by_side(results, sizes, weights)
     print(f"\nCPU seconds, all splits and sizes: head {seconds['head']:.0f}, tfidf+lr {seconds['tfidf+lr']:.0f}")
+
+
+F1_GOAL_ALL_LABELS = 0.985  # issue 20, point 5
+
+
+def side_by_side(results: dict, sizes: list[int], weights: dict[int, list[float]]) -> None:
+    """The issue's comparison, one line per size: model and baseline, mean ± sd over splits, and the goals."""
+    print("\nside by side (mean ± sd over splits; the head's blend weight as chosen by each trained head's CV)")
+    print("labels  head PR-AUC        tfidf+lr PR-AUC    head F1@0.5        tfidf+lr F1@0.5    blend weights")
+    goals = []
+    for size in sizes:
+        head, base = np.array(results[(size, "head")]), np.array(results[(size, "tfidf+lr")])
+        label = "all" if size == 0 else str(size)
+        chosen = ", ".join(f"{w:g}" for w in weights.get(size, []))
+        print(
+            f"{label:<7} {head[:, 0].mean():.4f} ± {head[:, 0].std():.4f}  {base[:, 0].mean():.4f} ± "
+            f"{base[:, 0].std():.4f}  {head[:, 1].mean():.4f} ± {head[:, 1].std():.4f}  {base[:, 1].mean():.4f} ± "
+            f"{base[:, 1].std():.4f}  {chosen}"
+        )
+        goals.append((label, head[:, 0].mean() >= base[:, 0].mean()))
+    met = ", ".join(f"{label} {'met' if ok else 'NOT met'}" for label, ok in goals)
+    print(f"goal: head PR-AUC >= tfidf+lr on the mean over splits: {met}")
+    if 0 in sizes:
+        f1 = np.array(results[(0, "head")])[:, 1].mean()
+        verdict = "met" if f1 >= F1_GOAL_ALL_LABELS else "NOT met"
+        print(f"goal: head F1@0.5 with all labels >= {F1_GOAL_ALL_LABELS}: {f1:.4f}, {verdict}")
 
 
 def table(results: dict, sizes: list[int], *, title: str) -> None:

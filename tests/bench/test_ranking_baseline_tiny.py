@@ -12,3 +12,7 @@ def test_the_ranking_bench_prints_head_and_baseline_side_by_side(tmp_path, capsy
         for model in ("tfidf+lr", "head-only", "blend-raw"):  # blend-raw: the blend before its calibration
             assert any(line.startswith(label) and f" {model} " in line for line in out.splitlines()), out
     assert "CPU seconds" in out
+    side = out.split("side by side", 1)[1].splitlines()
+    assert any(line.startswith("all ") and line.count("±") == 4 for line in side), out  # model and baseline, mean ± sd
+    assert "goal: head PR-AUC >= tfidf+lr on the mean over splits: 6 " in out
+    assert "goal: head F1@0.5 with all labels >= 0.985: " in out
