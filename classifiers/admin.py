@@ -29,11 +29,29 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "name", "kind", "architecture", "status", "categories", "artifact", "artifact_sha256", "backbone_file",
         "backbone_sha256", "provenance", "training_snapshot", "metrics", "created_at", "activated_at",
     ]  # fmt: skip
-    fields = ["monitoring", *readonly_fields, "notes"]
+    fields = ["monitoring", "re_embedding", *readonly_fields, "notes"]
     actions = ["promote", "roll_back", "shadow", "retire", "make_candidate"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ModelVersion | None = None) -> list[str]:
-        return ["monitoring", *self.readonly_fields]
+        return ["monitoring", "re_embedding", *self.readonly_fields]
+
+    @admin.display(description="Stored images in this space")
+    def re_embedding(self, version: ModelVersion) -> str:
+        # Jobs are started in the learning app (it reads intake's stored images); linked by URL name, not imported.
+        if version.kind != ModelVersion.Kind.IMAGE:
+            return "—"
+        job = version.reembedding_jobs.order_by("-created_at").first()
+        try:
+            jobs = reverse("admin:classifiers_reembeddingjob_changelist") + f"?version__id__exact={version.pk}"
+            start = reverse("admin:classifiers_reembeddingjob_add") + f"?version={version.pk}"
+        except NoReverseMatch:
+            return job.progress if job else "—"
+        if job is None:
+            return format_html('No re-embedding job yet. <a href="{}">Re-embed stored images</a>', start)
+        return format_html(
+            '{}: {}; embedded {}, already there {}, failed {}. <a href="{}">Jobs</a> · <a href="{}">Re-embed again</a>',
+            job.get_state_display(), job.progress, job.embedded, job.skipped, job.failed, jobs, start,
+        )  # fmt: skip
 
     @admin.display(description="Monitoring")
     def monitoring(self, version: ModelVersion) -> str:

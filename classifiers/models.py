@@ -346,3 +346,63 @@ class ImageNetClassPrior(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+
+class ReembeddingJob(models.Model):
+    """Embedding every stored image into one image version's space: background work, in batches, resumable.
+
+    A new backbone is a new embedding space (``Embedding.backbone``). The row is the source of truth
+    (DESIGN.md invariant 1): ``cursor`` is the last item id whose batch is stored, written in the same
+    transaction as that batch's embeddings, so a worker that dies loses at most the batch in hand and the next
+    attempt starts after the cursor. Embeddings are upserts keyed by (item, backbone): an item already in the
+    space is skipped, never embedded twice. A worker holds the job under a lease it renews every batch.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        ACTIVATION = "activation", "A new backbone became active"
+        ADMIN = "admin", "Started by an admin"
+
+    OPEN_STATES = (State.QUEUED, State.RUNNING)
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="reembedding_jobs")
+    backbone = models.CharField(max_length=120, blank=True, help_text="The embedding space, named by the worker.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cursor = models.BigIntegerField(default=0, help_text="Items up to this id are done.")
+    total = models.PositiveIntegerField(default=0, help_text="Stored images when the job started.")
+    processed = models.PositiveIntegerField(default=0)
+    embedded = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Already in this space.")
+    failed = models.PositiveIntegerField(default=0, help_text="Images that could not be read or decoded.")
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    worker_token = models.UUIDField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version"], condition=models.Q(state__in=["queued", "running"]), name="one_open_reembedding"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"re-embedding {self.pk} for {self.version_id} ({self.get_state_display()}, {self.progress})"
+
+    @property
+    def progress(self) -> str:
+        share = f" ({self.processed / self.total:.0%})" if self.total else ""
+        return f"{self.processed} of {self.total} images{share}"
