@@ -5,7 +5,7 @@ from tests.bench.tiny_corpus import load_bench, write_tiny_corpus
 
 def test_the_ranking_bench_prints_head_and_baseline_side_by_side(tmp_path, capsys):
     corpus = write_tiny_corpus(tmp_path / "corpus")
-    load_bench("ranking_baseline").main([str(corpus), "--limit", "10", "--splits", "2", "--sizes", "6,0"])
+    load_bench("ranking_baseline").main([str(corpus), "--limit", "10", "--splits", "2", "--sizes", "6,0", "--processes", "2"])
     out = capsys.readouterr().out
     for label in ("6 ", "all"):
         assert any(line.startswith(label) and " head " in line for line in out.splitlines()), out
