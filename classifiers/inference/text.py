@@ -214,14 +214,18 @@ BLEND_WEIGHT = "blend_weight"
 BLEND_CALIBRATION = "blend_calibration"
 
 
-def blend_log_odds(head_probs: np.ndarray, lexical_logits: np.ndarray, weight: float | np.ndarray = LEXICAL_WEIGHT):
+def blend_log_odds(
+    head_probs: np.ndarray, lexical_logits: np.ndarray, weight: float | np.ndarray = LEXICAL_WEIGHT
+) -> np.ndarray:
     """The uncalibrated blend: ``weight`` (per category, or one for all) of the regression's log-odds, the rest
     the head's."""
     clipped = np.clip(np.asarray(head_probs, dtype=np.float64), 1e-7, 1 - 1e-7)
     return (1 - weight) * np.log(clipped / (1 - clipped)) + weight * lexical_logits
 
 
-def choose_blend(head_probs: np.ndarray, lexical_logits: np.ndarray, labels: np.ndarray) -> tuple[float, tuple]:
+def choose_blend(
+    head_probs: np.ndarray, lexical_logits: np.ndarray, labels: np.ndarray
+) -> tuple[float, tuple[float, float]]:
     """The weight of ``BLEND_WEIGHTS`` whose Platt-calibrated blend has the lowest log-loss, and that Platt map.
 
     All three arrays are one category's out-of-fold values over the training rows (labels 1/0/-1; rows
