@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> None:
         seconds["head"] += cpu["head"]
         seconds["tfidf+lr"] += cpu["tfidf+lr"]
         label = "all" if size == 0 else size
-        print(f"  split {split}, {label} labels done", flush=True)
+        print(
+            f"  split {split}, {label} labels: head PR-AUC {scores['head'][0]:.4f} F1 {scores['head'][1]:.4f} "
+            f"(blend weight {weight:g}); tfidf+lr PR-AUC {scores['tfidf+lr'][0]:.4f} F1 {scores['tfidf+lr'][1]:.4f}",
+            flush=True,
+        )
         if split + 1 == args.splits:
             table(results, [s for s in sizes if (s, "head") in results], title=f"after {label} labels")
     if pool is not None:
