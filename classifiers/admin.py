@@ -5,7 +5,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from audit.admin_mixins import AuditedAdminMixin
-from classifiers.models import ModelVersion, PolicyCategory
+from classifiers import imagenet_table
+from classifiers.models import ImageNetClassPrior, ModelVersion, PolicyCategory
 from classifiers.services import RegistryError, roll_back_model_version, set_model_version_status
 
 
@@ -28,11 +29,29 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "name", "kind", "architecture", "status", "categories", "artifact", "artifact_sha256", "backbone_file",
         "backbone_sha256", "provenance", "training_snapshot", "metrics", "created_at", "activated_at",
     ]  # fmt: skip
-    fields = ["monitoring", *readonly_fields, "notes"]
+    fields = ["monitoring", "re_embedding", *readonly_fields, "notes"]
     actions = ["promote", "roll_back", "shadow", "retire", "make_candidate"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ModelVersion | None = None) -> list[str]:
-        return ["monitoring", *self.readonly_fields]
+        return ["monitoring", "re_embedding", *self.readonly_fields]
+
+    @admin.display(description="Stored images in this space")
+    def re_embedding(self, version: ModelVersion) -> str:
+        # Jobs are started in the learning app (it reads intake's stored images); linked by URL name, not imported.
+        if version.kind != ModelVersion.Kind.IMAGE:
+            return "—"
+        job = version.reembedding_jobs.order_by("-created_at").first()
+        try:
+            jobs = reverse("admin:classifiers_reembeddingjob_changelist") + f"?version__id__exact={version.pk}"
+            start = reverse("admin:classifiers_reembeddingjob_add") + f"?version={version.pk}"
+        except NoReverseMatch:
+            return job.progress if job else "—"
+        if job is None:
+            return format_html('No re-embedding job yet. <a href="{}">Re-embed stored images</a>', start)
+        return format_html(
+            '{}: {}; embedded {}, already there {}, failed {}. <a href="{}">Jobs</a> · <a href="{}">Re-embed again</a>',
+            job.get_state_display(), job.progress, job.embedded, job.skipped, job.failed, jobs, start,
+        )  # fmt: skip
 
     @admin.display(description="Monitoring")
     def monitoring(self, version: ModelVersion) -> str:
@@ -85,3 +104,35 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.action(description="Back to candidate")
     def make_candidate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         self._set(request, queryset, ModelVersion.Status.CANDIDATE)
+
+
+@admin.register(ImageNetClassPrior)
+class ImageNetClassPriorAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """The table from ImageNet classes the pretrained backbone sees to cold-start priors (issue 20, point 3).
+
+    The form validates each row (``ImageNetClassPrior.clean``: the class exists, weight and cap in range) and
+    every save or delete clears the cached table, so the next image scored uses the edit.
+    """
+
+    list_display = ["imagenet_index", "class_name", "category", "weight", "cap", "is_active", "note", "updated_at"]
+    list_editable = ["weight", "cap", "is_active"]
+    list_filter = ["category", "is_active"]
+    search_fields = ["note", "category__slug"]
+    fields = ["imagenet_index", "class_name", "category", "weight", "cap", "is_active", "note"]
+    readonly_fields = ["class_name"]
+
+    @admin.display(description="ImageNet class")
+    def class_name(self, row: ImageNetClassPrior) -> str:
+        return imagenet_table.class_name(row.imagenet_index) if row.imagenet_index is not None else "—"
+
+    def save_model(self, request: HttpRequest, obj: ImageNetClassPrior, form: object, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        imagenet_table.forget_prior_rows()
+
+    def delete_model(self, request: HttpRequest, obj: ImageNetClassPrior) -> None:
+        super().delete_model(request, obj)
+        imagenet_table.forget_prior_rows()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ImageNetClassPrior]) -> None:
+        super().delete_queryset(request, queryset)
+        imagenet_table.forget_prior_rows()

@@ -1,6 +1,7 @@
 """Policy categories: what the classifiers score and what reviewers decide against."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -288,3 +289,120 @@ class Experiment(models.Model):
     @property
     def is_running(self) -> bool:
         return self.stopped_at is None
+
+
+class ImageNetClassPrior(models.Model):
+    """One row of the table that turns what the pretrained image backbone recognises into a cold-start prior.
+
+    The packaged EfficientNet-Lite0 backbone was trained on ImageNet's 1,000 classes, some of which matter
+    to policy (an assault rifle, a syringe, a bikini). Before a category has a trained head, each active
+    row adds ``weight`` x the backbone's probability of its class to the category's prior, at most ``cap``;
+    the category's prior is the sum over its rows, never above the largest cap of its rows nor below its
+    base rate (``classifiers.imagenet_table.category_priors``). Admins edit the table; the caps keep a prior
+    from ever reaching certainty, since no row has been validated on real moderation images.
+    """
+
+    MAX_CAP = 0.9  # a prior orders a cold queue; it must not look like a trained model's certainty
+
+    NUM_CLASSES = 1000
+
+    imagenet_index = models.PositiveSmallIntegerField(
+        help_text="The ImageNet-1k class index (0-999) the backbone predicts."
+    )
+    category = models.ForeignKey(PolicyCategory, on_delete=models.CASCADE, related_name="imagenet_priors")
+    weight = models.FloatField(help_text="How much of the class's probability counts for the category (0-1).")
+    cap = models.FloatField(help_text=f"The most this row can raise the category's prior to (0-{MAX_CAP}).")
+    is_active = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True, help_text="Why the class matters to the category.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category__position", "imagenet_index"]
+        verbose_name = "ImageNet class prior"
+        constraints = [
+            models.UniqueConstraint(fields=["imagenet_index", "category"], name="imagenet_prior_unique"),
+            models.CheckConstraint(condition=models.Q(imagenet_index__lte=999), name="imagenet_prior_index_0_to_999"),
+            models.CheckConstraint(
+                condition=models.Q(weight__gte=0, weight__lte=1), name="imagenet_prior_weight_0_to_1"
+            ),
+            models.CheckConstraint(condition=models.Q(cap__gte=0, cap__lte=0.9), name="imagenet_prior_cap_0_to_0_9"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ImageNet class {self.imagenet_index} -> {self.category_id} (x{self.weight}, cap {self.cap})"
+
+    def clean(self) -> None:
+        """Refuse a row that cannot be used, field by field, in words an admin can act on."""
+        errors: dict[str, str] = {}
+        if self.imagenet_index is not None and not 0 <= self.imagenet_index < self.NUM_CLASSES:
+            errors["imagenet_index"] = (
+                f"ImageNet-1k has classes 0-{self.NUM_CLASSES - 1}; {self.imagenet_index} is not one of them."
+            )
+        if self.weight is not None and not 0.0 <= self.weight <= 1.0:
+            errors["weight"] = f"The weight is a share of the class's probability, between 0 and 1; got {self.weight}."
+        if self.cap is not None and not 0.0 <= self.cap <= self.MAX_CAP:
+            errors["cap"] = (
+                f"The cap must be between 0 and {self.MAX_CAP} (a prior never reaches certainty); got {self.cap}."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class ReembeddingJob(models.Model):
+    """Embedding every stored image into one image version's space: background work, in batches, resumable.
+
+    A new backbone is a new embedding space (``Embedding.backbone``). The row is the source of truth
+    (DESIGN.md invariant 1): ``cursor`` is the last item id whose batch is stored, written in the same
+    transaction as that batch's embeddings, so a worker that dies loses at most the batch in hand and the next
+    attempt starts after the cursor. Embeddings are upserts keyed by (item, backbone): an item already in the
+    space is skipped, never embedded twice. A worker holds the job under a lease it renews every batch.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        ACTIVATION = "activation", "A new backbone became active"
+        ADMIN = "admin", "Started by an admin"
+
+    OPEN_STATES = (State.QUEUED, State.RUNNING)
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="reembedding_jobs")
+    backbone = models.CharField(max_length=120, blank=True, help_text="The embedding space, named by the worker.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cursor = models.BigIntegerField(default=0, help_text="Items up to this id are done.")
+    total = models.PositiveIntegerField(default=0, help_text="Stored images when the job started.")
+    processed = models.PositiveIntegerField(default=0)
+    embedded = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Already in this space.")
+    failed = models.PositiveIntegerField(default=0, help_text="Images that could not be read or decoded.")
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    worker_token = models.UUIDField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version"], condition=models.Q(state__in=["queued", "running"]), name="one_open_reembedding"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"re-embedding {self.pk} for {self.version_id} ({self.get_state_display()}, {self.progress})"
+
+    @property
+    def progress(self) -> str:
+        share = f" ({self.processed / self.total:.0%})" if self.total else ""
+        return f"{self.processed} of {self.total} images{share}"

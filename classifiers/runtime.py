@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from classifiers import imagenet_table
 from classifiers.models import Embedding, ModelVersion, PolicyCategory, Score
 from classifiers.services import file_sha256, previous_active_version
 
@@ -225,7 +226,8 @@ def score_contents(contents: list[Content]) -> ScoringReport:
                 reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
                 report.failures[content.item_id] = f"The image could not be decoded: {reason}"
         if ids:
-            _score_with(loaded_images, ids, images, category_ids, scores, embeddings)
+            rows = imagenet_table.prior_rows()
+            _score_with(loaded_images, ids, images, category_ids, scores, embeddings, imagenet_rows=rows)
 
     with transaction.atomic():
         Embedding.objects.bulk_create(embeddings, ignore_conflicts=True)
@@ -246,6 +248,8 @@ def _score_with(
     category_ids: dict[str, int],
     scores: list[Score],
     embeddings: list[Embedding],
+    *,
+    imagenet_rows: tuple[imagenet_table.PriorRow, ...] = (),
 ) -> None:
     """Embed once per backbone (reusing stored embeddings), then let each version predict."""
     by_backbone: dict[str, np.ndarray] = {}
@@ -253,6 +257,8 @@ def _score_with(
         if model.backbone not in by_backbone:
             by_backbone[model.backbone] = _embeddings_for(model, ids, inputs, embeddings)
         predictions = model.predict(by_backbone[model.backbone], inputs)
+        if imagenet_rows and version.kind == ModelVersion.Kind.IMAGE:
+            predictions = _with_imagenet_prior(version, by_backbone[model.backbone], predictions, imagenet_rows)
         for item_id, per_category in zip(ids, predictions, strict=True):
             for slug, score in per_category.items():
                 if slug in category_ids:
@@ -266,6 +272,31 @@ def _score_with(
                             prior_source=score.source if score.from_prior else "",
                         )
                     )
+
+
+def _with_imagenet_prior(
+    version: ModelVersion, vectors: np.ndarray, predictions: list[dict[str, Any]], rows: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    """Raise each prior-scored category to what the admin's ImageNet table gives (``classifiers.imagenet_table``),
+    where that is higher. Only for a version whose backbone is the packaged ImageNet network, unchanged."""
+    from classifiers import imagenet_prior
+    from classifiers.inference import CategoryScore
+
+    spec = imagenet_prior.packaged_spec(version.provenance, version.backbone_sha256)
+    if spec is None:
+        return predictions
+    from_prior = sorted({slug for scores in predictions for slug, score in scores.items() if score.from_prior})
+    mapped = imagenet_table.category_priors(
+        imagenet_prior.load_classifier(spec).probabilities(vectors), rows, from_prior
+    )
+    raised = []
+    for scores, table in zip(predictions, mapped, strict=True):
+        scores = dict(scores)
+        for slug, (value, class_name) in table.items():
+            if scores[slug].from_prior and value > scores[slug].probability:
+                scores[slug] = CategoryScore(probability=value, from_prior=True, source=f"ImageNet: {class_name}"[:40])
+        raised.append(scores)
+    return raised
 
 
 def _embeddings_for(model: Any, ids: list[int], inputs: list[Any], embeddings: list[Embedding]) -> np.ndarray:

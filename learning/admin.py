@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from audit.services import record_event
 from classifiers.models import Experiment, ModelVersion
 from learning import (
+    admin_reembedding,  # noqa: F401 - its import registers the re-embedding job admin
     admin_training,  # noqa: F401 - its import registers the snapshot and run admin
     experiments,
 )

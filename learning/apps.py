@@ -10,6 +10,7 @@ class LearningConfig(AppConfig):
 
         model_version_activated.connect(_stop_experiments_after_activation, dispatch_uid="learning.experiments")
         model_version_activated.connect(_first_monitoring_at_activation, dispatch_uid="learning.monitoring")
+        model_version_activated.connect(_reembed_after_activation, dispatch_uid="learning.reembedding")
 
 
 def _stop_experiments_after_activation(sender, version_id: int, kind: str, **kwargs) -> None:  # noqa: ANN001
@@ -27,3 +28,11 @@ def _first_monitoring_at_activation(sender, version_id: int, kind: str, **kwargs
     from celery import current_app
 
     current_app.signature("queues.tasks.refresh_model_health", args=[version_id]).delay()
+
+
+def _reembed_after_activation(sender, version_id: int, kind: str, **kwargs) -> None:  # noqa: ANN001
+    """A newly active image backbone is a new embedding space: stored images are embedded into it in the background."""
+    from learning.reembedding import start_after_activation
+
+    if kind == "image":
+        start_after_activation(version_id=version_id)

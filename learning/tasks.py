@@ -7,6 +7,7 @@ from django.conf import settings
 from classifiers.models import ModelVersion
 from learning.monitoring import refresh_all_model_health
 from learning.monitoring import refresh_model_health as refresh
+from learning.reembedding import run_reembedding, sweep_reembedding
 from learning.retraining import (
     retrain_if_enough_new_labels,
     retrain_on_schedule,
@@ -64,3 +65,15 @@ def refresh_model_health(version_id: int) -> str:
     """On demand ("Recompute now"): one version's monitoring report and alert state; returns the state."""
     version = ModelVersion.objects.filter(pk=version_id).first()
     return refresh(version=version).state if version else "gone"
+
+
+@shared_task(**RETRAIN_TASK_OPTIONS, name="learning.tasks.reembed_images")
+def reembed_images(job_id: int) -> str:
+    """Embed stored images into a new image backbone's space (queue ``training``), resuming after the job's cursor."""
+    return run_reembedding(job_id)
+
+
+@shared_task(ignore_result=True, name="learning.tasks.sweep_reembedding")
+def sweep_reembedding_jobs() -> int:
+    """Periodic: re-send re-embedding jobs whose message was lost or whose worker died."""
+    return sweep_reembedding()

@@ -320,6 +320,7 @@ CELERY_TASK_ROUTES = {
     "*.train_*": {"queue": "training"},
     "queues.tasks.retrain_heads": {"queue": "training"},
     "queues.tasks.retrain_text_heads": {"queue": "training"},  # its old name, for messages sent before
+    "learning.tasks.reembed_images": {"queue": "training"},
     # LLM labelers wait on outside endpoints: their own queue, so a slow or dead endpoint never holds up scoring.
     "labeling.tasks.*": {"queue": "llm"},
     "labeling.tasks.refresh_labeler_tables": {"queue": "default"},  # database work only: not behind the LLM runs
@@ -348,6 +349,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "retrain-after-new-labels": {"task": "queues.tasks.retrain_after_new_labels", "schedule": 300},
     "sweep-retraining": {"task": "queues.tasks.sweep_retraining", "schedule": 60},
+    "sweep-reembedding": {"task": "learning.tasks.sweep_reembedding", "schedule": 60},
     # Model monitoring: live precision, calibration and drift per active and shadow version, and the alert state.
     "check-model-health": {
         "task": "queues.tasks.check_model_health",

@@ -18,7 +18,7 @@ pending entries, scores and embeddings give the same keys.
 
 from django.db import transaction
 
-from classifiers.models import Embedding
+from classifiers.spaces import searchable_embeddings
 from queues.models import Queue, QueueEntry
 from queues.priority import uncertainty_sort_key
 from queues.scores import active_scores
@@ -76,7 +76,8 @@ def _vectors(item_ids: list[int]):  # noqa: ANN202 - (numpy array or None, space
     """One stored embedding per item (the backbone most of them have first), zero-padded; None if none."""
     import numpy as np
 
-    rows = Embedding.objects.filter(item_id__in=item_ids).values_list("item_id", "backbone", "vector")
+    # Image vectors of one complete space only (classifiers.spaces): never a half-filled new backbone's.
+    rows = searchable_embeddings(item_ids).values_list("item_id", "backbone", "vector")
     by_item: dict[int, dict[str, bytes]] = {}
     for item_id, backbone, vector in rows:
         by_item.setdefault(item_id, {})[backbone] = bytes(vector)

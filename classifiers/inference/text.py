@@ -214,23 +214,57 @@ def train_text_head(
         )
         head.extras.update(model.to_arrays())
         if head.out_of_fold_proba is not None and lexical_out_of_fold is not None:
-            blended = blend_log_odds(head.out_of_fold_proba, lexical_out_of_fold)
-            head.extras[BLEND_CALIBRATION] = np.array(
-                [fit_platt(blended[:, j], known[:, j]) for j in range(len(head.categories))], dtype=np.float64
-            )
+            chosen = [
+                choose_blend(head.out_of_fold_proba[:, j], lexical_out_of_fold[:, j], known[:, j])
+                for j in range(len(head.categories))
+            ]
+            head.extras[BLEND_WEIGHT] = np.array([weight for weight, _ in chosen], dtype=np.float64)
+            head.extras[BLEND_CALIBRATION] = np.array([platt for _, platt in chosen], dtype=np.float64)
     return head
 
 
-# Weight of the lexical regression's log-odds in the blend; the head's (Platt-calibrated) log-odds get the rest.
+# Weight of the lexical regression's log-odds in the blend of a head saved before the weight was chosen per head.
 LEXICAL_WEIGHT = 0.85
-# Extras key of the blend's calibration: per category, slope and bias of sigmoid(slope * blended + bias).
+# The weights a head chooses from, per category, by the out-of-fold log-loss of the calibrated blend
+# (``choose_blend``). Why chosen, not fixed: the regression's share that ranks and calibrates best moves with
+# the label count (bench/RESULTS.md, issue 20: 0.85 beat 0.5 at 100-1,000 labels, not on every split).
+BLEND_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 1.0)
+# Extras keys: per category, the chosen weight, and slope and bias of sigmoid(slope * blended + bias).
+BLEND_WEIGHT = "blend_weight"
 BLEND_CALIBRATION = "blend_calibration"
 
 
-def blend_log_odds(head_probs: np.ndarray, lexical_logits: np.ndarray) -> np.ndarray:
-    """The uncalibrated blend: ``LEXICAL_WEIGHT`` of the regression's log-odds, the rest the head's."""
+def blend_log_odds(
+    head_probs: np.ndarray, lexical_logits: np.ndarray, weight: float | np.ndarray = LEXICAL_WEIGHT
+) -> np.ndarray:
+    """The uncalibrated blend: ``weight`` (per category, or one for all) of the regression's log-odds, the rest
+    the head's."""
     clipped = np.clip(np.asarray(head_probs, dtype=np.float64), 1e-7, 1 - 1e-7)
-    return (1 - LEXICAL_WEIGHT) * np.log(clipped / (1 - clipped)) + LEXICAL_WEIGHT * lexical_logits
+    return (1 - weight) * np.log(clipped / (1 - clipped)) + weight * lexical_logits
+
+
+def choose_blend(
+    head_probs: np.ndarray, lexical_logits: np.ndarray, labels: np.ndarray
+) -> tuple[float, tuple[float, float]]:
+    """The weight of ``BLEND_WEIGHTS`` whose Platt-calibrated blend has the lowest log-loss, and that Platt map.
+
+    All three arrays are one category's out-of-fold values over the training rows (labels 1/0/-1; rows
+    without a known label or an out-of-fold score are left out). Log-loss, a proper scoring rule, rewards
+    both what routing needs (calibrated probabilities) and what the queue needs (ranking); ties go to the
+    first weight. Nothing of the held-out data is seen: these are the training labels' own folds.
+    """
+    known = (labels != lexical.UNKNOWN) & np.isfinite(head_probs) & np.isfinite(lexical_logits)
+    truth = (labels[known] == 1).astype(np.float64)
+    best: tuple[float, float, tuple[float, float]] | None = None
+    for weight in BLEND_WEIGHTS:
+        blended = blend_log_odds(head_probs[known], lexical_logits[known], weight)
+        slope, bias = fit_platt(blended, labels[known])
+        z = slope * blended + bias
+        loss = float(np.mean(np.logaddexp(0.0, z) - truth * z))  # -log-likelihood of sigmoid(z), overflow-free
+        if best is None or loss < best[0] - 1e-12:
+            best = (loss, weight, (slope, bias))
+    assert best is not None
+    return best[1], best[2]
 
 
 def text_head_proba(
@@ -258,11 +292,23 @@ def text_head_proba(
     if not features.lexical:
         return probs
     model = lexical.LexicalModel.from_arrays(head.categories, head.extras)
-    blended = blend_log_odds(probs, model.logits(texts))
+    blended = blend_log_odds(probs, model.logits(texts), checked_blend_weight(head))
     calibration = checked_blend_calibration(head) if calibrate_blend else None
     if calibration is not None:
         blended = blended * calibration[:, 0] + calibration[:, 1]
     return (0.5 * (1.0 + np.tanh(0.5 * blended))).astype(np.float32)
+
+
+def checked_blend_weight(head: Head) -> np.ndarray:
+    """The head's blend weight per category (``LEXICAL_WEIGHT`` for a head saved before); ValueError if it does
+    not fit."""
+    weight = head.extras.get(BLEND_WEIGHT)
+    if weight is None:
+        return np.full(len(head.categories), LEXICAL_WEIGHT)
+    weight = np.asarray(weight, dtype=np.float64)
+    if weight.shape != (len(head.categories),) or not ((weight >= 0) & (weight <= 1)).all():
+        raise ValueError(f"the blend weights must be {len(head.categories)} numbers in [0, 1]: {weight}")
+    return weight
 
 
 def checked_blend_calibration(head: Head) -> np.ndarray | None:
@@ -292,6 +338,7 @@ class TextModel:
         if head is not None and self.features.lexical:
             lexical.LexicalModel.from_arrays(head.categories, head.extras)  # refuse a broken file now, not when scoring
             checked_blend_calibration(head)
+            checked_blend_weight(head)
         # A head reads the space it was trained in; the prior-only model reads the configured encoder's.
         self.backbone = self.features.backbone
         self._head_slugs = [c.slug for c in self.categories if head is not None and c.slug in head.categories]

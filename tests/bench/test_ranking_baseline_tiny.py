@@ -5,10 +5,17 @@ from tests.bench.tiny_corpus import load_bench, write_tiny_corpus
 
 def test_the_ranking_bench_prints_head_and_baseline_side_by_side(tmp_path, capsys):
     corpus = write_tiny_corpus(tmp_path / "corpus")
-    load_bench("ranking_baseline").main([str(corpus), "--limit", "10", "--splits", "2", "--sizes", "6,0"])
+    load_bench("ranking_baseline").main(
+        [str(corpus), "--limit", "10", "--splits", "2", "--sizes", "6,0", "--processes", "2"]
+    )
     out = capsys.readouterr().out
     for label in ("6 ", "all"):
         assert any(line.startswith(label) and " head " in line for line in out.splitlines()), out
         for model in ("tfidf+lr", "head-only", "blend-raw"):  # blend-raw: the blend before its calibration
             assert any(line.startswith(label) and f" {model} " in line for line in out.splitlines()), out
     assert "CPU seconds" in out
+    assert "  split 1, all labels: head PR-AUC " in out and "; tfidf+lr PR-AUC " in out  # each cell as it finishes
+    side = out.split("side by side", 1)[1].splitlines()
+    assert any(line.startswith("all ") and line.count("±") == 4 for line in side), out  # model and baseline, mean ± sd
+    assert "goal: head PR-AUC >= tfidf+lr on the mean over splits: 6 " in out
+    assert "goal: head F1@0.5 with all labels >= 0.985: " in out
