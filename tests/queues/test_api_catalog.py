@@ -98,5 +98,6 @@ def test_labels_list_only_current_labels_and_filters_them():
 
 def test_labels_need_decisions_read_and_refuse_a_bad_filter():
     assert client_for("items:read").get("/api/v1/labels").status_code == 403
+    # A well-formed filter naming a category that does not exist is a 404 naming the field (api.errors).
     response = client_for("decisions:read").get("/api/v1/labels", {"category": "nudity"})
-    assert response.status_code == 400 and "category" in response.json()["errors"]
+    assert response.status_code == 404 and "category" in response.json()["errors"]
