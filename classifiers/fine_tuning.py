@@ -94,6 +94,7 @@ class ScheduleResult:
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
     refit_cpu_seconds: float = 0.0  # included in cpu_seconds
+    refit_steps: int = 0  # training steps of the refit on every label (0 for a refitted frozen head)
 
     def network(self, stage: str | None = None) -> torch.nn.Module:
         """The network (with its classifier, in eval mode) as ``stage`` left it.
@@ -248,7 +249,7 @@ def fine_tune_in_stages(
                     mean,
                     std,
                 )
-                result.states[REFIT] = _refit(
+                result.states[REFIT], result.refit_steps = _refit(
                     result, everything, architecture=architecture, initial_state=initial_state, stages=stages,
                     last_blocks=last_blocks, batch_size=batch_size, lr=lr, all_lr=all_lr, weight_decay=weight_decay,
                     label_smoothing=label_smoothing, erase=erase, seed=seed, progress=progress,
@@ -485,8 +486,8 @@ def _refit(
     erase: float,
     seed: int,
     progress: Callable[[StageProgress], None] | None,
-) -> dict[str, torch.Tensor]:
-    """The chosen path replayed on every label: the frozen head with its C, or each stage up to the chosen one.
+) -> tuple[dict[str, torch.Tensor], int]:
+    """The chosen path replayed on every label (weights, training steps): the frozen head with its C, or each stage.
 
     Each fine-tuning stage runs the epochs it ran under the budget (so more steps: there are more images per
     epoch), from the same starting weights and with the same seeds; the frozen head is skipped on that path
@@ -499,9 +500,10 @@ def _refit(
     _reset_classifier(network)
     if result.chosen == FROZEN:
         _fit_frozen_head(network, data, c_grid=(result.head_c,))
-        return copy.deepcopy(network.state_dict())
+        return copy.deepcopy(network.state_dict()), 0
     per_epoch = max(1, len(data.train_labels) // min(batch_size, len(data.train_labels)))
     done = {s.stage: s for s in result.stages}
+    total = 0
     for stage in stages[: list(stages).index(result.chosen) + 1]:
         steps = round(done[stage].epochs * per_epoch)
         if steps:
@@ -510,7 +512,8 @@ def _refit(
                 lr=_stage_lr(stage, lr, all_lr), weight_decay=weight_decay, label_smoothing=label_smoothing,
                 erase=erase, seed=seed, progress=progress, fixed_steps=steps,
             )  # fmt: skip
-    return copy.deepcopy(network.state_dict())
+            total += steps
+    return copy.deepcopy(network.state_dict()), total
 
 
 def _learning_rate(peak: float, step: int, steps: int) -> float:
