@@ -48,6 +48,7 @@ from classifiers.image_training import (
 from classifiers.inference.image import create_network
 
 FROZEN, LAST_BLOCKS, ALL = "frozen", "last_blocks", "all"
+REFIT = "refit"  # key of the chosen path trained again on every label (``refit_on_all``)
 FINE_TUNE_STAGES = (LAST_BLOCKS, ALL)
 HEAD_C_GRID = (0.1, 1.0, 10.0)  # inverse L2 strengths tried for the frozen head, on standardised features
 TIMED_STEPS = 3  # steps timed before a stage plans how many fit in its budget
@@ -89,18 +90,25 @@ class ScheduleResult:
     stages: list[StageResult] = field(default_factory=list)
     states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)
     chosen: str = FROZEN
+    head_c: float = 1.0  # the frozen head's inverse L2 strength, chosen on the validation split
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
+    refit_cpu_seconds: float = 0.0  # included in cpu_seconds
+    refit_steps: int = 0  # training steps of the refit on every label (0 for a refitted frozen head)
 
     def network(self, stage: str | None = None) -> torch.nn.Module:
-        """The network (with its classifier, in eval mode) as ``stage`` (default: the chosen one) left it."""
+        """The network (with its classifier, in eval mode) as ``stage`` left it.
+
+        Default: the chosen stage refitted on every label when the run did that (``REFIT``), else the chosen stage.
+        """
         network = create_network(self.architecture, num_classes=self.num_classes)
-        network.load_state_dict(self.states[stage or self.chosen])
+        network.load_state_dict(self.states[stage or (REFIT if REFIT in self.states else self.chosen)])
         return network.eval()
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "chosen": self.chosen,
+            "refit_on_all": REFIT in self.states,
             "train_images": self.train_images,
             "val_images": self.val_images,
             "cpu_seconds": round(self.cpu_seconds, 1),
@@ -147,8 +155,11 @@ def fine_tune_in_stages(
     val_fraction: float = 0.2,
     batch_size: int = 64,
     lr: float = 1e-3,
+    all_lr: float | None = None,
     weight_decay: float = 0.05,
     label_smoothing: float = 0.1,
+    erase: float = 0.0,
+    refit_on_all: bool = False,
     seed: int = 0,
     progress: Callable[[StageProgress], None] | None = None,
 ) -> ScheduleResult:
@@ -160,6 +171,14 @@ def fine_tune_in_stages(
     ``last_blocks_share`` of what the frozen head left when ``all`` follows, else all of it; ``all``
     gets whatever is left. ``budget_seconds`` and ``threads`` default to the settings
     ``RETRAIN_IMAGE_FINE_TUNE_SECONDS`` and ``RETRAIN_IMAGE_FINE_TUNE_THREADS``.
+
+    ``all_lr`` is the peak learning rate of the ``all`` stage (default ``lr``): it moves the pretrained stem
+    too, which a rate fit for a fresh classifier damages on few labels. ``erase`` is the probability that a
+    training image gets a random rectangle blanked (random erasing) on top of flips and shifts.
+    ``refit_on_all``: after the validation split has chosen, the chosen path is trained again on every label
+    (training and validation images) with the same C or the same number of epochs per stage, and that model
+    is the one ``network()`` returns; its cost is added to the run's CPU seconds but not limited by the
+    budget (it replays what the budget allowed), and no held-out figure describes it.
     """
     unknown = [stage for stage in stages if stage not in FINE_TUNE_STAGES]
     if unknown or list(stages) != [s for s in FINE_TUNE_STAGES if s in stages]:
@@ -199,7 +218,7 @@ def fine_tune_in_stages(
             data = _Data(train_pixels, y[train_index], val_pixels, y[val_index], mean, std)
 
             stage_started = (time.process_time(), time.perf_counter())
-            accuracy = _fit_frozen_head(network, data)
+            accuracy, result.head_c = _fit_frozen_head(network, data)
             _record(result, network, FROZEN, accuracy, 0, 0.0, stage_started, stopped=False)
             # The fine-tuning stages start from a fresh, small classifier, not the frozen head: in train mode the
             # BatchNorm layers normalise by batch statistics, not the running ones the head was fitted under, and
@@ -212,15 +231,32 @@ def fine_tune_in_stages(
                 stage_started = (time.process_time(), time.perf_counter())
                 steps, per_epoch, stopped = _train_stage(
                     network, stage, data, last_blocks=last_blocks, epochs=epochs, budget=stage_budget,
-                    batch_size=batch_size, lr=lr, weight_decay=weight_decay, label_smoothing=label_smoothing,
-                    seed=seed, progress=progress,
+                    batch_size=batch_size, lr=_stage_lr(stage, lr, all_lr), weight_decay=weight_decay,
+                    label_smoothing=label_smoothing, erase=erase, seed=seed, progress=progress,
                 )  # fmt: skip
                 accuracy = _accuracy(network, data)
                 _record(result, network, stage, accuracy, steps, steps / per_epoch, stage_started, stopped=stopped)
+            # The cheaper, earlier stage wins a tie: it changed less on the evidence of the same labels.
+            result.chosen = max(result.stages, key=lambda s: s.val_accuracy).stage
+            if refit_on_all:
+                del network
+                refit_started = time.process_time()
+                everything = _Data(
+                    np.concatenate([train_pixels, val_pixels]),
+                    np.concatenate([y[train_index], y[val_index]]),
+                    val_pixels,
+                    y[val_index],
+                    mean,
+                    std,
+                )
+                result.states[REFIT], result.refit_steps = _refit(
+                    result, everything, architecture=architecture, initial_state=initial_state, stages=stages,
+                    last_blocks=last_blocks, batch_size=batch_size, lr=lr, all_lr=all_lr, weight_decay=weight_decay,
+                    label_smoothing=label_smoothing, erase=erase, seed=seed, progress=progress,
+                )  # fmt: skip
+                result.refit_cpu_seconds = time.process_time() - refit_started
     finally:
         torch.set_num_threads(previous_threads)
-    # The cheaper, earlier stage wins a tie: it changed less on the evidence of the same labels.
-    result.chosen = max(result.stages, key=lambda s: s.val_accuracy).stage
     result.cpu_seconds = time.process_time() - started_cpu
     result.wall_seconds = time.perf_counter() - started_wall
     return result
@@ -277,19 +313,24 @@ def _pooled(network: torch.nn.Module, pixels: np.ndarray, data: _Data, batch_siz
     return np.concatenate(out).astype(np.float64)
 
 
-def _fit_frozen_head(network: torch.nn.Module, data: _Data) -> float:
-    """A logistic regression on the frozen pooled features (C by validation accuracy), written into the classifier."""
+def _fit_frozen_head(
+    network: torch.nn.Module, data: _Data, c_grid: Sequence[float] = HEAD_C_GRID
+) -> tuple[float, float]:
+    """A logistic regression on the frozen pooled features (C by validation accuracy), written into the classifier.
+
+    Returns the validation accuracy and the C chosen.
+    """
     classifier = network.get_classifier()
     if not isinstance(classifier, torch.nn.Linear):
         raise ValueError(f"the frozen head needs a linear classifier, not {type(classifier).__name__}")
     train, val = _pooled(network, data.train, data), _pooled(network, data.val, data)
     centre, scale = train.mean(0), train.std(0) + 1e-6
-    best: tuple[float, Any] | None = None
-    for c in HEAD_C_GRID:
+    best: tuple[float, Any, float] | None = None
+    for c in c_grid:
         model = LogisticRegression(C=c, max_iter=500).fit((train - centre) / scale, data.train_labels)
         accuracy = float((model.predict((val - centre) / scale) == data.val_labels).mean())
         if best is None or accuracy > best[0]:
-            best = (accuracy, model)
+            best = (accuracy, model, c)
     assert best is not None
     model = best[1]
     # Classes absent from the training split keep a zero row and a very low bias: never predicted.
@@ -302,7 +343,7 @@ def _fit_frozen_head(network: torch.nn.Module, data: _Data) -> float:
     with torch.no_grad():
         classifier.weight.copy_(torch.from_numpy(weight))
         classifier.bias.copy_(torch.from_numpy(bias))
-    return _accuracy(network, data)
+    return _accuracy(network, data), best[2]
 
 
 def trainable_modules(network: torch.nn.Module, stage: str, last_blocks: int) -> list[torch.nn.Module]:
@@ -332,10 +373,15 @@ def _train_stage(
     lr: float,
     weight_decay: float,
     label_smoothing: float,
+    erase: float,
     seed: int,
     progress: Callable[[StageProgress], None] | None,
+    fixed_steps: int | None = None,
 ) -> tuple[int, int, bool]:
-    """Train ``stage``'s modules under a cosine schedule sized to the budget; return (steps, steps per epoch, cut)."""
+    """Train ``stage``'s modules under a cosine schedule sized to the budget; return (steps, steps per epoch, cut).
+
+    ``fixed_steps``: run exactly that many steps (the cosine planned for them), whatever the budget.
+    """
     modules = trainable_modules(network, stage, last_blocks)
     for parameter in network.parameters():
         parameter.requires_grad_(False)
@@ -346,7 +392,9 @@ def _train_stage(
     n = len(data.train_labels)
     batch_size = min(batch_size, n)
     per_epoch = max(1, n // batch_size)  # the ragged last batch is dropped: BatchNorm and a batch of one
-    planned = epochs * per_epoch
+    planned = epochs * per_epoch if fixed_steps is None else fixed_steps
+    if fixed_steps is not None:
+        budget = math.inf
     mean_t = torch.tensor(data.mean).view(1, 3, 1, 1)
     std_t = torch.tensor(data.std).view(1, 3, 1, 1)
     order_rng = np.random.default_rng(seed + 1)
@@ -358,7 +406,8 @@ def _train_stage(
         if elapsed >= budget:
             stopped = True
             break
-        if step == TIMED_STEPS:  # plan the cosine for the steps that fit, so the rate reaches its floor in time
+        # Plan the cosine for the steps that fit, so the rate reaches its floor in time.
+        if step == TIMED_STEPS and fixed_steps is None:
             planned = min(planned, max(step + 1, int(budget / (elapsed / step))))
             stopped = planned < epochs * per_epoch
         position = step % per_epoch
@@ -371,6 +420,8 @@ def _train_stage(
         for module in modules:
             module.train()
         x = _augment(_to_tensor(data.train[index], mean_t, std_t), augment_rng)
+        if erase:
+            x = _random_erase(x, augment_rng, erase)
         target = torch.from_numpy(data.train_labels[index])
         loss = F.cross_entropy(network(x), target, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
@@ -389,6 +440,80 @@ def _train_stage(
         _recalibrate(network, modules, data)
     network.eval()
     return step, per_epoch, stopped
+
+
+def _stage_lr(stage: str, lr: float, all_lr: float | None) -> float:
+    return all_lr if stage == ALL and all_lr is not None else lr
+
+
+def _random_erase(x: torch.Tensor, generator: torch.Generator, probability: float) -> torch.Tensor:
+    """Blank (to the normalised mean, 0) one rectangle of 2-25 % of the area, aspect 0.3-3.3, in a share of images.
+
+    Few labels are memorised by their details; hiding a part forces the network to use the rest of the garment.
+    """
+    n, _, h, w = x.shape
+    area = torch.empty(n).uniform_(0.02, 0.25, generator=generator) * h * w
+    aspect = torch.exp(torch.empty(n).uniform_(math.log(0.3), math.log(3.3), generator=generator))
+    height = (area * aspect).sqrt().round().clamp(1, h)
+    width = (area / aspect).sqrt().round().clamp(1, w)
+    top = (torch.rand(n, generator=generator) * (h - height + 1)).floor()
+    left = (torch.rand(n, generator=generator) * (w - width + 1)).floor()
+    rows = torch.arange(h).view(1, h, 1)
+    cols = torch.arange(w).view(1, 1, w)
+    inside = (
+        (rows >= top.view(n, 1, 1))
+        & (rows < (top + height).view(n, 1, 1))
+        & (cols >= left.view(n, 1, 1))
+        & (cols < (left + width).view(n, 1, 1))
+    )
+    chosen = (torch.rand(n, generator=generator) < probability).view(n, 1, 1)
+    return x.masked_fill((inside & chosen).unsqueeze(1), 0.0)
+
+
+def _refit(
+    result: ScheduleResult,
+    data: _Data,
+    *,
+    architecture: str,
+    initial_state: Mapping[str, torch.Tensor] | None,
+    stages: Sequence[str],
+    last_blocks: int,
+    batch_size: int,
+    lr: float,
+    all_lr: float | None,
+    weight_decay: float,
+    label_smoothing: float,
+    erase: float,
+    seed: int,
+    progress: Callable[[StageProgress], None] | None,
+) -> tuple[dict[str, torch.Tensor], int]:
+    """The chosen path replayed on every label (weights, training steps): the frozen head with its C, or each stage.
+
+    Each fine-tuning stage runs the epochs it ran under the budget (so more steps: there are more images per
+    epoch), from the same starting weights and with the same seeds; the frozen head is skipped on that path
+    because the fine-tuning stages start from a fresh classifier anyway.
+    """
+    torch.manual_seed(seed)
+    network = create_network(architecture, num_classes=result.num_classes, seed=seed)
+    if initial_state is not None:
+        _load_backbone_state(network, initial_state, architecture)
+    _reset_classifier(network)
+    if result.chosen == FROZEN:
+        _fit_frozen_head(network, data, c_grid=(result.head_c,))
+        return copy.deepcopy(network.state_dict()), 0
+    per_epoch = max(1, len(data.train_labels) // min(batch_size, len(data.train_labels)))
+    done = {s.stage: s for s in result.stages}
+    total = 0
+    for stage in stages[: list(stages).index(result.chosen) + 1]:
+        steps = round(done[stage].epochs * per_epoch)
+        if steps:
+            _train_stage(
+                network, stage, data, last_blocks=last_blocks, epochs=1, budget=math.inf, batch_size=batch_size,
+                lr=_stage_lr(stage, lr, all_lr), weight_decay=weight_decay, label_smoothing=label_smoothing,
+                erase=erase, seed=seed, progress=progress, fixed_steps=steps,
+            )  # fmt: skip
+            total += steps
+    return copy.deepcopy(network.state_dict()), total
 
 
 def _learning_rate(peak: float, step: int, steps: int) -> float:

@@ -11,8 +11,13 @@ import torch
 from classifiers.fine_tuning import (
     ALL,
     FROZEN,
+    HEAD_C_GRID,
     LAST_BLOCKS,
+    REFIT,
     StageProgress,
+    _Data,
+    _random_erase,
+    _refit,
     fine_tune_in_stages,
     trainable_modules,
     validation_split,
@@ -135,3 +140,91 @@ def test_bad_stages_and_labels_are_refused():
                             budget_seconds=1, threads=1)  # fmt: skip
     with pytest.raises(ValueError, match="one integer label"):
         fine_tune_in_stages(images, labels[:3], architecture=ARCH, input_size=SIZE, budget_seconds=1, threads=1)
+
+
+def test_refit_on_all_replays_the_chosen_fine_tuning_on_every_label():
+    images, labels = _bars(96)
+    result = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, stages=(LAST_BLOCKS,), epochs=2, lr=3e-3,
+        batch_size=16, budget_seconds=60, threads=1, val_fraction=0.25, seed=0,
+    )  # fmt: skip
+    # On these bars the frozen head usually wins; the replay of a chosen fine-tuning stage is what is tested here.
+    result.chosen = LAST_BLOCKS
+    pixels = prepare_images(images, result.network(), SIZE)
+    _, val = validation_split(labels, 0.25, seed=0)
+    everything = _Data(pixels, labels, pixels[val], labels[val], result.mean, result.std)
+    seen: list[StageProgress] = []
+    refit, steps = _refit(
+        result, everything, architecture=ARCH, initial_state=None, stages=(LAST_BLOCKS,), last_blocks=2,
+        batch_size=16, lr=3e-3, all_lr=None, weight_decay=0.05, label_smoothing=0.1, erase=0.0, seed=0,
+        progress=seen.append,
+    )  # fmt: skip
+    chosen = result.states[LAST_BLOCKS]
+    # 2 epochs over all 96 images (6 batches of 16 each), where the choice ran 2 epochs of 4 batches over 72.
+    assert result.stages[1].steps == 2 * 4 and steps == 2 * 6
+    assert [(p.stage, p.epoch) for p in seen] == [(LAST_BLOCKS, 1), (LAST_BLOCKS, 2)]
+    # Same frozen part as the chosen stage (same start, same seed), a different trained part.
+    assert torch.equal(refit["conv_stem.weight"], chosen["conv_stem.weight"])
+    assert torch.equal(refit["blocks.0.0.conv_dw.weight"], chosen["blocks.0.0.conv_dw.weight"])
+    assert not torch.equal(refit["classifier.weight"], chosen["classifier.weight"])
+
+
+def test_a_refit_run_hands_out_the_refitted_model():
+    images, labels = _bars(64)
+    result = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, stages=(LAST_BLOCKS,), epochs=1, batch_size=16,
+        budget_seconds=30, threads=1, val_fraction=0.25, refit_on_all=True,
+    )  # fmt: skip
+    assert REFIT in result.states and result.as_dict()["refit_on_all"] is True and result.refit_cpu_seconds > 0
+    # The frozen head refits in one LR fit; a chosen last-blocks stage replays its epochs over all 64 images.
+    assert result.refit_steps == (0 if result.chosen == FROZEN else round(result.stages[1].epochs * 4))
+    handed = result.network().state_dict()["classifier.weight"]
+    assert torch.equal(handed, result.states[REFIT]["classifier.weight"])
+    assert not torch.equal(handed, result.states[result.chosen]["classifier.weight"])
+
+
+def test_refit_on_all_of_a_frozen_head_keeps_its_c_and_learns_from_the_validation_images_too():
+    images, labels = _bars(64)
+    kept = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, budget_seconds=0, threads=1, val_fraction=0.25
+    )
+    result = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, budget_seconds=0, threads=1, val_fraction=0.25,
+        refit_on_all=True,
+    )  # fmt: skip
+    assert result.chosen == FROZEN and REFIT not in kept.states and kept.as_dict()["refit_on_all"] is False
+    assert result.head_c in HEAD_C_GRID and result.refit_steps == 0
+    refit, frozen = result.states[REFIT], result.states[FROZEN]
+    assert all(torch.equal(refit[key], frozen[key]) for key in frozen if not key.startswith("classifier."))
+    assert not torch.equal(refit["classifier.weight"], frozen["classifier.weight"])
+    assert torch.equal(frozen["classifier.weight"], kept.states[FROZEN]["classifier.weight"])
+    pixels = prepare_images(images, result.network(), SIZE)
+    assert (classify(result.network(), pixels, result.mean, result.std) == labels).mean() >= 0.9
+
+
+def test_the_all_stage_takes_its_own_learning_rate():
+    images, labels = _bars(48)
+    common = {"architecture": ARCH, "input_size": SIZE, "epochs": 1, "lr": 3e-3, "batch_size": 16,
+              "budget_seconds": 30, "threads": 1, "val_fraction": 0.25, "seed": 0}  # fmt: skip
+    still = fine_tune_in_stages(images, labels, all_lr=0.0, **common)
+    moved = fine_tune_in_stages(images, labels, **common)
+    # A zero rate for the all stage leaves every weight where the last-blocks stage (at lr) put it.
+    weights = [name for name, _ in still.network().named_parameters()]
+    assert all(torch.equal(still.states[ALL][name], still.states[LAST_BLOCKS][name]) for name in weights)
+    assert not torch.equal(still.states[LAST_BLOCKS]["classifier.weight"], still.states[FROZEN]["classifier.weight"])
+    assert not torch.equal(moved.states[ALL]["conv_stem.weight"], moved.states[LAST_BLOCKS]["conv_stem.weight"])
+
+
+def test_random_erasing_blanks_one_rectangle_in_the_chosen_share_of_images():
+    x = torch.ones(400, 3, 32, 32)
+    erased = _random_erase(x, torch.Generator().manual_seed(0), 0.5)
+    blank = (erased == 0).all(dim=1)  # pixels blanked in every channel
+    assert ((erased == 0) == blank.unsqueeze(1)).all()
+    area = blank.flatten(1).sum(1).float() / (32 * 32)
+    touched = area > 0
+    assert 0.4 < touched.float().mean() < 0.6
+    assert (area[touched] <= 0.3).all() and (area[touched] >= 0.005).all()
+    for index in np.flatnonzero(touched.numpy())[:20]:  # one solid rectangle: its bounding box is all blank
+        rows, cols = np.nonzero(blank[index].numpy())
+        assert blank[index, rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()
+    assert torch.equal(_random_erase(x, torch.Generator().manual_seed(0), 0.0), x)
