@@ -64,7 +64,34 @@ def _check_json_size(value: dict, field: str) -> dict:
     return value
 
 
-@extend_schema_field({"type": "object", "additionalProperties": True})
+_NO_NUL = {"type": "string", "pattern": r"^[^\x00]*$"}
+
+
+def _json_value_schema(levels: int) -> dict:
+    """Any JSON value with at most ``levels`` more containers, no NUL in a string or key (PostgreSQL's jsonb
+    cannot hold one): what ``_check_json_size`` accepts, stated so that a schema-driven client stays inside it."""
+    scalar = {"anyOf": [_NO_NUL, {"type": "number"}, {"type": "boolean"}], "nullable": True}
+    if levels == 0:
+        return scalar
+    inner = _json_value_schema(levels - 1)
+    return {
+        "anyOf": [
+            *scalar["anyOf"],
+            {"type": "array", "items": inner},
+            {"type": "object", "propertyNames": _NO_NUL, "additionalProperties": inner},
+        ],
+        "nullable": True,
+    }
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "propertyNames": _NO_NUL,
+        # The object itself is the first level of MODERATION_MAX_METADATA_DEPTH.
+        "additionalProperties": _json_value_schema(settings.MODERATION_MAX_METADATA_DEPTH - 1),
+    }
+)
 class JsonObjectField(serializers.DictField):
     """A JSON object of any content, bounded in size."""
 

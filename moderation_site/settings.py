@@ -276,6 +276,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DecisionActionEnum": "queues.models.Decision.Action",
         "ReviewActionEnum": ["no_violation", "remove", "needs_context"],
+        # The decision body's "which action goes with which categories" rules (api.schema) name one action each.
+        "NoViolationActionEnum": ["no_violation"],
+        "RemoveActionEnum": ["remove"],
+        "NeedsContextActionEnum": ["needs_context"],
         "ItemKindEnum": "intake.models.Item.Kind",
         "ModelVersionKindEnum": "classifiers.models.ModelVersion.Kind",
         "ModelHealthStateEnum": ["ok", "alert", "insufficient", "not_checked"],
