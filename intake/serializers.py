@@ -162,7 +162,7 @@ def submission_from(data: dict) -> ItemSubmission:
 
 
 class ItemBatchInSerializer(StrictSerializer):
-    items = serializers.ListField(child=ItemInSerializer(), allow_empty=False)
+    items = serializers.ListField(child=ItemInSerializer(), allow_empty=False, min_length=1)
 
     def validate_items(self, value: list) -> list:
         limit = settings.MODERATION_MAX_BATCH_ITEMS

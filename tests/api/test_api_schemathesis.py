@@ -64,6 +64,10 @@ document = SchemaGenerator().get_schema(request=None, public=True)
 for component in ("SubscriptionRequest", "PatchedSubscriptionRequest"):
     # The examples phase subscribes the receiver, so events of the run are delivered somewhere real.
     document["components"]["schemas"][component]["properties"]["url"]["example"] = RECEIVER_URL
+# Not the multipart form of POST /items: schemathesis 4.32.5 does not JSON-encode its `payload` part (a oneOf of
+# two objects, `encoding: application/json`); a run sent the part as a bare word ("lease_seconds") and counted
+# the server's 400 as a mismatch. That form is tested by tests/intake and tests/api/test_json_input.py.
+del document["paths"]["/api/v1/items"]["post"]["requestBody"]["content"]["multipart/form-data"]
 # The schema's format for an item's image (intake.serializers.ImageBase64Field): base64 of a real image.
 schemathesis.openapi.format("image-base64", st.sampled_from([b64(image_bytes(f)) for f in ("PNG", "JPEG", "GIF")]))
 schema = schemathesis.openapi.from_dict(document)
