@@ -46,7 +46,7 @@ from classifiers.inference.image_decoding import MAX_PIXELS as MAX_PIXELS
 from classifiers.inference.image_decoding import ImageDecodeError as ImageDecodeError
 from classifiers.inference.image_decoding import decode_image as decode_image
 from classifiers.inference.image_decoding import describe_error
-from classifiers.inference.image_scores import ImageScoring, check_head
+from classifiers.inference.image_scores import ImageScoring
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +80,6 @@ class _Backbone:
 
 class ImageModel(ImageScoring):
     """A loaded image backbone plus the categories to score, an optional trained head and the prior."""
-
-    def __init__(self, backbone: _Backbone, categories: Sequence[CategoryInfo], head: Any = None) -> None:
-        self._backbone = backbone
-        self.categories = list(categories)
-        self.head = head
-        if head is not None:
-            check_head(head, self)
 
     @classmethod
     def load(

@@ -25,6 +25,14 @@ class ImageScoring:
     backbone: str
     dim: int
 
+    def __init__(self, backbone: Any, categories: Sequence[CategoryInfo], head: Any = None) -> None:
+        """``backbone`` is the runtime's network (torch or ONNX); a head must read this model's space."""
+        self._backbone = backbone
+        self.categories = list(categories)
+        self.head = head
+        if head is not None:
+            check_head(head, self)
+
     @staticmethod
     def decode(data: bytes) -> Image.Image:
         """Decode untrusted bytes to an RGB image; see ``decode_image``."""

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from classifiers.inference import CategoryInfo
-from classifiers.inference.image_scores import ImageScoring, check_head
+from classifiers.inference.image_scores import ImageScoring
 from classifiers.inference.onnx_text import exclusive_lock
 from classifiers.inference.threads import inference_threads
 
@@ -181,13 +181,6 @@ class OnnxBackbone:
 
 class OnnxImageModel(ImageScoring):
     """The image model of ``classifiers.inference.image.ImageModel`` (same space, scores, head), on ONNX Runtime."""
-
-    def __init__(self, backbone: OnnxBackbone, categories: Sequence[CategoryInfo], head: Any = None) -> None:
-        self._backbone = backbone
-        self.categories = list(categories)
-        self.head = head
-        if head is not None:
-            check_head(head, self)
 
     @classmethod
     def load(
