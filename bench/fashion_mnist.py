@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--all-lr", type=float, default=None, help="peak lr of the all stage (default --lr)")
     parser.add_argument("--erase", type=float, default=0.0, help="random-erasing probability per training image")
+    parser.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0: off)")
     parser.add_argument(
         "--stages", nargs="+", choices=["last_blocks", "all"], default=None,
         help="fine-tuning stages after the frozen head for the pretrained row (default: last_blocks all)",
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {_machine()}")
     print(
         f"torch {torch.__version__}, threads {args.threads}, input {args.input_size}px, batch {args.batch_size}, "
-        f"lr {args.lr}, all-stage lr {args.all_lr or args.lr}, erase {args.erase}, last blocks {args.last_blocks}, "
+        f"lr {args.lr}, all-stage lr {args.all_lr or args.lr}, erase {args.erase}, mixup {args.mixup}, "
+        f"last blocks {args.last_blocks}, "
         f"val fraction {args.val_fraction}, refit on all N {args.refit_on_all}, seed {args.seed}"
     )
     train_x, train_y, test_x, test_y = load_fashion_mnist(args.data_dir)
@@ -121,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 lr=args.lr,
                 all_lr=args.all_lr,
                 erase=args.erase,
+                mixup=args.mixup,
                 refit_on_all=args.refit_on_all,
                 seed=args.seed,
                 progress=lambda p: print(f"  {p.describe()}, {p.cpu_seconds:.0f} CPU s", flush=True),
