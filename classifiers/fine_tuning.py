@@ -94,6 +94,7 @@ class ScheduleResult:
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
     refit_cpu_seconds: float = 0.0  # included in cpu_seconds
+    refit_wall_seconds: float = 0.0  # included in wall_seconds
     refit_steps: int = 0  # training steps of the refit on every label (0 for a refitted frozen head)
     options: dict[str, Any] = field(default_factory=dict)  # the training options the run used (lr, erase, mixup...)
 
@@ -251,7 +252,7 @@ def fine_tune_in_stages(
             result.chosen = max(result.stages, key=lambda s: s.val_accuracy).stage
             if refit_on_all:
                 del network
-                refit_started = time.process_time()
+                refit_started = (time.process_time(), time.perf_counter())
                 everything = _Data(
                     np.concatenate([train_pixels, val_pixels]),
                     np.concatenate([y[train_index], y[val_index]]),
@@ -265,7 +266,8 @@ def fine_tune_in_stages(
                     last_blocks=last_blocks, batch_size=batch_size, lr=lr, all_lr=all_lr, weight_decay=weight_decay,
                     label_smoothing=label_smoothing, erase=erase, mixup=mixup, seed=seed, progress=progress,
                 )  # fmt: skip
-                result.refit_cpu_seconds = time.process_time() - refit_started
+                result.refit_cpu_seconds = time.process_time() - refit_started[0]
+                result.refit_wall_seconds = time.perf_counter() - refit_started[1]
     finally:
         torch.set_num_threads(previous_threads)
     result.cpu_seconds = time.process_time() - started_cpu

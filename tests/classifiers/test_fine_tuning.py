@@ -177,6 +177,7 @@ def test_a_refit_run_hands_out_the_refitted_model():
         budget_seconds=30, threads=1, val_fraction=0.25, refit_on_all=True,
     )  # fmt: skip
     assert REFIT in result.states and result.as_dict()["refit_on_all"] is True and result.refit_cpu_seconds > 0
+    assert 0 < result.refit_wall_seconds < result.wall_seconds
     # The frozen head refits in one LR fit; a chosen last-blocks stage replays its epochs over all 64 images.
     assert result.refit_steps == (0 if result.chosen == FROZEN else round(result.stages[1].epochs * 4))
     handed = result.network().state_dict()["classifier.weight"]
