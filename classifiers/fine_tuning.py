@@ -94,7 +94,9 @@ class ScheduleResult:
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
     refit_cpu_seconds: float = 0.0  # included in cpu_seconds
+    refit_wall_seconds: float = 0.0  # included in wall_seconds
     refit_steps: int = 0  # training steps of the refit on every label (0 for a refitted frozen head)
+    options: dict[str, Any] = field(default_factory=dict)  # the training options the run used (lr, erase, mixup...)
 
     def network(self, stage: str | None = None) -> torch.nn.Module:
         """The network (with its classifier, in eval mode) as ``stage`` left it.
@@ -113,6 +115,7 @@ class ScheduleResult:
             "val_images": self.val_images,
             "cpu_seconds": round(self.cpu_seconds, 1),
             "wall_seconds": round(self.wall_seconds, 1),
+            "options": self.options,
             "stages": [
                 {
                     "stage": s.stage,
@@ -159,6 +162,7 @@ def fine_tune_in_stages(
     weight_decay: float = 0.05,
     label_smoothing: float = 0.1,
     erase: float = 0.0,
+    mixup: float = 0.0,
     refit_on_all: bool = False,
     seed: int = 0,
     progress: Callable[[StageProgress], None] | None = None,
@@ -174,7 +178,9 @@ def fine_tune_in_stages(
 
     ``all_lr`` is the peak learning rate of the ``all`` stage (default ``lr``): it moves the pretrained stem
     too, which a rate fit for a fresh classifier damages on few labels. ``erase`` is the probability that a
-    training image gets a random rectangle blanked (random erasing) on top of flips and shifts.
+    training image gets a random rectangle blanked (random erasing) on top of flips and shifts. ``mixup`` > 0
+    trains each batch on convex blends of pairs of its images (weight ~ Beta(mixup, mixup)) against the same
+    blend of their labels (mixup); 0 leaves the batches as they are.
     ``refit_on_all``: after the validation split has chosen, the chosen path is trained again on every label
     (training and validation images) with the same C or the same number of epochs per stage, and that model
     is the one ``network()`` returns; its cost is added to the run's CPU seconds but not limited by the
@@ -183,6 +189,8 @@ def fine_tune_in_stages(
     unknown = [stage for stage in stages if stage not in FINE_TUNE_STAGES]
     if unknown or list(stages) != [s for s in FINE_TUNE_STAGES if s in stages]:
         raise ValueError(f"stages must be a subset of {FINE_TUNE_STAGES} in that order; got {list(stages)}")
+    if not 0 <= erase <= 1 or mixup < 0:
+        raise ValueError(f"erase must be a probability and mixup an alpha >= 0; got {erase} and {mixup}")
     if budget_seconds is None or threads is None:
         from django.conf import settings
 
@@ -215,6 +223,10 @@ def fine_tune_in_stages(
             else:
                 mean, std = _channel_stats(train_pixels)
             result = ScheduleResult(architecture, input_size, num_classes, mean, std, len(train_index), len(val_index))
+            result.options = {
+                "lr": lr, "all_lr": _stage_lr(ALL, lr, all_lr), "erase": erase, "mixup": mixup,
+                "refit_on_all": refit_on_all, "val_fraction": val_fraction,
+            }  # fmt: skip
             data = _Data(train_pixels, y[train_index], val_pixels, y[val_index], mean, std)
 
             stage_started = (time.process_time(), time.perf_counter())
@@ -232,7 +244,7 @@ def fine_tune_in_stages(
                 steps, per_epoch, stopped = _train_stage(
                     network, stage, data, last_blocks=last_blocks, epochs=epochs, budget=stage_budget,
                     batch_size=batch_size, lr=_stage_lr(stage, lr, all_lr), weight_decay=weight_decay,
-                    label_smoothing=label_smoothing, erase=erase, seed=seed, progress=progress,
+                    label_smoothing=label_smoothing, erase=erase, mixup=mixup, seed=seed, progress=progress,
                 )  # fmt: skip
                 accuracy = _accuracy(network, data)
                 _record(result, network, stage, accuracy, steps, steps / per_epoch, stage_started, stopped=stopped)
@@ -240,7 +252,7 @@ def fine_tune_in_stages(
             result.chosen = max(result.stages, key=lambda s: s.val_accuracy).stage
             if refit_on_all:
                 del network
-                refit_started = time.process_time()
+                refit_started = (time.process_time(), time.perf_counter())
                 everything = _Data(
                     np.concatenate([train_pixels, val_pixels]),
                     np.concatenate([y[train_index], y[val_index]]),
@@ -252,9 +264,10 @@ def fine_tune_in_stages(
                 result.states[REFIT], result.refit_steps = _refit(
                     result, everything, architecture=architecture, initial_state=initial_state, stages=stages,
                     last_blocks=last_blocks, batch_size=batch_size, lr=lr, all_lr=all_lr, weight_decay=weight_decay,
-                    label_smoothing=label_smoothing, erase=erase, seed=seed, progress=progress,
+                    label_smoothing=label_smoothing, erase=erase, mixup=mixup, seed=seed, progress=progress,
                 )  # fmt: skip
-                result.refit_cpu_seconds = time.process_time() - refit_started
+                result.refit_cpu_seconds = time.process_time() - refit_started[0]
+                result.refit_wall_seconds = time.perf_counter() - refit_started[1]
     finally:
         torch.set_num_threads(previous_threads)
     result.cpu_seconds = time.process_time() - started_cpu
@@ -374,6 +387,7 @@ def _train_stage(
     weight_decay: float,
     label_smoothing: float,
     erase: float,
+    mixup: float,
     seed: int,
     progress: Callable[[StageProgress], None] | None,
     fixed_steps: int | None = None,
@@ -399,6 +413,7 @@ def _train_stage(
     std_t = torch.tensor(data.std).view(1, 3, 1, 1)
     order_rng = np.random.default_rng(seed + 1)
     augment_rng = torch.Generator().manual_seed(seed + 1)
+    mixup_rng = np.random.default_rng(seed + 2)
     started = time.process_time()
     step, stopped, total_loss, seen, order = 0, False, 0.0, 0, None
     while step < planned:
@@ -423,7 +438,10 @@ def _train_stage(
         if erase:
             x = _random_erase(x, augment_rng, erase)
         target = torch.from_numpy(data.train_labels[index])
-        loss = F.cross_entropy(network(x), target, label_smoothing=label_smoothing)
+        if mixup:
+            loss = _mixup_loss(network, x, target, mixup_rng, augment_rng, mixup, label_smoothing)
+        else:
+            loss = F.cross_entropy(network(x), target, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -444,6 +462,28 @@ def _train_stage(
 
 def _stage_lr(stage: str, lr: float, all_lr: float | None) -> float:
     return all_lr if stage == ALL and all_lr is not None else lr
+
+
+def _mixup_loss(
+    network: torch.nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+    alpha: float,
+    label_smoothing: float,
+) -> torch.Tensor:
+    """Cross-entropy of the network on ``lam * x + (1 - lam) * x[partner]`` against the same blend of the labels.
+
+    With few labels the network otherwise learns the exact training images by heart; blends between them ask for
+    answers that change smoothly from one garment to another (Zhang et al., mixup, 2018).
+    """
+    lam = float(rng.beta(alpha, alpha))
+    partner = torch.randperm(len(x), generator=generator)
+    logits = network(lam * x + (1 - lam) * x[partner])
+    return lam * F.cross_entropy(logits, target, label_smoothing=label_smoothing) + (1 - lam) * F.cross_entropy(
+        logits, target[partner], label_smoothing=label_smoothing
+    )
 
 
 def _random_erase(x: torch.Tensor, generator: torch.Generator, probability: float) -> torch.Tensor:
@@ -484,6 +524,7 @@ def _refit(
     weight_decay: float,
     label_smoothing: float,
     erase: float,
+    mixup: float,
     seed: int,
     progress: Callable[[StageProgress], None] | None,
 ) -> tuple[dict[str, torch.Tensor], int]:
@@ -510,7 +551,7 @@ def _refit(
             _train_stage(
                 network, stage, data, last_blocks=last_blocks, epochs=1, budget=math.inf, batch_size=batch_size,
                 lr=_stage_lr(stage, lr, all_lr), weight_decay=weight_decay, label_smoothing=label_smoothing,
-                erase=erase, seed=seed, progress=progress, fixed_steps=steps,
+                erase=erase, mixup=mixup, seed=seed, progress=progress, fixed_steps=steps,
             )  # fmt: skip
             total += steps
     return copy.deepcopy(network.state_dict()), total

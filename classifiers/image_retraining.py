@@ -27,7 +27,9 @@ Fine-tuning on a few hundred labels can overfit the backbone: the held-out compa
 whether it paid off. ``RETRAIN_IMAGE_FINE_TUNE_SECONDS`` > 0 replaces this by the staged schedule of
 ``classifiers.fine_tuning`` (frozen head, last blocks, all; a validation split of the training rows
 picks the stage, the snapshot's held-out rows stay untouched for the comparison): when the frozen head
-wins, the candidate keeps the active backbone and its embedding space.
+wins, the candidate keeps the active backbone and its embedding space. The schedule's regularisation
+(``RETRAIN_IMAGE_FINE_TUNE_ALL_LR``, ``_ERASE``, ``_MIXUP``, ``_REFIT_ON_ALL``; off by default) comes from
+the settings and is recorded in the candidate's metrics.
 
 Evaluation is on the snapshot's ``held_out`` rows with an image, for the candidate and for the
 active image version on the same rows (its own head where it has one, the cold-start prior of
@@ -413,6 +415,10 @@ def _fine_tune_in_stages(
         epochs=epochs,
         budget_seconds=budget_seconds,
         threads=settings.RETRAIN_IMAGE_FINE_TUNE_THREADS,
+        all_lr=settings.RETRAIN_IMAGE_FINE_TUNE_ALL_LR or None,
+        erase=settings.RETRAIN_IMAGE_FINE_TUNE_ERASE,
+        mixup=settings.RETRAIN_IMAGE_FINE_TUNE_MIXUP,
+        refit_on_all=settings.RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL,
         progress=(lambda step: progress(step.describe())) if progress else None,
     )
     summary = {"from_backbone": base.backbone, "images": len(train_images), "classes": len(present)}

@@ -392,6 +392,14 @@ RETRAIN_IMAGE_FINE_TUNE_EPOCHS = env_int("RETRAIN_IMAGE_FINE_TUNE_EPOCHS", 0)
 # threads), each stage at most RETRAIN_IMAGE_FINE_TUNE_EPOCHS epochs (10 when 0), on this many torch threads.
 RETRAIN_IMAGE_FINE_TUNE_SECONDS = env_int("RETRAIN_IMAGE_FINE_TUNE_SECONDS", 0)
 RETRAIN_IMAGE_FINE_TUNE_THREADS = env_int("RETRAIN_IMAGE_FINE_TUNE_THREADS", 2)
+# Regularisation of the staged schedule (off by default; bench/RESULTS-fmnist.md measures them on Fashion-MNIST):
+# the peak learning rate of the "all" stage (0: the same 1e-3 as the other stages), the share of training images
+# with a random rectangle erased, the mixup alpha (0: no mixup), and whether the chosen path is trained again on
+# every label (the validation split included) once that split has chosen it.
+RETRAIN_IMAGE_FINE_TUNE_ALL_LR = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_ALL_LR", "0"))
+RETRAIN_IMAGE_FINE_TUNE_ERASE = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_ERASE", "0"))
+RETRAIN_IMAGE_FINE_TUNE_MIXUP = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_MIXUP", "0"))
+RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL = env_bool("RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL", False)
 
 # Model monitoring (learning/monitoring.py): alert when live precision at the routing threshold falls under the
 # floor, or the score distribution drifts past the PSI threshold; figures need MONITOR_MIN_SUPPORT labels or scores.

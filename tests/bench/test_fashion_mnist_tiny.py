@@ -15,12 +15,17 @@ def test_the_fashion_mnist_bench_prints_every_row(fashion_dir: Path):
     output = run_bench(
         "fashion_mnist.py", "--data-dir", str(fashion_dir), "--sizes", "200", "--budgets", "6", "--epochs", "1",
         "--input-size", "32", "--batch-size", "32", "--threads", "1", "--val-fraction", "0.2",
+        "--mixup", "0.2", "--erase", "0.25", "--refit-on-all",
     )  # fmt: skip
+    assert "erase 0.25, mixup 0.2," in output and "refit on all N True" in output
     pretrained, _, random_init = output.partition("N=200 random")
     for section, stages in ((pretrained, ("frozen", "last_blocks", "all")), (random_init, ("frozen", "all"))):
         for stage in stages:
             figure(rf"^  {stage}: validation accuracy {NUMBER} \(40 images\), {NUMBER} epochs, {NUMBER} CPU s", section)
         figure(r"^  chosen by validation accuracy: (frozen|last_blocks|all)$", section)
         figure(rf"^  test accuracy \w+ frozen head[^:]*: {NUMBER} on 100 images", section)
+        # The chosen model and its refit on all 200 labels are both scored.
+        figure(rf"^  test accuracy \w+ [^:]*, chosen: {NUMBER} on 100 images", section)
+        figure(rf"^  test accuracy \w+ [^:]*, chosen, refit on all N: {NUMBER} on 100 images", section)
     for backbone in ("pretrained", "random"):
         figure(rf"^\| 200 \| {backbone} \| frozen head[^|]* \| {NUMBER} \| \d+ \| \d+ \|$", output)

@@ -16,6 +16,7 @@ from classifiers.fine_tuning import (
     REFIT,
     StageProgress,
     _Data,
+    _mixup_loss,
     _random_erase,
     _refit,
     fine_tune_in_stages,
@@ -156,8 +157,8 @@ def test_refit_on_all_replays_the_chosen_fine_tuning_on_every_label():
     seen: list[StageProgress] = []
     refit, steps = _refit(
         result, everything, architecture=ARCH, initial_state=None, stages=(LAST_BLOCKS,), last_blocks=2,
-        batch_size=16, lr=3e-3, all_lr=None, weight_decay=0.05, label_smoothing=0.1, erase=0.0, seed=0,
-        progress=seen.append,
+        batch_size=16, lr=3e-3, all_lr=None, weight_decay=0.05, label_smoothing=0.1, erase=0.0, mixup=0.0,
+        seed=0, progress=seen.append,
     )  # fmt: skip
     chosen = result.states[LAST_BLOCKS]
     # 2 epochs over all 96 images (6 batches of 16 each), where the choice ran 2 epochs of 4 batches over 72.
@@ -176,6 +177,7 @@ def test_a_refit_run_hands_out_the_refitted_model():
         budget_seconds=30, threads=1, val_fraction=0.25, refit_on_all=True,
     )  # fmt: skip
     assert REFIT in result.states and result.as_dict()["refit_on_all"] is True and result.refit_cpu_seconds > 0
+    assert 0 < result.refit_wall_seconds < result.wall_seconds
     # The frozen head refits in one LR fit; a chosen last-blocks stage replays its epochs over all 64 images.
     assert result.refit_steps == (0 if result.chosen == FROZEN else round(result.stages[1].epochs * 4))
     handed = result.network().state_dict()["classifier.weight"]
@@ -228,3 +230,43 @@ def test_random_erasing_blanks_one_rectangle_in_the_chosen_share_of_images():
         rows, cols = np.nonzero(blank[index].numpy())
         assert blank[index, rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()
     assert torch.equal(_random_erase(x, torch.Generator().manual_seed(0), 0.0), x)
+
+
+def test_mixup_trains_on_blends_of_pairs_against_the_same_blend_of_their_labels():
+    x = torch.stack([torch.full((3, 8, 8), float(i)) for i in range(6)])
+    target = torch.tensor([0, 1, 2, 0, 1, 2])
+    seen: list[torch.Tensor] = []
+
+    def network(batch: torch.Tensor) -> torch.Tensor:  # fixed logits: the loss is a function of the blend alone
+        seen.append(batch)
+        return torch.log(torch.tensor([[0.7, 0.2, 0.1]])).expand(len(batch), 3)
+
+    rng = np.random.default_rng(4)
+    lam = float(np.random.default_rng(4).beta(0.4, 0.4))
+    loss = _mixup_loss(network, x, target, rng, torch.Generator().manual_seed(0), 0.4, 0.0)
+    partner = torch.randperm(6, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(partner, torch.arange(6))
+    blended = seen[0][:, 0, 0, 0]
+    assert torch.allclose(blended, lam * torch.arange(6.0) + (1 - lam) * partner.float())
+    log_p = torch.log(torch.tensor([0.7, 0.2, 0.1]))
+    expected = -(lam * log_p[target] + (1 - lam) * log_p[target[partner]]).mean()
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_mixup_changes_the_training_and_the_options_are_recorded():
+    images, labels = _bars(48)
+    common = {"architecture": ARCH, "input_size": SIZE, "stages": (LAST_BLOCKS,), "epochs": 1, "lr": 3e-3,
+              "batch_size": 16, "budget_seconds": 30, "threads": 1, "val_fraction": 0.25, "seed": 0}  # fmt: skip
+    plain = fine_tune_in_stages(images, labels, **common)
+    again = fine_tune_in_stages(images, labels, **common)
+    mixed = fine_tune_in_stages(images, labels, mixup=0.4, erase=0.5, all_lr=1e-4, **common)
+    key = "classifier.weight"
+    assert torch.equal(plain.states[LAST_BLOCKS][key], again.states[LAST_BLOCKS][key])  # same seed, same weights
+    assert not torch.equal(plain.states[LAST_BLOCKS][key], mixed.states[LAST_BLOCKS][key])
+    assert plain.as_dict()["options"] == {"lr": 3e-3, "all_lr": 3e-3, "erase": 0.0, "mixup": 0.0,
+                                          "refit_on_all": False, "val_fraction": 0.25}  # fmt: skip
+    assert mixed.as_dict()["options"]["mixup"] == 0.4 and mixed.options["all_lr"] == 1e-4
+    with pytest.raises(ValueError, match="mixup an alpha"):
+        fine_tune_in_stages(images, labels, mixup=-1.0, **common)
+    with pytest.raises(ValueError, match="erase must be a probability"):
+        fine_tune_in_stages(images, labels, erase=1.5, **common)
