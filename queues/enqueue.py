@@ -437,7 +437,7 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
     adopted: dict[int, list[int]] = defaultdict(list)  # group -> items outside the batch that join it
     for item in sorted(items, key=lambda i: i.pk):
         others = dict.fromkeys(other for key in by_item[item.pk] for other in by_key.get(key, ()) if other != item.pk)
-        matches = []
+        candidates, texts, images = [], [], []
         for other_id in itertools.islice(others, CANDIDATES_PER_ITEM):
             if other_id in batch:
                 other_minhash, phash = minhashes.get(other_id), batch[other_id].image_phash
@@ -445,13 +445,13 @@ def _assign_duplicate_groups(items: list[Item]) -> None:
                 other_minhash, phash, _ = signatures[other_id]
             else:  # deleted between the two reads
                 continue
-            if near_duplicates.is_near_duplicate(
-                text_a=minhashes.get(item.pk),
-                text_b=other_minhash and bytes(other_minhash),
-                image_a=item.image_phash,
-                image_b=phash,
-            ):
-                matches.append((other_id, groups.get(other_id)))
+            candidates.append(other_id)
+            texts.append(other_minhash and bytes(other_minhash))
+            images.append(phash)
+        alike = near_duplicates.near_duplicates_among(
+            text=minhashes.get(item.pk), image=item.image_phash, candidate_texts=texts, candidate_images=images
+        )
+        matches = [(other_id, groups.get(other_id)) for other_id, same in zip(candidates, alike, strict=True) if same]
         # A group is named after its oldest member; members found without a group join it.
         item.duplicate_group = min([group or other for other, group in matches] + [item.pk]) if matches else None
         groups[item.pk] = item.duplicate_group
