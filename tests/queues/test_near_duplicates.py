@@ -80,9 +80,10 @@ def test_comparing_with_many_candidates_at_once_agrees_with_one_pair_at_a_time()
             is_near_duplicate(text_a=own_text, text_b=text, image_a=own_image, image_b=image)
             for text, image in zip(texts, images, strict=True)
         ]
-        assert near_duplicates_among(
-            text=own_text, image=own_image, candidate_texts=texts, candidate_images=images
-        ) == expected
+        assert (
+            near_duplicates_among(text=own_text, image=own_image, candidate_texts=texts, candidate_images=images)
+            == expected
+        )
     assert near_duplicates_among(text=texts[0], image=None, candidate_texts=texts, candidate_images=images)[:3] == [
         True,
         True,
