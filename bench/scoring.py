@@ -63,7 +63,11 @@ def texts(n: int) -> list[str]:
     corpus = ROOT / "var" / "datasets" / "spam-assassin"
     if corpus.exists():
         files = spamassassin_files(corpus)[:: max(1, len(spamassassin_files(corpus)) // n)][:n]
+        print(f"texts: {len(files)} SpamAssassin mails from {corpus}, cut at 4,000 characters")
         return [read_mail(path, max_body_chars=4000).text or "empty" for path in files]
+    # Said out loud: these are ~70 characters each and near-duplicates of one another, so the model is cheap
+    # and routing groups every one; figures from them are not figures on real mail.
+    print(f"texts: {n} SYNTHETIC one-line texts (no corpus at {corpus}; scripts/fetch-datasets.sh fetches it)")
     return [f"Limited offer number {i}: buy followers now, click the link in bio" for i in range(n)]
 
 

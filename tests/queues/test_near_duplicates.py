@@ -10,6 +10,7 @@ from queues.near_duplicates import (
     image_distance,
     image_phash,
     is_near_duplicate,
+    near_duplicates_among,
     text_band_keys,
     text_minhash,
     text_similarity,
@@ -68,3 +69,23 @@ def test_image_hashes_within_three_bits_always_share_a_band_key():
 
 def test_text_and_image_keys_never_collide():
     assert not set(text_band_keys(text_minhash(SCAM))) & set(image_band_keys(image_phash(_poster("x"))))
+
+
+def test_comparing_with_many_candidates_at_once_agrees_with_one_pair_at_a_time():
+    edited = SCAM.replace("free", "FREE new")
+    texts = [text_minhash(SCAM), text_minhash(edited), text_minhash(OTHER), None, text_minhash(OTHER + " ok")]
+    images = [None, None, image_phash(_poster("a")), image_phash(_poster("a")), image_phash(_poster("b"))]
+    for own_text, own_image in [(texts[0], None), (None, images[2]), (texts[2], images[4]), (None, None)]:
+        expected = [
+            is_near_duplicate(text_a=own_text, text_b=text, image_a=own_image, image_b=image)
+            for text, image in zip(texts, images, strict=True)
+        ]
+        assert (
+            near_duplicates_among(text=own_text, image=own_image, candidate_texts=texts, candidate_images=images)
+            == expected
+        )
+    assert near_duplicates_among(text=texts[0], image=None, candidate_texts=texts, candidate_images=images)[:3] == [
+        True,
+        True,
+        False,
+    ]
