@@ -18,7 +18,8 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from classifiers import runtime
-from classifiers.heads import HeadConfig, train_head
+from classifiers.head_training import train_head
+from classifiers.heads import HeadConfig
 from classifiers.image_training import save_backbone
 from classifiers.inference import CategoryInfo, onnx_image
 from classifiers.inference.image import ImageModel, clear_cache, create_network
