@@ -24,3 +24,7 @@ def test_the_tiny_worker_restart_run_prints_its_figures(capsys):
     # Readiness comes before (or with) the first score: the models are loaded when the process starts.
     assert 0 < restart["models_ready_s"] <= restart["first_score_s"]
     assert restart["worker_cpu_s"] > 0
+    # The restarted pool process said when its models were loaded and what it had imported by then: a scoring
+    # worker whose models run on ONNX Runtime and numpy never imports torch (seconds of every restart).
+    assert "FIGURES preload" in printed and "ready to score" in restart["preload"]
+    assert "torch" not in restart["preload"] and "timm" not in restart["preload"], restart["preload"]

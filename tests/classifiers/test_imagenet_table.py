@@ -68,6 +68,11 @@ def _row_form(policy: PolicyCategory, **fields) -> dict:
 @pytest.mark.django_db(transaction=True)
 def test_adding_and_editing_a_row_in_the_admin_changes_the_prior_on_the_next_score(admin_client):
     call_command("install_pretrained_backbone", activate=True)
+    spec = packaged_weights.EFFICIENTNET_LITE0
+    assert imagenet_prior.classifier_file(spec).exists()  # kept beside the ONNX export, for torch-free workers
+    imagenet_prior._loaded.clear()
+    assert runtime.preload_models() >= 2
+    assert spec.sha256 in imagenet_prior._loaded  # loaded when the worker starts: the first image does not wait
     spam = PolicyCategory.objects.get(slug="spam")
     image = _coffee()
 
