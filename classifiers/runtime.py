@@ -19,6 +19,7 @@ from django.db import transaction
 from classifiers import imagenet_prior, imagenet_table
 from classifiers.models import Embedding, ModelVersion, PolicyCategory, Score
 from classifiers.services import file_sha256, previous_active_version
+from classifiers.weights_files import WeightsFileError
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,10 @@ def preload_models() -> int:
     for version, _ in loaded:
         spec = imagenet_prior.packaged_spec(version.provenance, version.backbone_sha256)
         if version.kind == ModelVersion.Kind.IMAGE and spec is not None:
-            imagenet_prior.load_classifier(spec)
+            try:
+                imagenet_prior.load_classifier(spec)
+            except (WeightsFileError, OSError) as exc:  # as before preloading: images fail, naming it, text scores
+                logger.error("the ImageNet classifier of %s cannot be loaded: %s", version.name, exc)
     return len(loaded)
 
 
