@@ -7,7 +7,7 @@ import pytest
 from ops import heartbeats
 from ops.models import Heartbeat
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)  # as the other ops worker tests
 
 
 def _row() -> Heartbeat | None:
