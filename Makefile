@@ -53,7 +53,7 @@ web: setup
 	$(BIN)/gunicorn moderation_site.wsgi -b 127.0.0.1:8000 --workers 2
 
 worker: setup
-	$(BIN)/celery -A moderation_site worker -Q inference,training,default --concurrency 1 --loglevel INFO
+	$(BIN)/celery -A moderation_site worker -Q inference,training,default --concurrency 1 --without-mingle --without-gossip --loglevel INFO
 
 bench: setup
 	scripts/with-services.sh $(BIN)/python bench/ingest.py

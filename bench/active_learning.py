@@ -13,7 +13,7 @@ rounds; each round labels ``--batch`` more pool items chosen by
   the 4 x batch most uncertain, ordered greedily by uncertainty and cosine distance to earlier picks
   over the sentence embeddings);
 
-and retrains the head (``classifiers.heads.train_head``, the default text features: embedding +
+and retrains the head (``classifiers.head_training.train_head``, the default text features: embedding +
 hashed character n-grams) on every label so far. It prints held-out F1 and ROC-AUC per round (mean
 ± std over seeds), and how many labels each strategy needed to reach ``--target`` (97 %) of the F1
 of the head trained on the whole pool.
@@ -39,7 +39,8 @@ import torch  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from text_quality import cache_folder, labels, load_corpus, print_machine, spam_report, stratified_sample  # noqa: E402
 
-from classifiers.heads import HeadConfig, train_head  # noqa: E402
+from classifiers.head_training import train_head  # noqa: E402
+from classifiers.heads import HeadConfig  # noqa: E402
 from classifiers.inference import text as text_model  # noqa: E402
 from queues.diversity import diverse_order, uncertainty  # noqa: E402
 

@@ -191,10 +191,10 @@ class Stack:
         self._spawn("beat", [PYTHON, "-m", "celery", "-A", "moderation_site", "beat", "--schedule",
                              str(self.dir / "beat-schedule"), "--loglevel", "WARNING"])  # fmt: skip
 
-    def start_worker(self, name: str, queues: str = "inference,default") -> None:
+    def start_worker(self, name: str, queues: str = "inference,default", *, loglevel: str = "WARNING") -> None:
         self._spawn(name, [PYTHON, "-m", "celery", "-A", "moderation_site", "worker", "-n", f"{name}@%h",
                            "--queues", queues, "--concurrency", "1", "--pool", "prefork",
-                           "--without-gossip", "--without-mingle", "--loglevel", "WARNING"])  # fmt: skip
+                           "--without-gossip", "--without-mingle", "--loglevel", loglevel])  # fmt: skip
 
     def kill(self, name: str) -> None:
         """SIGKILL the process group: the worker and its pool child die mid-task, as in a machine loss."""

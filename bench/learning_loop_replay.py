@@ -19,7 +19,7 @@ Django's request and queue machinery, on the product's own pieces, in seconds a 
   ``reroute_pending_items`` spreads them after each promotion (``interleaved_keys``, most uncertain first);
 * 20 % of the labels held out of training by a hash, as the training snapshot holds them out
   (``random_sample+hash``: the loop samples nothing at random);
-* a head trained with ``classifiers.heads.train_head`` after every 200 decisions, promoted at once.
+* a head trained with ``classifiers.head_training.train_head`` after every 200 decisions, promoted at once.
 
 A draw is a salt of the exploration and held-out hashes. What it leaves out: time (aging moves items
 within a 200-decision round by far less than a risk step) and the float16 storage of embeddings. It
@@ -126,7 +126,8 @@ class Replay:
         """Spam probabilities of a head trained on ``rows``, as a function of feature rows."""
         from sklearn.model_selection import train_test_split
 
-        from classifiers.heads import HeadConfig, fit_platt, train_head
+        from classifiers.head_training import fit_platt, train_head
+        from classifiers.heads import HeadConfig
 
         labels = self.y[rows].astype(np.int8).reshape(-1, 1)
         if self.args.calibration == "folds":  # the product

@@ -47,7 +47,8 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 
 from classifiers import priors  # noqa: E402
 from classifiers.corpora import read_mail, spamassassin_files  # noqa: E402
-from classifiers.heads import Head, HeadConfig, evaluate, expected_calibration_error, fit_platt, train_head  # noqa: E402
+from classifiers.head_training import fit_platt, train_head  # noqa: E402
+from classifiers.heads import Head, HeadConfig, evaluate, expected_calibration_error  # noqa: E402
 from classifiers.inference import text as text_model  # noqa: E402
 
 MAX_BODY_CHARS = 19_000

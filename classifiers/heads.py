@@ -1,50 +1,32 @@
 """A multi-label classification head over fixed feature vectors, shared by the text and image models.
 
-The backbones (sentence encoder, timm image model) stay frozen; what is trained on reviewer labels
-is this small head: a linear layer (``hidden=0``, one logistic regression per category) or a
-one-hidden-layer MLP, over standardised features. A label matrix holds 1 (violates), 0 (does not)
-or -1 (unknown: nobody decided that category for that item), and unknown entries are masked out of
-the loss, so a decision about one category never counts as a negative for another.
+The backbones (sentence encoder, timm image model) stay frozen; what is trained on reviewer labels is
+this small head: a linear layer (``hidden=0``, one logistic regression per category) or a
+one-hidden-layer MLP, over standardised features, with Platt-scaled probabilities per category.
+Training (torch, ``classifiers.head_training``) says how and why.
 
-Probabilities are calibrated per category with Platt scaling (a temperature and a bias on the
-logit), fitted as a maximum a posteriori estimate on out-of-fold logits: the rows are split into
-``calibration_folds`` folds, a head trained on the other folds scores each fold, Platt is fitted on
-those scores, and the head returned is then trained on every row (k-fold cross-fitting, what
-scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` does). Why not a calibration split held out
-of training, as before: with the few hundred labels a new deployment has, the fifth of them it held
-back cost the head up to 0.8 F1 points and gave Platt only a fifth of the rows (bench/RESULTS.md,
-"Learning from nothing"); cross-fitting trains on every label and calibrates on every label, for
-``calibration_folds`` extra trainings (seconds at 10,000 rows). Why not isotonic
-regression: heads are trained from as few as a few dozen labels, where isotonic regression overfits
-its step function, and its flat steps tie scores, which lowers ROC-AUC and blurs the ordering of a
-review queue; Platt scaling has two parameters and is strictly monotone, so it never changes the
-ranking. Why a bias as well as a temperature: the class weighting of training (``pos_weight``) and
-the weight decay both move the point of even odds away from logit 0, and a temperature cannot move
-it back. ``bench/text_quality.py`` compares the calibration error of each choice (bench/RESULTS.md).
+This module only runs and stores trained heads, in numpy: a scoring worker that loads heads never
+imports torch (about 2.4 CPU-seconds of a restarted worker's start, bench/RESULTS-restart.md). A head
+is a NumPy ``.npz`` file read without pickle; heads written by earlier versions with ``torch.save``
+(format ``moderation.head/1``) still load, through ``classifiers.legacy_head_files`` (torch, imported
+only for such a file).
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from collections.abc import Callable, Mapping, Sequence
+import json
+import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
-from torch import nn
-from torch.nn import functional as F
 
-logger = logging.getLogger(__name__)
-
-FORMAT = "moderation.head/1"
+FORMAT = "moderation.head/2"
+LEGACY_FORMAT = "moderation.head/1"  # torch.save files, read by classifiers.legacy_head_files
 UNKNOWN = -1
-# A category with one positive among thousands would otherwise get a weight large enough to
-# destabilise training; beyond 100:1 the calibration bias absorbs the rest of the imbalance.
-MAX_POS_WEIGHT = 100.0
+_META = "meta"  # the .npz member holding the JSON of the plain values
 
 
 @dataclass(frozen=True)
@@ -72,6 +54,8 @@ class Head:
 
     ``categories`` are the slugs the head was trained on, in column order. ``features`` describes the
     feature pipeline the head expects (opaque here; the text or image model builds the features).
+    ``state_dict`` holds the layers' arrays under the names torch's ``nn.Sequential`` gives them
+    (``0.weight``, ``0.bias``, and ``2.weight``, ``2.bias`` after the ReLU of a hidden layer).
     """
 
     def __init__(
@@ -80,7 +64,7 @@ class Head:
         categories: Sequence[str],
         dim: int,
         config: HeadConfig,
-        state_dict: Mapping[str, torch.Tensor],
+        state_dict: Mapping[str, np.ndarray],
         mean: np.ndarray,
         scale: np.ndarray,
         calibration: np.ndarray,
@@ -94,63 +78,78 @@ class Head:
         self.config = config
         self.features = dict(features or {})
         self.summary = dict(summary or {})
-        self._mean = torch.as_tensor(np.asarray(mean, dtype=np.float32))
-        self._scale = torch.as_tensor(np.asarray(scale, dtype=np.float32))
+        self._mean = np.asarray(mean, dtype=np.float32)
+        self._scale = np.asarray(scale, dtype=np.float32)
         self._calibration = np.asarray(calibration, dtype=np.float64).reshape(len(self.categories), 2)
-        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten anyway
-            self._net = _build_net(self.dim, len(self.categories), config)
-        self._net.load_state_dict(state_dict)
-        self._net.eval()
+        self._layers = _checked_layers(state_dict, self.dim, len(self.categories), config)
         # Set by train_head only, never saved: each training row's calibrated probability from the fold head that
         # did not see it (NaN for rows without a known label), and the row's fold (-1 for those rows). A model
         # that stacks something on the head (the text blend) calibrates its own output on these.
         self.out_of_fold_proba: np.ndarray | None = None
         self.out_of_fold_folds: np.ndarray | None = None
 
+    @property
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The layers' arrays, named as in ``__init__`` (copies)."""
+        names = ("0", "2")
+        return {
+            f"{name}.{part}": array.copy()
+            for name, layer in zip(names, self._layers, strict=False)
+            for part, array in zip(("weight", "bias"), layer, strict=True)
+        }
+
     def logits(self, features: np.ndarray) -> np.ndarray:
-        """Uncalibrated logits, shape ``(n, len(categories))``."""
-        x = _as_features(features, self.dim)
-        with torch.inference_mode():
-            out = self._net((torch.from_numpy(x) - self._mean) / self._scale)
-        return out.numpy().astype(np.float64)
+        """Uncalibrated logits, shape ``(n, len(categories))``: the float32 arithmetic of torch's ``nn.Linear``."""
+        out = (_as_features(features, self.dim) - self._mean) / self._scale
+        for index, (weight, bias) in enumerate(self._layers):
+            if index:
+                out = np.maximum(out, 0)  # the ReLU between the two layers of a hidden-layer head
+            out = out @ weight.T + bias
+        return out.astype(np.float64)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Calibrated probabilities, float32, shape ``(n, len(categories))``."""
         z = self.logits(features)
         slope, bias = self._calibration[:, 0], self._calibration[:, 1]
-        return _sigmoid(z * slope + bias).astype(np.float32)
+        return sigmoid(z * slope + bias).astype(np.float32)
 
     def save(self, path: Path | str) -> None:
-        """Write the head with ``torch.save``; only tensors and plain values, so it loads with ``weights_only``."""
-        torch.save(
-            {
-                "format": FORMAT,
-                "categories": list(self.categories),
-                "dim": self.dim,
-                "config": asdict(self.config),
-                "state_dict": {key: value.detach().clone() for key, value in self._net.state_dict().items()},
-                "mean": self._mean.clone(),
-                "scale": self._scale.clone(),
-                "calibration": torch.from_numpy(self._calibration.copy()),
-                "features": self.features,
-                "summary": self.summary,
-                "extras": {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in self.extras.items()},
-            },
-            Path(path),
-        )
+        """Write the head as an uncompressed ``.npz``: arrays, plus the plain values as one JSON string."""
+        meta = {
+            "format": FORMAT,
+            "categories": list(self.categories),
+            "dim": self.dim,
+            "config": asdict(self.config),
+            "features": self.features,
+            "summary": self.summary,
+            "extras": sorted(self.extras),
+        }
+        arrays = {f"net.{key}": value for key, value in self.state_dict.items()}
+        arrays.update({f"extras.{key}": np.ascontiguousarray(value) for key, value in self.extras.items()})
+        with Path(path).open("wb") as handle:  # a file object: savez would append .npz to a path without it
+            np.savez(
+                handle,
+                **{_META: np.array(json.dumps(meta))},
+                mean=self._mean,
+                scale=self._scale,
+                calibration=self._calibration,
+                **arrays,
+            )
 
     @classmethod
     def load(cls, path: Path | str, *, expected_dim: int | None = None) -> Head:
-        """Read a head written by ``save``. Raises ValueError for another format or a feature-size mismatch."""
-        try:
-            blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise
-        except Exception as exc:  # torch raises several types for a file that is not its own
-            raise ValueError(f"{path} is not a {FORMAT} file: {exc}") from exc
-        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-            found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
-            raise ValueError(f"{path} is not a {FORMAT} file (format: {found!r})")
+        """Read a head written by ``save`` (or by the torch-based ``save`` of ``moderation.head/1``).
+
+        Raises ValueError naming the file for another format, a file that is not a head, arrays that do not fit
+        together, or a feature-size mismatch; FileNotFoundError when it is missing.
+        """
+        path = Path(path)
+        if _is_torch_file(path):  # FileNotFoundError passes through
+            from classifiers.legacy_head_files import read_legacy_head
+
+            blob = read_legacy_head(path, expected_format=LEGACY_FORMAT, current_format=FORMAT)
+        else:
+            blob = _read_npz(path)
         dim, categories = int(blob["dim"]), list(blob["categories"])
         if expected_dim is not None and dim != expected_dim:
             raise ValueError(f"{path} expects {dim}-dimensional features, this model gives {expected_dim}")
@@ -165,91 +164,73 @@ class Head:
                 dim=dim,
                 config=config,
                 state_dict=blob["state_dict"],
-                mean=mean.numpy(),
-                scale=scale.numpy(),
-                calibration=calibration.numpy(),
+                mean=mean,
+                scale=scale,
+                calibration=calibration,
                 features=blob.get("features"),
                 summary=blob.get("summary"),
-                extras={key: value.numpy() for key, value in (blob.get("extras") or {}).items()},
+                extras=blob.get("extras"),
             )
-        except RuntimeError as exc:  # load_state_dict: weights of another shape
+        except ValueError as exc:  # layers of another shape than dim and categories say
             raise ValueError(f"{path} is inconsistent: {exc}") from exc
 
 
-def train_head(
-    features: np.ndarray,
-    labels: np.ndarray,
-    *,
-    categories: Sequence[str],
-    config: HeadConfig | None = None,
-    feature_spec: Mapping[str, Any] | None = None,
-    progress: Callable[[int, float], None] | None = None,
-) -> Head:
-    """Train and calibrate a head on ``features`` (n, d) and ``labels`` (n, C) of 1, 0 or -1 (unknown).
+def _is_torch_file(path: Path) -> bool:
+    """True for a ``torch.save`` archive (a zip holding ``data.pkl``); an ``.npz`` is a zip of ``.npy`` files."""
+    with path.open("rb"):  # FileNotFoundError for a missing file, before anything else
+        pass
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name == "data.pkl" or name.endswith("/data.pkl") for name in archive.namelist())
 
-    ``categories`` names the label columns. A category is trained only if it has at least one known
-    positive and one known negative; the others are left out of the returned head (its
-    ``categories`` say which were trained). ``feature_spec`` is stored in the head for the model that
-    builds the features. ``progress(passes, loss)`` is called after every full pass over the data by the head
-    returned (the fold heads that calibrate it report nothing). The result is
-    deterministic for a given seed, data and torch thread count; global RNG state is left untouched.
-    """
-    config = config or HeadConfig()
-    x = np.asarray(features, dtype=np.float32)
-    y = np.asarray(labels)
-    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or y.shape[1] != len(categories):
-        raise ValueError(f"need features (n, d) and labels (n, {len(categories)}); got {x.shape} and {y.shape}")
-    if not np.isin(y, (UNKNOWN, 0, 1)).all():
-        raise ValueError("labels must be 1, 0 or -1 (unknown)")
-    if not np.isfinite(x).all():
-        raise ValueError("features contain NaN or infinity")
-    trainable = ((y == 1).sum(axis=0) > 0) & ((y == 0).sum(axis=0) > 0)
-    if not trainable.any():
-        raise ValueError("no category has both a positive and a negative label")
-    skipped = [slug for slug, ok in zip(categories, trainable, strict=True) if not ok]
-    if skipped:
-        logger.info("head: no positive or no negative labels for %s; left to the prior", ", ".join(skipped))
-    slugs = [slug for slug, ok in zip(categories, trainable, strict=True) if ok]
-    y = y[:, trainable].astype(np.int8)
-    labelled = (y != UNKNOWN).any(axis=1)  # rows with nothing known add nothing to any loss
-    x, y = x[labelled], y[labelled]
 
-    net, mean, scale = _fit_standardized(x, y, config, progress)  # the head returned: trained on every row
-    folds = _calibration_folds(y, config.calibration_folds, config.seed)
-    if folds is None:
-        calibration = np.tile([1.0, 0.0], (len(slugs), 1))
-    else:  # the fold heads only score the rows they did not see, for Platt
-        out_of_fold = np.zeros(y.shape, dtype=np.float64)
-        for fold in range(config.calibration_folds):
-            rows = folds == fold
-            fold_net, fold_mean, fold_scale = _fit_standardized(x[~rows], y[~rows], config, None)
-            with torch.inference_mode():
-                out_of_fold[rows] = fold_net(torch.from_numpy((x[rows] - fold_mean) / fold_scale)).numpy()
-        calibration = np.array([fit_platt(out_of_fold[:, j], y[:, j]) for j in range(len(slugs))])
-    summary = {
-        "rows": int(len(x)),
-        "calibration_folds": config.calibration_folds if folds is not None else 0,
-        "positives": {slug: int((y[:, j] == 1).sum()) for j, slug in enumerate(slugs)},
-        "negatives": {slug: int((y[:, j] == 0).sum()) for j, slug in enumerate(slugs)},
-        "skipped": skipped,
-    }
-    head = Head(
-        categories=slugs,
-        dim=x.shape[1],
-        config=config,
-        state_dict=net.state_dict(),
-        mean=mean,
-        scale=scale,
-        calibration=calibration,
-        features=feature_spec,
-        summary=summary,
-    )
-    if folds is not None:
-        head.out_of_fold_proba = np.full((len(labelled), len(slugs)), np.nan)
-        head.out_of_fold_proba[labelled] = _sigmoid(out_of_fold * calibration[:, 0] + calibration[:, 1])
-        head.out_of_fold_folds = np.full(len(labelled), -1, dtype=np.int64)
-        head.out_of_fold_folds[labelled] = folds
-    return head
+def _read_npz(path: Path) -> dict[str, Any]:
+    """The plain values and arrays of a ``moderation.head/2`` file; never unpickles anything."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        meta = json.loads(str(arrays.pop(_META)[()]))
+    except Exception as exc:  # noqa: BLE001 - numpy, zipfile and json raise several types for a file not ours
+        raise ValueError(f"{path} is not a {FORMAT} file: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ValueError(f"{path} is not a {FORMAT} file (format: {found!r})")
+    try:
+        return {
+            **meta,
+            "mean": arrays["mean"],
+            "scale": arrays["scale"],
+            "calibration": arrays["calibration"],
+            "state_dict": {name[4:]: value for name, value in arrays.items() if name.startswith("net.")},
+            "extras": {key: arrays[f"extras.{key}"] for key in meta.get("extras", [])},
+        }
+    except KeyError as exc:
+        raise ValueError(f"{path} is inconsistent: the array {exc} is missing") from exc
+
+
+def _checked_layers(
+    state_dict: Mapping[str, Any], dim: int, n_categories: int, config: HeadConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (weight, bias) float32 pairs of the head's linear layers, refused unless their shapes fit."""
+    widths = [dim, config.hidden, n_categories] if config.hidden > 0 else [dim, n_categories]
+    names = ["0", "2"][: len(widths) - 1]
+    expected = {f"{name}.weight" for name in names} | {f"{name}.bias" for name in names}
+    if set(state_dict) != expected:
+        raise ValueError(f"layers {sorted(state_dict)}, expected {sorted(expected)}")
+    layers = []
+    for name, (inputs, outputs) in zip(names, zip(widths, widths[1:], strict=False), strict=True):
+        weight = np.ascontiguousarray(state_dict[f"{name}.weight"], dtype=np.float32)
+        bias = np.ascontiguousarray(state_dict[f"{name}.bias"], dtype=np.float32)
+        if weight.shape != (outputs, inputs) or bias.shape != (outputs,):
+            raise ValueError(
+                f"layer {name} has weight {weight.shape} and bias {bias.shape}, expected ({outputs}, {inputs}) "
+                f"and ({outputs},)"
+            )
+        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+            raise ValueError(f"layer {name} holds NaN or infinite weights")
+        layers.append((weight, bias))
+    return layers
 
 
 def evaluate(
@@ -262,6 +243,8 @@ def evaluate(
     (positives, negatives). A metric that is undefined (an AUC without both classes, a precision
     without predicted positives) is None rather than an arbitrary number.
     """
+    from sklearn.metrics import average_precision_score, roc_auc_score  # training only: scoring never needs it
+
     p = np.asarray(probs, dtype=np.float64)
     y = np.asarray(labels)
     if p.shape != y.shape or p.ndim != 2 or p.shape[1] != len(categories):
@@ -303,126 +286,6 @@ def expected_calibration_error(probs: np.ndarray, truth: np.ndarray, bins: int =
     return float(total / max(len(p), 1))
 
 
-# ------------------------------------------------------------------------------------------------
-
-
-def _build_net(dim: int, n_categories: int, config: HeadConfig) -> nn.Module:
-    if config.hidden <= 0:
-        return nn.Sequential(nn.Linear(dim, n_categories))
-    return nn.Sequential(nn.Linear(dim, config.hidden), nn.ReLU(), nn.Linear(config.hidden, n_categories))
-
-
-def _fit(x: np.ndarray, y: np.ndarray, config: HeadConfig, progress: Callable[[int, float], None] | None) -> nn.Module:
-    known = y != UNKNOWN
-    positives = (y == 1).sum(axis=0)
-    negatives = (y == 0).sum(axis=0)
-    pos_weight = np.clip(negatives / np.maximum(positives, 1), 1 / MAX_POS_WEIGHT, MAX_POS_WEIGHT)
-    features = torch.from_numpy(np.ascontiguousarray(x))
-    targets = torch.from_numpy((y == 1).astype(np.float32))
-    mask = torch.from_numpy(known.astype(np.float32))
-    # Each category's loss is the mean over its known labels; unknown entries weigh nothing.
-    entry_weight = mask / mask.sum(dim=0).clamp(min=1) / y.shape[1]
-    weight = torch.from_numpy(pos_weight.astype(np.float32))
-
-    with torch.random.fork_rng(devices=[]):  # seeded initialisation, caller's RNG state untouched
-        torch.manual_seed(config.seed)
-        net = _build_net(x.shape[1], y.shape[1], config)
-    matrices = [p for name, p in net.named_parameters() if name.endswith("weight")]
-    optimizer = torch.optim.LBFGS(
-        net.parameters(),
-        lr=config.lr,
-        max_iter=config.epochs,
-        max_eval=config.epochs * 5 // 4,
-        history_size=20,
-        tolerance_change=1e-9,
-        line_search_fn="strong_wolfe",
-    )
-    passes = 0
-
-    def closure() -> torch.Tensor:
-        nonlocal passes
-        optimizer.zero_grad()
-        losses = F.binary_cross_entropy_with_logits(net(features), targets, pos_weight=weight, reduction="none")
-        loss = (losses * entry_weight).sum()
-        loss = loss + 0.5 * config.weight_decay * sum((m * m).sum() for m in matrices)
-        loss.backward()
-        passes += 1
-        if progress is not None:
-            progress(passes, loss.detach().item())
-        return loss
-
-    net.train()
-    optimizer.step(closure)  # one call: L-BFGS keeps its curvature history only within a call
-    net.eval()
-    return net
-
-
-def _fit_standardized(
-    x: np.ndarray, y: np.ndarray, config: HeadConfig, progress: Callable[[int, float], None] | None
-) -> tuple[nn.Module, np.ndarray, np.ndarray]:
-    """A net trained on ``x`` standardised by its own mean and scale, which are returned with it."""
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale = np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
-    return _fit((x - mean) / scale, y, config, progress), mean, scale
-
-
-def _calibration_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray | None:
-    """Each row's fold (0..folds-1), stratified by the row's rarest positive category; None for fewer than 2 folds.
-
-    Within a stratum the rows are shuffled and dealt out in turn, so every fold gets its share of each
-    category's positives (a category with fewer positives than folds leaves some folds without one:
-    Platt's prior keeps those scores' calibration near the head's own).
-    """
-    if folds < 2 or len(y) < folds:
-        return None
-    rng = np.random.default_rng(seed)
-    rarity = np.argsort(np.argsort((y == 1).sum(axis=0)))  # 0 = the category with fewest positives
-    stratum = np.full(len(y), len(rarity), dtype=np.int64)  # rows without a positive share one stratum
-    for j in np.argsort(-rarity):  # rarest last, so it wins
-        stratum[y[:, j] == 1] = rarity[j]
-    fold = np.empty(len(y), dtype=np.int64)
-    dealt = 0
-    for value in np.unique(stratum):
-        rows = rng.permutation(np.flatnonzero(stratum == value))
-        fold[rows] = (dealt + np.arange(len(rows))) % folds  # carry on where the last stratum stopped
-        dealt += len(rows)
-    return fold
-
-
-def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Slope and bias of sigmoid(slope * logit + bias) fitted to the known labels (1/0/-1) of one category.
-
-    A maximum a posteriori fit: the log-likelihood of the labels plus a unit Gaussian prior on the
-    log-slope and on the bias, centred on the head's own probabilities (slope 1, bias 0). Large
-    calibration sets are ruled by the data; small or separable ones stay near the head's output
-    instead of driving the slope to infinity. (Platt's smoothed targets, the classic fix, pull the
-    minority class's probabilities down and cost recall at 0.5.) Without both classes among the
-    labels the prior alone decides: slope 1, bias 0.
-    """
-    known = labels != UNKNOWN
-    z, truth = logits[known].astype(np.float64), (labels[known] == 1).astype(np.float64)
-    if truth.min(initial=1.0) == truth.max(initial=0.0):
-        return 1.0, 0.0
-    scores, targets = torch.from_numpy(z), torch.from_numpy(truth)
-    log_slope = torch.zeros((), dtype=torch.float64, requires_grad=True)  # slope = exp(.) > 0: monotone
-    bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_slope, bias], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(scores * log_slope.exp() + bias, targets, reduction="sum")
-        loss = loss + 0.5 * (log_slope**2 + bias**2)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    slope, offset = float(log_slope.detach().exp()), float(bias.detach())
-    if not (math.isfinite(slope) and math.isfinite(offset)):
-        return 1.0, 0.0
-    return slope, offset
-
-
 def _as_features(features: np.ndarray, dim: int) -> np.ndarray:
     x = np.ascontiguousarray(features, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != dim:
@@ -430,5 +293,5 @@ def _as_features(features: np.ndarray, dim: int) -> np.ndarray:
     return x
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow warnings for large |z|

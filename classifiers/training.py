@@ -95,7 +95,7 @@ def train_text_version(
         metrics[slug].update(bootstrap_intervals(oof[:, j], scored[:, j], seed=seed))
     rows = int(len(texts))
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "head.pt"
+        path = Path(folder) / "head.npz"
         head.save(path)
         version = register_model_version(
             name=name,
@@ -171,7 +171,8 @@ def train_image_version(
     """Train a policy head on the embeddings of ``backbone``'s image network, evaluate, register."""
     from django.core.files.storage import default_storage
 
-    from classifiers.heads import evaluate, train_head
+    from classifiers.head_training import train_head
+    from classifiers.heads import evaluate
     from classifiers.inference import CategoryInfo
     from classifiers.inference.image import ImageModel
 
@@ -187,7 +188,7 @@ def train_image_version(
     columns = [categories.index(slug) for slug in head.categories]
     metrics = evaluate(head.predict_proba(vectors[test]), labels[test][:, columns], categories=head.categories)
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "head.pt"
+        path = Path(folder) / "head.npz"
         head.save(path)
         version = register_model_version(
             name=name,

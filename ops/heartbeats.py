@@ -117,6 +117,7 @@ class HeartbeatThread(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="ops-heartbeat", daemon=True)
         self.stopped = threading.Event()
+        self._wake = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.is_set():
@@ -127,7 +128,17 @@ class HeartbeatThread(threading.Thread):
                 # The database is away (a restart): try again next period, on a fresh connection.
                 logger.warning("heartbeat not written: %s", type(exc).__name__)
                 connection.close()
-            self.stopped.wait(settings.OPS_HEARTBEAT_SECONDS)
+            self._wake.wait(settings.OPS_HEARTBEAT_SECONDS)
+            self._wake.clear()
+        connection.close()  # this thread's own connection
+
+    def beat_now(self) -> None:
+        """Write the heartbeat at once instead of at the end of the period (the state it reports changed)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self._wake.set()
 
 
 def start_heartbeat(*, queues: list[str]) -> None:
@@ -140,5 +151,9 @@ def start_heartbeat(*, queues: list[str]) -> None:
 
 
 def mark_models_ready() -> None:
-    """Called once the worker process has loaded its models: readiness and metrics say so from the next beat."""
-    process_state().models_ready = True
+    """Called once the worker process has loaded its models: the heartbeat says so at once, not at the end of its
+    period (``OPS_HEARTBEAT_SECONDS``, 10 s), so readiness and metrics follow the load within a moment."""
+    state = process_state()
+    state.models_ready = True
+    if state.heartbeat is not None and state.heartbeat.is_alive():
+        state.heartbeat.beat_now()

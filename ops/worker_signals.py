@@ -4,6 +4,7 @@ Connected once in ``OpsConfig.ready`` (every web and worker process loads the ap
 """
 
 import logging
+import sys
 import time
 from typing import Any
 
@@ -60,7 +61,16 @@ def _prepare_task_process(**kwargs: Any) -> None:
     finally:
         close_old_connections()  # the child's tasks open their own connection
     mark_models_ready()
-    logger.info("loaded %d model versions in %.1f s; ready to score", loaded, time.monotonic() - started)
+    # Which heavy libraries the process holds: one whose models run on ONNX Runtime and numpy should hold neither
+    # torch nor timm (seconds of every restart; bench/worker_restart.py reads this line). The text model's n-grams
+    # and profanity prior need scikit-learn.
+    heavy = [name for name in ("torch", "timm", "sklearn", "transformers") if name in sys.modules]
+    logger.info(
+        "loaded %d model versions in %.1f s (imported: %s); ready to score",
+        loaded,
+        time.monotonic() - started,
+        ", ".join(heavy) or "nothing heavy",
+    )
 
 
 _receivers: list = []

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from classifiers import cold_start, lexical, priors, seed_examples
-from classifiers.heads import Head, HeadConfig, fit_platt, train_head
+from classifiers.heads import Head, HeadConfig
 from classifiers.inference import CategoryInfo, CategoryScore, onnx_cache_dir
 from classifiers.inference.threads import inference_threads
 
@@ -202,6 +202,8 @@ def train_text_head(
     progress: Callable[[int, float], None] | None = None,
 ) -> Head:
     """Train a head on text embeddings and labels (n, C of 1/0/-1); the head records its feature spec."""
+    from classifiers.head_training import train_head  # torch: training only, so scoring never imports it
+
     matrix = build_features(embeddings, texts, features, profanity=profanity)
     head = train_head(
         matrix, labels, categories=categories, config=config, feature_spec=features.to_spec(), progress=progress
@@ -253,6 +255,8 @@ def choose_blend(
     both what routing needs (calibrated probabilities) and what the queue needs (ranking); ties go to the
     first weight. Nothing of the held-out data is seen: these are the training labels' own folds.
     """
+    from classifiers.head_training import fit_platt  # torch: training only, so scoring never imports it
+
     known = (labels != lexical.UNKNOWN) & np.isfinite(head_probs) & np.isfinite(lexical_logits)
     truth = (labels[known] == 1).astype(np.float64)
     best: tuple[float, float, tuple[float, float]] | None = None

@@ -5,17 +5,30 @@ never runs more threads than its share whichever runtime embeds.
 """
 
 import os
+import sys
 
 _threads: int | None = None
 
 
 def set_inference_threads(threads: int) -> None:
-    """Torch's thread count now, and that of every ONNX Runtime session created from now on."""
+    """The thread count of every ONNX Runtime session created from now on, and torch's (``sync_torch_threads``)."""
     global _threads
     _threads = max(1, int(threads))
-    import torch  # imported on use: a process that never sets threads need not pay for torch here
+    sync_torch_threads()
 
-    torch.set_num_threads(_threads)
+
+def sync_torch_threads(*, import_torch: bool = False) -> None:
+    """Give torch the figure set here if torch is imported (or ``import_torch``, for training, which runs on it).
+
+    A scoring worker that runs ONNX Runtime and numpy only never imports torch (about 2.4 CPU-seconds of its
+    start) just to set its threads; the runtime calls this again after loading each model, which may have
+    imported torch (a timm backbone, the torch text encoder, a head saved by torch).
+    """
+    torch = sys.modules.get("torch")
+    if torch is None and import_torch:
+        import torch
+    if torch is not None and _threads is not None:
+        torch.set_num_threads(_threads)
 
 
 def inference_threads() -> int:

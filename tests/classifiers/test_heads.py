@@ -1,10 +1,19 @@
 """The multi-label head on tiny synthetic features: no database, no encoder."""
 
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from classifiers.heads import FORMAT, Head, HeadConfig, evaluate, train_head
+from classifiers.head_training import train_head
+from classifiers.heads import FORMAT, LEGACY_FORMAT, Head, HeadConfig, evaluate
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CATEGORIES = ["spam", "harassment"]
 FAST = HeadConfig(epochs=100, seed=3)
@@ -104,17 +113,122 @@ def test_save_and_load_give_identical_probabilities(toy_head, tmp_path):
 
 
 def test_it_refuses_files_of_another_format_or_dimension(toy_head, tmp_path):
-    toy_head.save(tmp_path / "head.pt")
+    toy_head.save(tmp_path / "head.npz")
     with pytest.raises(ValueError, match="expects 8-dimensional features"):
-        Head.load(tmp_path / "head.pt", expected_dim=384)
+        Head.load(tmp_path / "head.npz", expected_dim=384)
     torch.save({"format": "moderation.head/0", "dim": 8}, tmp_path / "old.pt")
-    with pytest.raises(ValueError, match=FORMAT):
+    with pytest.raises(ValueError, match=f"old.pt is not a {FORMAT} or {LEGACY_FORMAT} file"):
         Head.load(tmp_path / "old.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a torch file at all")
-    with pytest.raises(ValueError, match=FORMAT):
+    with pytest.raises(ValueError, match=f"junk.pt is not a {FORMAT} file"):
         Head.load(tmp_path / "junk.pt")
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+    with pytest.raises(ValueError, match=f"other.npz is not a {FORMAT} file"):
+        Head.load(tmp_path / "other.npz")
+    with pytest.raises(FileNotFoundError):
+        Head.load(tmp_path / "missing.npz")
     with pytest.raises(ValueError, match=r"shape \(n, 8\)"):
         toy_head.predict_proba(np.zeros((2, 9), dtype=np.float32))
+
+
+def _rewritten(head_file: Path, destination: Path, **changes: np.ndarray | None) -> Path:
+    """A copy of a saved head's .npz with arrays replaced (or left out, for None)."""
+    with np.load(head_file, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    for name, value in changes.items():
+        if value is None:
+            arrays.pop(name)
+        else:
+            arrays[name] = value
+    with destination.open("wb") as handle:
+        np.savez(handle, **arrays)
+    return destination
+
+
+def test_bad_weights_are_refused_with_an_error_naming_the_file(toy_head, tmp_path):
+    saved = tmp_path / "head.npz"
+    toy_head.save(saved)
+    weight = toy_head.state_dict["0.weight"]
+    nan = weight.copy()
+    nan[0, 0] = np.nan
+    cases = {
+        "nan.npz": ({"net.0.weight": nan}, "layer 0 holds NaN or infinite weights"),
+        "narrow.npz": ({"net.0.weight": weight[:, :4]}, r"layer 0 has weight \(2, 4\)"),
+        "extra.npz": ({"net.2.weight": weight}, r"layers \['0.bias', '0.weight', '2.weight'\]"),
+        "no-mean.npz": ({"mean": None}, "the array 'mean' is missing"),
+        "pickled.npz": ({"mean": np.array([{"a": 1}], dtype=object)}, "is not a"),
+    }
+    for name, (changes, reason) in cases.items():
+        with pytest.raises(ValueError, match=rf"{name}.*{reason}"):
+            Head.load(_rewritten(saved, tmp_path / name, **changes))
+
+
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_the_numpy_head_gives_the_torch_networks_logits(hidden):
+    from classifiers.head_training import _build_net
+
+    x, y = toy_problem(300, seed=0)
+    head = train_head(x, y, categories=CATEGORIES, config=HeadConfig(hidden=hidden, epochs=40, seed=1))
+    net = _build_net(8, 2, head.config)
+    net.load_state_dict({key: torch.from_numpy(value) for key, value in head.state_dict.items()})
+    probe = toy_problem(200, seed=4)[0]
+    with torch.inference_mode():
+        expected = net(torch.from_numpy((probe - head._mean) / head._scale)).numpy()
+    np.testing.assert_allclose(head.logits(probe), expected, rtol=1e-5, atol=1e-5)
+
+
+def _save_as_torch_did(head: Head, path: Path) -> None:
+    """What ``Head.save`` wrote before heads were .npz files (format moderation.head/1)."""
+    torch.save(
+        {
+            "format": LEGACY_FORMAT,
+            "categories": list(head.categories),
+            "dim": head.dim,
+            "config": asdict(head.config),
+            "state_dict": {key: torch.from_numpy(value) for key, value in head.state_dict.items()},
+            "mean": torch.from_numpy(head._mean.copy()),
+            "scale": torch.from_numpy(head._scale.copy()),
+            "calibration": torch.from_numpy(head._calibration.copy()),
+            "features": head.features,
+            "summary": head.summary,
+            "extras": {key: torch.from_numpy(value) for key, value in head.extras.items()},
+        },
+        path,
+    )
+
+
+def test_a_head_saved_by_torch_before_still_loads_and_scores_the_same(toy_head, tmp_path):
+    _save_as_torch_did(toy_head, tmp_path / "legacy.pt")
+    loaded = Head.load(tmp_path / "legacy.pt", expected_dim=8)
+    probe = toy_problem(100, seed=5)[0]
+    np.testing.assert_array_equal(toy_head.predict_proba(probe), loaded.predict_proba(probe))
+    assert loaded.categories == toy_head.categories and loaded.features == {"kind": "toy"}
+
+
+LOADING_PROCESS = """
+import json, sys
+import numpy as np
+from classifiers.heads import Head
+head = Head.load(sys.argv[1], expected_dim=8)
+probs = head.predict_proba(np.ones((1, 8), dtype=np.float32))
+print(json.dumps({"torch": "torch" in sys.modules, "sklearn": "sklearn" in sys.modules, "probs": probs.tolist()}))
+"""
+
+
+def test_loading_and_running_a_head_imports_neither_torch_nor_scikit_learn(toy_head, tmp_path):
+    toy_head.save(tmp_path / "head.npz")
+    done = subprocess.run(
+        [sys.executable, "-c", LOADING_PROCESS, str(tmp_path / "head.npz")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["torch"] is False and result["sklearn"] is False
+    expected = toy_head.predict_proba(np.ones((1, 8), dtype=np.float32))
+    np.testing.assert_allclose(result["probs"], expected, rtol=1e-6)
 
 
 def test_evaluate_reports_none_for_aucs_of_a_category_without_positives():
@@ -154,7 +268,7 @@ def test_the_head_returned_is_trained_on_every_row_and_calibrated_out_of_fold():
 
 
 def test_calibration_folds_are_stratified_and_tiny_sets_stay_uncalibrated():
-    from classifiers.heads import _calibration_folds
+    from classifiers.head_training import _calibration_folds
 
     y = np.zeros((103, 2), dtype=np.int8)
     y[:12, 0] = 1  # 12 rare positives: every one of 5 folds gets 2 or 3

@@ -5,6 +5,9 @@ scikit-image coffee cup in ``bench/photos``, which the backbone calls "espresso"
 """
 
 import io
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +18,13 @@ from django.core.management import call_command
 from django.urls import reverse
 from PIL import Image
 
-from classifiers import imagenet_prior, imagenet_table, runtime
+from classifiers import imagenet_prior, imagenet_table, packaged_weights, runtime
 from classifiers.inference.image import clear_cache
 from classifiers.models import ImageNetClassPrior, PolicyCategory, Score
+from classifiers.weights_files import WeightsFileError
 from tests.factories import make_user
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PHOTOS = Path(__file__).resolve().parents[2] / "bench" / "photos"
 ESPRESSO = 967
@@ -60,8 +66,24 @@ def _row_form(policy: PolicyCategory, **fields) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_adding_and_editing_a_row_in_the_admin_changes_the_prior_on_the_next_score(admin_client):
+def test_adding_and_editing_a_row_in_the_admin_changes_the_prior_on_the_next_score(admin_client, caplog):
     call_command("install_pretrained_backbone", activate=True)
+    spec = packaged_weights.EFFICIENTNET_LITE0
+    assert imagenet_prior.classifier_file(spec).exists()  # kept beside the ONNX export, for torch-free workers
+    imagenet_prior._loaded.clear()
+    assert runtime.preload_models() >= 2
+    assert spec.sha256 in imagenet_prior._loaded  # loaded when the worker starts: the first image does not wait
+    kept, good = imagenet_prior.classifier_file(spec), imagenet_prior.classifier_file(spec).read_bytes()
+    try:  # a damaged kept file is named in the log; the versions still load (text scores; images fail, naming it)
+        kept.write_bytes(b"damaged")
+        imagenet_prior._loaded.clear()
+        runtime.forget_loaded_models()
+        with caplog.at_level("ERROR"):
+            assert runtime.preload_models() >= 2
+        assert kept.name in caplog.text and "not a kept ImageNet classifier" in caplog.text
+    finally:
+        kept.write_bytes(good)
+        imagenet_prior._loaded.clear()
     spam = PolicyCategory.objects.get(slug="spam")
     image = _coffee()
 
@@ -135,7 +157,7 @@ def test_rows_of_a_category_add_up_to_the_largest_cap_and_name_the_strongest_cla
 
 
 def test_the_classifier_applies_only_to_the_unchanged_packaged_backbone():
-    spec = imagenet_prior.pretrained.EFFICIENTNET_LITE0
+    spec = packaged_weights.EFFICIENTNET_LITE0
     provenance = {**spec.source(), "converted_sha256": "c" * 64}
     assert imagenet_prior.packaged_spec(provenance, "c" * 64) is spec
     assert imagenet_prior.packaged_spec(provenance, "f" * 64) is None  # fine-tuned: another backbone file
@@ -144,3 +166,53 @@ def test_the_classifier_applies_only_to_the_unchanged_packaged_backbone():
     e = np.random.default_rng(0).normal(size=(3, 1280)).astype(np.float32)
     p = classifier.probabilities(e / np.linalg.norm(e, axis=1, keepdims=True))
     assert p.shape == (3, 1000) and np.allclose(p.sum(axis=1), 1.0)
+
+
+KEPT_CLASSIFIER_PROCESS = """
+import json, os, sys
+from pathlib import Path
+import django
+import numpy as np
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation_site.settings")
+django.setup()
+from classifiers import imagenet_prior, packaged_weights
+classifier = imagenet_prior.load_classifier(packaged_weights.EFFICIENTNET_LITE0, cache_dir=Path(sys.argv[1]))
+e = np.ones((1, 1280), dtype=np.float32) / np.sqrt(1280)
+print(json.dumps({"torch": "torch" in sys.modules, "timm": "timm" in sys.modules,
+                  "top": int(classifier.probabilities(e).argmax())}))
+"""
+
+
+def test_the_classifier_is_kept_as_npz_and_read_back_without_torch(tmp_path, monkeypatch):
+    spec = packaged_weights.EFFICIENTNET_LITE0
+    monkeypatch.setattr(imagenet_prior, "_loaded", {})
+    made = imagenet_prior.load_classifier(spec, cache_dir=tmp_path)  # no kept file: read with torch, then kept
+    kept = imagenet_prior.classifier_file(spec, tmp_path)
+    assert kept.exists() and kept.name == f"imagenet-classifier-{spec.sha256[:16]}.npz"
+    monkeypatch.setattr(imagenet_prior, "_loaded", {})
+    again = imagenet_prior.load_classifier(spec, cache_dir=tmp_path)
+    np.testing.assert_array_equal(made.weight, again.weight)
+    np.testing.assert_array_equal(made.bias, again.bias)
+    assert made.weight.shape == (1000, 1280) and made.weight.dtype == np.float32
+
+    done = subprocess.run([sys.executable, "-c", KEPT_CLASSIFIER_PROCESS, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    e = np.ones((1, 1280), dtype=np.float32) / np.sqrt(1280)
+    assert result == {"torch": False, "timm": False, "top": int(made.probabilities(e).argmax())}
+
+
+def test_a_damaged_kept_classifier_is_refused_naming_the_file(tmp_path, monkeypatch):
+    spec = packaged_weights.EFFICIENTNET_LITE0
+    kept = imagenet_prior.classifier_file(spec, tmp_path)
+    cases = {
+        "not a kept ImageNet classifier": lambda: kept.write_bytes(b"garbage"),
+        r"weight \(10, 1280\)": lambda: np.savez(kept, weight=np.zeros((10, 1280)), bias=np.zeros(1000)),
+        "NaN or infinite": lambda: np.savez(kept, weight=np.full((1000, 1280), np.nan), bias=np.zeros(1000)),
+    }
+    for reason, damage in cases.items():
+        monkeypatch.setattr(imagenet_prior, "_loaded", {})
+        damage()
+        with pytest.raises(WeightsFileError, match=rf"{kept.name}.*{reason}"):
+            imagenet_prior.load_classifier(spec, cache_dir=tmp_path)

@@ -18,11 +18,13 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from classifiers import runtime
-from classifiers.heads import HeadConfig, train_head
+from classifiers.head_training import train_head
+from classifiers.heads import HeadConfig
 from classifiers.image_training import save_backbone
 from classifiers.inference import CategoryInfo, onnx_image
 from classifiers.inference.image import ImageModel, clear_cache, create_network
 from classifiers.inference.onnx_image import OnnxImageModel, export_backbone, exported_files
+from classifiers.inference.text import TextModel, train_text_head
 from classifiers.models import Embedding
 from classifiers.services import register_model_version, set_model_version_status
 
@@ -143,37 +145,56 @@ SCORING_PROCESS = """
 import json, sys
 from pathlib import Path
 from PIL import Image
+from classifiers.heads import Head
 from classifiers.inference import CategoryInfo
 from classifiers.inference.onnx_image import OnnxImageModel
 from classifiers.inference.text import TextModel
 
 categories = [CategoryInfo(slug="spam", description="Unsolicited advertising")]
-image_model = OnnxImageModel.load(Path(sys.argv[1]), sys.argv[2], categories, cache_dir=Path(sys.argv[3]))
-text_model = TextModel.load(None, categories)
+image_head = Head.load(sys.argv[4])
+image_model = OnnxImageModel.load(
+    Path(sys.argv[1]), sys.argv[2], categories, head=image_head, cache_dir=Path(sys.argv[3])
+)
+text_model = TextModel.load(sys.argv[5], categories)
 images = [Image.new("RGB", (40, 30), "teal")]
-image_model.predict(image_model.embed(images), images)
-text_model.predict(text_model.embed(["cheap pills"]), ["cheap pills"])
-heavy = ("timm", "torchvision", "sentence_transformers", "transformers")
-print(json.dumps({"imported": [name for name in heavy if name in sys.modules], "text": text_model.backbone}))
+image_scores = image_model.predict(image_model.embed(images), images)
+text_scores = text_model.predict(text_model.embed(["cheap pills"]), ["cheap pills"])
+heavy = ("torch", "timm", "torchvision", "sentence_transformers", "transformers")
+print(json.dumps({"imported": [name for name in heavy if name in sys.modules], "text": text_model.backbone,
+                  "from_head": [image_scores[0]["spam"].from_prior, text_scores[0]["spam"].from_prior]}))
 """
 
 
-def test_a_scoring_process_with_exports_ready_imports_neither_timm_nor_sentence_transformers(checkpoint, tmp_path):
+def test_a_scoring_process_with_exports_ready_and_trained_heads_imports_neither_torch_nor_timm(checkpoint, tmp_path):
     cache = tmp_path / "onnx"
     export_backbone(checkpoint, ARCH, cache)
+    torch_model = ImageModel.load(checkpoint, ARCH, CATEGORIES)
+    images = _images(24, seed=1)
+    vectors = torch_model.embed(images)
+    labels = (vectors[:, :1] > np.median(vectors[:, :1])).astype(np.int8)
+    image_head = train_head(vectors, labels, categories=["spam"], config=HeadConfig(epochs=20),
+                            feature_spec={"backbone": torch_model.backbone})  # fmt: skip
+    image_head.save(tmp_path / "image-head.npz")
+    texts = ["cheap pills, buy now", "win a prize, click here", "lunch at noon?", "the minutes of the meeting"] * 3
+    text_labels = np.array([[1], [1], [0], [0]] * 3, dtype=np.int8)
+    text_model = TextModel.load(None, [CategoryInfo(slug="spam", description="Unsolicited advertising")])
+    train_text_head(text_model.embed(texts), texts, text_labels, categories=["spam"],
+                    config=HeadConfig(epochs=20, calibration_folds=0)).save(tmp_path / "text-head.npz")  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("TEXT_ENCODER", None)  # the default encoder, whose export `make test` prepares in var/cache/onnx
     done = subprocess.run(
-        [sys.executable, "-c", SCORING_PROCESS, str(checkpoint), ARCH, str(cache)],
+        [sys.executable, "-c", SCORING_PROCESS, str(checkpoint), ARCH, str(cache), str(tmp_path / "image-head.npz"),
+         str(tmp_path / "text-head.npz")],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=900,
-    )
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"imported": [], "text": "sentence:all-MiniLM-L6-v2@onnx-int8"}
+    # Both scores come from the trained heads (not the priors), and no torch was needed to load or run them.
+    assert result == {"imported": [], "text": "sentence:all-MiniLM-L6-v2@onnx-int8", "from_head": [False, False]}
     assert exported_files(cache, ARCH, onnx_image.file_sha256(checkpoint), None).exist()
 
 

@@ -5,7 +5,8 @@ import importlib
 import numpy as np
 import pytest
 
-from classifiers.heads import HeadConfig, train_head
+from classifiers.head_training import train_head
+from classifiers.heads import HeadConfig
 from classifiers.inference import CategoryInfo
 from classifiers.inference.text import TextFeatures, TextModel, train_text_head
 
