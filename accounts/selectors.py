@@ -58,6 +58,18 @@ def account_queue_ids() -> set[int]:
     )
 
 
+def _open_cases_of_account() -> Coalesce:
+    """The open cases of the row's ``account_id``, as a subquery (an index lookup per row)."""
+    open_cases = (
+        AccountCase.objects.filter(account_id=OuterRef("account_id"), status=AccountCase.Status.OPEN)
+        .order_by()
+        .values("account_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(open_cases), 0)
+
+
 def cases_for_viewer(user) -> QuerySet[AccountCase]:  # noqa: ANN001 - a user
     """Account cases with, in the same query, all the case view reads of the case and its account.
 
@@ -67,18 +79,11 @@ def cases_for_viewer(user) -> QuerySet[AccountCase]:  # noqa: ANN001 - a user
     trip instead of four (case, membership, signals, open cases): under load each round trip costs more than
     the query it runs.
     """
-    open_cases = (
-        AccountCase.objects.filter(account_id=OuterRef("account_id"), status=AccountCase.Status.OPEN)
-        .order_by()
-        .values("account_id")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     return AccountCase.objects.select_related(
         "account__author", "account__signals", "queue", "rule", "entry", "model_version", "shadow_version"
     ).annotate(
         viewer_is_member=Exists(queues_for(user).filter(pk=OuterRef("queue_id"))),
-        account_open_cases=Coalesce(Subquery(open_cases), 0),
+        account_open_cases=_open_cases_of_account(),
     )
 
 
@@ -148,13 +153,13 @@ def _event_detail(event: AccountEvent) -> str:
 def linked_accounts(account: Account, *, limit: int = LINKED_LIMIT) -> list[LinkedAccount]:
     """Accounts sharing a device id, payment fingerprint or IP with ``account``, most shared first.
 
-    The database ranks them (a count per account over the identifiers equal to one of this account's, on the
-    index ``account_identifier_unique``), so an IP shared by a thousand accounts behind a carrier NAT costs
-    one grouped scan of a thousand index entries, not a thousand model rows. The ranking is a subquery of the
-    one query that fetches what the ``limit`` first accounts share: the number of rows each shares IS its
-    count, so the order is rebuilt from those rows. A second query loads those accounts with their open
-    cases. Two queries whatever the ring's size (each round trip counts in the case view). Ties go to the
-    older account (lower id).
+    One query whatever the ring's size (each round trip counts in the case view). The database ranks the
+    accounts (a count per account over the identifiers equal to one of this account's, on the index
+    ``account_identifier_unique``), so an IP shared by a thousand accounts behind a carrier NAT costs one
+    grouped scan of a thousand index entries, not a thousand model rows. That ranking is a subquery of the
+    query that returns what the ``limit`` first accounts share, each row joined to its account, author and
+    open-case count; the number of rows an account shares IS its count, so the order is rebuilt from the
+    rows. Ties go to the older account (lower id).
     """
     own = AccountIdentifier.objects.filter(account=account, kind=OuterRef("kind"), value=OuterRef("value"))
     matching = AccountIdentifier.objects.filter(Exists(own), kind__in=LINK_KINDS).exclude(account_id=account.pk)
@@ -164,20 +169,18 @@ def linked_accounts(account: Account, *, limit: int = LINKED_LIMIT) -> list[Link
         .order_by("-n", "account_id")
         .values_list("account_id", flat=True)[:limit]
     )
-    labels = dict(AccountIdentifier.Kind.choices)
-    shared: dict[int, list[tuple[str, str]]] = {}
-    rows = matching.filter(account_id__in=ranked_ids).order_by("kind", "value")
-    for account_id, kind, value in rows.values_list("account_id", "kind", "value"):
-        shared.setdefault(account_id, []).append((labels[kind], value))
-    if not shared:
-        return []
-    order = sorted(shared, key=lambda pk: (-len(shared[pk]), pk))
-    accounts = (
-        Account.objects.select_related("author")
-        .annotate(open_case_count=Count("cases", filter=Q(cases__status=AccountCase.Status.OPEN)))
-        .in_bulk(order)
+    rows = (
+        matching.filter(account_id__in=ranked_ids)
+        .select_related("account__author")
+        .annotate(account_open_cases=_open_cases_of_account())
+        .order_by("kind", "value")
     )
-    return [LinkedAccount(accounts[pk], shared=shared[pk], open_cases=accounts[pk].open_case_count) for pk in order]
+    labels = dict(AccountIdentifier.Kind.choices)
+    found: dict[int, LinkedAccount] = {}
+    for row in rows:
+        link = found.setdefault(row.account_id, LinkedAccount(row.account, open_cases=row.account_open_cases))
+        link.shared.append((labels[row.kind], row.value))
+    return sorted(found.values(), key=lambda link: (-len(link.shared), link.account.pk))
 
 
 SEARCH_LIMIT = 50

@@ -69,9 +69,9 @@ def test_a_moderator_outside_the_queue_sees_nothing_of_the_case(ring_case):
 
 
 # Session, user, the case with its account, signals, membership and open cases, firings, events, actions,
-# content, the linked accounts (two) and the menu's permissions (one). It was 16 round trips; each costs
-# 2-19 ms on a loaded machine whatever the query (bench/RESULTS-casefast.md).
-CASE_VIEW_QUERIES = 10
+# content, the linked accounts and the menu's permissions. It was 16 round trips; each costs 2-19 ms on a
+# loaded machine whatever the query (bench/RESULTS-casefast.md).
+CASE_VIEW_QUERIES = 9
 
 
 def test_the_case_view_shows_everything_in_a_bounded_number_of_round_trips(
@@ -257,7 +257,7 @@ def test_the_case_keeps_its_lease_through_the_content_views_heartbeat(reviewer, 
     assert QueueEntry.objects.get(pk=ring_case.entry_id).lease_until >= before
 
 
-def test_linked_accounts_are_ranked_by_what_they_share_before_the_limit_cuts():
+def test_linked_accounts_are_ranked_by_what_they_share_before_the_limit_cuts(django_assert_num_queries):
     """An account sharing a device and a card outranks many that share only an IP, whatever the ids."""
     from accounts.selectors import linked_accounts
 
@@ -271,11 +271,16 @@ def test_linked_accounts_are_ranked_by_what_they_share_before_the_limit_cuts():
     )  # fmt: skip
     update_account_signals(account_ids=result.account_ids)
     me = Account.objects.get(author__external_id="me")
+    twin = Account.objects.get(author__external_id="twin")
+    for case_type in ("fraud", "fake_account"):
+        open_case(account_id=twin.pk, case_type=case_type, severity=1, rule_id=None, queue_id=None, now=timezone.now())
 
-    linked = linked_accounts(me, limit=3)
+    with django_assert_num_queries(1):  # the ranking, what each shares, its account and open cases
+        linked = linked_accounts(me, limit=3)
 
     assert [link.account.author.external_id for link in linked_accounts(me, limit=1)] == ["twin"]
 
     assert [link.account.author.external_id for link in linked] == ["twin", "nat-0", "nat-1"]
     assert sorted(kind for kind, _ in linked[0].shared) == ["Device id", "Payment fingerprint"]
     assert linked[1].shared == [("IP address", "198.51.100.7")]
+    assert [link.open_cases for link in linked] == [2, 0, 0]
