@@ -5,6 +5,7 @@ from datetime import datetime
 from itertools import chain
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -58,10 +59,10 @@ def account_queue_ids() -> set[int]:
     )
 
 
-def _open_cases_of_account() -> Coalesce:
-    """The open cases of the row's ``account_id``, as a subquery (an index lookup per row)."""
+def _open_cases_of(account: OuterRef) -> Coalesce:
+    """The open cases of the outer row's ``account``, as a subquery (an index lookup per row)."""
     open_cases = (
-        AccountCase.objects.filter(account_id=OuterRef("account_id"), status=AccountCase.Status.OPEN)
+        AccountCase.objects.filter(account_id=account, status=AccountCase.Status.OPEN)
         .order_by()
         .values("account_id")
         .annotate(n=Count("pk"))
@@ -73,17 +74,16 @@ def _open_cases_of_account() -> Coalesce:
 def cases_for_viewer(user) -> QuerySet[AccountCase]:  # noqa: ANN001 - a user
     """Account cases with, in the same query, all the case view reads of the case and its account.
 
-    Each case comes with its account, author, signals, queue, rule, entry and model versions joined, and two
-    annotations: ``viewer_is_member`` (``user`` belongs to the case's queue; the caller decides what a case in
-    no queue needs) and ``account_open_cases`` (the account's open cases, for ``account_summary``). One round
-    trip instead of four (case, membership, signals, open cases): under load each round trip costs more than
-    the query it runs.
+    Each case comes with its account, author, signals, queue, rule and entry joined, and two annotations:
+    ``viewer_is_member`` (``user`` belongs to the case's queue; the caller decides what a case in no queue
+    needs) and ``account_open_cases`` (the account's open cases, for ``account_summary``). One round trip
+    instead of four (case, membership, signals, open cases): under load each round trip costs more than the
+    query it runs. Not the model versions: two more joins took PostgreSQL's planner from ~2 ms to ~16 ms
+    (bench/RESULTS-casefast.md), and a case shows them only when a risk model scored it.
     """
-    return AccountCase.objects.select_related(
-        "account__author", "account__signals", "queue", "rule", "entry", "model_version", "shadow_version"
-    ).annotate(
+    return AccountCase.objects.select_related("account__author", "account__signals", "queue", "rule", "entry").annotate(
         viewer_is_member=Exists(queues_for(user).filter(pk=OuterRef("queue_id"))),
-        account_open_cases=_open_cases_of_account(),
+        account_open_cases=_open_cases_of(OuterRef("account_id")),
     )
 
 
@@ -150,37 +150,54 @@ def _event_detail(event: AccountEvent) -> str:
     return " · ".join(part for part in parts if part)
 
 
+# What the accounts sharing an identifier with account %(account)s share, the ``%(limit)s`` that share most first
+# (ties: the lower id). ``matching`` is read once for the ranking and the rows: a carrier NAT's IP is a grouped
+# scan of a thousand entries of the index ``account_identifier_unique``. Raw SQL (standard: PostgreSQL and
+# SQLite), because compiling the same statement through the ORM (two EXISTS in a ranked IN subquery) cost
+# more Python time than the database took to run it (bench/RESULTS-casefast.md).
+_LINKED_SQL = """
+WITH own AS (
+    SELECT kind, value FROM {identifier} WHERE account_id = %(account)s AND kind IN ({kinds})
+), matching AS (
+    SELECT other.account_id, other.kind, other.value
+    FROM {identifier} other JOIN own ON other.kind = own.kind AND other.value = own.value
+    WHERE other.account_id <> %(account)s
+), ranked AS (
+    SELECT account_id, COUNT(*) AS shared FROM matching
+    GROUP BY account_id ORDER BY shared DESC, account_id LIMIT %(limit)s
+)
+SELECT matching.account_id, matching.kind, matching.value
+FROM matching JOIN ranked ON ranked.account_id = matching.account_id
+ORDER BY ranked.shared DESC, matching.account_id, matching.kind, matching.value
+"""
+
+
 def linked_accounts(account: Account, *, limit: int = LINKED_LIMIT) -> list[LinkedAccount]:
     """Accounts sharing a device id, payment fingerprint or IP with ``account``, most shared first.
 
-    One query whatever the ring's size (each round trip counts in the case view). The database ranks the
-    accounts (a count per account over the identifiers equal to one of this account's, on the index
-    ``account_identifier_unique``), so an IP shared by a thousand accounts behind a carrier NAT costs one
-    grouped scan of a thousand index entries, not a thousand model rows. That ranking is a subquery of the
-    query that returns what the ``limit`` first accounts share, each row joined to its account, author and
-    open-case count; the number of rows an account shares IS its count, so the order is rebuilt from the
-    rows. Ties go to the older account (lower id).
+    Two queries whatever the ring's size (each round trip counts in the case view): what the ``limit``
+    accounts that share most share (``_LINKED_SQL``), then those accounts with their authors and open cases.
     """
-    own = AccountIdentifier.objects.filter(account=account, kind=OuterRef("kind"), value=OuterRef("value"))
-    matching = AccountIdentifier.objects.filter(Exists(own), kind__in=LINK_KINDS).exclude(account_id=account.pk)
-    ranked_ids = (
-        matching.values("account_id")
-        .annotate(n=Count("id"))
-        .order_by("-n", "account_id")
-        .values_list("account_id", flat=True)[:limit]
-    )
-    rows = (
-        matching.filter(account_id__in=ranked_ids)
-        .select_related("account__author")
-        .annotate(account_open_cases=_open_cases_of_account())
-        .order_by("kind", "value")
+    kinds = {f"kind_{n}": kind for n, kind in enumerate(LINK_KINDS)}
+    sql = _LINKED_SQL.format(
+        identifier=AccountIdentifier._meta.db_table, kinds=", ".join(f"%({name})s" for name in kinds)
     )
     labels = dict(AccountIdentifier.Kind.choices)
-    found: dict[int, LinkedAccount] = {}
-    for row in rows:
-        link = found.setdefault(row.account_id, LinkedAccount(row.account, open_cases=row.account_open_cases))
-        link.shared.append((labels[row.kind], row.value))
-    return sorted(found.values(), key=lambda link: (-len(link.shared), link.account.pk))
+    shared: dict[int, list[tuple[str, str]]] = {}  # in rank order
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"account": account.pk, "limit": limit, **kinds})
+        for account_id, kind, value in cursor.fetchall():
+            shared.setdefault(account_id, []).append((labels[kind], value))
+    if not shared:
+        return []
+    accounts = (
+        Account.objects.select_related("author")
+        .annotate(open_case_count=_open_cases_of(OuterRef("pk")))
+        .in_bulk(list(shared))
+    )
+    return [
+        LinkedAccount(accounts[pk], shared=rows, open_cases=accounts[pk].open_case_count) for pk, rows in shared.items()
+    ]
 
 
 SEARCH_LIMIT = 50
