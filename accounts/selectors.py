@@ -5,7 +5,9 @@ from datetime import datetime
 from itertools import chain
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import (
@@ -57,14 +59,44 @@ def account_queue_ids() -> set[int]:
     )
 
 
-def account_summary(account: Account) -> dict:
-    """Age, state, strikes and open cases."""
+def _open_cases_of(account: OuterRef) -> Coalesce:
+    """The open cases of the outer row's ``account``, as a subquery (an index lookup per row)."""
+    open_cases = (
+        AccountCase.objects.filter(account_id=account, status=AccountCase.Status.OPEN)
+        .order_by()
+        .values("account_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(open_cases), 0)
+
+
+def cases_for_viewer(user) -> QuerySet[AccountCase]:  # noqa: ANN001 - a user
+    """Account cases with, in the same query, all the case view reads of the case and its account.
+
+    Each case comes with its account, author, signals, queue, rule and entry joined, and two annotations:
+    ``viewer_is_member`` (``user`` belongs to the case's queue; the caller decides what a case in no queue
+    needs) and ``account_open_cases`` (the account's open cases, for ``account_summary``). One round trip
+    instead of four (case, membership, signals, open cases): under load each round trip costs more than the
+    query it runs. Not the model versions: two more joins took PostgreSQL's planner from ~2 ms to ~16 ms
+    (bench/RESULTS-casefast.md), and a case shows them only when a risk model scored it.
+    """
+    return AccountCase.objects.select_related("account__author", "account__signals", "queue", "rule", "entry").annotate(
+        viewer_is_member=Exists(queues_for(user).filter(pk=OuterRef("queue_id"))),
+        account_open_cases=_open_cases_of(OuterRef("account_id")),
+    )
+
+
+def account_summary(account: Account, *, open_cases: int | None = None) -> dict:
+    """Age, state, strikes and open cases (counted unless the caller read ``open_cases`` already)."""
     born = account.signed_up_at or account.author.account_created_at
+    if open_cases is None:
+        open_cases = account.cases.filter(status=AccountCase.Status.OPEN).count()
     return {
         "account": account,
         "author": account.author,
         "age_days": (timezone.now() - born).days if born else None,
-        "open_cases": account.cases.filter(status=AccountCase.Status.OPEN).count(),
+        "open_cases": open_cases,
     }
 
 
@@ -91,13 +123,14 @@ def timeline(account: Account, *, limit: int = TIMELINE_LIMIT) -> list[TimelineR
         TimelineRow(a.created_at, "action", a.get_kind_display(), f"{a.state_before} → {a.state_after} {a.note}")
         for a in AccountAction.objects.filter(account=account).order_by("-created_at")[:limit]
     )
-    items = (
+    items = [
         TimelineRow(i.created_at, "item", f"Content {i.source}:{i.external_id}", f"{i.state}, {i.report_count} reports")
         for i in Item.objects.filter(author_id=account.pk).order_by("-created_at")[:limit]
-    )
+    ]
+    # Decisions are on the account's content: no content, no decisions, and one round trip saved (most accounts).
     decisions = (
         TimelineRow(d.created_at, "decision", d.get_action_display(), f"on item {d.item_id}")
-        for d in Decision.objects.filter(item__author_id=account.pk).order_by("-created_at")[:limit]
+        for d in (Decision.objects.filter(item__author_id=account.pk).order_by("-created_at")[:limit] if items else [])
     )
     return sorted(chain(events, actions, items, decisions), key=lambda row: row.at, reverse=True)[:limit]
 
@@ -117,36 +150,54 @@ def _event_detail(event: AccountEvent) -> str:
     return " · ".join(part for part in parts if part)
 
 
+# What the accounts sharing an identifier with account %(account)s share, the ``%(limit)s`` that share most first
+# (ties: the lower id). ``matching`` is read once for the ranking and the rows: a carrier NAT's IP is a grouped
+# scan of a thousand entries of the index ``account_identifier_unique``. Raw SQL (standard: PostgreSQL and
+# SQLite), because compiling the same statement through the ORM (two EXISTS in a ranked IN subquery) cost
+# more Python time than the database took to run it (bench/RESULTS-casefast.md).
+_LINKED_SQL = """
+WITH own AS (
+    SELECT kind, value FROM {identifier} WHERE account_id = %(account)s AND kind IN ({kinds})
+), matching AS (
+    SELECT other.account_id, other.kind, other.value
+    FROM {identifier} other JOIN own ON other.kind = own.kind AND other.value = own.value
+    WHERE other.account_id <> %(account)s
+), ranked AS (
+    SELECT account_id, COUNT(*) AS shared FROM matching
+    GROUP BY account_id ORDER BY shared DESC, account_id LIMIT %(limit)s
+)
+SELECT matching.account_id, matching.kind, matching.value
+FROM matching JOIN ranked ON ranked.account_id = matching.account_id
+ORDER BY ranked.shared DESC, matching.account_id, matching.kind, matching.value
+"""
+
+
 def linked_accounts(account: Account, *, limit: int = LINKED_LIMIT) -> list[LinkedAccount]:
     """Accounts sharing a device id, payment fingerprint or IP with ``account``, most shared first.
 
-    The database ranks them (a count per account over the identifiers equal to one of this account's, on the
-    index ``account_identifier_unique``), so an IP shared by a thousand accounts behind a carrier NAT costs
-    one grouped scan of a thousand index entries, not a thousand model rows; only the ``limit`` linked
-    accounts shown are then loaded, with their open cases and what they share. Three queries whatever the
-    ring's size (each round trip counts in the case view). Ties go to the older account (lower id).
+    Two queries whatever the ring's size (each round trip counts in the case view): what the ``limit``
+    accounts that share most share (``_LINKED_SQL``), then those accounts with their authors and open cases.
     """
-    own = AccountIdentifier.objects.filter(account=account, kind=OuterRef("kind"), value=OuterRef("value"))
-    matching = AccountIdentifier.objects.filter(Exists(own), kind__in=LINK_KINDS).exclude(account_id=account.pk)
-    ranked_ids = list(
-        matching.values("account_id")
-        .annotate(n=Count("id"))
-        .order_by("-n", "account_id")
-        .values_list("account_id", flat=True)[:limit]
+    kinds = {f"kind_{n}": kind for n, kind in enumerate(LINK_KINDS)}
+    sql = _LINKED_SQL.format(
+        identifier=AccountIdentifier._meta.db_table, kinds=", ".join(f"%({name})s" for name in kinds)
     )
-    if not ranked_ids:
+    labels = dict(AccountIdentifier.Kind.choices)
+    shared: dict[int, list[tuple[str, str]]] = {}  # in rank order
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"account": account.pk, "limit": limit, **kinds})
+        for account_id, kind, value in cursor.fetchall():
+            shared.setdefault(account_id, []).append((labels[kind], value))
+    if not shared:
         return []
     accounts = (
         Account.objects.select_related("author")
-        .annotate(open_case_count=Count("cases", filter=Q(cases__status=AccountCase.Status.OPEN)))
-        .in_bulk(ranked_ids)
+        .annotate(open_case_count=_open_cases_of(OuterRef("pk")))
+        .in_bulk(list(shared))
     )
-    found = {pk: LinkedAccount(accounts[pk], open_cases=accounts[pk].open_case_count) for pk in ranked_ids}
-    labels = dict(AccountIdentifier.Kind.choices)
-    shared = matching.filter(account_id__in=ranked_ids).order_by("kind", "value")
-    for account_id, kind, value in shared.values_list("account_id", "kind", "value"):
-        found[account_id].shared.append((labels[kind], value))
-    return list(found.values())
+    return [
+        LinkedAccount(accounts[pk], shared=rows, open_cases=accounts[pk].open_case_count) for pk, rows in shared.items()
+    ]
 
 
 SEARCH_LIMIT = 50

@@ -52,13 +52,12 @@ def _queue_for_member(request: HttpRequest, slug: str) -> Queue:
 
 
 def _case_for_member(request: HttpRequest, case_id: int) -> AccountCase:
-    case = get_object_or_404(
-        AccountCase.objects.select_related("account__author", "queue", "rule", "entry"), pk=case_id
-    )
+    # The membership is read in the same query as the case (and what the view shows of it): one round trip.
+    case = get_object_or_404(selectors.cases_for_viewer(request.user), pk=case_id)
     if case.queue_id is None:
         if not request.user.is_staff:
             raise PermissionDenied("This case is in no queue; only staff may open it.")
-    elif not queues_for(request.user).filter(pk=case.queue_id).exists():
+    elif not case.viewer_is_member:
         raise PermissionDenied("You are not a member of this case's queue.")
     return case
 
@@ -88,7 +87,7 @@ def _context(request: HttpRequest, case: AccountCase, **extra) -> dict:
         # Queued cases are decided under a claim; a case outside any queue only by staff.
         "may_decide": second is not None or (open_case and (held or (case.entry_id is None and request.user.is_staff))),
         "escalation_targets": queues_for(request.user).exclude(pk=case.queue_id) if held and not second else [],
-        "summary": selectors.account_summary(case.account),
+        "summary": selectors.account_summary(case.account, open_cases=case.account_open_cases),
         "firings": firings,
         "signals": selectors.signal_rows(case.account, first=list(dict.fromkeys(named))),
         "timeline": timeline,
@@ -162,8 +161,8 @@ def decide(request: HttpRequest, case_id: int) -> HttpResponse:
     )
     if case.queue_id is not None and case.entry_id is not None:
         return _next_case(request, case.queue, notice=notice)
-    case.refresh_from_db()
-    return _render(request, case, notice=notice)
+    # Read again as the view reads it: the decision changed the case, the account and its open cases.
+    return _render(request, _case_for_member(request, case.pk), notice=notice)
 
 
 def _decide_second_review(request: HttpRequest, case: AccountCase) -> HttpResponse:

@@ -480,7 +480,9 @@ def table_sizes(url: str) -> dict[str, int]:
 
 def measure(args: argparse.Namespace) -> dict[str, list[float]]:
     from django.contrib.auth import get_user_model
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
     from accounts import selectors
     from accounts.models import Account, AccountCase, DetectionRule
@@ -500,6 +502,10 @@ def measure(args: argparse.Namespace) -> dict[str, list[float]]:
             sys.exit(f"case view {case_id}: HTTP {response.status_code}")
         if index >= 10:
             results["case view"].append(elapsed)
+    if case_ids and not args.snapshots_only:
+        with CaptureQueriesContext(connection) as queries:
+            client.get(f"/account-cases/{rng.choice(case_ids)}/")
+        print(f"  case view: {len(queries)} database round trips (one more when the account has content)")
 
     low, high = Account.objects.order_by("pk").values_list("pk", flat=True)[:1][0], Account.objects.latest("pk").pk
     for _ in range(0 if args.snapshots_only else args.samples):

@@ -37,6 +37,7 @@ from bench.fault_injection import Stack, log, wait_for  # noqa: E402 - after ROO
 GOAL_WEB_RSS_MB = 300
 
 SETUP_CODE = """
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -53,7 +54,7 @@ reviewer = User.objects.create_user("imagereviewer", password="image-bench-pw-2"
 queue.members.add(reviewer)
 session = SessionStore()
 session[SESSION_KEY] = str(reviewer.pk)
-session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
 session[HASH_SESSION_KEY] = reviewer.get_session_auth_hash()
 session.create()
 print("TOKEN", secret, "SESSION", session.session_key)

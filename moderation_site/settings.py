@@ -180,6 +180,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# ModelBackend with a user's permissions in one query (the page menu asks them on every page). Sessions
+# signed in under ModelBackend's name before this setting are signed out once.
+AUTHENTICATION_BACKENDS = ["moderation_site.auth_backends.PermissionsInOneQuery"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -1,13 +1,14 @@
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
 from accounts.cases import open_case
 from accounts.models import Account, AccountAction, AccountCase
 from accounts.signal_updates import update_account_signals
-from queues.models import QueueEntry
+from queues.models import Decision, QueueEntry
 from tests.accounts.factories import event, store
-from tests.factories import make_queue, make_user
+from tests.factories import make_item, make_queue, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +66,66 @@ def test_a_moderator_outside_the_queue_sees_nothing_of_the_case(ring_case):
 
     assert response.status_code == 403
     assert b"ring-2" not in response.content
+
+
+# Session, user, the case with its account, signals, membership and open cases, firings, events, actions,
+# content, the linked accounts (two) and the menu's permissions. It was 16 round trips; each costs 2-19 ms on
+# a loaded machine whatever the query (bench/RESULTS-casefast.md).
+CASE_VIEW_QUERIES = 10
+
+
+def test_the_case_view_shows_everything_in_a_bounded_number_of_round_trips(
+    reviewer, ring_case, django_assert_max_num_queries
+):
+    open_case(
+        account_id=ring_case.account_id, case_type="fraud", severity=1, rule_id=None, queue_id=ring_case.queue_id,
+        now=timezone.now(),
+    )  # fmt: skip
+    client = signed_in(reviewer)
+
+    with django_assert_max_num_queries(CASE_VIEW_QUERIES):
+        page = client.get(f"/account-cases/{ring_case.pk}/").content.decode()
+
+    assert "<dt>Open cases</dt><dd>2</dd>" in page
+    assert "Linked accounts (2)" in page and "tests:ring-3" in page and "farm-1" in page
+    assert "<code>signups_on_device</code>" in page  # the signals, joined to the case
+    assert "Sign-up" in page and 'href="/qa/"' not in page  # the timeline; the menu asked the permissions
+
+
+def test_content_and_the_decisions_on_it_are_in_the_timeline_at_one_more_round_trip(
+    reviewer, ring_case, django_assert_max_num_queries
+):
+    item = make_item(author_id=ring_case.account_id)
+    Decision.objects.create(item=item, reviewer=reviewer, action=Decision.Action.REMOVE)
+    client = signed_in(reviewer)
+
+    with django_assert_max_num_queries(CASE_VIEW_QUERIES + 1):
+        page = client.get(f"/account-cases/{ring_case.pk}/").content.decode()
+
+    assert f"Content tests:{item.external_id}" in page
+    assert f"on item {item.pk}" in page
+
+
+def test_a_member_through_a_group_sees_the_case_and_the_menu_shows_the_groups_permissions(ring_case):
+    from django.contrib.auth.models import Permission
+
+    team = Group.objects.create(name="Account team")
+    team.permissions.add(Permission.objects.get(content_type__app_label="queues", codename="review_decisions"))
+    ring_case.queue.member_groups.add(team)
+    member = make_user()
+    member.groups.add(team)
+
+    page = signed_in(member).get(f"/account-cases/{ring_case.pk}/").content.decode()
+
+    assert "Linked accounts (2)" in page
+    assert 'href="/qa/"' in page  # QA review: a permission the user has through the group only
+
+
+def test_a_case_in_no_queue_is_open_to_staff_only(ring_case):
+    AccountCase.objects.filter(pk=ring_case.pk).update(queue=None, entry=None)  # opened by staff by hand
+
+    assert signed_in(make_user()).get(f"/account-cases/{ring_case.pk}/").status_code == 403
+    assert signed_in(make_user(is_staff=True)).get(f"/account-cases/{ring_case.pk}/").status_code == 200
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(ring_case):
@@ -196,7 +257,7 @@ def test_the_case_keeps_its_lease_through_the_content_views_heartbeat(reviewer, 
     assert QueueEntry.objects.get(pk=ring_case.entry_id).lease_until >= before
 
 
-def test_linked_accounts_are_ranked_by_what_they_share_before_the_limit_cuts():
+def test_linked_accounts_are_ranked_by_what_they_share_before_the_limit_cuts(django_assert_num_queries):
     """An account sharing a device and a card outranks many that share only an IP, whatever the ids."""
     from accounts.selectors import linked_accounts
 
@@ -210,11 +271,16 @@ def test_linked_accounts_are_ranked_by_what_they_share_before_the_limit_cuts():
     )  # fmt: skip
     update_account_signals(account_ids=result.account_ids)
     me = Account.objects.get(author__external_id="me")
+    twin = Account.objects.get(author__external_id="twin")
+    for case_type in ("fraud", "fake_account"):
+        open_case(account_id=twin.pk, case_type=case_type, severity=1, rule_id=None, queue_id=None, now=timezone.now())
 
-    linked = linked_accounts(me, limit=3)
+    with django_assert_num_queries(2):  # what the first share, ranked; then their accounts and open cases
+        linked = linked_accounts(me, limit=3)
 
     assert [link.account.author.external_id for link in linked_accounts(me, limit=1)] == ["twin"]
 
     assert [link.account.author.external_id for link in linked] == ["twin", "nat-0", "nat-1"]
     assert sorted(kind for kind, _ in linked[0].shared) == ["Device id", "Payment fingerprint"]
     assert linked[1].shared == [("IP address", "198.51.100.7")]
+    assert [link.open_cases for link in linked] == [2, 0, 0]
