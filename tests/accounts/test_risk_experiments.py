@@ -176,7 +176,7 @@ def test_risk_versions_health_and_experiments_show_on_the_model_pages_for_those_
 
     assert 'id="account-model-health"' in home and active.name in home and candidate.name in home
     assert 'id="content-models"' in models and 'id="account-risk"' in models
-    assert f'/models/account-risk/{candidate.pk}/#risk-experiment-{experiment.pk}' in models  # the A/B candidate
+    assert f"/models/account-risk/{candidate.pk}/#risk-experiment-{experiment.pk}" in models  # the A/B candidate
     assert "Per case type: held out at training, live against reviewers" in page and "computed" in page
     assert "Precision at the top of the queue" in page and f'id="risk-experiment-{experiment.pk}"' in page
     assert 'id="account-model-health"' not in moderator.get("/").content.decode()
