@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.actions import MAX_DURATION, NEEDS_DURATION
 from accounts.detection import validate_conditions
@@ -141,11 +143,16 @@ class RiskModelVersionAdmin(admin.ModelAdmin):
 
     list_display = ["name", "status", "case_types", "decisions_until", "created_at", "activated_at"]
     list_filter = ["status"]
-    readonly_fields = [f.name for f in RiskModelVersion._meta.fields]
+    readonly_fields = ["monitoring", *(f.name for f in RiskModelVersion._meta.fields)]
     actions = ["promote_to_active", "roll_back_to_previous"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="Monitoring")
+    def monitoring(self, version: RiskModelVersion) -> str:
+        url = reverse("account-risk-version", args=[version.pk])
+        return format_html('<a href="{}">Held-out and live figures per case type, experiments</a>', url)
 
     @admin.action(description="Promote to active (retires the current active version)", permissions=["change"])
     def promote_to_active(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001

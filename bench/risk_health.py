@@ -2,7 +2,7 @@
 """What the home page paid for the account risk models' health on every view, and what it pays now.
 
     DATABASE_URL=postgres://moderation:moderation@127.0.0.1:5432/moderation \\
-      OMP_NUM_THREADS=1 .venv/bin/python bench/risk_health.py --cases 100000 --samples 30
+      OMP_NUM_THREADS=1 .venv/bin/python bench/risk_health.py --cases 100000 --samples 30 [--reuse]
 
 Builds a fresh database (``--database``, dropped and created): an active and a shadow risk version and
 ``--cases`` closed account cases that both scored, spread over the monitoring history (28 days), 30 % of them
@@ -12,7 +12,8 @@ about real accounts; the versions' artifacts are never loaded (health reads the 
 Then, in one run, it times:
 
 * ``risk_health.version_health`` of both versions: what the home page computed on every view before the
-  health was stored (``--samples`` times, p50 / p95);
+  health was stored (``--compute-samples`` times, p50 / p95; it now also builds the per-day series, which
+  the code before did not);
 * ``risk_health.refresh_all``: the periodic check writing the stored rows (a worker's cost, once per
   ``MONITOR_INTERVAL_SECONDS``);
 * the home page for an admin, which reads the stored rows (``--samples`` views, server time p50 / p95 through
@@ -99,29 +100,41 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--database", default="moderation_bench_risk_health")
     parser.add_argument("--cases", type=int, default=100_000)
-    parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument("--samples", type=int, default=30, help="home page views timed")
+    parser.add_argument("--compute-samples", type=int, default=5, help="health computations timed")
+    parser.add_argument("--reuse", action="store_true", help="measure the cases an earlier run built")
     args = parser.parse_args(argv)
 
     from accounts_setup import fresh_postgres, setup_django
+    from bench_postgres import require_postgres_url, with_database
 
-    url = fresh_postgres("bench/risk_health.py", args.database)
+    if args.reuse:
+        url = with_database(require_postgres_url("bench/risk_health.py"), args.database)
+    else:
+        url = fresh_postgres("bench/risk_health.py", args.database)
     setup_django(database_url=url)
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
 
     from accounts import risk_health
+    from accounts.models import AccountCase, RiskModelVersion
 
-    versions = build(url, args.cases)
+    if args.reuse:
+        versions = tuple(RiskModelVersion.objects.filter(name__startswith="bench-risk-").order_by("pk"))
+        args.cases = AccountCase.objects.count()
+    else:
+        versions = build(url, args.cases)
     print(f"SYNTHETIC DATA: {args.cases:,} closed account cases scored by an active and a shadow risk version; "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
 
-    before = timed(lambda: [risk_health.version_health(v) for v in versions], args.samples)
+    before = timed(lambda: [risk_health.version_health(v) for v in versions], args.compute_samples)
     start = time.perf_counter()
     alerts = risk_health.refresh_all()
     refresh_ms = (time.perf_counter() - start) * 1000
 
-    admin = get_user_model().objects.create_superuser(username="bench-risk-admin", password="bench-pw-1")
+    admin = get_user_model().objects.filter(username="bench-risk-admin").first()
+    admin = admin or get_user_model().objects.create_superuser(username="bench-risk-admin", password="bench-pw-1")
     client = Client()
     client.force_login(admin)
     assert client.get("/").status_code == 200  # warm: templates, the session

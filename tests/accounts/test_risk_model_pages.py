@@ -242,3 +242,20 @@ def test_recompute_asks_a_worker_for_those_who_may_see_the_page(
     assert answer.status_code == 302 and sent_tasks["accounts.tasks.refresh_risk_model_health"] == [active.pk]
     assert account_tasks.refresh_risk_model_health(active.pk) == "insufficient"
     assert account_tasks.refresh_risk_model_health(999999) == "gone"
+
+
+def test_the_admin_registry_links_the_version_page_and_rolls_back_with_the_change_permission(versions):
+    active, shadow = versions
+    risk_versions.promote(shadow)
+    viewer = client_of(user_with("accounts.view_riskmodelversion", is_staff=True))
+    changelist = "/admin/accounts/riskmodelversion/"
+    viewer.post(changelist, {"action": "roll_back_to_previous", "_selected_action": [shadow.pk]})
+    shadow.refresh_from_db()
+    assert shadow.status == "active"  # a viewer cannot
+
+    admin = client_of(superuser())
+    page = admin.get(f"{changelist}{active.pk}/change/").content.decode()
+    assert f'href="/models/account-risk/{active.pk}/"' in page
+    admin.post(changelist, {"action": "roll_back_to_previous", "_selected_action": [shadow.pk]})
+    active.refresh_from_db()
+    assert active.status == "active"
