@@ -509,7 +509,7 @@ class RiskModelVersion(models.Model):
 
     name = models.SlugField(max_length=100, unique=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.SHADOW)
-    artifact = models.FileField(max_length=255, help_text="The models, one per case type (skops; joblib before).")
+    artifact = models.FileField(max_length=255, help_text="The pickled models, one per case type (joblib).")
     artifact_sha256 = models.CharField(max_length=64, help_text="Checked before every load.")
     case_types = models.JSONField(default=list, help_text="The case types it has a model of.")
     features = models.JSONField(default=list, help_text="Signal names, in the order the models read them.")

@@ -6,12 +6,8 @@ first version is active at once (there is nothing to compare it with); later one
 beside the active one on every case, until an admin promotes them. A case type with too few decisions of
 either verdict is left out of the version and named in its metrics.
 
-Artifacts are written in skops' format (``.skops``): loading one rebuilds only the types named in
-``TRUSTED_TYPES`` (besides the numpy, builtin and scikit-learn estimator types skops trusts itself) and runs no
-code from the file, unlike a pickle. Every file is also loaded only when its sha256 matches the one registered;
-a version whose file is missing, altered or holds an unexpected type scores nothing, and its cases are ordered by
-severity alone. Versions registered before this are joblib pickles (``.joblib``): they still load, behind the
-same sha256 check (the only guard they ever had), until they are retired.
+Artifacts are pickles (joblib), so a file is loaded only when its sha256 matches the one registered; a
+version whose file is missing or altered scores nothing, and its cases are ordered by severity alone.
 """
 
 import hashlib
@@ -22,7 +18,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import joblib
-import skops.io
 from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
@@ -41,15 +36,6 @@ logger = logging.getLogger(__name__)
 # worker does not hold every version it ever scored with after they are retired.
 LOADED_VERSIONS = 3
 _loaded: OrderedDict[tuple[int, str], dict] = OrderedDict()
-
-# What a calibrated HistGradientBoostingClassifier holds beyond the types skops trusts by default (found with
-# ``skops.io.get_untrusted_types`` on a trained version): scikit-learn's own internals, no callables. A new
-# scikit-learn that adds a type makes loading refuse with a log line, not run it: then review and add it here.
-TRUSTED_TYPES = [
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-]
 
 
 class RetrainingRefused(ValueError):
@@ -94,9 +80,11 @@ def retrain_risk_models(*, actor: AbstractBaseUser | None = None, actor_label: s
         }
     if not models:
         raise RetrainingRefused("No case type has enough decisions: " + " ".join(skipped.values()))
-    content = skops.io.dumps({"features": risk_model.FEATURES, "models": models})
+    buffer = io.BytesIO()
+    joblib.dump({"features": risk_model.FEATURES, "models": models}, buffer)
+    content = buffer.getvalue()
     sha256 = hashlib.sha256(content).hexdigest()
-    name = f"models/account-risk/{sha256[:16]}.skops"
+    name = f"models/account-risk/{sha256[:16]}.joblib"
     if not default_storage.exists(name):
         name = default_storage.save(name, ContentFile(content))
     version = RiskModelVersion(
@@ -207,20 +195,10 @@ def _models_of(version: RiskModelVersion) -> dict | None:
         if hashlib.sha256(content).hexdigest() != version.artifact_sha256:
             logger.error("account risk model %s: artifact does not match its sha256; not loaded", version.name)
             return None
-        try:
-            _loaded[key] = _deserialise(version.artifact.name, content)
-        except skops.io.exceptions.UntrustedTypesFoundException as untrusted:
-            logger.error("account risk model %s: not loaded: %s", version.name, untrusted)
-            return None
+        _loaded[key] = joblib.load(io.BytesIO(content))
         while len(_loaded) > LOADED_VERSIONS:
             _loaded.popitem(last=False)
     return _loaded[key]
-
-
-def _deserialise(name: str, content: bytes) -> dict:
-    if name.endswith(".joblib"):  # registered before the skops format; its sha256 was checked by the caller
-        return joblib.load(io.BytesIO(content))
-    return skops.io.loads(content, trusted=TRUSTED_TYPES)
 
 
 def _risk(version: RiskModelVersion | None, case_type: str, peaks: dict[str, float]) -> float | None:
