@@ -1,10 +1,11 @@
 from datetime import timedelta
 
-from celery import current_app
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.actions import MAX_DURATION, NEEDS_DURATION
 from accounts.detection import validate_conditions
@@ -23,7 +24,7 @@ from accounts.models import (
 from accounts.notices import PLACEHOLDERS, template_problems
 from accounts.risk_experiments import RiskExperimentError, start_experiment, stop_experiment
 from accounts.risk_signals import SIGNALS
-from accounts.risk_versions import promote
+from accounts.risk_versions import RollbackRefused, after_activation, promote, roll_back
 from accounts.rule_preview import preview_rule
 from audit.admin_mixins import AuditedAdminMixin
 
@@ -142,11 +143,16 @@ class RiskModelVersionAdmin(admin.ModelAdmin):
 
     list_display = ["name", "status", "case_types", "decisions_until", "created_at", "activated_at"]
     list_filter = ["status"]
-    readonly_fields = [f.name for f in RiskModelVersion._meta.fields]
-    actions = ["promote_to_active"]
+    readonly_fields = ["monitoring", *(f.name for f in RiskModelVersion._meta.fields)]
+    actions = ["promote_to_active", "roll_back_to_previous"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="Monitoring")
+    def monitoring(self, version: RiskModelVersion) -> str:
+        url = reverse("account-risk-version", args=[version.pk])
+        return format_html('<a href="{}">Held-out and live figures per case type, experiments</a>', url)
 
     @admin.action(description="Promote to active (retires the current active version)", permissions=["change"])
     def promote_to_active(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
@@ -154,8 +160,18 @@ class RiskModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to promote.", level="error")
             return
         version = promote(queryset.get(), actor=request.user)
-        current_app.signature("accounts.tasks.rescore_open_cases").delay()
+        after_activation(version)
         self.message_user(request, f"{version.name} is now the active account risk model; open cases are rescored.")
+
+    @admin.action(description="Roll back: re-activate the previously active version", permissions=["change"])
+    def roll_back_to_previous(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001 - selection unused
+        try:
+            version = roll_back(actor=request.user)
+        except RollbackRefused as refused:
+            self.message_user(request, str(refused), level="error")
+            return
+        after_activation(version)
+        self.message_user(request, f"{version.name} is active again; open cases are rescored.")
 
 
 class RiskExperimentForm(forms.ModelForm):

@@ -12,6 +12,7 @@ from django.db import models
 
 from accounts.risk_signals import SIGNALS
 from intake.models import Author
+from learning.models import ModelHealth
 from queues.models import Queue, QueueEntry
 
 
@@ -565,3 +566,30 @@ class RiskExperiment(models.Model):
 
     def __str__(self) -> str:
         return f"risk A/B {self.candidate_id} vs {self.control_id}"
+
+
+class RiskModelHealth(models.Model):
+    """The latest monitoring verdict on one risk model version, written by a periodic task (``accounts.risk_health``).
+
+    The account side of ``learning.ModelHealth``: pages read this row instead of reading every scored case.
+    ``details`` holds the per case type figures and the per-day series the version page draws.
+    """
+
+    version = models.OneToOneField(RiskModelVersion, on_delete=models.CASCADE, related_name="health")
+    state = models.CharField(max_length=12, choices=ModelHealth.State.choices, default=ModelHealth.State.INSUFFICIENT)
+    reasons = models.JSONField(default=list, blank=True, help_text="Why the state is what it is, in words.")
+    precision = models.FloatField(null=True, blank=True, help_text="Live precision at risk >= 0.5, all case types.")
+    recall = models.FloatField(null=True, blank=True)
+    decided = models.PositiveIntegerField(default=0, help_text="Decided cases in the history that it scored.")
+    drift_psi = models.FloatField(null=True, blank=True, help_text="The largest PSI over case types.")
+    drift_case_type = models.CharField(max_length=20, blank=True)
+    details = models.JSONField(default=dict, blank=True, help_text="Per case type figures and the per-day series.")
+    computed_at = models.DateTimeField()
+    state_since = models.DateTimeField(help_text="When the state last changed.")
+
+    class Meta:
+        verbose_name = "risk model health"
+        verbose_name_plural = "risk model health"
+
+    def __str__(self) -> str:
+        return f"{self.version_id}: {self.state}"

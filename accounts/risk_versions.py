@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import joblib
+from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -39,6 +40,10 @@ _loaded: OrderedDict[tuple[int, str], dict] = OrderedDict()
 
 class RetrainingRefused(ValueError):
     """No case type has enough decisions to learn from; the message says what each lacks."""
+
+
+class RollbackRefused(ValueError):
+    """There is no earlier active version to go back to."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,42 @@ def promote(version: RiskModelVersion, *, actor: AbstractBaseUser | None = None)
         record_event(action="account_risk_model.promoted", target=version, actor=actor, before=before,
                      after=_snapshot(version))  # fmt: skip
     return version
+
+
+def previous_active() -> RiskModelVersion | None:
+    """The version that was active before the current one: the retired one activated last before it."""
+    current = RiskModelVersion.objects.filter(status=RiskModelVersion.Status.ACTIVE).first()
+    earlier = RiskModelVersion.objects.filter(
+        status=RiskModelVersion.Status.RETIRED, activated_at__isnull=False
+    ).order_by("-activated_at", "-pk")
+    if current is not None and current.activated_at is not None:
+        earlier = earlier.filter(activated_at__lt=current.activated_at)
+    return earlier.first()
+
+
+def roll_back(*, actor: AbstractBaseUser | None = None) -> RiskModelVersion:
+    """Re-activate the previously active version and retire the current one (as the content models' rollback)."""
+    with transaction.atomic():
+        current = RiskModelVersion.objects.select_for_update().filter(status=RiskModelVersion.Status.ACTIVE).first()
+        previous = previous_active()
+        if previous is None:
+            raise RollbackRefused("No earlier active account risk version to roll back to.")
+        restored = promote(previous, actor=actor)
+        record_event(action="account_risk_model.rolled_back", target=restored, actor=actor,
+                     before={"active": current.name if current else None},
+                     after={"active": restored.name, "retired": current.name if current else None})  # fmt: skip
+    return restored
+
+
+def after_activation(version: RiskModelVersion) -> None:
+    """Once a promotion or rollback commits: open cases rescored with the new active version, its health refreshed
+    (sent by name to a worker: both read many cases)."""
+
+    def send() -> None:
+        current_app.signature("accounts.tasks.rescore_open_cases").delay()
+        current_app.signature("accounts.tasks.refresh_risk_model_health", args=[version.pk]).delay()
+
+    transaction.on_commit(send)
 
 
 def _models_of(version: RiskModelVersion) -> dict | None:

@@ -53,7 +53,9 @@ def account_queue_ids() -> set[int]:
         | set(
             AccountCase.objects.filter(status=AccountCase.Status.OPEN)
             .exclude(queue=None)
+            .order_by()
             .values_list("queue_id", flat=True)
+            .distinct()  # one row per queue, not per open case: the home page reads it on every view
         )
         | set(named.values_list("pk", flat=True))
     )

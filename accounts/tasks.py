@@ -4,7 +4,8 @@ import logging
 
 from celery import shared_task
 
-from accounts import cases, partitions, risk_versions, signal_updates, strikes
+from accounts import cases, partitions, risk_health, risk_versions, signal_updates, strikes
+from accounts.models import RiskModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -49,3 +50,16 @@ def retrain_risk_model(actor_label: str = "celery") -> int | None:
 def rescore_open_cases() -> int:
     """After a risk model version is promoted: every open case scored and reordered with the new active version."""
     return cases.rescore_open_cases()
+
+
+@shared_task(ignore_result=True)
+def check_risk_model_health() -> int:
+    """Periodic: store the active and shadow risk versions' precision, recall and drift, and their alert state."""
+    return risk_health.refresh_all()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def refresh_risk_model_health(version_id: int) -> str:
+    """On demand (the version page's "Recompute now", a promotion): one version's stored health; returns its state."""
+    version = RiskModelVersion.objects.filter(pk=version_id).first()
+    return risk_health.refresh_health(version).state if version else "gone"

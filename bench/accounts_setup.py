@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from bench_postgres import connect, require_postgres_url, with_database
+from bench_postgres import connect, create_database_sql, require_postgres_url, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable)
@@ -30,7 +30,7 @@ def fresh_postgres(script: str, name: str) -> str:
                 if attempt == 9:
                     raise
                 time.sleep(3)
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(create_database_sql(name))  # a copy of the migrated template in the tiny CI runs
     return with_database(admin_url, name)
 
 

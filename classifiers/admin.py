@@ -30,6 +30,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "backbone_sha256", "provenance", "training_snapshot", "metrics", "created_at", "activated_at",
     ]  # fmt: skip
     fields = ["monitoring", "re_embedding", *readonly_fields, "notes"]
+    # Each action needs the change permission: without it, Django offers an action to anyone who may view the list.
     actions = ["promote", "roll_back", "shadow", "retire", "make_candidate"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ModelVersion | None = None) -> list[str]:
@@ -77,14 +78,18 @@ class ModelVersionAdmin(admin.ModelAdmin):
             except RegistryError as exc:
                 self.message_user(request, f"{version.name}: {exc}", level=messages.ERROR)
 
-    @admin.action(description="Promote to active (retires the current active version of that kind)")
+    @admin.action(
+        description="Promote to active (retires the current active version of that kind)", permissions=["change"]
+    )
     def promote(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         if queryset.count() != 1:
             self.message_user(request, "Promote exactly one version at a time.", level=messages.ERROR)
             return
         self._set(request, queryset, ModelVersion.Status.ACTIVE)
 
-    @admin.action(description="Roll back: re-activate the previously active version of that kind")
+    @admin.action(
+        description="Roll back: re-activate the previously active version of that kind", permissions=["change"]
+    )
     def roll_back(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for kind in sorted(set(queryset.values_list("kind", flat=True))):
             try:
@@ -93,15 +98,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
             except RegistryError as exc:
                 self.message_user(request, f"{kind}: {exc}", level=messages.ERROR)
 
-    @admin.action(description="Run in shadow (scores new items, does not route)")
+    @admin.action(description="Run in shadow (scores new items, does not route)", permissions=["change"])
     def shadow(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         self._set(request, queryset, ModelVersion.Status.SHADOW)
 
-    @admin.action(description="Retire")
+    @admin.action(description="Retire", permissions=["change"])
     def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         self._set(request, queryset, ModelVersion.Status.RETIRED)
 
-    @admin.action(description="Back to candidate")
+    @admin.action(description="Back to candidate", permissions=["change"])
     def make_candidate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         self._set(request, queryset, ModelVersion.Status.CANDIDATE)
 

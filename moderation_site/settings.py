@@ -339,6 +339,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-account-signals": {"task": "accounts.tasks.sweep_signals", "schedule": 30},
     "maintain-event-partitions": {"task": "accounts.tasks.maintain_event_partitions", "schedule": 3600},
     "count-strikes": {"task": "accounts.tasks.count_strikes", "schedule": 60},
+    # Account risk model health (precision and recall against case verdicts, drift), stored for the model pages.
+    "check-risk-model-health": {
+        "task": "accounts.tasks.check_risk_model_health",
+        "schedule": env_int("MONITOR_INTERVAL_SECONDS", 900),
+    },
     # Re-queues items whose scoring message was lost or whose worker died (DESIGN.md invariant 1).
     "sweep-scoring": {"task": "queues.tasks.sweep_scoring", "schedule": env_int("SCORING_SWEEP_SECONDS", 30)},
     "release-expired-leases": {"task": "queues.tasks.release_expired_leases", "schedule": 30},

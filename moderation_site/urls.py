@@ -63,6 +63,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("", views.home, name="home"),
+    path("models/", views.model_list, name="model-list"),
     *[path("", include(app.urlpatterns)) for app in APPS],
 ]
 

@@ -163,16 +163,20 @@ def test_a_versions_health_is_its_precision_and_recall_against_decisions_and_its
 
 def test_risk_versions_health_and_experiments_show_on_the_model_pages_for_those_allowed(versions):
     active, candidate = versions
-    risk_experiments.start_experiment(candidate=candidate, share=0.5)
+    experiment = risk_experiments.start_experiment(candidate=candidate, share=0.5)
     decide_truthfully(open_takeover_cases(make_queue(members=[make_user()]), 6))
+    risk_health.refresh_all()
     admin, moderator = Client(), Client()
     admin.force_login(superuser())
     moderator.force_login(make_user())
 
     home = admin.get("/").content.decode()
-    page = admin.get("/account-risk-models/").content.decode()
+    models = admin.get("/models/").content.decode()
+    page = admin.get(f"/models/account-risk/{candidate.pk}/").content.decode()
 
     assert 'id="account-model-health"' in home and active.name in home and candidate.name in home
-    assert "Live health against reviewers" in page and "A/B experiments (split by case)" in page
-    assert "Precision at the top of the queue" in page and candidate.name in page
+    assert 'id="content-models"' in models and 'id="account-risk"' in models
+    assert f"/models/account-risk/{candidate.pk}/#risk-experiment-{experiment.pk}" in models  # the A/B candidate
+    assert "Per case type: held out at training, live against reviewers" in page and "computed" in page
+    assert "Precision at the top of the queue" in page and f'id="risk-experiment-{experiment.pk}"' in page
     assert 'id="account-model-health"' not in moderator.get("/").content.decode()

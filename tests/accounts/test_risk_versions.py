@@ -186,8 +186,11 @@ def test_the_risk_model_page_lists_versions_with_metrics_for_those_allowed_only(
     moderator.force_login(make_user())
     admin.force_login(_superuser())
 
-    assert moderator.get("/account-risk-models/").status_code == 403
-    page = admin.get("/account-risk-models/").content.decode()
+    assert moderator.get(f"/models/account-risk/{version.pk}/").status_code == 403
+    assert moderator.get("/models/").status_code == 403
+    assert admin.get("/account-risk-models/")["Location"] == "/models/#account-risk"  # its former page
+    assert version.name in admin.get("/models/").content.decode()
+    page = admin.get(f"/models/account-risk/{version.pk}/").content.decode()
     assert version.name in page and "Active" in page
     assert f"{version.metrics['takeover']['held_out_average_precision']:.3f}" in page
     assert "Payment fraud" in page and "not trained" in page

@@ -1,6 +1,7 @@
 """Rolling back a model in one step: the earlier version is active again, audited, and items are re-routed."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
@@ -97,3 +98,19 @@ def test_the_admin_rolls_back_in_one_action(client):
     assert AuditEvent.objects.filter(action="model_version.rolled_back", actor=admin).exists()
     page = client.get(f"/admin/classifiers/modelversion/{earlier.pk}/change/").content.decode()
     assert f'href="/models/{earlier.pk}/"' in page
+
+
+def test_staff_who_may_only_view_model_versions_can_neither_promote_nor_roll_back_in_the_admin(client):
+    earlier = ModelVersion.objects.get(kind="text", status="active")
+    newer = register_model_version(name="text-2", kind="text", architecture="all-MiniLM-L6-v2")
+    viewer = make_user(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_modelversion"))
+    client.force_login(viewer)
+    assert client.get("/admin/classifiers/modelversion/").status_code == 200  # may see the registry
+
+    for action in ("promote", "roll_back", "shadow", "retire", "make_candidate"):
+        client.post("/admin/classifiers/modelversion/", {"action": action, "_selected_action": [newer.pk]})
+        earlier.refresh_from_db()
+        newer.refresh_from_db()
+        assert (action, earlier.status, newer.status) == (action, "active", "candidate")
+    assert not AuditEvent.objects.filter(actor=viewer).exists()
