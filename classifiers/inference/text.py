@@ -333,7 +333,8 @@ def text_head_proba(
     regression's log-odds are timid at few labels: F1 at 0.5 fell from 0.87-0.94 to 0.71-0.85 at 100 labels),
     and routing thresholds these probabilities, so heads trained since carry a per-category Platt map of the
     blend (``BLEND_CALIBRATION``), fitted on out-of-fold blends of the training labels. It is strictly
-    monotone, so the ranking (PR-AUC) is the blend's exactly. Why not isotonic: its flat steps tie scores,
+    monotone, so the ranking (PR-AUC) is the blend's exactly. Its bias also moves the point of the blend's best
+    out-of-fold F1 to 0.5 (``choose_decision``, ``DECISION_THRESHOLD``). Why not isotonic: its flat steps tie scores,
     which changes the ranking, and it overfits the few dozen labels a new category starts with.
     A head saved before has no map and scores as it did; ``calibrate_blend=False`` skips it (for the bench).
     """
