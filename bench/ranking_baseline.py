@@ -49,7 +49,9 @@ from text_cold_start import corpus_arrays  # noqa: E402
 from classifiers.inference import text as text_model  # noqa: E402
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
-VARIANTS = ("head-only", "blend-raw")  # the shipped head's parts, scored from the same trained head
+# The shipped head's parts, scored from the same trained head; "no-shift": the calibrated blend before its
+# decision point was moved to 0.5 (classifiers.inference.text.choose_decision), for F1 at 0.5 with and without.
+VARIANTS = ("head-only", "blend-raw", "no-shift")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         label = "all" if size == 0 else size
         print(
             f"  split {split}, {label} labels: head PR-AUC {scores['head'][0]:.4f} F1 {scores['head'][1]:.4f} "
-            f"(blend weight {weight:g}); tfidf+lr PR-AUC {scores['tfidf+lr'][0]:.4f} F1 {scores['tfidf+lr'][1]:.4f}",
+            f"(blend weight {weight:g}, F1 without the decision shift {scores['no-shift'][1]:.4f}); "
+            f"tfidf+lr PR-AUC {scores['tfidf+lr'][0]:.4f} F1 {scores['tfidf+lr'][1]:.4f}",
             flush=True,
         )
         if split + 1 == args.splits:
@@ -113,11 +116,13 @@ def run_cell(cell: tuple[int, int]) -> tuple[int, int, dict[str, tuple[float, fl
     test_texts = [texts[i] for i in test]
     head_scores = text_model.text_head_proba(head, vectors[test], test_texts)[:, 0]
     cpu = {"head": time.process_time() - started}
+    blend_raw = text_model.text_head_proba(head, vectors[test], test_texts, calibrate_blend=False)[:, 0]
     variants = {
         "head-only": head.predict_proba(
             text_model.build_features(vectors[test], test_texts, text_model.DEFAULT_FEATURES)
         )[:, 0],
-        "blend-raw": text_model.text_head_proba(head, vectors[test], test_texts, calibrate_blend=False)[:, 0],
+        "blend-raw": blend_raw,
+        "no-shift": unshifted(head, blend_raw),
     }
     started = time.process_time()
     baseline_scores = tfidf_lr([texts[i] for i in rows], y[rows], test_texts)
@@ -127,6 +132,14 @@ def run_cell(cell: tuple[int, int]) -> tuple[int, int, dict[str, tuple[float, fl
         for name, p in (("head", head_scores), *variants.items(), ("tfidf+lr", baseline_scores))
     }
     return split, size, scores, float(text_model.checked_blend_weight(head)[0]), cpu
+
+
+def unshifted(head, blend_raw: np.ndarray) -> np.ndarray:
+    """The head's calibrated blend probabilities without the move of its decision point to 0.5."""
+    slope, bias = text_model.checked_blend_calibration(head)[0]
+    threshold = float(np.asarray(head.extras.get(text_model.DECISION_THRESHOLD, [0.5]))[0])
+    z = np.log(np.clip(blend_raw, 1e-7, 1 - 1e-7) / np.clip(1 - blend_raw, 1e-7, 1))
+    return 1.0 / (1.0 + np.exp(-(slope * z + bias + np.log(threshold / (1 - threshold)))))
 
 
 def _values(results: dict, size: int, name: str) -> np.ndarray:
