@@ -68,7 +68,7 @@ def peak_values(account_ids: Sequence[int], *, until=None) -> dict[int, list[flo
 
     One ``MAX()`` per signal column over the accounts' ``SignalReading`` rows (the numbers of each snapshot,
     written with it), grouped by account in the database: reading every snapshot's JSON in Python took
-    ~80 ms per account and grew with its history (bench/RESULTS-accounts3.md).
+    ~80 ms per account and grew with its history (bench/RESULTS.md).
     """
     account_ids = list(account_ids)
     postgres = connection.vendor == "postgresql"

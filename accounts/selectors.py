@@ -81,7 +81,7 @@ def cases_for_viewer(user) -> QuerySet[AccountCase]:  # noqa: ANN001 - a user
     needs) and ``account_open_cases`` (the account's open cases, for ``account_summary``). One round trip
     instead of four (case, membership, signals, open cases): under load each round trip costs more than the
     query it runs. Not the model versions: two more joins took PostgreSQL's planner from ~2 ms to ~16 ms
-    (bench/RESULTS-casefast.md), and a case shows them only when a risk model scored it.
+    (bench/RESULTS.md), and a case shows them only when a risk model scored it.
     """
     return AccountCase.objects.select_related("account__author", "account__signals", "queue", "rule", "entry").annotate(
         viewer_is_member=Exists(queues_for(user).filter(pk=OuterRef("queue_id"))),
@@ -156,7 +156,7 @@ def _event_detail(event: AccountEvent) -> str:
 # (ties: the lower id). ``matching`` is read once for the ranking and the rows: a carrier NAT's IP is a grouped
 # scan of a thousand entries of the index ``account_identifier_unique``. Raw SQL (standard: PostgreSQL and
 # SQLite), because compiling the same statement through the ORM (two EXISTS in a ranked IN subquery) cost
-# more Python time than the database took to run it (bench/RESULTS-casefast.md).
+# more Python time than the database took to run it (bench/RESULTS.md).
 _LINKED_SQL = """
 WITH own AS (
     SELECT kind, value FROM {identifier} WHERE account_id = %(account)s AND kind IN ({kinds})

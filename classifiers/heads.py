@@ -6,7 +6,7 @@ one-hidden-layer MLP, over standardised features, with Platt-scaled probabilitie
 Training (torch, ``classifiers.head_training``) says how and why.
 
 This module only runs and stores trained heads, in numpy: a scoring worker that loads heads never
-imports torch (about 2.4 CPU-seconds of a restarted worker's start, bench/RESULTS-restart.md). A head
+imports torch (about 2.4 CPU-seconds of a restarted worker's start, bench/RESULTS.md). A head
 is a NumPy ``.npz`` file read without pickle; heads written by earlier versions with ``torch.save``
 (format ``moderation.head/1``) still load, through ``classifiers.legacy_head_files`` (torch, imported
 only for such a file).

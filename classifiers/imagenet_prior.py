@@ -8,7 +8,7 @@ Why from the stored embedding, not from the image: workers reuse stored embeddin
 so the pooled feature's length is gone. The logits are ``scale * (W @ e) + b`` with ``scale`` the typical
 feature length: on the 7 photos of ``bench/photos`` the lengths were 13.9-16.3 (median 14.66), and with the
 median the top-1 class agreed with the exact logits on 7 of 7, the class probabilities within 0.067
-(bench/RESULTS-modelsx.md). A version whose backbone is not the converted packaged file (fine-tuned, an
+(bench/RESULTS.md). A version whose backbone is not the converted packaged file (fine-tuned, an
 operator's checkpoint) has no ImageNet classifier, and the table does not apply to it.
 
 Reading the packaged ``.pth`` takes torch (and ``classifiers.pretrained``, timm); a scoring worker should import

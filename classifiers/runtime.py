@@ -114,7 +114,7 @@ def load_model(version: ModelVersion, categories: list[Any]) -> Any:
 
 def _load_image_model(version: ModelVersion, backbone: str | None, categories: list[Any], head: Any) -> Any:
     """The ONNX Runtime model (``IMAGE_RUNTIME=onnx``: same embedding space and scores as the torch one, without
-    importing timm; bench/RESULTS-runtime.md), or the timm network itself when asked for or when the export fails."""
+    importing timm; bench/RESULTS.md), or the timm network itself when asked for or when the export fails."""
     if settings.IMAGE_RUNTIME == "onnx":
         from classifiers.inference import onnx_cache_dir
         from classifiers.inference.onnx_image import OnnxImageModel

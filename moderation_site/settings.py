@@ -400,7 +400,7 @@ RETRAIN_IMAGE_FINE_TUNE_EPOCHS = env_int("RETRAIN_IMAGE_FINE_TUNE_EPOCHS", 0)
 # threads), each stage at most RETRAIN_IMAGE_FINE_TUNE_EPOCHS epochs (10 when 0), on this many torch threads.
 RETRAIN_IMAGE_FINE_TUNE_SECONDS = env_int("RETRAIN_IMAGE_FINE_TUNE_SECONDS", 0)
 RETRAIN_IMAGE_FINE_TUNE_THREADS = env_int("RETRAIN_IMAGE_FINE_TUNE_THREADS", 2)
-# Regularisation of the staged schedule (off by default; bench/RESULTS-fmnist.md measures them on Fashion-MNIST):
+# Regularisation of the staged schedule (off by default; bench/RESULTS.md measures them on Fashion-MNIST):
 # the peak learning rate of the "all" stage (0: the same 1e-3 as the other stages), the share of training images
 # with a random rectangle erased, the mixup alpha (0: no mixup), and whether the chosen path is trained again on
 # every label (the validation split included) once that split has chosen it.

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/install_with_uv.py
 
-uv installs this project's 5.5 GB lock in a fraction of pip's time (bench/RESULTS-uvsetup.md), but it does not read
+uv installs this project's 5.5 GB lock in a fraction of pip's time (bench/RESULTS.md), but it does not read
 pip's configuration, and this machine's indexes are set there (`pip config list`: extra-index-url, find-links, a
 constraint file, a CA bundle, some of them as PIP_* environment variables). This reads pip's effective settings for
 `pip install` (`pip config list`, which includes the PIP_* variables; the environment overrides the [install]

@@ -1,7 +1,7 @@
 """The image backbone on ONNX Runtime: the same network and weights as the timm one, without torch or timm.
 
 A scoring worker that imports timm pays about 2.8 CPU-seconds for it before it scores anything (with torch,
-4.8 of a restart's 9.2; bench/RESULTS-runtime.md). So the backbone is exported once to ONNX (float32, the
+4.8 of a restart's 9.2; bench/RESULTS.md). So the backbone is exported once to ONNX (float32, the
 same arithmetic: its embeddings are the torch model's to within float rounding, far below the float16 the
 embeddings are stored in, so it keeps the embedding space and its name, and every head and stored vector
 stays valid) and the worker runs that file. Exporting needs torch and timm (``classifiers.inference.image``);
@@ -37,7 +37,7 @@ from classifiers.inference.threads import inference_threads
 OPSET = 17
 # Images per session run. ONNX Runtime's memory arena keeps room for the largest batch, and on two threads small
 # runs cost no more CPU (Lite0, 64 photos, CPU ms per image / RSS kept: batch 8 18 / +195 MB, 4 16 / +103,
-# 2 15 / +36, 1 15 / +18). bench/RESULTS-runtime.md.
+# 2 15 / +36, 1 15 / +18). bench/RESULTS.md.
 BATCH_SIZE = 2
 _RESAMPLING = {
     "bicubic": Image.Resampling.BICUBIC,

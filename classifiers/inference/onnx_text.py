@@ -37,7 +37,7 @@ QUANTISATION = "dynamic-int8-per-channel"
 # largest batch it has run: 32 mails of 256 word pieces took a process from 131 MB to a 1,037 MB peak (and a
 # scoring worker to 1,766 MB, over its 1.5 GB budget). Small runs are also cheaper per mail on two threads (128
 # SpamAssassin mails, CPU ms per mail / RSS kept: batch 8 47 / +212 MB, 4 42 / +114, 2 39 / +60, 1 38 / +29; on
-# 120-character texts 5.6, 5.5 and 6.2 ms at 8, 2 and 1). bench/RESULTS-runtime.md.
+# 120-character texts 5.6, 5.5 and 6.2 ms at 8, 2 and 1). bench/RESULTS.md.
 MAX_BATCH = 2
 _sessions: dict[tuple[str, int], Any] = {}
 _lock = threading.Lock()

@@ -70,7 +70,7 @@ def test_a_moderator_outside_the_queue_sees_nothing_of_the_case(ring_case):
 
 # Session, user, the case with its account, signals, membership and open cases, firings, events, actions,
 # content, the linked accounts (two) and the menu's permissions. It was 16 round trips; each costs 2-19 ms on
-# a loaded machine whatever the query (bench/RESULTS-casefast.md).
+# a loaded machine whatever the query (bench/RESULTS.md).
 CASE_VIEW_QUERIES = 10
 
 

@@ -11,7 +11,7 @@ a deleted object gone and a created one readable. Webhook deliveries go to a rea
 
 Runs in the ordinary suite (``make test``, so in CI) against the WSGI app in this process, on the test
 database, derandomized (the same requests every run), with a bounded number of examples; see
-bench/RESULTS-schema.md for its coverage and wall time.
+bench/RESULTS.md for its coverage and wall time.
 """
 
 import json
