@@ -80,9 +80,17 @@ print("TOKEN", secret)
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports. All are held open until every one is chosen: asked for one at a
+    time, the kernel may hand the same port out twice (CI once gave PostgreSQL and Redis the same one)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
 
 
 def log(message: str) -> None:
@@ -105,7 +113,7 @@ class Stack:
 
     def __init__(self, *, lease_seconds: int, sweep_seconds: int) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="fault-injection-"))
-        self.pg_port, self.redis_port, self.web_port = free_port(), free_port(), free_port()
+        self.pg_port, self.redis_port, self.web_port = free_ports(3)
         self.pgbin = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1])
         self.processes: dict[str, subprocess.Popen] = {}
         self.redis: subprocess.Popen | None = None
@@ -163,6 +171,8 @@ class Stack:
              "no", "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         for _ in range(100):
+            if self.redis.poll() is not None:  # it exited (its port taken): whatever answers there is not our Redis
+                raise RuntimeError(f"redis-server exited with {self.redis.returncode} (port {self.redis_port})")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.2):
                 return
             time.sleep(0.05)
