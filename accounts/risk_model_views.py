@@ -127,8 +127,9 @@ def risk_version(request: HttpRequest, version_id: int) -> HttpResponse:
 def recompute(request: HttpRequest, version_id: int) -> HttpResponse:
     """Ask a worker for the version's health now instead of at the next periodic check (sent by name)."""
     version = _version_for(request, version_id)
-    transaction.on_commit(
-        lambda: current_app.signature("accounts.tasks.refresh_risk_model_health", args=[version.pk]).delay()
+    transaction.on_commit(  # robust: a broker that is down is logged, not an error page; the periodic check runs
+        lambda: current_app.signature("accounts.tasks.refresh_risk_model_health", args=[version.pk]).delay(),
+        robust=True,
     )
     messages.info(request, "Recomputing on a worker; reload this page in a few seconds for the new figures.")
     return redirect("account-risk-version", version.pk)

@@ -178,7 +178,10 @@ def after_activation(version: RiskModelVersion) -> None:
         current_app.signature("accounts.tasks.rescore_open_cases").delay()
         current_app.signature("accounts.tasks.refresh_risk_model_health", args=[version.pk]).delay()
 
-    transaction.on_commit(send)
+    # robust: the promotion has committed, so a broker that is down must not turn it into an error page. The
+    # failure is logged; the health is refreshed by the periodic check anyway, but the open cases keep their
+    # old risk until a worker rescores them (each when a rule fires on its account again; all at the next promotion).
+    transaction.on_commit(send, robust=True)
 
 
 def _models_of(version: RiskModelVersion) -> dict | None:

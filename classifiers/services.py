@@ -114,8 +114,11 @@ def set_model_version_status(
             action=action, target=version, actor=actor, actor_label=actor_label, before=before, after=_snapshot(version)
         )
         if status == ModelVersion.Status.ACTIVE:
+            # robust: the promotion has committed; a receiver that fails (its broker down) is logged, not an error
+            # page telling the admin it did not happen (as for the account risk versions, accounts.risk_versions).
             transaction.on_commit(
-                lambda: model_version_activated.send(sender=ModelVersion, version_id=version.pk, kind=version.kind)
+                lambda: model_version_activated.send(sender=ModelVersion, version_id=version.pk, kind=version.kind),
+                robust=True,
             )
     return version
 

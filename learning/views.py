@@ -141,7 +141,7 @@ def model_monitor_refresh(request: HttpRequest, version_id: int) -> HttpResponse
 
     version = _version_for_monitor(request, version_id)
     since = timezone.now().timestamp()
-    transaction.on_commit(lambda: refresh_model_health.delay(version.pk))
+    transaction.on_commit(lambda: refresh_model_health.delay(version.pk), robust=True)  # broker down: logged
     messages.info(request, "Recomputing on a worker; this page reloads when the figures are in.")
     return redirect(f"{reverse('model-monitor', args=[version.pk])}?since={since:.6f}")
 

@@ -259,3 +259,24 @@ def test_the_admin_registry_links_the_version_page_and_rolls_back_with_the_chang
     admin.post(changelist, {"action": "roll_back_to_previous", "_selected_action": [shadow.pk]})
     active.refresh_from_db()
     assert active.status == "active"
+
+
+def test_with_the_broker_down_a_promotion_and_a_recompute_still_answer_and_stay_done(
+    versions, django_capture_on_commit_callbacks, caplog
+):
+    """The promotion has committed before its follow-up messages are sent: a broker that is down (really
+    unreachable) is logged, not an error page that would tell the admin it did not happen."""
+    from tests.intake.test_broker_down import broker_unreachable
+
+    active, shadow = versions
+    admin = client_of(user_with("accounts.view_riskmodelversion", "accounts.change_riskmodelversion", is_staff=True))
+    with broker_unreachable():
+        with django_capture_on_commit_callbacks(execute=True):
+            promoted = admin.post(f"/models/account-risk/{shadow.pk}/promote")
+        with django_capture_on_commit_callbacks(execute=True):
+            recomputed = admin.post(f"/models/account-risk/{shadow.pk}/recompute")
+    assert promoted.status_code == 302 and recomputed.status_code == 302
+    shadow.refresh_from_db()
+    assert shadow.status == "active"
+    assert AuditEvent.objects.filter(action="account_risk_model.promoted").exists()
+    assert "in on_commit()" in caplog.text  # Django's log of a robust callback that raised
