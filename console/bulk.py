@@ -105,9 +105,32 @@ def start_bulk_decision(
             actor=user,
             after={"action": action, "categories": sorted(categories), "items": len(ids)},
         )
-        # By name: services never import task modules.
-        transaction.on_commit(lambda: current_app.signature(RUN_TASK, args=[bulk.pk]).delay())
+        send_after_commit(bulk)
     return bulk
+
+
+def send_after_commit(bulk: BulkAction) -> None:
+    """Hand ``bulk`` to a worker once the transaction commits.
+
+    By name: services never import task modules. Robust: the action is saved before the message is sent, so a
+    broker that is down is logged rather than shown as an error page for an action that exists;
+    ``sweep_pending_bulk_actions`` sends it once the broker answers.
+    """
+    transaction.on_commit(lambda: current_app.signature(RUN_TASK, args=[bulk.pk]).delay(), robust=True)
+
+
+def sweep_pending_bulk_actions(*, waiting_for: timedelta = timedelta(minutes=2)) -> int:
+    """Re-send bulk actions no worker has started for ``waiting_for`` (their message was lost). Returns re-sent.
+
+    A duplicate message is harmless: ``run_bulk_action`` works one chunk at a time under a lock on the action.
+    """
+    cutoff = timezone.now() - waiting_for
+    ids = list(
+        BulkAction.objects.filter(state=BulkAction.State.PENDING, created_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    for bulk_id in ids:
+        current_app.signature(RUN_TASK, args=[bulk_id]).delay()
+    return len(ids)
 
 
 ChunkHandler = Callable[[BulkAction, list[BulkActionItem], AbstractBaseUser, frozenset[int] | None], None]
@@ -126,12 +149,15 @@ def run_bulk_action(*, bulk_action_id: int, handle_chunk: ChunkHandler | None = 
         return bulk  # done or undone already
     user = bulk.created_by
     while True:
-        chunk = list(bulk.items.filter(outcome=BulkActionItem.Outcome.PENDING).order_by("id")[:CHUNK])
-        if not chunk:
-            break
         # Permission is read again per chunk: a lead removed from a queue mid-run stops acting on its items.
         queue_ids = viewer_for(user).queue_ids
         with transaction.atomic():
+            # One runner at a time: a redelivered or swept message that overlaps a live run waits here, then
+            # reads only the rows the other left pending.
+            BulkAction.objects.select_for_update().filter(pk=bulk.pk).values_list("pk").first()
+            chunk = list(bulk.items.filter(outcome=BulkActionItem.Outcome.PENDING).order_by("id")[:CHUNK])
+            if not chunk:
+                break
             handle_chunk(bulk, chunk, user, queue_ids)
             BulkActionItem.objects.bulk_update(chunk, ["outcome", "decision_id", "reason", "from_queue_id", "entry_id"])
             succeeded = sum(row.outcome in SUCCEEDED for row in chunk)

@@ -7,12 +7,11 @@ so an item that cannot join (no text, already in the set) is left alone with the
 No undo: a task may have been served to a crowd worker the moment it was added.
 """
 
-from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
 
 from audit.services import record_event
-from console.bulk import RUN_TASK, BulkInvalid, BulkRefused, checked_selection, run_bulk_action
+from console.bulk import BulkInvalid, BulkRefused, checked_selection, run_bulk_action, send_after_commit
 from console.models import BulkAction, BulkActionItem
 from labeling.crowd import CrowdError, add_item_to_task_set, may_build_task_sets
 from labeling.models import CrowdTaskSet
@@ -43,7 +42,7 @@ def start_bulk_crowd(*, user: AbstractBaseUser, item_ids: list[int], task_set_id
             action="bulk_action.created", target=bulk, actor=user,
             after={"kind": "crowd", "task_set": task_set.name, "items": len(ids)},
         )  # fmt: skip
-        transaction.on_commit(lambda: current_app.signature(RUN_TASK, args=[bulk.pk]).delay())
+        send_after_commit(bulk)
     return bulk
 
 

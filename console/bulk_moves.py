@@ -12,7 +12,6 @@ the size) and one more: the user must work the target queue. The worker runs the
   in bulk; a reviewer in the target queue decides from there.
 """
 
-from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -20,13 +19,13 @@ from django.utils import timezone
 from audit.services import record_event
 from classifiers.models import PolicyCategory
 from console.bulk import (
-    RUN_TASK,
     BulkInvalid,
     BulkRefused,
     checked_selection,
     claim,
     open_entries,
     run_bulk_action,
+    send_after_commit,
     undo_window,
     why_left_alone,
 )
@@ -63,7 +62,7 @@ def start_bulk_move(
             action="bulk_action.created", target=bulk, actor=user,
             after={"kind": kind, "queue": target.name, "items": len(ids)},
         )  # fmt: skip
-        transaction.on_commit(lambda: current_app.signature(RUN_TASK, args=[bulk.pk]).delay())
+        send_after_commit(bulk)
     return bulk
 
 

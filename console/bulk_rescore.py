@@ -7,12 +7,11 @@ gives the same scores, and a new model version rescores pending items itself whe
 No undo: scores are facts about the model, not a verdict.
 """
 
-from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from audit.services import record_event
-from console.bulk import RUN_TASK, checked_selection, run_bulk_action
+from console.bulk import checked_selection, run_bulk_action, send_after_commit
 from console.models import BulkAction, BulkActionItem
 from intake.rescoring import failed_items, rescore_failed_items
 
@@ -27,7 +26,7 @@ def start_bulk_rescore(*, user: AbstractBaseUser, item_ids: list[int]) -> BulkAc
         record_event(
             action="bulk_action.created", target=bulk, actor=user, after={"kind": "rescore", "items": len(ids)}
         )
-        transaction.on_commit(lambda: current_app.signature(RUN_TASK, args=[bulk.pk]).delay())
+        send_after_commit(bulk)
     return bulk
 
 

@@ -17,3 +17,9 @@ def run_bulk_action(bulk_action_id: int) -> int:
     if kind in bulk_moves.MOVE_KINDS:
         return bulk_moves.run_bulk_move(bulk_action_id=bulk_action_id).processed
     return bulk.run_bulk_action(bulk_action_id=bulk_action_id).processed
+
+
+@shared_task(name="console.tasks.sweep_pending_bulk_actions", ignore_result=True)
+def sweep_pending_bulk_actions() -> int:
+    """Beat: re-send bulk actions whose message was lost (the broker was down when they were started)."""
+    return bulk.sweep_pending_bulk_actions()

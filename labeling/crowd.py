@@ -20,7 +20,7 @@ import numpy as np
 from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from audit.services import record_event
@@ -297,9 +297,30 @@ def record_answer(*, task_id: int, user: AbstractBaseUser, answer: str) -> Crowd
         CrowdTask.objects.filter(pk=assignment.task_id).update(answers_count=F("answers_count") + 1)
         crowd_labeler_for(user)
         if _complete(task_set):
-            transaction.on_commit(lambda: current_app.signature(AGGREGATE_TASK, args=[task_set.pk]).delay())
+            # Robust: the answer is saved; a broker that is down is logged, and the sweeper sends the set later.
+            transaction.on_commit(
+                lambda: current_app.signature(AGGREGATE_TASK, args=[task_set.pk]).delay(), robust=True
+            )
     assignment.refresh_from_db()
     return assignment
+
+
+def sweep_unaggregated_task_sets(*, quiet_for: timedelta = timedelta(minutes=2)) -> int:
+    """Send to aggregation the open, complete task sets with answers newer than their last aggregation and none in
+    the last ``quiet_for`` (their message was lost). Returns how many were sent."""
+    cutoff = timezone.now() - quiet_for
+    waiting = (
+        CrowdTaskSet.objects.filter(state=CrowdTaskSet.State.OPEN)
+        .annotate(last_answer=Max("tasks__assignments__answered_at"))
+        .filter(last_answer__lt=cutoff)
+        .filter(Q(aggregated_at__isnull=True) | Q(aggregated_at__lt=F("last_answer")))
+    )
+    sent = 0
+    for task_set in waiting:
+        if _complete(task_set):
+            current_app.signature(AGGREGATE_TASK, args=[task_set.pk]).delay()
+            sent += 1
+    return sent
 
 
 def _complete(task_set: CrowdTaskSet) -> bool:

@@ -203,7 +203,7 @@ def start_llm_run(*, labeler: Labeler, item_ids: list[int], user=None, selection
             for pk, text in items
         )
         record_event(action="llm_run.started", target=run, actor=user, after={"items": len(items)})
-        transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay())
+        transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay(), robust=True)
     return run
 
 
@@ -514,7 +514,7 @@ def _finish_slice(run: LLMRun, stop_reason: str) -> str:
         logger.warning("LLM run %s stopped: %s", run.pk, stop_reason)
         return "stopped"
     if left:
-        transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay())
+        transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay(), robust=True)
         return "continues"
     with transaction.atomic():
         if LLMRun.objects.filter(pk=run.pk, state=LLMRun.State.RUNNING).update(
@@ -523,7 +523,7 @@ def _finish_slice(run: LLMRun, stop_reason: str) -> str:
             _emit_finished(run, LLMRun.State.DONE, "")
     if run.labeler.prompt.is_default and _rules_read_llm():
         # New llm.<category> facts: pending items are routed again under the rules that read them.
-        transaction.on_commit(lambda: current_app.signature(REROUTE_TASK).delay())
+        transaction.on_commit(lambda: current_app.signature(REROUTE_TASK).delay(), robust=True)
     return "done"
 
 
@@ -560,7 +560,7 @@ def resume_llm_run(*, run: LLMRun, user=None) -> None:
             state=LLMRun.State.PENDING, stop_reason=""
         ):
             record_event(action="llm_run.resumed", target=run, actor=user)
-            transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay())
+            transaction.on_commit(lambda: current_app.signature(PROCESS_RUN_TASK, args=[run.pk]).delay(), robust=True)
 
 
 def requeue_stalled_runs(*, stalled_after: timedelta = timedelta(minutes=10)) -> int:
@@ -599,7 +599,26 @@ def request_preview(
             max_rationale_chars=max_rationale_chars,
             item_ids=item_ids,
         )
-        transaction.on_commit(lambda: current_app.signature(PREVIEW_TASK, args=[preview.pk]).delay())
+        transaction.on_commit(lambda: current_app.signature(PREVIEW_TASK, args=[preview.pk]).delay(), robust=True)
+    return preview
+
+
+# A preview no worker has answered after this long never will (its message was lost, or no llm worker runs):
+# the page stops polling and says so, instead of spinning for ever.
+PREVIEW_ABANDONED_AFTER = timedelta(seconds=PREVIEW_SECONDS + 180)
+
+
+def give_up_unanswered_preview(preview: PromptPreview) -> PromptPreview:
+    """``preview``, marked failed with the reason when it is still pending past ``PREVIEW_ABANDONED_AFTER``."""
+    if preview.state != PromptPreview.State.PENDING or timezone.now() - preview.created_at < PREVIEW_ABANDONED_AFTER:
+        return preview
+    minutes = round(PREVIEW_ABANDONED_AFTER.total_seconds() / 60)
+    PromptPreview.objects.filter(pk=preview.pk, state=PromptPreview.State.PENDING).update(
+        state=PromptPreview.State.FAILED,
+        failure_reason=f"No worker answered within {minutes} minutes (is an llm worker running?); ask again.",
+        finished_at=timezone.now(),
+    )
+    preview.refresh_from_db()
     return preview
 
 

@@ -82,5 +82,7 @@ def prompt_editor(request: HttpRequest) -> HttpResponse:
 @require_GET
 def preview_answers(request: HttpRequest, preview_id: int) -> HttpResponse:
     """The preview's answers once the worker has them (htmx polls this fragment while it is pending)."""
-    preview = get_object_or_404(PromptPreview, pk=preview_id, requested_by=request.user)
+    preview = llm_runs.give_up_unanswered_preview(
+        get_object_or_404(PromptPreview, pk=preview_id, requested_by=request.user)
+    )
     return render(request, "labeling/prompt_editor.html#preview", {"preview": preview})

@@ -24,6 +24,12 @@ def aggregate_task_set(task_set_id: int) -> int:
     return crowd.aggregate_task_set(task_set_id=task_set_id).sent_to_review
 
 
+@shared_task(name="labeling.tasks.sweep_unaggregated_task_sets")
+def sweep_unaggregated_task_sets() -> int:
+    """Beat: aggregate complete task sets whose aggregation message was lost."""
+    return crowd.sweep_unaggregated_task_sets()
+
+
 @shared_task(name="labeling.tasks.run_prompt_preview", soft_time_limit=180, time_limit=240)
 def run_prompt_preview(preview_id: int) -> str:
     """Ask the endpoint about a draft prompt's preview items; the admin's page polls for the answers."""

@@ -60,7 +60,9 @@ def start_reembedding(*, version: ModelVersion, trigger: str, actor: AbstractBas
             requested_by=actor,
             total=Item.objects.exclude(image="").count(),
         )
-        transaction.on_commit(lambda: send_reembedding(job.pk))
+        transaction.on_commit(
+            lambda: send_reembedding(job.pk), robust=True
+        )  # broker down: logged; the sweeper sends it
     return job
 
 

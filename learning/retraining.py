@@ -82,7 +82,9 @@ def start_retraining(
             return _open_run(kind) or RetrainingRun.objects.latest("created_at"), False
         after = {"trigger": trigger} if kind == ModelVersion.Kind.TEXT else {"trigger": trigger, "kind": kind}
         record_event(action="retraining.requested", target=run, actor=actor, actor_label=actor_label, after=after)
-        transaction.on_commit(lambda: _send_retraining(run.pk))
+        transaction.on_commit(
+            lambda: _send_retraining(run.pk), robust=True
+        )  # broker down: logged; the sweeper sends it
     return run, True
 
 

@@ -371,6 +371,10 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-llm-runs": {"task": "labeling.tasks.requeue_stalled_llm_runs", "schedule": 300},
     # Recomputes the labeler table of each period the quality page offers (labeling/labeler_table.py).
     "refresh-labeler-tables": {"task": "labeling.tasks.refresh_labeler_tables", "schedule": 600},
+    # Sends a complete crowd task set to aggregation when its message was lost (labeling/crowd.py).
+    "sweep-crowd-aggregation": {"task": "labeling.tasks.sweep_unaggregated_task_sets", "schedule": 120},
+    # Re-sends bulk actions no worker has started, their message lost (console/bulk.py).
+    "sweep-bulk-actions": {"task": "console.tasks.sweep_pending_bulk_actions", "schedule": 60},
 }
 
 # LLM labelers (labeling/llm_runs.py): a task labels for this long, then sends the run again for the rest (the

@@ -124,3 +124,32 @@ def test_starting_shows_progress_and_only_to_its_owner(client, team, lead):
     client.force_login(make_user())
     assert client.get(response["Location"]).status_code == 404
     assert client.post(reverse("console-bulk-undo", args=[started.pk])).status_code == 404
+
+
+def test_with_the_broker_down_a_bulk_action_starts_and_the_sweeper_sends_it_later(
+    client, team, lead, django_capture_on_commit_callbacks, caplog, request
+):
+    """The action is saved before its message is sent: a broker that is really unreachable is logged, not an
+    error page for an action that exists; the sweeper sends it once no worker has started it for two minutes."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console import bulk
+    from tests.intake.test_broker_down import broker_unreachable
+
+    client.force_login(lead)
+    ids = ",".join(str(i.pk) for i in team["items"])
+    with broker_unreachable(), django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("console-bulk-start"), {"items": ids, "action": "no_violation"})
+    started = BulkAction.objects.get()
+    assert response.status_code == 302 and started.state == "pending"
+    assert "in on_commit()" in caplog.text
+    sent_tasks = request.getfixturevalue("sent_tasks")  # the broker is back; record what the sweeper sends
+    assert bulk.sweep_pending_bulk_actions() == 0  # just started: its message may still be on its way
+    BulkAction.objects.filter(pk=started.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+    assert bulk.sweep_pending_bulk_actions() == 1
+    assert sent_tasks[bulk.RUN_TASK] == [started.pk]
+    bulk.run_bulk_action(bulk_action_id=started.pk)
+    assert bulk.sweep_pending_bulk_actions() == 0  # running or done: nothing to re-send
+    assert Decision.objects.count() == 3

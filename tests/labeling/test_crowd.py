@@ -118,3 +118,33 @@ def test_a_slot_held_too_long_without_an_answer_goes_to_someone_else():
     assert crowd.next_assignment(task_set=task_set, user=next_one) is None
     CrowdAssignment.objects.filter(pk=held.pk).update(assigned_at=held.assigned_at - crowd.ASSIGNMENT_HOLD)
     assert crowd.next_assignment(task_set=task_set, user=next_one).task_id == held.task_id
+
+
+def test_a_complete_set_whose_aggregation_message_was_lost_is_swept_once_quiet(
+    django_capture_on_commit_callbacks, caplog, request
+):
+    """The last answer is saved even with the broker really unreachable; the sweeper sends the set to
+    aggregation once no answer has come for two minutes, and not again after it was aggregated."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.intake.test_broker_down import broker_unreachable
+
+    task_set = _task_set([make_item(), make_item()], labels_per_item=1)
+    unfinished = _task_set([make_item()], labels_per_item=2)
+    labeler = crowd_user()
+    with broker_unreachable(), django_capture_on_commit_callbacks(execute=True):
+        while (assignment := crowd.next_assignment(task_set=task_set, user=labeler)) is not None:
+            crowd.record_answer(task_id=assignment.task_id, user=labeler, answer="spam")
+        crowd.record_answer(
+            task_id=crowd.next_assignment(task_set=unfinished, user=labeler).task_id, user=labeler, answer="none"
+        )
+    assert "in on_commit()" in caplog.text
+    sent = request.getfixturevalue("sent_tasks")
+    assert crowd.sweep_unaggregated_task_sets() == 0  # answers are fresh: the message may still be on its way
+    CrowdAssignment.objects.update(answered_at=timezone.now() - timedelta(minutes=3))
+    assert crowd.sweep_unaggregated_task_sets() == 1  # the unfinished set waits for its second answer
+    assert sent[crowd.AGGREGATE_TASK] == [task_set.pk]
+    crowd.aggregate_task_set(task_set_id=task_set.pk)
+    assert crowd.sweep_unaggregated_task_sets() == 0

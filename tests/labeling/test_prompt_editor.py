@@ -49,6 +49,34 @@ def test_a_preview_asks_on_a_worker_and_the_page_polls_for_its_answers(client, f
     assert client.get(poll).status_code == 404  # another admin's preview
 
 
+def test_a_preview_no_worker_answers_stops_polling_and_says_so(
+    client, fake_endpoint, django_capture_on_commit_callbacks
+):
+    """With the broker really unreachable the editor still answers; once no worker has taken the preview past its
+    time, the polled fragment says why and stops polling, instead of spinning for ever."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.intake.test_broker_down import broker_unreachable
+
+    make_item(text="cheap loans")
+    endpoint = make_endpoint(f"{fake_endpoint.base_url}/ok/v1")
+    client.force_login(make_user(is_staff=True))
+    with broker_unreachable(), django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("llm-prompt-editor"), _form(endpoint, preview="1"))
+    assert response.status_code == 200
+    preview = PromptPreview.objects.get()
+    poll = reverse("llm-prompt-preview", args=[preview.pk])
+    assert "hx-get" in client.get(poll).content.decode()  # still within its time: keep polling
+    PromptPreview.objects.filter(pk=preview.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+    fragment = client.get(poll).content.decode()
+    assert "hx-get" not in fragment and "No worker answered within 5 minutes" in fragment
+    preview.refresh_from_db()
+    assert preview.state == "failed"
+    assert llm_runs.run_preview(preview_id=preview.pk) == "failed"  # a late message changes nothing
+
+
 def test_saving_writes_the_next_version_and_bad_examples_are_refused(client, fake_endpoint):
     endpoint = make_endpoint(f"{fake_endpoint.base_url}/ok/v1")
     client.force_login(make_user(is_staff=True))

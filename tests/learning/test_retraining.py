@@ -254,3 +254,21 @@ def test_the_admin_starts_a_run_and_shows_the_loss_curve_and_the_comparison(clie
     client.force_login(moderator)
     client.post(start)
     assert RetrainingRun.objects.count() == 1
+
+
+def test_with_the_broker_down_starting_a_run_from_the_page_answers_and_the_run_waits_for_the_sweeper(
+    client, django_capture_on_commit_callbacks, caplog
+):
+    """The run is saved before its message is sent: a broker that is really unreachable is logged, not a 500 on a
+    run that exists (the sweeper sends it once the broker answers)."""
+    from tests.intake.test_broker_down import broker_unreachable
+
+    admin_user = make_user(is_staff=True)
+    admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    with broker_unreachable(), django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:classifiers_retrainingrun_start"))
+    assert response.status_code == 302
+    assert RetrainingRun.objects.get().state == "queued"
+    assert "in on_commit()" in caplog.text
