@@ -191,3 +191,15 @@ def monitored() -> list[tuple[RiskModelVersion, RiskModelHealth | None]]:
     versions = RiskModelVersion.objects.filter(status__in=MONITORED).select_related("health").order_by("-created_at")
     rows = [(version, getattr(version, "health", None)) for version in versions]
     return sorted(rows, key=lambda row: row[1] is None or row[1].state != ModelHealth.State.ALERT)
+
+
+def health_for_metrics() -> list[tuple[str, str, str, str, float | None, float | None]]:
+    """(version, kind, status, state, precision, drift PSI) per monitored risk version, for ``/metrics``.
+
+    ``ops`` reads this through ``OPS_MODEL_HEALTH_SOURCES`` (a peer app may not import ``accounts``), so the
+    content models' alert metric and Prometheus rule cover the risk models too, as ``kind="account_risk"``.
+    """
+    rows = RiskModelHealth.objects.select_related("version").filter(version__status__in=MONITORED)
+    return [
+        (row.version.name, "account_risk", row.version.status, row.state, row.precision, row.drift_psi) for row in rows
+    ]

@@ -528,6 +528,9 @@ OPS_BEAT_STALE_SECONDS = env_int("OPS_BEAT_STALE_SECONDS", 120)
 OPS_REQUIRED_QUEUES = env_list("OPS_REQUIRED_QUEUES", "inference,default")
 OPS_BROKER_QUEUES = env_list("OPS_BROKER_QUEUES", "inference,default,training")
 OPS_CHECK_TIMEOUT_SECONDS = float(os.environ.get("OPS_CHECK_TIMEOUT_SECONDS", "2"))
+# Callables giving (version, kind, status, state, precision, drift) rows of models ops does not own, for the
+# model health metrics (read by import string: ops and accounts are peers and never import each other).
+OPS_MODEL_HEALTH_SOURCES = ["accounts.risk_health.health_for_metrics"]
 CELERY_BEAT_SCHEDULE["ops-beat-tick"] = {"task": "ops.tasks.beat_tick", "schedule": 30}
 CELERY_BEAT_SCHEDULE["ops-prune-heartbeats"] = {"task": "ops.tasks.prune_worker_heartbeats", "schedule": 3600}
 # JSON nesting: request bodies and multipart JSON parts (api/json_input.py); item metadata is flatter still.

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Min, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from kombu.exceptions import KombuError
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -189,14 +190,19 @@ class WorkStateCollector(Collector):
         rows = ModelHealth.objects.select_related("model_version").filter(
             model_version__status__in=["active", "shadow", "candidate"]
         )
-        for row in rows:
-            version = row.model_version
-            labels = [version.name, version.kind]
-            alert.add_metric([*labels, version.status, row.state], 1 if row.state == ModelHealth.State.ALERT else 0)
-            if row.precision is not None:
-                precision.add_metric(labels, row.precision)
-            if row.drift_psi is not None:
-                drift.add_metric(labels, row.drift_psi)
+        health = [
+            (row.model_version.name, row.model_version.kind, row.model_version.status, row.state, row.precision,
+             row.drift_psi)
+            for row in rows
+        ]  # fmt: skip
+        for source in settings.OPS_MODEL_HEALTH_SOURCES:  # other apps' models (account risk), read by name
+            health.extend(import_string(source)())
+        for name, kind, status, state, live_precision, psi in health:
+            alert.add_metric([name, kind, status, state], 1 if state == ModelHealth.State.ALERT else 0)
+            if live_precision is not None:
+                precision.add_metric([name, kind], live_precision)
+            if psi is not None:
+                drift.add_metric([name, kind], psi)
         yield from (alert, precision, drift)
 
     def _workers(self):  # noqa: ANN202

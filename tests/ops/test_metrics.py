@@ -129,3 +129,27 @@ def test_metrics_hold_no_content():
 
 def test_metrics_are_refused_outside_the_operators_networks():
     assert Client(REMOTE_ADDR="198.51.100.4").get("/metrics").status_code == 403
+
+
+def test_account_risk_models_share_the_model_health_metrics():
+    """A risk version in alert is in the same family as the content models, so one Prometheus rule covers both;
+    a retired version is not scraped."""
+    from accounts.models import RiskModelHealth, RiskModelVersion
+
+    now = timezone.now()
+    for name, status, state in (("risk-live", "active", "alert"), ("risk-old", "retired", "alert")):
+        version = RiskModelVersion.objects.create(
+            name=name, status=status, artifact=f"risk/{name}.joblib", artifact_sha256="0" * 64, decisions_until=now
+        )
+        RiskModelHealth.objects.create(
+            version=version, state=state, precision=0.4, drift_psi=0.3, computed_at=now, state_since=now
+        )
+    samples = scrape()
+    key = (
+        "moderation_model_health_alert",
+        (("kind", "account_risk"), ("state", "alert"), ("status", "active"), ("version", "risk-live")),
+    )
+    assert samples[key] == 1
+    assert samples[("moderation_model_live_precision", (("kind", "account_risk"), ("version", "risk-live")))] == 0.4
+    assert samples[("moderation_model_drift_psi", (("kind", "account_risk"), ("version", "risk-live")))] == 0.3
+    assert not any(labels and ("version", "risk-old") in labels for _, labels in samples)
