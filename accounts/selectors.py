@@ -21,7 +21,7 @@ from accounts.models import (
     RuleFiring,
 )
 from accounts.risk_signals import SIGNALS
-from api.prepared import prepared_cursor
+from api.prepared import fetch_together, prepared_cursor
 from intake.models import Author, Item
 from queues.membership import is_member_sql, queues_for
 from queues.models import Decision, Queue, QueueEntry
@@ -64,18 +64,19 @@ def account_queue_ids() -> set[int]:
 
 
 @cache
-def _case_statement() -> tuple[str, list[tuple[type, list]]]:
-    """The case view's case query and the models its columns fill, in order (built once per process)."""
-    parts = [
-        (AccountCase, "c", raw_rows.concrete_fields(AccountCase)),
-        (Account, "a", raw_rows.concrete_fields(Account)),
-        (Author, "au", raw_rows.concrete_fields(Author)),
+def _case_statement() -> tuple[str, list[raw_rows.Reader]]:
+    """The case view's case query and the readers of its columns, in order (built once per process)."""
+    readers = [
+        raw_rows.Reader(AccountCase),
+        raw_rows.Reader(Account),
+        raw_rows.Reader(Author),
         # Not ``state`` (the time buckets the worker counts windows from): the view shows only the values.
-        (AccountSignals, "s", raw_rows.concrete_fields(AccountSignals, only=("account_id", "values"))),
-        (Queue, "q", raw_rows.concrete_fields(Queue)),
-        (QueueEntry, "e", raw_rows.concrete_fields(QueueEntry)),
+        raw_rows.Reader(AccountSignals, only=("account_id", "values")),
+        raw_rows.Reader(Queue),
+        raw_rows.Reader(QueueEntry),
     ]
-    columns = ", ".join(raw_rows.select_list(alias, fields) for _, alias, fields in parts)
+    aliases = ["c", "a", "au", "s", "q", "e"]
+    columns = ", ".join(reader.select_list(alias) for reader, alias in zip(readers, aliases, strict=True))
     sql = f"""
 SELECT {columns},
     CASE WHEN {is_member_sql("c.queue_id", "%(user)s")} THEN 1 ELSE 0 END,
@@ -87,7 +88,7 @@ LEFT JOIN {AccountSignals._meta.db_table} s ON s.account_id = c.account_id
 LEFT JOIN {Queue._meta.db_table} q ON q.id = c.queue_id
 LEFT JOIN {QueueEntry._meta.db_table} e ON e.id = c.entry_id
 WHERE c.id = %(case)s"""
-    return sql, [(model, fields) for model, _, fields in parts]
+    return sql, readers
 
 
 def case_for_viewer(user, case_id: int) -> AccountCase | None:  # noqa: ANN001 - a user
@@ -100,19 +101,18 @@ def case_for_viewer(user, case_id: int) -> AccountCase | None:  # noqa: ANN001 -
     compiling it (seven joins, two subqueries) cost more than PostgreSQL took to run it (bench/RESULTS.md).
     Not the model versions: they are read lazily, as a case shows them only when a risk model scored it.
     """
-    sql, parts = _case_statement()
+    sql, readers = _case_statement()
     with prepared_cursor() as cursor:
         cursor.execute(sql, {"user": user.pk, "case": case_id})
         row = cursor.fetchone()
     if row is None:
         return None
     built, start = [], 0
-    for model, fields in parts:
-        values = row[start : start + len(fields)]
-        start += len(fields)
+    for reader in readers:
+        values = row[start : start + len(reader)]
+        start += len(reader)
         # A LEFT JOIN that found nothing (no signals yet, no queue, no entry) leaves its key NULL.
-        missing = values[0] is None and model is not AccountCase
-        built.append(None if missing else raw_rows.instance(model, fields, values))
+        built.append(None if values[0] is None else reader.instance(values))
     case, account, author, signals, queue, entry = built
     # Into the relations' caches, as select_related puts them (a missing one cached as None, not looked up again).
     for owner, relation, value in (
@@ -141,9 +141,34 @@ def account_summary(account: Account, *, open_cases: int | None = None) -> dict:
     }
 
 
+@cache
+def _firings_statement() -> tuple[str, raw_rows.Reader, raw_rows.Reader]:
+    firings, rules = raw_rows.Reader(RuleFiring), raw_rows.Reader(DetectionRule)
+    sql = (
+        f"SELECT {firings.select_list('f')}, {rules.select_list('r')} FROM {RuleFiring._meta.db_table} f"
+        f" JOIN {DetectionRule._meta.db_table} r ON r.id = f.rule_id WHERE f.case_id = %(case)s ORDER BY f.fired_at"
+    )
+    return sql, firings, rules
+
+
 def why_here(case: AccountCase) -> list[RuleFiring]:
-    """The firings of the case, each with the rule and the values that made it fire."""
-    return list(case.firings.select_related("rule").order_by("fired_at"))
+    """The firings of the case, each with the rule and the values that made it fire (a fixed statement, run
+    prepared, like the case's)."""
+    return _firings_from(fetch_together([_firings_query(case)])[0])
+
+
+def _firings_query(case: AccountCase) -> tuple[str, dict]:
+    return _firings_statement()[0], {"case": case.pk}
+
+
+def _firings_from(rows: list[tuple]) -> list[RuleFiring]:
+    _, firings, rules = _firings_statement()
+    found, split = [], len(firings)
+    for row in rows:
+        firing = firings.instance(row[:split])
+        RuleFiring._meta.get_field("rule").set_cached_value(firing, rules.instance(row[split:]))
+        found.append(firing)
+    return found
 
 
 def signal_rows(account: Account, *, first: list[str] = ()) -> list[tuple[str, object, str]]:
@@ -202,10 +227,11 @@ _DECISION_LABELS = dict(Decision.Action.choices)
 
 def timeline(account: Account, *, limit: int = TIMELINE_LIMIT) -> list[TimelineRow]:
     """Events, actions, content and decisions on that content, newest first (``limit`` rows in all)."""
-    with prepared_cursor() as cursor:
-        cursor.execute(_timeline_sql(), {"account": account.pk, "limit": limit})
-        rows = cursor.fetchall()
-    return [_timeline_row(*row) for row in rows]
+    return [_timeline_row(*row) for row in fetch_together([_timeline_query(account, limit)])[0]]
+
+
+def _timeline_query(account: Account, limit: int = TIMELINE_LIMIT) -> tuple[str, dict]:
+    return _timeline_sql(), {"account": account.pk, "limit": limit}
 
 
 def _timeline_row(at, kind, t1, t2, t3, t4, t5, t6, ip, amount, n1, n2) -> TimelineRow:  # noqa: ANN001
@@ -260,17 +286,19 @@ ORDER BY opened.shared DESC, matching.account_id, matching.kind, matching.value
 
 
 @cache
-def _linked_statement() -> tuple[str, list, list]:
-    account_fields, author_fields = raw_rows.concrete_fields(Account), raw_rows.concrete_fields(Author)
+def _linked_statement() -> tuple[str, raw_rows.Reader, raw_rows.Reader]:
+    accounts = raw_rows.Reader(Account)
+    # What the case view and a ring decision read of an author: its name (``Author.__str__``) and ids.
+    authors = raw_rows.Reader(Author, only=("id", "source", "external_id", "handle"))
     sql = _LINKED_SQL.format(
         identifier=AccountIdentifier._meta.db_table,
         case=AccountCase._meta.db_table,
         account=Account._meta.db_table,
         author=Author._meta.db_table,
         kinds=", ".join(f"%(kind_{n})s" for n in range(len(LINK_KINDS))),
-        columns=f"{raw_rows.select_list('a', account_fields)}, {raw_rows.select_list('au', author_fields)}",
+        columns=f"{accounts.select_list('a')}, {authors.select_list('au')}",
     )
-    return sql, account_fields, author_fields
+    return sql, accounts, authors
 
 
 def linked_accounts(account: Account, *, limit: int = LINKED_LIMIT) -> list[LinkedAccount]:
@@ -278,25 +306,50 @@ def linked_accounts(account: Account, *, limit: int = LINKED_LIMIT) -> list[Link
 
     One statement whatever the ring's size (each round trip counts in the case view), run prepared.
     """
-    sql, account_fields, author_fields = _linked_statement()
+    return _linked_from(fetch_together([_linked_query(account, limit)])[0])
+
+
+def _linked_query(account: Account, limit: int = LINKED_LIMIT) -> tuple[str, dict]:
+    kinds = {f"kind_{n}": kind for n, kind in enumerate(LINK_KINDS)}
+    return _linked_statement()[0], {"account": account.pk, "limit": limit, **kinds}
+
+
+def _linked_from(rows: list[tuple]) -> list[LinkedAccount]:
+    _, accounts, authors = _linked_statement()
     labels = dict(AccountIdentifier.Kind.choices)
     linked: dict[int, LinkedAccount] = {}  # in rank order
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            sql, {"account": account.pk, "limit": limit, **{f"kind_{n}": kind for n, kind in enumerate(LINK_KINDS)}}
-        )
-        rows = cursor.fetchall()
-    split = 3 + len(account_fields)
+    split = len(accounts)
     for kind, value, open_cases, *columns in rows:
         link = linked.get(columns[0])  # the account's key, its first column
         if link is None:
-            other = raw_rows.instance(Account, account_fields, columns[: split - 3])
-            Account._meta.get_field("author").set_cached_value(
-                other, raw_rows.instance(Author, author_fields, columns[split - 3 :])
-            )
+            other = accounts.instance(columns[:split])
+            Account._meta.get_field("author").set_cached_value(other, authors.instance(columns[split:]))
             link = linked[other.pk] = LinkedAccount(other, open_cases=open_cases)
         link.shared.append((labels[kind], value))
     return list(linked.values())
+
+
+@dataclass
+class CaseReads:
+    firings: list[RuleFiring]
+    timeline: list[TimelineRow]
+    linked: list[LinkedAccount]
+
+
+def case_reads(case: AccountCase) -> CaseReads:
+    """What the case view reads besides the case: its firings, its account's timeline and linked accounts.
+
+    Three fixed statements that need only the case, sent together (``api.prepared.fetch_together``): on
+    PostgreSQL the page waits for the database once for the three.
+    """
+    firings, events, linked = fetch_together(
+        [_firings_query(case), _timeline_query(case.account), _linked_query(case.account)]
+    )
+    return CaseReads(
+        firings=_firings_from(firings),
+        timeline=[_timeline_row(*row) for row in events],
+        linked=_linked_from(linked),
+    )
 
 
 SEARCH_LIMIT = 50

@@ -73,11 +73,12 @@ def _held_by(request: HttpRequest, case: AccountCase) -> QueueEntry | None:
 
 
 def _context(request: HttpRequest, case: AccountCase, **extra) -> dict:
-    firings = selectors.why_here(case)
+    reads = selectors.case_reads(case)
+    firings = reads.firings
     named = [c["field"].removeprefix("signal.") for f in firings for c in f.rule.conditions]
     second = second_review_held_by(case, request.user) if case.status == AccountCase.Status.CLOSED else None
     held = second or _held_by(request, case)
-    timeline = selectors.timeline(case.account)
+    timeline = reads.timeline
     if second:  # blind: nothing that gives the first reviewer's call away (their action on this case)
         timeline = [row for row in timeline if not (row.kind == "action" and row.at >= case.opened_at)]
     open_case = case.status == AccountCase.Status.OPEN
@@ -93,7 +94,7 @@ def _context(request: HttpRequest, case: AccountCase, **extra) -> dict:
         "firings": firings,
         "signals": selectors.signal_rows(case.account, first=list(dict.fromkeys(named))),
         "timeline": timeline,
-        "linked": selectors.linked_accounts(case.account),
+        "linked": reads.linked,
         "decisions": DECISION_KEYS,
         **extra,
     }
