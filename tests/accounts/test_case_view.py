@@ -284,3 +284,43 @@ def test_linked_accounts_are_ranked_by_what_they_share_before_the_limit_cuts(dja
     assert sorted(kind for kind, _ in linked[0].shared) == ["Device id", "Payment fingerprint"]
     assert linked[1].shared == [("IP address", "198.51.100.7")]
     assert [link.open_cases for link in linked] == [2, 0, 0]
+
+
+def test_the_timeline_reads_every_source_in_its_own_words_newest_first(reviewer):
+    """Events, actions, content and the decisions on it come from one statement, each with the detail it had."""
+    from datetime import timedelta
+
+    from accounts.selectors import timeline
+
+    now = timezone.now()
+    store(
+        event("payment_failed", account="payer", at=now - timedelta(minutes=40), ip="203.0.113.9", device_id="d-1",
+              country="NL", payment_fingerprint="fp-0123456789abcdef", amount="5.00", currency="USD",
+              outcome="declined"),
+        event("traffic_summary", account="payer", at=now - timedelta(minutes=30), request_count=900,
+              distinct_creators=45, window_seconds=60),
+    )  # fmt: skip
+    account = Account.objects.get(author__external_id="payer")
+    AccountAction.objects.create(
+        account=account, kind=AccountAction.Kind.WARN, state_before="active", state_after="active", note="first"
+    )
+    item = make_item(author_id=account.pk)
+    Decision.objects.create(item=item, reviewer=reviewer, action=Decision.Action.REMOVE)
+
+    rows = timeline(account)
+
+    assert [row.at for row in rows] == sorted((row.at for row in rows), reverse=True)
+    by_kind = {row.kind: row for row in rows if row.kind != "event"}
+    events = [row for row in rows if row.kind == "event"]
+    assert [(row.text, row.detail) for row in events] == [
+        ("Traffic summary", "900 requests, 45 creators"),
+        ("Payment failed", "ip 203.0.113.9 · device d-1 · NL · card fp-012345678… · 5.00 USD · declined"),
+    ]
+    assert (by_kind["action"].text, by_kind["action"].detail) == ("Warn", "active → active first")
+    assert by_kind["item"].text == f"Content tests:{item.external_id}"
+    assert by_kind["item"].detail == f"{item.state}, {item.report_count} reports"
+    assert (by_kind["decision"].text, by_kind["decision"].detail) == (
+        Decision.Action.REMOVE.label,
+        f"on item {item.pk}",
+    )
+    assert len(timeline(account, limit=2)) == 2
