@@ -32,11 +32,11 @@ def fetch_together(statements: list[tuple[str, dict]]) -> list[list[tuple]]:
     On PostgreSQL the statements go out together in one pipeline (psycopg's pipeline mode: sent without waiting
     for each result, answered in one batch), so a page that needs three independent reads waits for the
     database once instead of three times; on a loaded machine each wait costs more than a small query's work.
-    Elsewhere (SQLite) they run one after the other.
+    Elsewhere (SQLite), or for one statement, they run one after the other.
     """
     cursors = [prepared_cursor() for _ in statements]
     try:
-        if connection.vendor != "postgresql":
+        if connection.vendor != "postgresql" or len(statements) == 1:  # a pipeline of one only adds its sync
             rows = []
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
                 cursor.execute(sql, params)
