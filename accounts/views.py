@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -53,7 +53,9 @@ def _queue_for_member(request: HttpRequest, slug: str) -> Queue:
 
 def _case_for_member(request: HttpRequest, case_id: int) -> AccountCase:
     # The membership is read in the same query as the case (and what the view shows of it): one round trip.
-    case = get_object_or_404(selectors.cases_for_viewer(request.user), pk=case_id)
+    case = selectors.case_for_viewer(request.user, case_id)
+    if case is None:
+        raise Http404("No such account case.")
     if case.queue_id is None:
         if not request.user.is_staff:
             raise PermissionDenied("This case is in no queue; only staff may open it.")
@@ -71,11 +73,12 @@ def _held_by(request: HttpRequest, case: AccountCase) -> QueueEntry | None:
 
 
 def _context(request: HttpRequest, case: AccountCase, **extra) -> dict:
-    firings = selectors.why_here(case)
+    reads = selectors.case_reads(case)
+    firings = reads.firings
     named = [c["field"].removeprefix("signal.") for f in firings for c in f.rule.conditions]
     second = second_review_held_by(case, request.user) if case.status == AccountCase.Status.CLOSED else None
     held = second or _held_by(request, case)
-    timeline = selectors.timeline(case.account)
+    timeline = reads.timeline
     if second:  # blind: nothing that gives the first reviewer's call away (their action on this case)
         timeline = [row for row in timeline if not (row.kind == "action" and row.at >= case.opened_at)]
     open_case = case.status == AccountCase.Status.OPEN
@@ -91,7 +94,7 @@ def _context(request: HttpRequest, case: AccountCase, **extra) -> dict:
         "firings": firings,
         "signals": selectors.signal_rows(case.account, first=list(dict.fromkeys(named))),
         "timeline": timeline,
-        "linked": selectors.linked_accounts(case.account),
+        "linked": reads.linked,
         "decisions": DECISION_KEYS,
         **extra,
     }

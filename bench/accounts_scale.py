@@ -86,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop", action="store_true", help="drop the database after measuring")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--case-view-parts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then N more case views, each split into its queries (by table), template rendering and the rest",
+    )
+    parser.add_argument(
         "--risk-decisions", type=int, default=400, help="closed cases a risk version is trained on (0: no risk figures)"
     )
     parser.add_argument(
@@ -506,6 +513,8 @@ def measure(args: argparse.Namespace) -> dict[str, list[float]]:
         with CaptureQueriesContext(connection) as queries:
             client.get(f"/account-cases/{rng.choice(case_ids)}/")
         print(f"  case view: {len(queries)} database round trips (one more when the account has content)")
+        if args.case_view_parts:
+            case_view_parts(client, [rng.choice(case_ids) for _ in range(args.case_view_parts)])
 
     low, high = Account.objects.order_by("pk").values_list("pk", flat=True)[:1][0], Account.objects.latest("pk").pk
     for _ in range(0 if args.snapshots_only else args.samples):
@@ -526,6 +535,64 @@ def measure(args: argparse.Namespace) -> dict[str, list[float]]:
     if not args.snapshots_only and args.risk_decisions:
         measure_risk_scoring(args, results, rng, low, high)
     return results
+
+
+def case_view_parts(client, case_ids: list[int]) -> None:  # noqa: ANN001 - a test Client
+    """Where each case view's time goes: every query's time on the client's side (named by its first table),
+    the template's rendering less the queries it runs (the menu's permissions), and the rest (middleware, the
+    view's Python, the ORM building statements and instances). Timed with a wrapper, so not the headline figure."""
+    import re
+    from collections import defaultdict
+
+    from django.db import connection
+    from django.template.backends.django import Template
+
+    parts: dict[str, list[float]] = defaultdict(list)
+    view: dict[str, float] = {}
+
+    def timed_query(execute, sql, params, many, context):  # noqa: ANN001, ANN202 - Django's wrapper protocol
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            table = re.search(r'FROM\s+"?(\w+)"?', sql)
+            key = f"query {table.group(1) if table else sql.split()[0].lower()}"
+            view[key] = view.get(key, 0.0) + elapsed
+            view["queries (all)"] = view.get("queries (all)", 0.0) + elapsed
+
+    plain_render = Template.render
+
+    def timed_render(self, context=None, request=None):  # noqa: ANN001, ANN202
+        queries_before, started = view.get("queries (all)", 0.0), time.perf_counter()
+        try:
+            return plain_render(self, context, request)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            view["template (less its queries)"] = elapsed - (view.get("queries (all)", 0.0) - queries_before)
+
+    Template.render = timed_render
+    try:
+        with connection.execute_wrapper(timed_query):
+            for case_id in case_ids:
+                view.clear()
+                started = time.perf_counter()
+                client.get(f"/account-cases/{case_id}/")
+                total = (time.perf_counter() - started) * 1000
+                view["rest (middleware, view, ORM)"] = (
+                    total - view.get("queries (all)", 0.0) - view.get("template (less its queries)", 0.0)
+                )
+                view["total"] = total
+                for key, value in view.items():
+                    parts[key].append(value)
+    finally:
+        Template.render = plain_render
+    for key in sorted(parts, key=lambda k: -sum(parts[k])):
+        values = parts[key]
+        print(
+            f"  case view part {key}: in {len(values)} of {len(case_ids)} views, p50 {percentile(values, 0.5):.2f} ms,"
+            f" p95 {percentile(values, 0.95):.2f} ms, mean per view {sum(values) / len(case_ids):.2f} ms"
+        )
 
 
 def measure_risk_scoring(args: argparse.Namespace, results: dict, rng: random.Random, low: int, high: int) -> None:

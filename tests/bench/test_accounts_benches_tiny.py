@@ -65,6 +65,7 @@ def test_the_scale_benchmark_builds_its_data_and_prints_the_three_figures():
     out = run(
         "bench/accounts_scale.py", "--accounts", "2000", "--events", "20000", "--days", "8", "--cases", "20",
         "--samples", "10", "--risk-decisions", "120", "--database", "moderation_accounts_bench_tiny_scale", "--drop",
+        "--case-view-parts", "5",
     )  # fmt: skip
 
     assert "SYNTHETIC DATA" in out
@@ -76,6 +77,8 @@ def test_the_scale_benchmark_builds_its_data_and_prints_the_three_figures():
     ):  # fmt: skip
         assert re.search(rf"^{figure}: n=\d+ p50 [\d.]+ ms, p95 [\d.]+ ms", out, re.MULTILINE), out
     assert re.search(r"risk version account-risk-\S+ trained on \d+ decisions", out), out
+    for part in ("total", "queries \\(all\\)", "template \\(less its queries\\)", "rest \\(middleware, view, ORM\\)"):
+        assert re.search(rf"case view part {part}: in 5 of 5 views, p50 [\d.]+ ms", out), out
     assert "dropped moderation_accounts_bench_tiny_scale" in out
 
 
