@@ -140,7 +140,11 @@ def start_worker(bench_url: str, var: Path, broker: str, log: Path) -> subproces
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "moderation_site", "worker", "--queues", "inference,default",
          "--concurrency", "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log.open("w"),
+        # A process group of its own (to stop it and count its CPU), but this process's session: with the kernel's
+        # autogroup scheduling (sched_autogroup_enabled=1 here), each session is one scheduling group, and on a
+        # busy machine a worker in a new session got a different share of the cores than this process had for
+        # the bare model (images ran faster end to end than bare, texts slower). One session, one share.
+        cwd=ROOT, env=env, process_group=0, stdout=subprocess.DEVNULL, stderr=log.open("w"),
     )  # fmt: skip
 
 
