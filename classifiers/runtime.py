@@ -47,10 +47,15 @@ class Content:
 
 @dataclass
 class ScoringReport:
-    """Per item, why scoring failed (empty when it did not), and how many scores were written."""
+    """Per item, why scoring failed (empty when it did not), and how many scores were written.
+
+    ``compute_scores`` fills ``scores`` and ``embeddings`` without writing them; ``store_scores`` writes them.
+    """
 
     failures: dict[int, str] = field(default_factory=dict)
     scores_written: int = 0
+    scores: list[Score] = field(default_factory=list, repr=False)
+    embeddings: list[Embedding] = field(default_factory=list, repr=False)
 
 
 def configure_inference_threads() -> None:
@@ -79,12 +84,16 @@ def scoring_versions() -> list[ModelVersion]:
     )
 
 
-def _category_infos() -> list[Any]:
+def _category_infos(categories: list[PolicyCategory] | None = None) -> list[Any]:
+    """What the models see of the active categories, in order; from ``categories`` (every category, in the
+    model's order) when the caller has read them already."""
     from classifiers.inference import CategoryInfo
 
+    active = PolicyCategory.objects.filter(is_active=True) if categories is None else categories
     return [
         CategoryInfo(slug=c.slug, description=c.description, seed_examples=c.seed_example_list)
-        for c in PolicyCategory.objects.filter(is_active=True)
+        for c in active
+        if c.is_active
     ]
 
 
@@ -210,12 +219,34 @@ def score_contents(contents: list[Content]) -> ScoringReport:
     image cannot be decoded, or whose text is empty, is reported in ``failures`` with a reason a
     reviewer can read; the rest of the batch is scored normally.
     """
+    report = compute_scores(contents)
+    with transaction.atomic():
+        store_scores(report)
+    return report
+
+
+def store_scores(report: ScoringReport) -> None:
+    """Write what ``compute_scores`` computed: two statements, inside the caller's transaction (the scoring
+    worker's, which also records the items' outcome in it, so scores and outcome commit together)."""
+    Embedding.objects.bulk_create(report.embeddings, ignore_conflicts=True)
+    Score.objects.bulk_create(
+        report.scores,
+        update_conflicts=True,
+        unique_fields=["item_id", "model_version", "category"],
+        update_fields=["probability", "from_prior", "prior_source"],
+    )
+    report.scores_written = len(report.scores)
+
+
+def compute_scores(contents: list[Content]) -> ScoringReport:
+    """``score_contents`` without the writes: the scores and new embeddings, for ``store_scores``."""
     report = ScoringReport()
     versions = scoring_versions()
-    categories = _category_infos()
-    category_ids = dict(PolicyCategory.objects.values_list("slug", "id"))
-    scores: list[Score] = []
-    embeddings: list[Embedding] = []
+    # One read of the categories for both uses: the models' (active ones, in order) and the ids of every slug.
+    all_categories = list(PolicyCategory.objects.all())
+    categories = _category_infos(all_categories)
+    category_ids = {c.slug: c.id for c in all_categories}
+    scores, embeddings = report.scores, report.embeddings
 
     texts = {}
     for content in contents:
@@ -250,15 +281,6 @@ def score_contents(contents: list[Content]) -> ScoringReport:
             rows = imagenet_table.prior_rows()
             _score_with(loaded_images, ids, images, category_ids, scores, embeddings, imagenet_rows=rows)
 
-    with transaction.atomic():
-        Embedding.objects.bulk_create(embeddings, ignore_conflicts=True)
-        Score.objects.bulk_create(
-            scores,
-            update_conflicts=True,
-            unique_fields=["item_id", "model_version", "category"],
-            update_fields=["probability", "from_prior", "prior_source"],
-        )
-    report.scores_written = len(scores)
     return report
 
 

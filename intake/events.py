@@ -1,6 +1,6 @@
 """Outbound events about items as they arrive and are scored (webhooks' outbox)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from intake.models import Item
@@ -26,15 +26,18 @@ def items_created(items: Iterable[Item]) -> None:
 
 def items_scored(*, item_ids: list[int], scored_at: datetime) -> None:
     """Items whose scoring this call recorded (scored, or failed with a reason) at ``scored_at``."""
-    rows = (
-        Item.objects.filter(id__in=item_ids, scored_at=scored_at, state__in=[Item.State.SCORED, Item.State.FAILED])
-        .order_by("id")
-        .values("id", "source", "external_id", "state", "failure_reason", "scored_at")
-    )
-    emit_many(
-        event_type="item.scored",
-        payloads=(
-            {
+
+    def payloads() -> Iterator[dict]:
+        # A generator function, not a generator expression over the queryset: an expression would run the query
+        # when it is made (it takes the iterator of its first iterable at once), even with no subscriber, in every
+        # scoring batch; emit_many never iterates this one then.
+        rows = (
+            Item.objects.filter(id__in=item_ids, scored_at=scored_at, state__in=[Item.State.SCORED, Item.State.FAILED])
+            .order_by("id")
+            .values("id", "source", "external_id", "state", "failure_reason", "scored_at")
+        )
+        for row in rows:
+            yield {
                 "item_id": row["id"],
                 "source": row["source"],
                 "external_id": row["external_id"],
@@ -42,6 +45,5 @@ def items_scored(*, item_ids: list[int], scored_at: datetime) -> None:
                 "failure_reason": row["failure_reason"],
                 "scored_at": row["scored_at"],
             }
-            for row in rows
-        ),
-    )
+
+    emit_many(event_type="item.scored", payloads=payloads())

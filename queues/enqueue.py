@@ -38,6 +38,7 @@ import logging
 import math
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -121,10 +122,15 @@ def record_shadow_routing(
 
 
 def default_queue() -> Queue:
-    queue = Queue.objects.filter(is_default=True).first()
-    if queue is None:
-        raise NoDefaultQueue("No default queue: mark one queue as the default in the admin.")
-    return queue
+    return _default_among(Queue.objects.filter(is_default=True))
+
+
+def _default_among(queues: Iterable[Queue]) -> Queue:
+    """The default queue of ``queues`` (at most one is: a constraint); NoDefaultQueue when none is."""
+    for queue in queues:
+        if queue.is_default:
+            return queue
+    raise NoDefaultQueue("No default queue: mark one queue as the default in the admin.")
 
 
 def llm_probabilities(item_ids: list[int]) -> dict[int, dict[str, float]]:
@@ -316,8 +322,8 @@ def route_items(*, item_ids: list[int]) -> dict[int, RoutingDecision]:
     """Route scored or failed items that are not yet in a queue. Items already routed are left alone."""
     severities = dict(PolicyCategory.objects.filter(is_active=True).values_list("slug", "severity"))
     rules = load_rules()
-    fallback = default_queue()
     queues = {queue.pk: queue for queue in Queue.objects.all()}
+    fallback = _default_among(queues.values())  # one read of the queues per batch, not two
     decisions: dict[int, RoutingDecision] = {}
     with transaction.atomic():
         items = list(

@@ -113,13 +113,17 @@ def _score_one_batch(*, item_ids: list[int], batch_size: int | None, fill_wait_m
     if not claimed:
         return 0
     # Imported here: the runtime pulls in numpy, and web processes (which only enqueue) never need it.
-    from classifiers.runtime import Content, score_contents
+    from classifiers.runtime import Content, compute_scores, store_scores
 
     items = list(Item.objects.filter(scoring_token=token, state=Item.State.SCORING).values("id", "text", "image"))
-    report = score_contents([Content(item_id=i["id"], text=i["text"], image_name=i["image"]) for i in items])
+    report = compute_scores([Content(item_id=i["id"], text=i["text"], image_name=i["image"]) for i in items])
     now = timezone.now()
     held = Q(scoring_token=token, state=Item.State.SCORING)
+    # Scores and the items' outcome in one transaction (one commit per batch instead of two): a worker killed
+    # before it commits leaves the items held under their lease, to be scored again, and none is marked
+    # scored without its scores.
     with transaction.atomic():
+        store_scores(report)
         failed = list(report.failures.items())
         for item_id, reason in failed:
             Item.objects.filter(held, id=item_id).update(

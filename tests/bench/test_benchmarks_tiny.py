@@ -62,13 +62,20 @@ def test_ingest(empty_database):
 def test_scoring(bench_database, redis_url, bench_var):
     output = run_bench(
         "scoring.py", "--database", bench_database("scoring"), "--broker", redis_url,
-        "--sizes", "8x4", "12x6", "--latency-seconds", "1",
+        "--sizes", "8x4", "12x6", "--rounds", "2", "--latency-seconds", "1",
         env={"SCORING_FILL_WAIT_MS": "0"},
     )  # fmt: skip
-    assert "size 8 texts, 4 images" in output and "size 12 texts, 6 images" in output
+    assert "size 8 texts, 4 images, round 2 of 2" in output and "size 12 texts, 6 images, round 2 of 2" in output
     figure(rf"^bare model: text {NUMBER} items/s, image {NUMBER} items/s", output)
     figure(rf"^end to end: text {NUMBER} items/s", output)
-    figure(rf"worker CPU per item: text {NUMBER} ms \(bare/worker {NUMBER}%\), image {NUMBER} ms", output)
+    figure(rf"worker CPU per item: text {NUMBER} ms \(bare/worker {NUMBER}%; main process {NUMBER} ms\), image", output)
+    for size in ("8x4", "12x6"):
+        for kind in ("text", "image"):
+            figure(
+                rf"^  size {size}, {kind}: items/s {NUMBER}% of bare \(rounds {NUMBER}%-{NUMBER}%\), CPU {NUMBER}% "
+                rf"\(rounds {NUMBER}%-{NUMBER}%\); goal >= 90%: by items/s (NOT )?MET, by CPU (NOT )?MET$",
+                output,
+            )
     figure(rf"^latency at {NUMBER} text items/s", output)
 
 

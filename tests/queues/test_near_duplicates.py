@@ -1,10 +1,12 @@
 """Near-duplicate signatures, without a database."""
 
 import io
+import random
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from queues import near_duplicates
 from queues.near_duplicates import (
     image_band_keys,
     image_distance,
@@ -89,3 +91,15 @@ def test_comparing_with_many_candidates_at_once_agrees_with_one_pair_at_a_time()
         True,
         False,
     ]
+
+
+def test_the_numpy_minhash_is_byte_identical_to_datasketchs():
+    # Stored signatures must stay comparable with the ones written before the numpy path: same bytes for ASCII
+    # and non-ASCII texts, repeated 5-grams, whitespace runs, and text just long enough to sign.
+    rng = random.Random(7)
+    words = ["offer", "free", "Zürich", "naïve", "日本語", "click", "now", "€100", "link", "bio"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(4, 400))) for _ in range(60)]
+    texts += ["a" * 25, "ab " * 40, "  Tabs\tand\nnewlines   count as one space each  ", "x" * 19, "y" * 20]
+    for text in texts:
+        assert near_duplicates.text_minhash(text) == near_duplicates.datasketch_text_minhash(text), text
+    assert near_duplicates.text_minhash("x" * 19) is None

@@ -151,6 +151,18 @@ def test_scoring_announces_the_items_it_recorded(subscribe):
     assert [(p["external_id"], p["failed"]) for p in payloads("item.scored")] == [("s-1", False), ("s-2", True)]
 
 
+def test_scoring_without_subscribers_reads_no_items(django_assert_num_queries):
+    # Every scoring batch announces its items; with nobody subscribed that costs the subscriber lookup only.
+    ids = [result.item_id for result in submit("n-1", "n-2")]
+    from django.utils import timezone
+
+    now = timezone.now()
+    Item.objects.filter(pk__in=ids).update(state=Item.State.SCORED, scored_at=now)
+    with django_assert_num_queries(1):
+        intake_events.items_scored(item_ids=ids, scored_at=now)
+    assert not WebhookEvent.objects.exists()
+
+
 def test_promoting_a_model_announces_it_once(subscribe):
     subscribe(URL, ["model.promoted"])
     candidate = register_model_version(name="text-2", kind="text", architecture="all-MiniLM-L6-v2")
