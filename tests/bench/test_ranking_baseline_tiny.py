@@ -1,14 +1,18 @@
-"""CI's tiny run of bench/ranking_baseline.py: ten hand-written mails, two splits, two training sizes."""
+"""CI's tiny run of bench/ranking_baseline.py: ten hand-written mails, two splits, two training sizes.
 
-from tests.bench.tiny_corpus import load_bench, write_tiny_corpus
+In a process of its own, as the bench is run (with OMP_NUM_THREADS=1): its cells run in forked processes, and a
+fork from the test process, whose OpenMP pools earlier tests may have started, can hang in the child.
+"""
+
+from tests.bench.conftest import run_bench
+from tests.bench.tiny_corpus import write_tiny_corpus
 
 
-def test_the_ranking_bench_prints_head_and_baseline_side_by_side(tmp_path, capsys):
+def test_the_ranking_bench_prints_head_and_baseline_side_by_side(tmp_path):
     corpus = write_tiny_corpus(tmp_path / "corpus")
-    load_bench("ranking_baseline").main(
-        [str(corpus), "--limit", "10", "--splits", "2", "--sizes", "6,0", "--processes", "2"]
+    out = run_bench(
+        "ranking_baseline.py", str(corpus), "--limit", "10", "--splits", "2", "--sizes", "6,0", "--processes", "2"
     )
-    out = capsys.readouterr().out
     for label in ("6 ", "all"):
         assert any(line.startswith(label) and " head " in line for line in out.splitlines()), out
         for model in ("tfidf+lr", "head-only", "blend-raw"):  # blend-raw: the blend before its calibration
