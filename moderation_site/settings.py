@@ -408,6 +408,13 @@ RETRAIN_IMAGE_FINE_TUNE_ALL_LR = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_A
 RETRAIN_IMAGE_FINE_TUNE_ERASE = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_ERASE", "0"))
 RETRAIN_IMAGE_FINE_TUNE_MIXUP = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_MIXUP", "0"))
 RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL = env_bool("RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL", False)
+# Self-training of the staged schedule (needs RETRAIN_IMAGE_FINE_TUNE_SECONDS > 0): this many of the most recent
+# stored images nobody labelled are pseudo-labelled by the chosen network (0: off), predictions of at least this
+# softmax probability kept, and the student trained on labels + pseudo-labels; self-training takes this share of
+# the CPU budget. The validation split decides whether the student is kept (bench/RESULTS-fmnist2.md).
+RETRAIN_IMAGE_SELF_TRAIN_POOL = env_int("RETRAIN_IMAGE_SELF_TRAIN_POOL", 0)
+RETRAIN_IMAGE_SELF_TRAIN_CONFIDENCE = float(os.environ.get("RETRAIN_IMAGE_SELF_TRAIN_CONFIDENCE", "0.9"))
+RETRAIN_IMAGE_SELF_TRAIN_SHARE = float(os.environ.get("RETRAIN_IMAGE_SELF_TRAIN_SHARE", "0.5"))
 
 # Model monitoring (learning/monitoring.py): alert when live precision at the routing threshold falls under the
 # floor, or the score distribution drifts past the PSI threshold; figures need MONITOR_MIN_SUPPORT labels or scores.
