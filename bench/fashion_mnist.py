@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
             print(f"  chosen by validation accuracy: {result.chosen}")
-            if args.refit_on_all:
+            if REFIT in result.states:
                 print(
                     f"  refit of the chosen path on all {n} labels: {result.refit_cpu_seconds:.0f} CPU s "
                     "(included in the run's CPU s; the refitted model is scored beside the one it replays)",
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                                schedule_cost))  # fmt: skip
             else:
                 scored.append((result.chosen, f"{chosen_label}, chosen", schedule_cost))
-            if args.refit_on_all:
+            if REFIT in result.states:  # not when the self-trained student was chosen: it has nothing to replay
                 scored.append(
                     (REFIT, f"{chosen_label}, chosen, refit on all N", (result.cpu_seconds, result.wall_seconds))
                 )
