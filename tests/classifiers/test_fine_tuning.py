@@ -267,7 +267,8 @@ def test_mixup_changes_the_training_and_the_options_are_recorded():
     assert torch.equal(plain.states[LAST_BLOCKS][key], again.states[LAST_BLOCKS][key])  # same seed, same weights
     assert not torch.equal(plain.states[LAST_BLOCKS][key], mixed.states[LAST_BLOCKS][key])
     assert plain.as_dict()["options"] == {"lr": 3e-3, "all_lr": 3e-3, "erase": 0.0, "mixup": 0.0,
-                                          "refit_on_all": False, "val_fraction": 0.25}  # fmt: skip
+                                          "refit_on_all": False, "val_fraction": 0.25, "self_train_share": 0.0,
+                                          "self_train_confidence": 0.9}  # fmt: skip
     assert mixed.as_dict()["options"]["mixup"] == 0.4 and mixed.options["all_lr"] == 1e-4
     with pytest.raises(ValueError, match="mixup an alpha"):
         fine_tune_in_stages(images, labels, mixup=-1.0, **common)
