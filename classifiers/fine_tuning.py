@@ -214,7 +214,10 @@ def fine_tune_in_stages(
 
     ``unlabelled`` (images as ``images``, no labels) with ``self_train_share`` > 0 turns self-training on (see
     the module docstring): the stages get ``1 - self_train_share`` of the budget, pseudo-labels need a softmax
-    probability of at least ``self_train_confidence``. An unlabelled image that does not decode is skipped.
+    probability of at least ``self_train_confidence`` (mind that label smoothing keeps a trained network's
+    probabilities under about ``1 - label_smoothing + label_smoothing / classes``, 0.91 for 10 classes at 0.1; on
+    Fashion-MNIST at 1,000 labels 0.9 still kept 40 % of the pool). An unlabelled image that does not decode is
+    skipped.
     """
     unknown = [stage for stage in stages if stage not in FINE_TUNE_STAGES]
     if unknown or list(stages) != [s for s in FINE_TUNE_STAGES if s in stages]:

@@ -411,7 +411,8 @@ RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL = env_bool("RETRAIN_IMAGE_FINE_TUNE_REFIT_O
 # Self-training of the staged schedule (needs RETRAIN_IMAGE_FINE_TUNE_SECONDS > 0): this many of the most recent
 # stored images nobody labelled are pseudo-labelled by the chosen network (0: off), predictions of at least this
 # softmax probability kept, and the student trained on labels + pseudo-labels; self-training takes this share of
-# the CPU budget. The validation split decides whether the student is kept (bench/RESULTS-fmnist2.md).
+# the CPU budget. The validation split decides whether the student is kept (bench/RESULTS-fmnist2.md). Label
+# smoothing 0.1 caps what the network says near 0.9 + 0.1/K for K classes: a confidence above that keeps nothing.
 RETRAIN_IMAGE_SELF_TRAIN_POOL = env_int("RETRAIN_IMAGE_SELF_TRAIN_POOL", 0)
 RETRAIN_IMAGE_SELF_TRAIN_CONFIDENCE = float(os.environ.get("RETRAIN_IMAGE_SELF_TRAIN_CONFIDENCE", "0.9"))
 RETRAIN_IMAGE_SELF_TRAIN_SHARE = float(os.environ.get("RETRAIN_IMAGE_SELF_TRAIN_SHARE", "0.5"))
