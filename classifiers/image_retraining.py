@@ -31,7 +31,7 @@ wins, the candidate keeps the active backbone and its embedding space. The sched
 (``RETRAIN_IMAGE_FINE_TUNE_ALL_LR``, ``_ERASE``, ``_MIXUP``, ``_REFIT_ON_ALL``; off by default) comes from
 the settings and is recorded in the candidate's metrics.
 
-Self-training (``RETRAIN_IMAGE_SELF_TRAIN_POOL`` > 0, staged schedule only): the caller passes the storage
+Self-training (``RETRAIN_IMAGE_SELF_TRAIN_POOL`` > 0, the default; staged schedule only): the caller passes the storage
 names of stored images nobody labelled (``unlabelled_images``; ``learning.retraining`` picks the most recent
 ones). Items that are in the snapshot are dropped from that pool; the rest are decoded from storage one at a
 time while the schedule pseudo-labels them (``classifiers.fine_tuning``), an image that no longer decodes is
