@@ -14,9 +14,11 @@ version is never changed here (an admin promotes a candidate).
 A run trains one kind (``RetrainingRun.kind``): ``text`` the text heads (``classifiers.retraining``),
 ``image`` the image heads on the items with an image, after fine-tuning the backbone when
 ``RETRAIN_IMAGE_FINE_TUNE_EPOCHS`` > 0, or in stages chosen on held-out labels within
-``RETRAIN_IMAGE_FINE_TUNE_SECONDS`` of CPU when that is > 0 (``classifiers.image_retraining``). One run per kind may be
-open at a time. The schedule and the label-count trigger start a text run, and an image run too
-when labels on items with an image came in since the last image run; an admin starts either kind.
+``RETRAIN_IMAGE_FINE_TUNE_SECONDS`` of CPU when that is > 0 (``classifiers.image_retraining``); the staged schedule
+also self-trains on up to ``RETRAIN_IMAGE_SELF_TRAIN_POOL`` of the most recent unlabelled stored images, which this
+module picks (classifiers know no items). One run per kind may be open at a time. The schedule and the label-count
+trigger start a text run, and an image run too when labels on items with an image came in since the last image run;
+an admin starts either kind.
 """
 
 import logging
