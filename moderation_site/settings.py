@@ -412,7 +412,7 @@ RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL = env_bool("RETRAIN_IMAGE_FINE_TUNE_REFIT_O
 # stored images nobody labelled are pseudo-labelled by the chosen network (0: off), predictions of at least this
 # softmax probability kept, and the student trained on labels + pseudo-labels; self-training takes this share of
 # the CPU budget. The validation split decides whether the student is kept. On by default: on Fashion-MNIST with
-# 1,000 labels it added 1.1-1.4 test points in both runs (bench/RESULTS-fmnist2.md), and a student that does
+# 1,000 labels it added 1.1-1.7 test points in all three runs (bench/RESULTS-fmnist2.md), and a student that does
 # not validate better is not kept; the price is half the budget taken from the stages. Label
 # smoothing 0.1 caps what the network says near 0.9 + 0.1/K for K classes: a confidence above that keeps nothing.
 RETRAIN_IMAGE_SELF_TRAIN_POOL = env_int("RETRAIN_IMAGE_SELF_TRAIN_POOL", 10000)
