@@ -17,6 +17,12 @@ Images are greyscale 28x28 upsampled to ``--input-size`` (the inference transfor
 channels; augmentation is horizontal flips and shifts of up to 1/8 of the side. Each row prints its
 validation accuracy per stage, the test accuracy, and process CPU and wall seconds. The test set is used
 for nothing but the printed test accuracy.
+
+``--unlabelled M`` (with ``--self-train-share``) adds self-training: M images drawn from the rest of the
+official training split (never the N labelled ones, never the test set) with their labels dropped are the
+unlabelled pool the schedule pseudo-labels; the bench alone knows their true labels and prints how many of
+the kept pseudo-labels are right. The teacher (best stage before self-training) and the self-trained student
+are both scored on the test set; the validation split chooses between them.
 """
 
 from __future__ import annotations
@@ -64,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--refit-on-all", action="store_true", help="train the chosen path again on all N labels after choosing"
     )
+    parser.add_argument(
+        "--unlabelled", type=int, default=0, help="unlabelled pool: images from the rest of the train split"
+    )
+    parser.add_argument("--self-train-share", type=float, default=0.5, help="budget share of self-training")
+    parser.add_argument("--confidence", type=float, default=0.9, help="least softmax probability of a pseudo-label")
     parser.add_argument("--last-blocks", type=int, default=2)
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
@@ -76,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from classifiers import pretrained
-    from classifiers.fine_tuning import ALL, FINE_TUNE_STAGES, FROZEN, REFIT, fine_tune_in_stages
+    from classifiers.fine_tuning import ALL, FINE_TUNE_STAGES, FROZEN, REFIT, SELF_TRAINED, fine_tune_in_stages
     from classifiers.image_training import classify, prepare_images
     from classifiers.inference.image import ImageModel
 
@@ -86,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {torch.__version__}, threads {args.threads}, input {args.input_size}px, batch {args.batch_size}, "
         f"lr {args.lr}, all-stage lr {args.all_lr or args.lr}, erase {args.erase}, mixup {args.mixup}, "
         f"last blocks {args.last_blocks}, "
-        f"val fraction {args.val_fraction}, refit on all N {args.refit_on_all}, seed {args.seed}"
+        f"val fraction {args.val_fraction}, refit on all N {args.refit_on_all}, seed {args.seed}, "
+        f"unlabelled pool {args.unlabelled}"
+        + (f" (self-training share {args.self_train_share}, confidence {args.confidence})" if args.unlabelled else "")
     )
     train_x, train_y, test_x, test_y = load_fashion_mnist(args.data_dir)
     print(f"data: {len(train_x)} train / {len(test_x)} test images from {args.data_dir}", flush=True)
@@ -102,10 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n, budget in zip(args.sizes, args.budgets, strict=True):
         index = stratified_sample(train_y, n, args.seed)
+        rest = np.setdiff1d(np.arange(len(train_y)), index)
+        pool = np.sort(
+            np.random.default_rng(args.seed + 7).choice(rest, min(args.unlabelled, len(rest)), replace=False)
+        )
         test_pixels = None
         for name in args.rows:
             state, normalization, stages = initial[name]
-            print(f"\nN={n} {name}: stages frozen, {', '.join(stages)}; budget {budget:.0f} CPU s", flush=True)
+            print(
+                f"\nN={n} {name}: {n:,} labels + {len(pool):,} unlabelled images; stages frozen, {', '.join(stages)}"
+                f"{', self-training' if len(pool) else ''}; budget {budget:.0f} CPU s",
+                flush=True,
+            )
             result = fine_tune_in_stages(
                 train_x[index],
                 train_y[index],
@@ -125,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                 erase=args.erase,
                 mixup=args.mixup,
                 refit_on_all=args.refit_on_all,
+                unlabelled=train_x[pool] if len(pool) else None,
+                self_train_share=args.self_train_share if len(pool) else 0.0,
+                self_train_confidence=args.confidence,
                 seed=args.seed,
                 progress=lambda p: print(f"  {p.describe()}, {p.cpu_seconds:.0f} CPU s", flush=True),
             )
@@ -135,8 +159,18 @@ def main(argv: list[str] | None = None) -> int:
                     + (", cut by the budget" if stage.stopped_by_budget else ""),
                     flush=True,
                 )
+            if result.self_training:
+                st = result.self_training
+                right = float((train_y[pool][result.pseudo_index] == result.pseudo_labels).mean()) if st["kept"] else 0
+                print(
+                    f"  self-training: teacher {st['teacher']}, pseudo-labelled {st['pseudo_labelled']:,} of "
+                    f"{st['pool']:,} unlabelled images in {st['labelling_cpu_seconds']:.0f} CPU s, kept {st['kept']:,} "
+                    f"(confidence >= {st['confidence']}; per class {st['kept_per_class']}), "
+                    f"pseudo-labels right (bench-only check) {right:.4f}",
+                    flush=True,
+                )
             print(f"  chosen by validation accuracy: {result.chosen}")
-            if args.refit_on_all:
+            if REFIT in result.states:
                 print(
                     f"  refit of the chosen path on all {n} labels: {result.refit_cpu_seconds:.0f} CPU s "
                     "(included in the run's CPU s; the refitted model is scored beside the one it replays)",
@@ -144,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if test_pixels is None:
                 test_pixels = prepare_images(test_x, result.network(), args.input_size)
+            teacher = max((s for s in result.stages if s.stage != SELF_TRAINED), key=lambda s: s.val_accuracy).stage
             chosen_label = "frozen head" if result.chosen == FROZEN else f"fine-tuned ({result.chosen})"
             # A frozen head that was not chosen cost only its own stage; the chosen row costs the whole schedule,
             # and the refitted model (scored beside the model it replays) the schedule plus the refit.
@@ -152,9 +187,28 @@ def main(argv: list[str] | None = None) -> int:
                 result.cpu_seconds - result.refit_cpu_seconds,
                 result.wall_seconds - result.refit_wall_seconds,
             )
-            scored = [] if result.chosen == FROZEN else [(FROZEN, "frozen head", frozen_cost)]
-            scored.append((result.chosen, f"{chosen_label}, chosen", schedule_cost))
-            if args.refit_on_all:
+            self_trained = SELF_TRAINED in result.states
+            scored = [] if result.chosen == FROZEN and not self_trained else [(FROZEN, "frozen head", frozen_cost)]
+            if self_trained and result.chosen == FROZEN:
+                scored = [(FROZEN, "frozen head, chosen", frozen_cost)]
+            if self_trained:
+                # The teacher and the student side by side (the student costs the whole run, the teacher the run
+                # minus self-training); the validation split chose one of them.
+                student = next(s for s in result.stages if s.stage == SELF_TRAINED)
+                teacher_cost = (
+                    result.cpu_seconds - student.cpu_seconds - result.refit_cpu_seconds,
+                    result.wall_seconds - student.wall_seconds - result.refit_wall_seconds,
+                )
+                if teacher != FROZEN:
+                    teacher_label = f"fine-tuned ({teacher}), teacher"
+                    scored.append((teacher, teacher_label + (", chosen" if teacher == result.chosen else ""),
+                                   teacher_cost))  # fmt: skip
+                label = f"self-trained ({n:,} labels + {len(pool):,} unlabelled)"
+                scored.append((SELF_TRAINED, label + (", chosen" if result.chosen == SELF_TRAINED else ""),
+                               schedule_cost))  # fmt: skip
+            else:
+                scored.append((result.chosen, f"{chosen_label}, chosen", schedule_cost))
+            if REFIT in result.states:  # not when the self-trained student was chosen: it has nothing to replay
                 scored.append(
                     (REFIT, f"{chosen_label}, chosen, refit on all N", (result.cpu_seconds, result.wall_seconds))
                 )

@@ -31,6 +31,12 @@ wins, the candidate keeps the active backbone and its embedding space. The sched
 (``RETRAIN_IMAGE_FINE_TUNE_ALL_LR``, ``_ERASE``, ``_MIXUP``, ``_REFIT_ON_ALL``; off by default) comes from
 the settings and is recorded in the candidate's metrics.
 
+Self-training (``RETRAIN_IMAGE_SELF_TRAIN_POOL`` > 0, the default; staged schedule only): the caller passes the storage
+names of stored images nobody labelled (``unlabelled_images``; ``learning.retraining`` picks the most recent
+ones). Items that are in the snapshot are dropped from that pool; the rest are decoded from storage one at a
+time while the schedule pseudo-labels them (``classifiers.fine_tuning``), an image that no longer decodes is
+skipped. The schedule's validation split (labelled rows only) decides whether the self-trained student wins.
+
 Evaluation is on the snapshot's ``held_out`` rows with an image, for the candidate and for the
 active image version on the same rows (its own head where it has one, the cold-start prior of
 ``classifiers.image_priors`` elsewhere, exactly as it scores live items). The candidate is
@@ -130,6 +136,31 @@ class _LazyImages(SequenceABC):
         return self.images.get(self.names[index])
 
 
+class StoredImages(SequenceABC):
+    """Stored images by storage name, decoded from ``default_storage`` when read (the unlabelled pool)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204 - Sequence's int-or-slice protocol
+        from classifiers.inference.image import decode_image
+
+        if isinstance(index, slice):
+            return StoredImages(self.names[index])
+        with default_storage.open(self.names[index], "rb") as handle:
+            return decode_image(handle.read())
+
+
+def _unlabelled_pool(pairs: Sequence[tuple[int, str]], snapshot: Snapshot) -> StoredImages | None:
+    """The pool's images whose item is not in the snapshot (a label exported since the pool was chosen)."""
+    labelled = {record.item_id for record in snapshot.records}
+    names = [name for item_id, name in pairs if item_id not in labelled and name]
+    return StoredImages(names) if names else None
+
+
 def image_embeddings(
     records: Sequence[TrainingRecord],
     model: Any,
@@ -167,6 +198,7 @@ def fit_image_candidate(
     on_fine_tune_epoch: Callable[[int, float], None] | None = None,
     fine_tune_seconds: float = 0,
     on_fine_tune_progress: Callable[[str], None] | None = None,
+    unlabelled_images: Sequence[tuple[int, str]] = (),
 ) -> FittedImageCandidate:
     """Train image heads (after fine-tuning the backbone if ``fine_tune_epochs``); evaluate them and the active
     image version on the snapshot's held-out rows with an image.
@@ -174,7 +206,8 @@ def fit_image_candidate(
     ``fine_tune_seconds`` > 0 runs the staged schedule instead (``classifiers.fine_tuning``: frozen head, last
     blocks, all, chosen on a validation split of the training rows) within that CPU budget, ``fine_tune_epochs``
     (10 when 0) being the most epochs a stage runs; ``on_fine_tune_progress`` gets its progress lines. When the
-    frozen head wins, the backbone and its embedding space stay the active version's.
+    frozen head wins, the backbone and its embedding space stay the active version's. ``unlabelled_images``
+    ((item id, storage name) pairs) is the pool the schedule self-trains on (see the module docstring).
 
     Raises RetrainingError when there is nothing to train or evaluate on. Writes nothing but
     embeddings of images that had none stored (and, when fine-tuning, the new space's embeddings).
@@ -213,6 +246,7 @@ def fit_image_candidate(
             tuned_path, fine_tune = _fine_tune_in_stages(
                 base, images.lazy(train), train_labels, scratch / "backbone.pt",
                 budget_seconds=fine_tune_seconds, epochs=fine_tune_epochs or 10, progress=on_fine_tune_progress,
+                unlabelled=_unlabelled_pool(unlabelled_images, snapshot),
             )  # fmt: skip
             if tuned_path is not None:
                 backbone_path = tuned_path
@@ -395,6 +429,7 @@ def _fine_tune_in_stages(
     budget_seconds: float,
     epochs: int,
     progress: Callable[[str], None] | None,
+    unlabelled: StoredImages | None = None,
 ) -> tuple[Path | None, dict[str, Any]]:
     """The staged schedule on ``base``; the chosen backbone saved to ``path`` (None when the frozen head won)."""
     from django.conf import settings
@@ -419,6 +454,9 @@ def _fine_tune_in_stages(
         erase=settings.RETRAIN_IMAGE_FINE_TUNE_ERASE,
         mixup=settings.RETRAIN_IMAGE_FINE_TUNE_MIXUP,
         refit_on_all=settings.RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL,
+        unlabelled=unlabelled if unlabelled else None,
+        self_train_share=settings.RETRAIN_IMAGE_SELF_TRAIN_SHARE,
+        self_train_confidence=settings.RETRAIN_IMAGE_SELF_TRAIN_CONFIDENCE,
         progress=(lambda step: progress(step.describe())) if progress else None,
     )
     summary = {"from_backbone": base.backbone, "images": len(train_images), "classes": len(present)}

@@ -14,9 +14,11 @@ version is never changed here (an admin promotes a candidate).
 A run trains one kind (``RetrainingRun.kind``): ``text`` the text heads (``classifiers.retraining``),
 ``image`` the image heads on the items with an image, after fine-tuning the backbone when
 ``RETRAIN_IMAGE_FINE_TUNE_EPOCHS`` > 0, or in stages chosen on held-out labels within
-``RETRAIN_IMAGE_FINE_TUNE_SECONDS`` of CPU when that is > 0 (``classifiers.image_retraining``). One run per kind may be
-open at a time. The schedule and the label-count trigger start a text run, and an image run too
-when labels on items with an image came in since the last image run; an admin starts either kind.
+``RETRAIN_IMAGE_FINE_TUNE_SECONDS`` of CPU when that is > 0 (``classifiers.image_retraining``); the staged schedule
+also self-trains on up to ``RETRAIN_IMAGE_SELF_TRAIN_POOL`` of the most recent unlabelled stored images, which this
+module picks (classifiers know no items). One run per kind may be open at a time. The schedule and the label-count
+trigger start a text run, and an image run too when labels on items with an image came in since the last image run;
+an admin starts either kind.
 """
 
 import logging
@@ -25,6 +27,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from celery import current_app
 from django.conf import settings
@@ -35,7 +38,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from classifiers.models import ModelVersion, RetrainingRun
-from learning.training_data import export_training_snapshot
+from learning.training_data import export_training_snapshot, unlabelled_stored_images
 from review.models import Label
 
 # By name: the task module calls this one. The name is the one queued messages and routes use.
@@ -155,9 +158,13 @@ def run_retraining(*, run_id: int) -> str:
             heartbeat.beat("reading the snapshot", force=True, snapshot=snapshot)
         configure_torch_threads()
         fit, register = _trainer(run.kind, heartbeat)
-        fitted = fit(
-            snapshot=read_snapshot(snapshot.path), on_loss=heartbeat.on_loss, on_embedding=heartbeat.on_embedding
-        )
+        training = read_snapshot(snapshot.path)
+        if _self_trains(run.kind):
+            heartbeat.beat("choosing unlabelled images for self-training", force=True)
+            labelled = {record.item_id for record in training.records}
+            pool = unlabelled_stored_images(settings.RETRAIN_IMAGE_SELF_TRAIN_POOL, labelled)
+            fit = partial(fit, unlabelled_images=pool)
+        fitted = fit(snapshot=training, on_loss=heartbeat.on_loss, on_embedding=heartbeat.on_embedding)
         heartbeat.beat("registering the candidate", force=True)
         with transaction.atomic():
             version = register(
@@ -200,10 +207,17 @@ def run_retraining(*, run_id: int) -> str:
         return RetrainingRun.State.FAILED
 
 
+def _self_trains(kind: str) -> bool:
+    """Image runs self-train on unlabelled stored images when a pool is set and the staged schedule runs."""
+    return (
+        kind == ModelVersion.Kind.IMAGE
+        and settings.RETRAIN_IMAGE_SELF_TRAIN_POOL > 0
+        and settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS > 0
+    )
+
+
 def _trainer(kind: str, heartbeat: _Heartbeat) -> tuple:
     """The fit and register functions for a run of ``kind`` (image runs fine-tune per the settings)."""
-    from functools import partial
-
     if kind == ModelVersion.Kind.IMAGE:
         from classifiers.image_retraining import fit_image_candidate, register_image_candidate
 

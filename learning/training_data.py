@@ -316,6 +316,21 @@ def code_version() -> str:
         return "unknown"
 
 
+def unlabelled_stored_images(limit: int, labelled: set[int]) -> list[tuple[int, str]]:
+    """(item id, storage name) of the ``limit`` most recent items with a stored image and not in ``labelled``.
+
+    The pool an image retraining run self-trains on: what the platform was sent lately, which nobody labelled.
+    """
+    pool: list[tuple[int, str]] = []
+    rows = Item.objects.exclude(image="").order_by("-pk").values_list("pk", "image")
+    for item_id, name in rows.iterator(chunk_size=2_000):
+        if len(pool) >= limit:
+            break
+        if item_id not in labelled:
+            pool.append((item_id, name))
+    return pool
+
+
 def default_cutoff() -> datetime:
     """Now minus the undo window: labels older than that are final."""
     return timezone.now() - timedelta(seconds=settings.REVIEW_UNDO_SECONDS)

@@ -13,10 +13,13 @@ from classifiers.fine_tuning import (
     FROZEN,
     HEAD_C_GRID,
     LAST_BLOCKS,
+    PSEUDO_LABELLING,
     REFIT,
+    SELF_TRAINED,
     StageProgress,
     _Data,
     _mixup_loss,
+    _pseudo_label,
     _random_erase,
     _refit,
     fine_tune_in_stages,
@@ -264,9 +267,153 @@ def test_mixup_changes_the_training_and_the_options_are_recorded():
     assert torch.equal(plain.states[LAST_BLOCKS][key], again.states[LAST_BLOCKS][key])  # same seed, same weights
     assert not torch.equal(plain.states[LAST_BLOCKS][key], mixed.states[LAST_BLOCKS][key])
     assert plain.as_dict()["options"] == {"lr": 3e-3, "all_lr": 3e-3, "erase": 0.0, "mixup": 0.0,
-                                          "refit_on_all": False, "val_fraction": 0.25}  # fmt: skip
+                                          "refit_on_all": False, "val_fraction": 0.25, "self_train_share": 0.0,
+                                          "self_train_confidence": 0.9}  # fmt: skip
     assert mixed.as_dict()["options"]["mixup"] == 0.4 and mixed.options["all_lr"] == 1e-4
     with pytest.raises(ValueError, match="mixup an alpha"):
         fine_tune_in_stages(images, labels, mixup=-1.0, **common)
     with pytest.raises(ValueError, match="erase must be a probability"):
         fine_tune_in_stages(images, labels, erase=1.5, **common)
+
+
+def _teacher(images: np.ndarray, labels: np.ndarray):
+    """A frozen head on the bars (validation accuracy 0.9+): its confident predictions mean something."""
+    result = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, stages=(), budget_seconds=0, threads=1, val_fraction=0.25
+    )
+    assert result.stages[0].val_accuracy >= 0.9
+    return result
+
+
+def _softmax(network: torch.nn.Module, pixels: np.ndarray, mean, std) -> np.ndarray:
+    from classifiers.image_training import _to_tensor
+
+    with torch.inference_mode():
+        x = _to_tensor(pixels, torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1))
+        return torch.softmax(network.eval()(x), dim=1).numpy()
+
+
+def test_pseudo_labels_are_the_confident_predictions_each_class_capped_at_its_share_of_the_labels():
+    images, labels = _bars(64)
+    teacher = _teacher(images, labels)
+    pool, truth = _bars(120, seed=5)
+    network = teacher.network()
+    data = _Data(np.zeros((0, SIZE, SIZE, 3), np.uint8), labels, np.zeros((0, SIZE, SIZE, 3), np.uint8),
+                 labels[:0], teacher.mean, teacher.std)  # fmt: skip
+    shares = np.array([0.5, 0.1, 0.2, 0.2])  # class 1 may have at most 12 of the 120, class 0 up to 60
+    seen: list[StageProgress] = []
+    kept_pixels, kept, index, labelled, skipped = _pseudo_label(
+        network, pool, data, input_size=SIZE, confidence=0.6, class_shares=shares, deadline=float("inf"),
+        progress=seen.append,
+    )  # fmt: skip
+    assert (labelled, skipped) == (120, 0)
+    probabilities = _softmax(network, prepare_images(pool, network, SIZE), teacher.mean, teacher.std)
+    top, predicted = probabilities.max(1), probabilities.argmax(1)
+    assert (kept == predicted[index]).all() and (top[index] >= 0.6).all()
+    assert (kept_pixels == prepare_images(pool[index], network, SIZE)).all()
+    for label in range(4):
+        confident = np.flatnonzero((predicted == label) & (top >= 0.6))
+        cap = round(shares[label] * 120)
+        mine = index[kept == label]
+        assert len(mine) == min(cap, len(confident)), (label, len(mine), cap, len(confident))
+        # The capped class keeps its most confident predictions, not the first ones in the pool.
+        if len(confident) > cap:
+            assert top[mine].min() >= np.sort(top[confident])[::-1][cap - 1] - 1e-6
+    assert any(len(index[kept == label]) < (predicted == label).sum() for label in range(4))  # a cap bit
+    assert float((truth[index] == kept).mean()) >= 0.9
+    assert seen[-1].stage == PSEUDO_LABELLING and seen[-1].pool == (120, 120)
+    assert seen[-1].describe() == "self-training: pseudo-labelled 120 of 120 unlabelled images"
+
+
+def test_pseudo_labelling_stops_at_its_deadline_and_skips_images_that_do_not_decode():
+    from PIL import Image
+
+    images, labels = _bars(64)
+    teacher = _teacher(images, labels)
+    pool, _ = _bars(600, seed=6)
+
+    class Flaky(list):  # a stored image that has gone bad raises when read, as StoredImages does
+        def __getitem__(self, index):
+            if isinstance(index, int) and index % 7 == 3:
+                raise ValueError(f"cannot decode image {index}")
+            return super().__getitem__(index)
+
+    flaky = Flaky(Image.fromarray(row) for row in pool[:40])
+    data = _Data(images[:0], labels, images[:0], labels[:0], teacher.mean, teacher.std)
+    _, kept, index, labelled, skipped = _pseudo_label(
+        teacher.network(), flaky, data, input_size=SIZE, confidence=0.0, class_shares=np.full(4, 1.0),
+        deadline=float("inf"), progress=None,
+    )  # fmt: skip
+    assert (labelled, skipped) == (40, 6)
+    assert len(index) == 34 and not {i for i in index if i % 7 == 3}
+    # A deadline already passed labels nothing; the schedule then trains the student on the labels alone.
+    _, kept, index, labelled, _ = _pseudo_label(
+        teacher.network(), pool, data, input_size=SIZE, confidence=0.0, class_shares=np.full(4, 1.0),
+        deadline=0.0, progress=None,
+    )  # fmt: skip
+    assert labelled == 0 and len(kept) == len(index) == 0
+
+
+def test_self_training_adds_a_student_the_validation_split_judges_within_the_budget():
+    images, labels = _bars(64)
+    pool, truth = _bars(160, seed=7)
+    seen: list[StageProgress] = []
+    started = torch.get_num_threads()
+    result = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, stages=(ALL,), epochs=3, batch_size=16,
+        budget_seconds=20, threads=1, val_fraction=0.25, unlabelled=pool, self_train_share=0.5,
+        self_train_confidence=0.5, progress=seen.append,
+    )  # fmt: skip
+    assert torch.get_num_threads() == started
+    assert [s.stage for s in result.stages] == [FROZEN, ALL, SELF_TRAINED]
+    student = result.stages[-1]
+    assert student.steps > 0
+    info = result.self_training
+    assert info["pool"] == info["pseudo_labelled"] == 160 and info["kept"] == len(result.pseudo_labels) > 0
+    assert info["teacher"] in (FROZEN, ALL) and info["student_stage"] == ALL
+    assert sum(info["kept_per_class"]) == info["kept"]
+    # One epoch of the student covers the 48 labelled training images and the kept pseudo-labelled ones.
+    assert student.epochs == pytest.approx(student.steps / ((48 + info["kept"]) // 16))
+    assert result.chosen == max(result.stages, key=lambda s: s.val_accuracy).stage
+    _, val = validation_split(labels, 0.25, seed=0)
+    pixels = prepare_images(images[val], result.network(), SIZE)
+    predicted = classify(result.network(SELF_TRAINED), pixels, result.mean, result.std)
+    assert float((predicted == labels[val]).mean()) == pytest.approx(student.val_accuracy)
+    assert result.as_dict()["self_training"] == info and result.options["self_train_share"] == 0.5
+    assert {p.stage for p in seen} >= {ALL, PSEUDO_LABELLING, SELF_TRAINED}
+    # The stages had half the budget, self-training the other half: the run stays near 20 CPU s.
+    assert sum(s.cpu_seconds for s in result.stages[:2]) < 10 + 5
+    assert result.cpu_seconds < 20 + 8
+
+
+def test_a_ruinous_student_is_not_chosen_and_refit_leaves_a_chosen_teacher_as_it_was():
+    images, labels = _bars(64)
+    pool, _ = _bars(96, seed=8)
+    # No fine-tuning stage: the frozen head teaches; the student (the all stage at lr 50) is wrecked.
+    result = fine_tune_in_stages(
+        images, labels, architecture=ARCH, input_size=SIZE, stages=(), epochs=2, batch_size=16, lr=50.0,
+        budget_seconds=20, threads=1, val_fraction=0.25, unlabelled=pool, self_train_share=0.9,
+        self_train_confidence=0.5,
+    )  # fmt: skip
+    accuracies = {s.stage: s.val_accuracy for s in result.stages}
+    assert list(accuracies) == [FROZEN, SELF_TRAINED]
+    assert accuracies[SELF_TRAINED] < 0.6 <= 0.9 <= accuracies[FROZEN], accuracies
+    assert result.chosen == FROZEN and result.self_training["student_stage"] == ALL
+    network = result.network()
+    assert all(torch.equal(network.state_dict()[k], v) for k, v in result.states[FROZEN].items())
+
+
+def test_self_training_is_off_without_a_pool_or_a_share_and_bad_settings_are_refused():
+    images, labels = _bars(48)
+    for unlabelled, share in ((None, 0.5), (images[:0], 0.5), (images, 0.0)):
+        result = fine_tune_in_stages(
+            images, labels, architecture=ARCH, input_size=SIZE, stages=(), budget_seconds=0, threads=1,
+            val_fraction=0.25, unlabelled=unlabelled, self_train_share=share,
+        )  # fmt: skip
+        assert [s.stage for s in result.stages] == [FROZEN] and not result.self_training
+    for share, confidence in ((1.0, 0.9), (-0.1, 0.9), (0.5, 0.0), (0.5, 1.5)):
+        with pytest.raises(ValueError, match="self_train"):
+            fine_tune_in_stages(
+                images, labels, architecture=ARCH, input_size=SIZE, budget_seconds=0, threads=1,
+                unlabelled=images, self_train_share=share, self_train_confidence=confidence,
+            )  # fmt: skip

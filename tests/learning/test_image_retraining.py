@@ -285,3 +285,61 @@ def test_when_the_frozen_head_wins_the_candidate_keeps_the_active_backbone(queue
     assert schedule["chosen"] == "frozen" and [s["stage"] for s in schedule["stages"]][0] == "frozen"
     assert run.candidate.backbone_sha256 == active.backbone_sha256
     assert run.candidate.metrics["backbone"] == run.candidate.metrics["active"]["backbone"]
+
+
+def test_self_training_pseudo_labels_the_unlabelled_stored_images_and_records_what_it_kept(
+    queue, mira, settings, monkeypatch
+):
+    settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS = 10
+    settings.RETRAIN_IMAGE_FINE_TUNE_THREADS = 1
+    settings.RETRAIN_IMAGE_FINE_TUNE_EPOCHS = 2
+    settings.RETRAIN_IMAGE_SELF_TRAIN_POOL = 100
+    settings.RETRAIN_IMAGE_SELF_TRAIN_CONFIDENCE = 0.5  # two classes: every prediction is at least that sure
+    settings.RETRAIN_IMAGE_SELF_TRAIN_SHARE = 0.5
+    lines: list[str] = []
+    beat = retraining._Heartbeat.beat
+
+    def seen_beat(self, stage: str, **fields) -> None:
+        lines.append(stage)
+        beat(self, stage, **fields)
+
+    monkeypatch.setattr(retraining._Heartbeat, "beat", seen_beat)
+    small_active_image_version()
+    labelled = label_images(queue, mira, count=32)
+    for n in range(12):  # images the platform was sent and nobody labelled
+        data = picture(n % 2 == 0, 500 + n)
+        sha = hashlib.sha256(data).hexdigest()
+        make_item(text=f"unlabelled {n}", image=default_storage.save(f"items/{sha}.png", ContentFile(data)))
+    broken = default_storage.save("items/broken.png", ContentFile(b"\x89PNG\r\n\x1a\n not an image"))
+    make_item(text="unlabelled, gone bad", image=broken)
+    make_item(text="no image at all")
+    run = image_run()
+
+    assert retraining.run_retraining(run_id=run.pk) == "succeeded"
+
+    run.refresh_from_db()
+    schedule = run.candidate.metrics["fine_tune"]["schedule"]
+    info = schedule["self_training"]
+    assert (info["pool"], info["pseudo_labelled"], info["undecodable"]) == (13, 13, 1)
+    assert 0 < info["kept"] <= 12 and info["confidence"] == 0.5
+    stages = {stage["stage"]: stage for stage in schedule["stages"]}
+    assert list(stages) == ["frozen", "last_blocks", "all", "self_trained"]
+    best = max(stage["val_accuracy"] for stage in stages.values())
+    assert schedule["chosen"] == next(name for name, stage in stages.items() if stage["val_accuracy"] == best)
+    assert schedule["options"]["self_train_share"] == 0.5
+    assert "self-training: pseudo-labelled 13 of 13 unlabelled images" in lines
+    assert any(line.startswith("fine-tuning the backbone (self trained): epoch 1, loss ") for line in lines)
+    assert len(labelled) == 32
+
+
+def test_the_unlabelled_pool_is_the_most_recent_stored_images_outside_the_labelled_items(settings, tmp_path):
+    from learning.training_data import unlabelled_stored_images
+
+    items = [make_item(text=f"item {n}", image=f"items/{n}.png") for n in range(6)]
+    make_item(text="no image")
+    labelled = {items[5].pk, items[3].pk}
+    assert unlabelled_stored_images(3, labelled) == [(i.pk, i.image.name) for i in (items[4], items[2], items[1])]
+    assert unlabelled_stored_images(10, labelled) == [
+        (i.pk, i.image.name) for i in (items[4], items[2], items[1], items[0])
+    ]
+    assert unlabelled_stored_images(0, labelled) == []
