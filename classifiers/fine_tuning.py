@@ -32,6 +32,7 @@ pseudo-labelling stops when it has used half of that, the student gets the rest.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import time
@@ -278,16 +279,20 @@ def fine_tune_in_stages(
             # BatchNorm layers normalise by batch statistics, not the running ones the head was fitted under, and
             # that head's logits on the shifted features start training with a loss in the tens or hundreds.
             _reset_classifier(network)
+            # The run's training options, bound once: every stage and the self-trained student train with them.
+            train = functools.partial(
+                _train_stage, last_blocks=last_blocks, epochs=epochs, batch_size=batch_size,
+                weight_decay=weight_decay, label_smoothing=label_smoothing, erase=erase, mixup=mixup, seed=seed,
+                progress=progress,
+            )  # fmt: skip
             for stage in stages:
                 spent = time.process_time() - started_cpu
                 share = last_blocks_share if stage == LAST_BLOCKS and ALL in stages else 1.0
                 stage_budget = max(0.0, stages_budget - spent) * share
                 stage_started = (time.process_time(), time.perf_counter())
-                steps, per_epoch, stopped = _train_stage(
-                    network, stage, data, last_blocks=last_blocks, epochs=epochs, budget=stage_budget,
-                    batch_size=batch_size, lr=_stage_lr(stage, lr, all_lr), weight_decay=weight_decay,
-                    label_smoothing=label_smoothing, erase=erase, mixup=mixup, seed=seed, progress=progress,
-                )  # fmt: skip
+                steps, per_epoch, stopped = train(
+                    network, stage, data, budget=stage_budget, lr=_stage_lr(stage, lr, all_lr)
+                )
                 accuracy = _accuracy(network, data)
                 _record(result, network, stage, accuracy, steps, steps / per_epoch, stage_started, stopped=stopped)
             # The cheaper, earlier stage wins a tie: it changed less on the evidence of the same labels.
@@ -298,9 +303,8 @@ def fine_tune_in_stages(
                 _self_train(
                     result, network, data, unlabelled, student_stage=student_stage, started_cpu=started_cpu,
                     budget_seconds=budget_seconds, share=self_train_share, confidence=self_train_confidence,
-                    input_size=input_size, last_blocks=last_blocks, epochs=epochs, batch_size=batch_size,
-                    lr=_stage_lr(student_stage, lr, all_lr), weight_decay=weight_decay,
-                    label_smoothing=label_smoothing, erase=erase, mixup=mixup, seed=seed, progress=progress,
+                    input_size=input_size, train=functools.partial(train, lr=_stage_lr(student_stage, lr, all_lr)),
+                    progress=progress,
                 )  # fmt: skip
                 result.chosen = max(result.stages, key=lambda s: s.val_accuracy).stage
             if refit_on_all and result.chosen != SELF_TRAINED:
@@ -626,18 +630,13 @@ def _self_train(
     share: float,
     confidence: float,
     input_size: int,
-    last_blocks: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    label_smoothing: float,
-    erase: float,
-    mixup: float,
-    seed: int,
+    train: Callable[..., tuple[int, int, bool]],
     progress: Callable[[StageProgress], None] | None,
 ) -> None:
-    """Pseudo-label ``unlabelled`` with the chosen network, train it on as the student, record ``SELF_TRAINED``."""
+    """Pseudo-label ``unlabelled`` with the chosen network, train it on as the student, record ``SELF_TRAINED``.
+
+    ``train``: ``_train_stage`` bound to the run's options and the student stage's learning rate.
+    """
     stage_started = (time.process_time(), time.perf_counter())
     network.load_state_dict(result.states[result.chosen])
     # Pseudo-labelling may use half of what self-training was given; the student gets whatever is left.
@@ -666,11 +665,7 @@ def _self_train(
         data.val, data.val_labels, data.mean, data.std,
     )  # fmt: skip
     budget = max(0.0, budget_seconds - (time.process_time() - started_cpu))
-    steps, per_epoch, stopped = _train_stage(
-        network, student_stage, combined, last_blocks=last_blocks, epochs=epochs, budget=budget,
-        batch_size=batch_size, lr=lr, weight_decay=weight_decay, label_smoothing=label_smoothing, erase=erase,
-        mixup=mixup, seed=seed, progress=progress, name=SELF_TRAINED,
-    )  # fmt: skip
+    steps, per_epoch, stopped = train(network, student_stage, combined, budget=budget, name=SELF_TRAINED)
     _record(result, network, SELF_TRAINED, _accuracy(network, data), steps, steps / per_epoch, stage_started,
             stopped=stopped)  # fmt: skip
 
