@@ -320,8 +320,7 @@ def fine_tune_in_stages(
                 )
                 result.states[REFIT], result.refit_steps = _refit(
                     result, everything, architecture=architecture, initial_state=initial_state, stages=stages,
-                    last_blocks=last_blocks, batch_size=batch_size, lr=lr, all_lr=all_lr, weight_decay=weight_decay,
-                    label_smoothing=label_smoothing, erase=erase, mixup=mixup, seed=seed, progress=progress,
+                    batch_size=batch_size, lr=lr, all_lr=all_lr, seed=seed, train=train,
                 )  # fmt: skip
                 result.refit_cpu_seconds = time.process_time() - refit_started[0]
                 result.refit_wall_seconds = time.perf_counter() - refit_started[1]
@@ -578,22 +577,18 @@ def _refit(
     architecture: str,
     initial_state: Mapping[str, torch.Tensor] | None,
     stages: Sequence[str],
-    last_blocks: int,
     batch_size: int,
     lr: float,
     all_lr: float | None,
-    weight_decay: float,
-    label_smoothing: float,
-    erase: float,
-    mixup: float,
     seed: int,
-    progress: Callable[[StageProgress], None] | None,
+    train: Callable[..., tuple[int, int, bool]],
 ) -> tuple[dict[str, torch.Tensor], int]:
     """The chosen path replayed on every label (weights, training steps): the frozen head with its C, or each stage.
 
     Each fine-tuning stage runs the epochs it ran under the budget (so more steps: there are more images per
     epoch), from the same starting weights and with the same seeds; the frozen head is skipped on that path
-    because the fine-tuning stages start from a fresh classifier anyway.
+    because the fine-tuning stages start from a fresh classifier anyway. ``train``: ``_train_stage`` bound to the
+    run's training options, as the stages used it.
     """
     torch.manual_seed(seed)
     network = create_network(architecture, num_classes=result.num_classes, seed=seed)
@@ -609,11 +604,7 @@ def _refit(
     for stage in stages[: list(stages).index(result.chosen) + 1]:
         steps = round(done[stage].epochs * per_epoch)
         if steps:
-            _train_stage(
-                network, stage, data, last_blocks=last_blocks, epochs=1, budget=math.inf, batch_size=batch_size,
-                lr=_stage_lr(stage, lr, all_lr), weight_decay=weight_decay, label_smoothing=label_smoothing,
-                erase=erase, mixup=mixup, seed=seed, progress=progress, fixed_steps=steps,
-            )  # fmt: skip
+            train(network, stage, data, epochs=1, budget=math.inf, lr=_stage_lr(stage, lr, all_lr), fixed_steps=steps)
             total += steps
     return copy.deepcopy(network.state_dict()), total
 

@@ -4,6 +4,8 @@ Tiny random-init timm networks on small synthetic images (a bright bar whose hei
 downloaded and no database is used.
 """
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +24,7 @@ from classifiers.fine_tuning import (
     _pseudo_label,
     _random_erase,
     _refit,
+    _train_stage,
     fine_tune_in_stages,
     trainable_modules,
     validation_split,
@@ -158,10 +161,13 @@ def test_refit_on_all_replays_the_chosen_fine_tuning_on_every_label():
     _, val = validation_split(labels, 0.25, seed=0)
     everything = _Data(pixels, labels, pixels[val], labels[val], result.mean, result.std)
     seen: list[StageProgress] = []
+    train = functools.partial(
+        _train_stage, last_blocks=2, epochs=2, batch_size=16, weight_decay=0.05, label_smoothing=0.1, erase=0.0,
+        mixup=0.0, seed=0, progress=seen.append,
+    )  # fmt: skip
     refit, steps = _refit(
-        result, everything, architecture=ARCH, initial_state=None, stages=(LAST_BLOCKS,), last_blocks=2,
-        batch_size=16, lr=3e-3, all_lr=None, weight_decay=0.05, label_smoothing=0.1, erase=0.0, mixup=0.0,
-        seed=0, progress=seen.append,
+        result, everything, architecture=ARCH, initial_state=None, stages=(LAST_BLOCKS,), batch_size=16, lr=3e-3,
+        all_lr=None, seed=0, train=train,
     )  # fmt: skip
     chosen = result.states[LAST_BLOCKS]
     # 2 epochs over all 96 images (6 batches of 16 each), where the choice ran 2 epochs of 4 batches over 72.
