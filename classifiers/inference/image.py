@@ -113,18 +113,6 @@ class ImageModel(ImageScoring):
         return cls(backbone, categories, head)
 
     @property
-    def architecture(self) -> str:
-        return self._backbone.architecture
-
-    @property
-    def input_size(self) -> int:
-        return self._backbone.input_size
-
-    @property
-    def dim(self) -> int:
-        return self._backbone.dim
-
-    @property
     def network(self) -> torch.nn.Module:
         return self._backbone.network
 

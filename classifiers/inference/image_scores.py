@@ -18,12 +18,14 @@ from classifiers.inference.image_decoding import decode_image
 
 
 class ImageScoring:
-    """Scores from embeddings; a subclass provides ``backbone`` (the embedding space), ``dim`` and ``embed``."""
+    """Scores from embeddings; a subclass provides ``backbone`` (the embedding space's name) and ``embed``.
+
+    The runtime's network object (torch or ONNX) carries ``architecture``, ``input_size`` and ``dim``.
+    """
 
     categories: list[CategoryInfo]
     head: Any
     backbone: str
-    dim: int
 
     def __init__(self, backbone: Any, categories: Sequence[CategoryInfo], head: Any = None) -> None:
         """``backbone`` is the runtime's network (torch or ONNX); a head must read this model's space."""
@@ -32,6 +34,18 @@ class ImageScoring:
         self.head = head
         if head is not None:
             check_head(head, self)
+
+    @property
+    def architecture(self) -> str:
+        return self._backbone.architecture
+
+    @property
+    def input_size(self) -> int:
+        return self._backbone.input_size
+
+    @property
+    def dim(self) -> int:
+        return self._backbone.dim
 
     @staticmethod
     def decode(data: bytes) -> Image.Image:

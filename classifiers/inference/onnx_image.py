@@ -213,18 +213,6 @@ class OnnxImageModel(ImageScoring):
         """The embedding space, named as the torch model names it (the arithmetic is the same)."""
         return self._backbone.backbone
 
-    @property
-    def architecture(self) -> str:
-        return self._backbone.architecture
-
-    @property
-    def input_size(self) -> int:
-        return self._backbone.input_size
-
-    @property
-    def dim(self) -> int:
-        return self._backbone.dim
-
     def embed(self, images: Sequence[Image.Image], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """L2-normalised float32 embeddings, shape ``(len(images), dim)``, in input order."""
         return self._backbone.embed(images, batch_size=batch_size)
