@@ -149,16 +149,13 @@ def image_band_keys(signature: int) -> list[int]:
     return keys
 
 
-def is_near_duplicate(*, text_a: bytes | None, text_b: bytes | None, image_a: int | None, image_b: int | None) -> bool:
-    if text_similarity(text_a, text_b) >= MIN_TEXT_SIMILARITY:
-        return True
-    return image_a is not None and image_b is not None and image_distance(image_a, image_b) <= MAX_IMAGE_DISTANCE
-
-
 def near_duplicates_among(
     *, text: bytes | None, image: int | None, candidate_texts: list[bytes | None], candidate_images: list[int | None]
 ) -> list[bool]:
-    """``is_near_duplicate`` of one item against each candidate, the texts in one numpy comparison.
+    """Whether each candidate is a near duplicate of one item, the texts in one numpy comparison.
+
+    A candidate is one when its text signature agrees with the item's on at least ``MIN_TEXT_SIMILARITY`` of
+    its positions, or its image hash is within ``MAX_IMAGE_DISTANCE`` bits of the item's.
 
     Routing compares an item with up to 500 candidates; one ``text_similarity`` call per pair cost more CPU
     than the text model itself for a batch of near-duplicate mails. A signature of another length (none

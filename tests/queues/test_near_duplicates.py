@@ -11,7 +11,6 @@ from queues.near_duplicates import (
     image_band_keys,
     image_distance,
     image_phash,
-    is_near_duplicate,
     near_duplicates_among,
     text_band_keys,
     text_minhash,
@@ -25,14 +24,25 @@ SCAM = (
 OTHER = "Thanks for the stream yesterday, the new song sounded great and the chat was fun as always."
 
 
+def is_near_duplicate(*, text_a: bytes | None, text_b: bytes | None, image_a: int | None, image_b: int | None) -> bool:
+    """One pair at a time, from the definition: the reference the batched comparison must agree with."""
+    if text_similarity(text_a, text_b) >= near_duplicates.MIN_TEXT_SIMILARITY:
+        return True
+    if image_a is None or image_b is None:
+        return False
+    return image_distance(image_a, image_b) <= near_duplicates.MAX_IMAGE_DISTANCE
+
+
 def test_a_lightly_edited_text_is_a_near_duplicate_and_an_unrelated_one_is_not():
     edited = SCAM.replace("24 hours", "48 hours").replace("iPhone 17", "Galaxy S30")
     a, b, c = text_minhash(SCAM), text_minhash(edited), text_minhash(OTHER)
     assert text_similarity(a, a) == 1.0
     assert text_similarity(a, b) > 0.7
     assert text_similarity(a, c) < 0.1
-    assert is_near_duplicate(text_a=a, text_b=b, image_a=None, image_b=None)
-    assert not is_near_duplicate(text_a=a, text_b=c, image_a=None, image_b=None)
+    assert near_duplicates_among(text=a, image=None, candidate_texts=[b, c], candidate_images=[None, None]) == [
+        True,
+        False,
+    ]
     assert set(text_band_keys(a)) & set(text_band_keys(b))
     assert not set(text_band_keys(a)) & set(text_band_keys(c))
     assert text_minhash("hi there") is None
@@ -52,8 +62,9 @@ def test_a_resized_recompressed_image_is_a_near_duplicate():
     Image.open(io.BytesIO(data)).resize((640, 480)).save(resized, format="WEBP", quality=40)
     original, copy = image_phash(data), image_phash(resized.getvalue())
     different = image_phash(_poster("see you in Berlin, tour dates"))
-    assert is_near_duplicate(text_a=None, text_b=None, image_a=original, image_b=copy)
-    assert not is_near_duplicate(text_a=None, text_b=None, image_a=original, image_b=different)
+    assert near_duplicates_among(
+        text=None, image=original, candidate_texts=[None, None], candidate_images=[copy, different]
+    ) == [True, False]
     assert image_phash(b"not an image") is None
 
 
