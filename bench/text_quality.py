@@ -46,7 +46,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from classifiers import priors  # noqa: E402
-from classifiers.corpora import read_mail, spamassassin_files  # noqa: E402
+from classifiers.corpora import READER_VERSION, read_mail, spamassassin_files  # noqa: E402
 from classifiers.head_training import fit_platt, train_head  # noqa: E402
 from classifiers.heads import Head, HeadConfig, evaluate, expected_calibration_error  # noqa: E402
 from classifiers.inference import text as text_model  # noqa: E402
@@ -201,7 +201,9 @@ def cache_folder() -> Path:
 
 
 def corpus_key(root: Path, files: list[Path]) -> str:
-    digest = hashlib.sha256(f"{text_model.BACKBONE}|{text_model.MAX_CHARS}|{MAX_BODY_CHARS}".encode())
+    # The reader's version only from version 2 on, so that caches of version 1 keep their names.
+    reader = f"|reader {READER_VERSION}" if READER_VERSION > 1 else ""
+    digest = hashlib.sha256(f"{text_model.BACKBONE}|{text_model.MAX_CHARS}|{MAX_BODY_CHARS}{reader}".encode())
     for path in files:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())

@@ -18,6 +18,10 @@ from pathlib import Path
 SPAM_GROUPS = {"spam-1", "spam-2"}
 HAM_GROUPS = {"easy-ham-1", "easy-ham-2", "hard-ham-1"}
 
+# What a file reads as: bumped whenever a change here changes the text of some corpus file, so that caches keyed
+# on it (the benchmarks' embedding cache, bench/text_quality.py) are rebuilt. 2: 7-bit ISO-2022 parts decoded.
+READER_VERSION = 2
+
 _TAG = re.compile(r"<[^>]+>")
 _STYLE_OR_SCRIPT = re.compile(r"<(style|script)\b.*?</\1>", re.IGNORECASE | re.DOTALL)
 _BLANK_LINES = re.compile(r"\n\s*\n\s*\n+")
@@ -126,16 +130,30 @@ def _part_text(part: EmailMessage) -> str:
     """
     payload = part.get_payload()
     encoding_of_transfer = str(part.get("content-transfer-encoding", "")).strip().lower()
-    if isinstance(payload, str) and encoding_of_transfer not in {"base64", "quoted-printable"}:
-        return payload  # 7/8-bit text: the corpus file already held it as Unicode
-    raw = part.get_payload(decode=True) or b""
     declared = part.get_content_charset()
+    if isinstance(payload, str) and encoding_of_transfer not in {"base64", "quoted-printable"}:
+        return _seven_bit_charset(payload, declared)  # 7/8-bit text: the corpus file already held it as Unicode
+    raw = part.get_payload(decode=True) or b""
     for encoding in [declared, "utf-8"] if declared and declared not in {"us-ascii", "ascii"} else ["utf-8"]:
         try:
             return raw.decode(encoding)
         except (LookupError, UnicodeDecodeError):
             continue
     return raw.decode("latin-1")
+
+
+def _seven_bit_charset(payload: str, declared: str | None) -> str:
+    """A 7-bit part in a stateful charset (ISO-2022-JP, -KR, -CN) decoded; any other text as it is.
+
+    Such a part needs no transfer encoding, so the file holds its escape sequences as plain ASCII
+    (``\x1b$B$3$s\x1b(B``): read as it is, Japanese mail reached the models as escape codes and Latin letters.
+    """
+    if not declared or "\x1b" not in payload or not payload.isascii():
+        return payload
+    try:
+        return payload.encode("ascii").decode(declared)
+    except (LookupError, UnicodeDecodeError):
+        return payload
 
 
 def _strip_html(markup: str) -> str:

@@ -45,3 +45,20 @@ def test_a_nul_decoded_from_a_quoted_printable_body_is_dropped(tmp_path):
     _write(path, text.encode())
     mail = read_mail(path)
     assert mail.body == "before after" and "\x00" not in mail.text
+
+
+def test_a_seven_bit_iso_2022_jp_body_is_decoded_not_left_as_escape_sequences(tmp_path):
+    # ISO-2022-JP needs no transfer encoding: the file holds the escape sequences as ASCII.
+    path = tmp_path / "mail.json"
+    body = "こんにちは、会議の件です。".encode("iso-2022-jp").decode("ascii")
+    headers = "From: a@example.com\\nSubject: x\\nContent-Type: text/plain; charset=iso-2022-jp\\n\\n"
+    _write(path, headers.encode() + json.dumps(body)[1:-1].encode())
+    mail = read_mail(path)
+    assert mail.body == "こんにちは、会議の件です。" and "\x1b" not in mail.text
+
+
+def test_an_escape_character_in_a_part_of_another_charset_is_left_alone(tmp_path):
+    path = tmp_path / "mail.json"
+    headers = "From: a@example.com\\nSubject: x\\nContent-Type: text/plain; charset=us-ascii\\n\\n"
+    _write(path, headers.encode() + b"colour \\u001b[31mred\\u001b[0m")
+    assert read_mail(path).body == "colour \x1b[31mred\x1b[0m"
