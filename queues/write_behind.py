@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-from django.db import connections
+from django.db import DatabaseError, connections
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +74,19 @@ class WriteBehind(Generic[Batch]):
             self.wait()
         finally:
             if self._thread is not None:
-                # Runs after the last write, in the writer thread: its own connection, not the caller's.
-                self._thread.submit(connections.close_all).result()
-                self._thread.shutdown(wait=True)
+                try:
+                    # Runs after the last write, in the writer thread: its own connection, not the caller's.
+                    self._thread.submit(_close_connections).result()
+                finally:
+                    self._thread.shutdown(wait=True)
         if self.errors and exc is None:
             raise self.errors[0]
+
+
+def _close_connections() -> None:
+    """Close this thread's database connections; one that broke with its database is gone already."""
+    for connection in connections.all(initialized_only=True):
+        try:
+            connection.close()
+        except DatabaseError as exc:
+            logger.warning("closing the scoring writer's database connection failed: %r", exc)
