@@ -329,6 +329,9 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="interleaved bare / end-to-end rounds per size and kind (median reported)"
     )
+    parser.add_argument(
+        "--kinds", nargs="+", choices=["text", "image"], default=["text", "image"], help="measure only these kinds"
+    )
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--database", default=DB_NAME, help="PostgreSQL database of its own, dropped and recreated")
     parser.add_argument(
@@ -373,29 +376,33 @@ def main() -> None:
             for round_number in range(args.rounds):
                 # A B B A: bare first in even rounds, end to end first in odd ones.
                 for kind, inputs in (("text", text_inputs), ("image", image_inputs)):
+                    if kind not in args.kinds:
+                        continue
                     prefix = f"e2e-{kind}-{number}-{round_number}"
                     measured[kind].append(measure_round(kind, inputs, prefix, worker, e2e_first=bool(round_number % 2)))
-                text, image = measured["text"][-1], measured["image"][-1]
                 print(
                     f"size {n_texts} texts, {n_images} images, round {round_number + 1} of {args.rounds} "
                     f"(load {os.getloadavg()[0]:.1f}, {'end to end' if round_number % 2 else 'bare'} first):"
                 )
-                print(
-                    f"bare model: text {text.bare_rate:.1f} items/s, image {image.bare_rate:.1f} items/s "
-                    f"(batches of 32); CPU per item: text {text.bare_cpu * 1000:.1f} ms, "
-                    f"image {image.bare_cpu * 1000:.1f} ms"
+                latest = {kind: rounds[-1] for kind, rounds in measured.items() if rounds}
+                bare_rates = ", ".join(f"{kind} {r.bare_rate:.1f} items/s" for kind, r in latest.items())
+                bare_cpus = ", ".join(f"{kind} {r.bare_cpu * 1000:.1f} ms" for kind, r in latest.items())
+                print(f"bare model: {bare_rates} (batches of 32); CPU per item: {bare_cpus}")
+                e2e_rates = ", ".join(
+                    f"{kind} {r.e2e_rate:.1f} items/s ({r.rate_ratio:.0%} of bare)" for kind, r in latest.items()
                 )
-                print(f"end to end: text {text.e2e_rate:.1f} items/s ({text.rate_ratio:.0%} of bare), "
-                      f"image {image.e2e_rate:.1f} items/s ({image.rate_ratio:.0%} of bare); worker CPU per item: "
-                      f"text {text.e2e_cpu * 1000:.1f} ms (bare/worker {text.cpu_ratio:.0%}; main process "
-                      f"{text.main_cpu * 1000:.1f} ms), image {image.e2e_cpu * 1000:.1f} ms (bare/worker "
-                      f"{image.cpu_ratio:.0%}; main process {image.main_cpu * 1000:.1f} ms)", flush=True)  # fmt: skip
+                e2e_cpus = ", ".join(
+                    f"{kind} {r.e2e_cpu * 1000:.1f} ms (bare/worker {r.cpu_ratio:.0%}; main process "
+                    f"{r.main_cpu * 1000:.1f} ms)"
+                    for kind, r in latest.items()
+                )
+                print(f"end to end: {e2e_rates}; worker CPU per item: {e2e_cpus}", flush=True)
             e2e_text_rates += [r.e2e_rate for r in measured["text"]]
-            for kind in ("text", "image"):
+            for kind in args.kinds:
                 line = f"size {n_texts}x{n_images}, {verdict(kind, measured[kind])}"
                 verdicts.append(line)
                 print(line, flush=True)
-        rate = statistics.median(e2e_text_rates) / 2
+        rate = statistics.median(e2e_text_rates) / 2 if e2e_text_rates else 1.0
         latencies = latency_at(rate, args.latency_seconds, text_inputs, "text")
         print(f"latency at {rate:.1f} text items/s (half of peak), {len(latencies)} items: "
               f"p50 {percentile(latencies, 50):.2f} s, p95 {percentile(latencies, 95):.2f} s, "

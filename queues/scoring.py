@@ -8,10 +8,12 @@ at once and a lost message or a killed worker only delays an item until the swee
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -19,6 +21,10 @@ from intake import events as intake_events
 from intake.dispatch import enqueue_scoring
 from intake.models import Item
 from queues.retry_batches import retry_batch_size
+from queues.write_behind import WriteBehind
+
+if TYPE_CHECKING:
+    from classifiers.runtime import ScoringReport
 
 logger = logging.getLogger(__name__)
 
@@ -74,28 +80,57 @@ def claim_for_scoring(item_ids: list[int], *, token: uuid.UUID, limit: int, prio
     return claimed
 
 
-# One task scores at most this many batches: enough for the items of its message when retried ones went first.
+# One task scores at most this many batches in a row while items wait, then lets the broker hand out the next message.
 MAX_BATCHES_PER_TASK = 8
+
+
+@dataclass
+class _Batch:
+    """A computed batch waiting to be written: the items held under ``token`` and what the models gave them."""
+
+    token: uuid.UUID
+    item_ids: list[int]
+    report: "ScoringReport"
 
 
 def score_pending_items(*, item_ids: list[int], batch_size: int | None = None, fill_wait_ms: int | None = None) -> int:
     """Claim micro-batches (``item_ids`` first), score them, and record each item's outcome.
 
     Waits up to ``fill_wait_ms`` for a batch to fill when fewer items are waiting. Items that were in a lost
-    batch are claimed first and in smaller batches; the task goes on until its own items are claimed (or
-    taken by another worker). Returns how many items this call scored; 0 when every one was already taken
-    or done (a redelivery).
+    batch are claimed first and in smaller batches. While items are waiting the task goes on with the next
+    batch, and on PostgreSQL it writes each batch (scores, outcome, routing) in a background thread while it
+    computes the next one (``queues.write_behind``), so the model does not wait for the database. It returns
+    only after every write is done. Returns how many items this call scored; 0 when every one was already
+    taken or done (a redelivery).
     """
-    total = 0
-    for _ in range(MAX_BATCHES_PER_TASK):
-        scored = _score_one_batch(item_ids=item_ids, batch_size=batch_size, fill_wait_ms=fill_wait_ms)
-        total += scored
-        if not scored or not Item.objects.filter(_claimable(timezone.now()), id__in=item_ids).exists():
-            break
-    return total
+    # Not on SQLite: one writer at a time there, so the next batch's claim would queue behind the write anyway,
+    # on a file lock with a busy timeout. Not inside a caller's transaction: another connection cannot see it.
+    overlap = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with WriteBehind(_write_batch) as writer:
+        for _ in range(MAX_BATCHES_PER_TASK):
+            claimed = _claim_batch(item_ids=item_ids, batch_size=batch_size, fill_wait_ms=fill_wait_ms)
+            if claimed is None:
+                break
+            token, retried = claimed
+            if retried:
+                # Items of a lost batch run alone: were this batch to kill the worker, no other batch's items
+                # (mid-write) would be charged an attempt with it (queues.retry_batches).
+                writer.wait()
+            batch = _compute_batch(token)
+            more = Item.objects.filter(_claimable(timezone.now())).exists()
+            if overlap and more and not retried:
+                writer.write_behind(batch)
+            else:
+                writer.write_now(batch)
+            if not more or writer.failed:
+                break  # after a failed write, no new batch: the one in hand is written, then the error raised
+    return writer.written
 
 
-def _score_one_batch(*, item_ids: list[int], batch_size: int | None, fill_wait_ms: int | None) -> int:
+def _claim_batch(
+    *, item_ids: list[int], batch_size: int | None, fill_wait_ms: int | None
+) -> tuple[uuid.UUID, int] | None:
+    """Claim the next batch under a new token: (token, how many claims its items had before), or None."""
     batch_size = batch_size or settings.SCORING_BATCH_SIZE
     fill_wait_ms = settings.SCORING_FILL_WAIT_MS if fill_wait_ms is None else fill_wait_ms
     token = uuid.uuid4()
@@ -110,21 +145,30 @@ def _score_one_batch(*, item_ids: list[int], batch_size: int | None, fill_wait_m
     while claimed and claimed < size and time.monotonic() < deadline:
         time.sleep(0.05)
         claimed += claim_for_scoring([], token=token, limit=size - claimed, prior_attempts=level)
-    if not claimed:
-        return 0
+    return (token, level) if claimed else None
+
+
+def _compute_batch(token: uuid.UUID) -> _Batch:
     # Imported here: the runtime pulls in numpy, and web processes (which only enqueue) never need it.
-    from classifiers.runtime import Content, compute_scores, store_scores
+    from classifiers.runtime import Content, compute_scores
 
     items = list(Item.objects.filter(scoring_token=token, state=Item.State.SCORING).values("id", "text", "image"))
     report = compute_scores([Content(item_id=i["id"], text=i["text"], image_name=i["image"]) for i in items])
+    return _Batch(token=token, item_ids=[item["id"] for item in items], report=report)
+
+
+def _write_batch(batch: _Batch) -> int:
+    """Store a batch's scores and its items' outcome, then route the items. Returns how many it recorded."""
+    from classifiers.runtime import store_scores
+
     now = timezone.now()
-    held = Q(scoring_token=token, state=Item.State.SCORING)
+    held = Q(scoring_token=batch.token, state=Item.State.SCORING)
     # Scores and the items' outcome in one transaction (one commit per batch instead of two): a worker killed
     # before it commits leaves the items held under their lease, to be scored again, and none is marked
     # scored without its scores.
     with transaction.atomic():
-        store_scores(report)
-        failed = list(report.failures.items())
+        store_scores(batch.report)
+        failed = list(batch.report.failures.items())
         for item_id, reason in failed:
             Item.objects.filter(held, id=item_id).update(
                 state=Item.State.FAILED,
@@ -136,9 +180,9 @@ def _score_one_batch(*, item_ids: list[int], batch_size: int | None, fill_wait_m
         done = Item.objects.filter(held).update(
             state=Item.State.SCORED, scoring_token=None, scoring_lease_until=None, scored_at=now
         )
-        intake_events.items_scored(item_ids=[item["id"] for item in items], scored_at=now)
-    logger.info("scored %d items (%d failed, %d scores)", done, len(failed), report.scores_written)
-    _route([item["id"] for item in items])
+        intake_events.items_scored(item_ids=batch.item_ids, scored_at=now)
+    logger.info("scored %d items (%d failed, %d scores)", done, len(failed), batch.report.scores_written)
+    _route(batch.item_ids)
     return done + len(failed)
 
 

@@ -7,7 +7,7 @@ from queues import active_learning, enqueue, scoring
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def score_items(item_ids: list[int]) -> int:
-    """Score a micro-batch, starting with ``item_ids``; a no-op for items already taken or done."""
+    """Score micro-batches, starting with ``item_ids``, while items wait; a no-op for items already taken or done."""
     return scoring.score_pending_items(item_ids=item_ids)
 
 
