@@ -79,6 +79,17 @@ def test_scoring(bench_database, redis_url, bench_var):
     figure(rf"^latency at {NUMBER} text items/s", output)
 
 
+def test_scoring_one_kind(bench_database, redis_url, bench_var):
+    output = run_bench(
+        "scoring.py", "--database", bench_database("scoring_text"), "--broker", redis_url,
+        "--kinds", "text", "--sizes", "8x4", "--rounds", "1", "--latency-seconds", "1",
+        env={"SCORING_FILL_WAIT_MS": "0"},
+    )  # fmt: skip
+    figure(rf"^bare model: text {NUMBER} items/s \(batches of 32\)", output)
+    figure(rf"^  size 8x4, text: items/s {NUMBER}% of bare", output)
+    assert "size 8x4, image" not in output and " image " not in output.split("bare model:", 1)[1].split("\n")[0]
+
+
 def test_webhooks(bench_database, redis_url):
     output = run_bench(
         "webhooks.py", "--database", bench_database("webhooks"), "--broker", redis_url,
