@@ -62,6 +62,19 @@ def seed_data_for_transactional_tests(request):
     yield
 
 
+@pytest.fixture(autouse=True)
+def fresh_content_type_cache():
+    """Each test reads content types from its own database state, not from a cache filled before a flush.
+
+    A transactional test's flush recreates the content types under new ids; the manager's process-wide cache
+    kept the old ones, and the next admin change logged there (``django_admin_log``) failed its foreign key.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+    yield
+
+
 @pytest.fixture
 def mira():
     """A moderator."""
