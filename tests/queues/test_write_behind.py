@@ -32,13 +32,6 @@ def postgres_only():
         pytest.skip("writing behind runs on PostgreSQL only (SQLite has one writer at a time)")
 
 
-@pytest.fixture(autouse=True)
-def seed_data():
-    from tests.seed import ensure_seed_data
-
-    ensure_seed_data()
-
-
 @pytest.fixture
 def writers():
     """Each statement inserting scores records the database session (backend pid) that ran it."""
