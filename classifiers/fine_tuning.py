@@ -455,6 +455,10 @@ def _train_stage(
     stage named in progress reports (default ``stage``).
     """
     modules = trainable_modules(network, stage, last_blocks)
+    # Channels-last tensors let oneDNN's convolutions skip a layout conversion per layer: a training step of
+    # efficientnet_lite0 at 96 px took 1.1 CPU s against 1.65 contiguous (2 threads, batch 64), so a CPU budget
+    # buys 1.5x the epochs. The network goes back to the default layout at the end, so saved states are as before.
+    network.to(memory_format=torch.channels_last)
     for parameter in network.parameters():
         parameter.requires_grad_(False)
     parameters = [p for module in modules for p in module.parameters()]
@@ -495,6 +499,7 @@ def _train_stage(
         x = _augment(_to_tensor(data.train[index], mean_t, std_t), augment_rng)
         if erase:
             x = _random_erase(x, augment_rng, erase)
+        x = x.contiguous(memory_format=torch.channels_last)
         target = torch.from_numpy(data.train_labels[index])
         if mixup:
             loss = _mixup_loss(network, x, target, mixup_rng, augment_rng, mixup, label_smoothing)
@@ -516,6 +521,7 @@ def _train_stage(
         parameter.requires_grad_(True)
     if step:
         _recalibrate(network, modules, data)
+    network.to(memory_format=torch.contiguous_format)
     network.eval()
     return step, per_epoch, stopped
 

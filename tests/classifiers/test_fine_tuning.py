@@ -110,6 +110,8 @@ def test_the_best_validation_stage_is_chosen_and_last_blocks_leave_the_rest_alon
     assert torch.equal(frozen["conv_stem.weight"], last["conv_stem.weight"])
     assert not torch.equal(frozen[tail], last[tail])
     assert not torch.equal(last[first], result.states[ALL][first])
+    # Training runs channels-last for speed; what it hands on is back in the default layout.
+    assert all(tensor.is_contiguous() for state in result.states.values() for tensor in state.values())
 
 
 def test_the_budget_stops_training_and_the_settings_give_budget_and_threads(settings):
