@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from audit.services import record_event
@@ -498,7 +498,14 @@ def _candidates_sharing_keys(
     all_keys = {key for item_keys in by_item.values() for key in item_keys}
     if not all_keys:
         return {}, {}
-    open_entry = Q(item__entries__status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED])
+    # EXISTS on the open entries, not a join through the items: the join made PostgreSQL read every item and
+    # entry sharing a key (hash joins over both tables once keys recur), where this probes the one-open-entry
+    # index; same rows (bench/RESULTS-scoreperf.md).
+    open_entry = Exists(
+        QueueEntry.objects.filter(
+            item_id=OuterRef("item_id"), status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED]
+        )
+    )
     in_batch = Q(item_id__in=[item.pk for item in items])
     pairs = (
         NearDuplicateKey.objects.filter(key__in=all_keys)

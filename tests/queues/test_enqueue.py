@@ -117,6 +117,25 @@ def test_near_duplicates_of_a_pending_item_join_its_group():
     assert unrelated.duplicate_group is None
 
 
+def test_a_near_duplicate_joins_the_group_of_a_claimed_item_but_not_of_a_reviewed_one():
+    reviewed = score(ingest("done", SCAM))
+    claimed = score(ingest("held", SCAM.replace("free iPhone", "free laptop")))
+    route_items(item_ids=[reviewed.pk])
+    route_items(item_ids=[claimed.pk])
+    claimed.refresh_from_db()
+    assert claimed.duplicate_group == reviewed.pk  # both were pending: one group
+    # A second wave, once the first item is reviewed and the second is in a reviewer's hands.
+    QueueEntry.objects.filter(item=reviewed).update(status=QueueEntry.Status.DONE)
+    QueueEntry.objects.filter(item=claimed).update(status=QueueEntry.Status.CLAIMED)
+    Item.objects.filter(pk__in=[reviewed.pk, claimed.pk]).update(duplicate_group=None)
+    copy = score(ingest("copy", SCAM.replace("24 hours", "48 hours")))
+    route_items(item_ids=[copy.pk])
+    copy.refresh_from_db()
+    reviewed.refresh_from_db()
+    assert copy.duplicate_group == claimed.pk  # the claimed item is still open; the reviewed one is not a candidate
+    assert reviewed.duplicate_group is None
+
+
 def test_near_duplicates_within_one_batch_form_one_group_in_a_bounded_number_of_queries(django_assert_max_num_queries):
     first = score(ingest("a", SCAM))
     route_items(item_ids=[first.pk])
