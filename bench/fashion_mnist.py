@@ -161,15 +161,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if result.self_training:
                 st = result.self_training
+                only = st["validation_only_right"]
                 right = float((train_y[pool][result.pseudo_index] == result.pseudo_labels).mean()) if st["kept"] else 0
                 print(
                     f"  self-training: teacher {st['teacher']}, pseudo-labelled {st['pseudo_labelled']:,} of "
                     f"{st['pool']:,} unlabelled images in {st['labelling_cpu_seconds']:.0f} CPU s, kept {st['kept']:,} "
                     f"(confidence >= {st['confidence']}; per class {st['kept_per_class']}), "
-                    f"pseudo-labels right (bench-only check) {right:.4f}",
+                    f"pseudo-labels right (bench-only check) {right:.4f}; validation images only one got right: "
+                    f"teacher {only['teacher']}, student {only['student']}",
                     flush=True,
                 )
-            print(f"  chosen by validation accuracy: {result.chosen}")
+            print(f"  chosen on the validation split: {result.chosen}")
             if REFIT in result.states:
                 print(
                     f"  refit of the chosen path on all {n} labels: {result.refit_cpu_seconds:.0f} CPU s "

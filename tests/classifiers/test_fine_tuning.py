@@ -26,6 +26,7 @@ from classifiers.fine_tuning import (
     _refit,
     _train_stage,
     fine_tune_in_stages,
+    student_is_kept,
     trainable_modules,
     validation_split,
 )
@@ -425,3 +426,18 @@ def test_self_training_is_off_without_a_pool_or_a_share_and_bad_settings_are_ref
                 images, labels, architecture=ARCH, input_size=SIZE, budget_seconds=0, threads=1,
                 unlabelled=images, self_train_share=share, self_train_confidence=confidence,
             )  # fmt: skip
+
+
+def test_the_student_is_dropped_only_when_the_teacher_is_right_significantly_more_often():
+    def right(teacher_only: int, student_only: int, both: int = 400) -> tuple[np.ndarray, np.ndarray]:
+        teacher = np.array([True] * teacher_only + [False] * student_only + [True] * both)
+        student = np.array([False] * teacher_only + [True] * student_only + [True] * both)
+        return teacher, student
+
+    assert student_is_kept(*right(0, 0))
+    assert student_is_kept(*right(3, 9))  # the student ahead
+    assert student_is_kept(*right(11, 10))  # one image: chance (the choice by accuracy would keep the teacher)
+    assert student_is_kept(*right(14, 6))  # p = 0.058: not beyond chance at 5 %
+    assert not student_is_kept(*right(15, 5))  # p = 0.021
+    assert not student_is_kept(*right(8, 0))  # p = 0.004
+    assert student_is_kept(*right(15, 5), alpha=0.01)
