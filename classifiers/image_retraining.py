@@ -35,7 +35,8 @@ Self-training (``RETRAIN_IMAGE_SELF_TRAIN_POOL`` > 0, the default; staged schedu
 names of stored images nobody labelled (``unlabelled_images``; ``learning.retraining`` picks the most recent
 ones). Items that are in the snapshot are dropped from that pool; the rest are decoded from storage one at a
 time while the schedule pseudo-labels them (``classifiers.fine_tuning``), an image that no longer decodes is
-skipped. The schedule's validation split (labelled rows only) decides whether the self-trained student wins.
+skipped. The schedule's validation split (labelled rows only) decides whether the self-trained student is kept: it
+is unless it is worse than its teacher beyond chance (``fine_tuning.student_is_kept``).
 
 Evaluation is on the snapshot's ``held_out`` rows with an image, for the candidate and for the
 active image version on the same rows (its own head where it has one, the cold-start prior of
