@@ -383,7 +383,10 @@ def test_self_training_adds_a_student_the_validation_split_judges_within_the_bud
     assert sum(info["kept_per_class"]) == info["kept"]
     # One epoch of the student covers the 48 labelled training images and the kept pseudo-labelled ones.
     assert student.epochs == pytest.approx(student.steps / ((48 + info["kept"]) // 16))
-    assert result.chosen == max(result.stages, key=lambda s: s.val_accuracy).stage
+    assert info["teacher"] == max(result.stages[:2], key=lambda s: s.val_accuracy).stage
+    only = info["validation_only_right"]
+    teacher_right = np.array([True] * only["teacher"] + [False] * only["student"])
+    assert result.chosen == (SELF_TRAINED if student_is_kept(teacher_right, ~teacher_right) else info["teacher"])
     _, val = validation_split(labels, 0.25, seed=0)
     pixels = prepare_images(images[val], result.network(), SIZE)
     predicted = classify(result.network(SELF_TRAINED), pixels, result.mean, result.std)
