@@ -670,8 +670,8 @@ def _self_train(
             stopped=stopped)  # fmt: skip
 
 
-def student_is_kept(teacher_right: np.ndarray, student_right: np.ndarray, *, alpha: float = 0.05) -> bool:
-    """Whether the student stays, given which validation images each got right (boolean arrays, same order).
+def student_is_kept(teacher_only: int, student_only: int, *, alpha: float = 0.05) -> bool:
+    """Whether the student stays, given how many validation images only the teacher, only the student got right.
 
     Only the images exactly one of them gets right tell the two apart. The student is dropped when the teacher
     wins significantly more of those: McNemar's exact test, one-sided at ``alpha``. Picking the higher of two
@@ -679,8 +679,6 @@ def student_is_kept(teacher_right: np.ndarray, student_right: np.ndarray, *, alp
     it kept a teacher 0.9220 against its student's 0.9200, where the 10,000 test images put the student 34
     images ahead; one standard error of an accuracy near 0.92 on 500 images is 1.2 points.
     """
-    teacher_only = int(np.sum(teacher_right & ~student_right))
-    student_only = int(np.sum(student_right & ~teacher_right))
     if teacher_only <= student_only:
         return True
     return binomtest(teacher_only, teacher_only + student_only, 0.5, alternative="greater").pvalue >= alpha
@@ -689,20 +687,22 @@ def student_is_kept(teacher_right: np.ndarray, student_right: np.ndarray, *, alp
 def _student_or_teacher(result: ScheduleResult, network: torch.nn.Module, data: _Data) -> str:
     """The stage ``_self_train`` leaves chosen: its student, or the teacher when ``student_is_kept`` says no.
 
-    ``network`` holds the student on entry and is left holding whichever is chosen.
+    ``network`` holds the student on entry and is left holding whichever is chosen. The two counts the choice
+    rests on are recorded in ``result.self_training["validation_only_right"]``.
     """
     teacher = result.self_training["teacher"]
     student_right = classify(network, data.val, data.mean, data.std) == data.val_labels
     network.load_state_dict(result.states[teacher])
     teacher_right = classify(network, data.val, data.mean, data.std) == data.val_labels
-    kept = student_is_kept(teacher_right, student_right)
-    result.self_training["validation_only_right"] = {
+    only = {
         "teacher": int(np.sum(teacher_right & ~student_right)),
         "student": int(np.sum(student_right & ~teacher_right)),
     }
-    if kept:
-        network.load_state_dict(result.states[SELF_TRAINED])
-    return SELF_TRAINED if kept else teacher
+    result.self_training["validation_only_right"] = only
+    if not student_is_kept(only["teacher"], only["student"]):
+        return teacher
+    network.load_state_dict(result.states[SELF_TRAINED])
+    return SELF_TRAINED
 
 
 def _pseudo_label(

@@ -500,7 +500,7 @@ def _candidates_sharing_keys(
         return {}, {}
     # EXISTS on the open entries, not a join through the items: the join made PostgreSQL read every item and
     # entry sharing a key (hash joins over both tables once keys recur), where this probes the one-open-entry
-    # index; same rows (bench/RESULTS-scoreperf.md).
+    # index; same rows (bench/RESULTS.md, session 11, branch scoreperf).
     open_entry = Exists(
         QueueEntry.objects.filter(
             item_id=OuterRef("item_id"), status__in=[QueueEntry.Status.PENDING, QueueEntry.Status.CLAIMED]
