@@ -1,6 +1,6 @@
 """Near-duplicate signatures and their locality-sensitive keys. Pure functions, no database.
 
-Text: a MinHash (128 permutations, from ``datasketch``) of the text's character 5-grams, whose
+Text: a MinHash (128 permutations, drawn by ``datasketch``) of the text's character 5-grams, whose
 agreement estimates the Jaccard similarity of two texts; it is cut into 16 bands of 8 values, and
 two texts share at least one band with probability 1 - (1 - J^8)^16: 98% at J = 0.83 (one word
 changed in a short message), 0.1% at J = 0.3. Candidates sharing a band are then checked against
@@ -29,9 +29,10 @@ IMAGE_BANDS = 4
 IMAGE_BAND_BITS = 64 // IMAGE_BANDS
 MAX_IMAGE_DISTANCE = 6
 SHINGLE = 5
-# datasketch's default scheme since 2.0.0, named: it must be stated when permutations are passed in, and stored
-# signatures are only comparable with signatures of the same scheme.
+# The permutation scheme of datasketch (its default since 2.0.0), named: it must be stated when its permutations
+# are drawn. Stored signatures are only comparable with signatures made the same way.
 MINHASH_SCHEME = "affine32"
+_SHINGLE_MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1's 64-bit prime: odd, so each fold step is a bijection
 _SPACE = re.compile(r"\s+")
 
 
@@ -63,43 +64,49 @@ def _fmix32(values: np.ndarray) -> np.ndarray:
     return values ^ (values >> np.uint32(16))
 
 
+def _fmix64(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer (uint64 arithmetic wraps, as intended): every input bit reaches every output
+    bit, so the top 32 bits of the result are a good 32-bit hash of the whole 64-bit state."""
+    values = values ^ (values >> np.uint64(33))
+    values = values * np.uint64(0xFF51AFD7ED558CCD)
+    values = values ^ (values >> np.uint64(33))
+    values = values * np.uint64(0xC4CEB9FE1A85EC53)
+    return values ^ (values >> np.uint64(33))
+
+
 def _shingle_hashes(normalised: str) -> np.ndarray:
-    """datasketch's default hash (the first 4 bytes of SHA-1, little-endian) of each distinct 5-gram, as uint32."""
-    if normalised.isascii():  # one byte per character: slice the encoded bytes, no encode per shingle
-        data = normalised.encode()
-        shingles = {data[i : i + SHINGLE] for i in range(len(data) - SHINGLE + 1)}
-    else:
-        shingles = {normalised[i : i + SHINGLE].encode() for i in range(len(normalised) - SHINGLE + 1)}
-    sha1 = hashlib.sha1
-    return np.frombuffer(b"".join([sha1(shingle).digest()[:4] for shingle in shingles]), dtype="<u4")
+    """A 32-bit hash of each distinct character 5-gram, as uint32, computed for all 5-grams at once.
+
+    Each 5-gram's code points are folded into a 64-bit polynomial (an odd multiplier, wrapping), mixed with
+    ``_fmix64``, and its top 32 bits kept. Whole-array numpy operations: the SHA-1 per 5-gram of datasketch's
+    default hash cost 0.7 ms of a 4,000-character mail in a Python loop (2 % of scoring it), this about 0.05.
+    """
+    points = np.frombuffer(normalised.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    count = len(points) - SHINGLE + 1
+    state = points[:count].copy()
+    for offset in range(1, SHINGLE):
+        state *= _SHINGLE_MULTIPLIER
+        state += points[offset : offset + count]
+    return (_fmix64(np.unique(state)) >> np.uint64(32)).astype(np.uint32)
 
 
 def text_minhash(text: str) -> bytes | None:
-    """MinHash signature of the text's character 5-grams; None for text too short to compare.
+    """MinHash signature of the text's character 5-grams (lower-cased, whitespace runs as one space); None for
+    text too short to compare.
 
-    The same bytes as datasketch's ``MinHash(num_perm=128, seed=1, scheme="affine32")`` after ``update_batch`` of
-    the encoded 5-grams (stored signatures stay comparable), computed here in one numpy pass: datasketch hashes
-    and converts each 5-gram in Python, which cost about a millisecond per mail, 2-3 % of scoring it.
+    Scheme ``MINHASH_SCHEME``: the 5-grams hashed by ``_shingle_hashes``, then permuted as datasketch's affine32
+    scheme does (its 32-bit finalizer, then ``a * h + b`` with its 128 permutations of seed 1), the minimum
+    kept per permutation. Only signatures of the same scheme are comparable: queues migration 0022 re-signed
+    the open items when the scheme last changed.
     """
     normalised = _SPACE.sub(" ", text.lower()).strip()
     if len(normalised) < 20:
         return None
     a, b = _permutations()
-    hashed = _fmix32(_shingle_hashes(normalised).astype(np.uint32))
+    hashed = _fmix32(_shingle_hashes(normalised))
     permuted = np.multiply.outer(hashed, a)
     permuted += b
     return permuted.min(axis=0).astype(np.uint32).tobytes()
-
-
-def datasketch_text_minhash(text: str) -> bytes | None:
-    """``text_minhash`` through datasketch itself: the reference the fast path is tested against."""
-    normalised = _SPACE.sub(" ", text.lower()).strip()
-    if len(normalised) < 20:
-        return None
-    shingles = {normalised[i : i + SHINGLE].encode() for i in range(len(normalised) - SHINGLE + 1)}
-    signature = MinHash(num_perm=PERMUTATIONS, seed=1, scheme=MINHASH_SCHEME)
-    signature.update_batch(list(shingles))
-    return signature.hashvalues.astype(np.uint32).tobytes()
 
 
 def text_similarity(a: bytes | None, b: bytes | None) -> float:

@@ -354,3 +354,36 @@ def test_the_typical_uncertainty_is_measured_on_the_latest_items_and_reused_for_
     promoted = ModelVersion.objects.create(kind="text", name="text-next", status="active")
     assert enqueue.typical_uncertainty() is None  # the new version has scored nothing yet
     assert promoted.pk in enqueue._typical[0]
+
+
+def test_the_resigning_migration_gives_waiting_items_current_signatures_and_keeps_the_rest():
+    # queues 0022: signatures written by the old 5-gram hash agree with new ones only by chance, so the items a
+    # new arrival is compared with (those with an open entry) are signed again; their image keys stay.
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from queues import near_duplicates
+    from queues.models import ItemSignature, NearDuplicateKey
+
+    resign = import_module("queues.migrations.0022_resign_open_items_text_minhash").resign
+    waiting, reviewed = score(ingest("waiting", SCAM)), score(ingest("reviewed", SCAM + " Reply today."))
+    route_items(item_ids=[waiting.pk, reviewed.pk])
+    QueueEntry.objects.filter(item=reviewed).update(status=QueueEntry.Status.DONE)
+    stale = bytes(512)
+    ItemSignature.objects.filter(item_id__in=[waiting.pk, reviewed.pk]).update(text_minhash=stale)
+    NearDuplicateKey.objects.filter(item_id__in=[waiting.pk, reviewed.pk]).delete()
+    for item in (waiting, reviewed):
+        NearDuplicateKey.objects.create(item=item, key=12345)  # an old text key
+        NearDuplicateKey.objects.create(item=item, key=-(2**62))  # an image key (top bit set)
+
+    resign(apps, None)
+
+    signature = near_duplicates.text_minhash(SCAM)
+    assert bytes(ItemSignature.objects.get(item=waiting).text_minhash) == signature
+    assert set(NearDuplicateKey.objects.filter(item=waiting).values_list("key", flat=True)) == {
+        *near_duplicates.text_band_keys(signature),
+        -(2**62),
+    }
+    assert bytes(ItemSignature.objects.get(item=reviewed).text_minhash) == stale
+    assert set(NearDuplicateKey.objects.filter(item=reviewed).values_list("key", flat=True)) == {12345, -(2**62)}
