@@ -49,6 +49,16 @@ def test_repeating_a_phrase_adds_nothing_and_phrases_saturate():
     assert many == cold_start.PHRASE_LOGIT * cold_start.PHRASE_CAP
 
 
+def test_phrases_match_in_any_case():
+    # The patterns are searched in the lower-cased text: one written with a capital would never match.
+    assert all(pattern == pattern.lower() for pattern in cold_start.PHRASES)
+    shouted, mixed, lower = cold_start.structure_score(
+        ["CLICK HERE for a FREE gift", "Click Here, Free", "click here free"]
+    )
+    # (fewer than 40 letters each: no shouting)
+    assert shouted == mixed == lower == cold_start.PHRASE_LOGIT * 2
+
+
 def test_a_harassment_prior_without_profanity_scores_is_refused():
     with pytest.raises(ValueError, match="offensive-language probability"):
         cold_start.cold_start_prior(np.stack([_unit(1, 0, 0, 0)]), [HARASSMENT], NEUTRAL, texts=["x"])
