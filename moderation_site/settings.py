@@ -404,13 +404,15 @@ RETRAIN_IMAGE_FINE_TUNE_EPOCHS = env_int("RETRAIN_IMAGE_FINE_TUNE_EPOCHS", 0)
 # threads), each stage at most RETRAIN_IMAGE_FINE_TUNE_EPOCHS epochs (10 when 0), on this many torch threads.
 RETRAIN_IMAGE_FINE_TUNE_SECONDS = env_int("RETRAIN_IMAGE_FINE_TUNE_SECONDS", 0)
 RETRAIN_IMAGE_FINE_TUNE_THREADS = env_int("RETRAIN_IMAGE_FINE_TUNE_THREADS", 2)
-# Regularisation of the staged schedule (off by default; bench/RESULTS.md measures them on Fashion-MNIST):
-# the peak learning rate of the "all" stage (0: the same 1e-3 as the other stages), the share of training images
-# with a random rectangle erased, the mixup alpha (0: no mixup), and whether the chosen path is trained again on
-# every label (the validation split included) once that split has chosen it.
+# Regularisation of the staged schedule (bench/RESULTS.md measures them on Fashion-MNIST): the peak learning rate
+# of the "all" stage (0: the same 1e-3 as the other stages), the share of training images with a random rectangle
+# erased, the mixup alpha (0: no mixup), and whether the chosen path is trained again on every label (the
+# validation split included) once that split has chosen it. Erasing a quarter of the images and mixup 0.2 are on
+# by default: with self-training they raised Fashion-MNIST from 0.9156 to 0.9211 at 5,000 labels and from 0.8808
+# to 0.8892 at 1,000, teacher and student alike, each at the same CPU budget.
 RETRAIN_IMAGE_FINE_TUNE_ALL_LR = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_ALL_LR", "0"))
-RETRAIN_IMAGE_FINE_TUNE_ERASE = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_ERASE", "0"))
-RETRAIN_IMAGE_FINE_TUNE_MIXUP = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_MIXUP", "0"))
+RETRAIN_IMAGE_FINE_TUNE_ERASE = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_ERASE", "0.25"))
+RETRAIN_IMAGE_FINE_TUNE_MIXUP = float(os.environ.get("RETRAIN_IMAGE_FINE_TUNE_MIXUP", "0.2"))
 RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL = env_bool("RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL", False)
 # Self-training of the staged schedule (only when RETRAIN_IMAGE_FINE_TUNE_SECONDS > 0): this many of the most recent
 # stored images nobody labelled are pseudo-labelled by the chosen network (0: off), predictions of at least this

@@ -235,10 +235,11 @@ def test_staged_fine_tuning_reports_its_stages_and_registers_the_stage_the_valid
     settings.RETRAIN_IMAGE_FINE_TUNE_SECONDS = 8
     settings.RETRAIN_IMAGE_FINE_TUNE_THREADS = 1
     settings.RETRAIN_IMAGE_FINE_TUNE_EPOCHS = 2
-    # The regularisation options travel from the settings to the schedule and are recorded with the candidate.
+    # The regularisation options travel from the settings to the schedule and are recorded with the candidate
+    # (values other than the defaults, so a setting that is not read fails).
     settings.RETRAIN_IMAGE_FINE_TUNE_ALL_LR = 5e-4
-    settings.RETRAIN_IMAGE_FINE_TUNE_ERASE = 0.25
-    settings.RETRAIN_IMAGE_FINE_TUNE_MIXUP = 0.2
+    settings.RETRAIN_IMAGE_FINE_TUNE_ERASE = 0.3
+    settings.RETRAIN_IMAGE_FINE_TUNE_MIXUP = 0.4
     settings.RETRAIN_IMAGE_FINE_TUNE_REFIT_ON_ALL = True
     lines: list[str] = []
     beat = retraining._Heartbeat.beat
@@ -263,7 +264,7 @@ def test_staged_fine_tuning_reports_its_stages_and_registers_the_stage_the_valid
     assert schedule["chosen"] == next(name for name, stage in stages.items() if stage["val_accuracy"] == best)
     assert schedule["train_images"] + schedule["val_images"] == run.metrics["train_rows"]
     options = schedule["options"]
-    assert (options["all_lr"], options["erase"], options["mixup"], options["lr"]) == (5e-4, 0.25, 0.2, 1e-3)
+    assert (options["all_lr"], options["erase"], options["mixup"], options["lr"]) == (5e-4, 0.3, 0.4, 1e-3)
     assert options["refit_on_all"] is True and schedule["refit_on_all"] is True
     assert sum(stage["cpu_seconds"] for stage in stages.values()) < 8 + 8
     assert "fine-tuning the backbone (last blocks): epoch 1, loss " in " ".join(lines)
