@@ -28,8 +28,8 @@ whether it paid off. ``RETRAIN_IMAGE_FINE_TUNE_SECONDS`` > 0 replaces this by th
 ``classifiers.fine_tuning`` (frozen head, last blocks, all; a validation split of the training rows
 picks the stage, the snapshot's held-out rows stay untouched for the comparison): when the frozen head
 wins, the candidate keeps the active backbone and its embedding space. The schedule's regularisation
-(``RETRAIN_IMAGE_FINE_TUNE_ALL_LR``, ``_ERASE``, ``_MIXUP``, ``_REFIT_ON_ALL``; erasing and mixup on by default) comes from
-the settings and is recorded in the candidate's metrics.
+(``RETRAIN_IMAGE_FINE_TUNE_ALL_LR``, ``_ERASE``, ``_MIXUP``, ``_REFIT_ON_ALL``; erasing and mixup on by
+default) comes from the settings and is recorded in the candidate's metrics.
 
 Self-training (``RETRAIN_IMAGE_SELF_TRAIN_POOL`` > 0, the default; staged schedule only): the caller passes the storage
 names of stored images nobody labelled (``unlabelled_images``; ``learning.retraining`` picks the most recent
