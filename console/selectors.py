@@ -1,9 +1,9 @@
 """Search and lists over items and authors, limited to the queues the user may see.
 
 On PostgreSQL the text is matched with full-text search (``to_tsvector('simple', text)``, kept in a
-stored column ``search_vector`` with a GIN index, both added by the console's migration) and author
-handles with trigrams (``pg_trgm``); on SQLite, the embedded default, the same search is a plain
-case-insensitive substring match.
+column ``search_vector`` with a GIN index, both added by the console's migrations and filled once the item
+is scored) and author handles with trigrams (``pg_trgm``); on SQLite, the embedded default, the same search
+is a plain case-insensitive substring match.
 Identifiers (item id, external id, ticket id, author id or handle) match exactly, on either database.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime, time
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Left
 from django.utils import timezone
@@ -93,8 +93,27 @@ def _text_match(text: str) -> Q:
     if text.isdigit() and len(text) < 19:
         ids |= Q(pk=int(text))
     if connection.vendor == "postgresql":
-        return ids | Q(search_vector=SearchQuery(text, config=TEXT_SEARCH_CONFIG, search_type="websearch"))
+        return (
+            ids
+            | Q(search_vector=SearchQuery(text, config=TEXT_SEARCH_CONFIG, search_type="websearch"))
+            | Q(_unindexed_items_matching(text))
+        )
     return ids | Q(text__icontains=text)
+
+
+def _unindexed_items_matching(text: str) -> RawSQL:
+    """Items without a search vector yet (being scored: console migration 0009) whose text matches, as
+    ``id = ANY(ARRAY(...))``: PostgreSQL reads the array once, through the partial index of those items, and
+    then either probes it per item walked or adds it to the bitmap scan of the other conditions. The same test
+    written per row made the planner cost every item's ``to_tsvector`` (NULL vectors are rare, it cannot know)
+    and choose a parallel plan that took longer (bench/RESULTS.md, session 12)."""
+    table = Item._meta.db_table
+    return RawSQL(
+        f"{table}.id = ANY(ARRAY(SELECT unindexed.id FROM {table} unindexed WHERE unindexed.search_vector IS NULL "
+        f"AND to_tsvector(%s::regconfig, COALESCE(unindexed.text, '')) @@ websearch_to_tsquery(%s::regconfig, %s)))",
+        [TEXT_SEARCH_CONFIG, TEXT_SEARCH_CONFIG, text],
+        output_field=BooleanField(),
+    )
 
 
 @dataclass(frozen=True)
@@ -140,7 +159,7 @@ def filtered_items(viewer: Viewer, criteria, *, before: int | None = None) -> Qu
     items = visible_items(viewer, before=before)
     if criteria.text:
         if connection.vendor == "postgresql":
-            # The stored column the console's migration adds (PostgreSQL only, so not a model field): testing a
+            # The stored column the console's migrations add (PostgreSQL only, so not a model field): testing a
             # stored tsvector is cheap enough for PostgreSQL to walk the newest items and stop at a page.
             items = items.annotate(
                 search_vector=RawSQL(f"{Item._meta.db_table}.search_vector", [], SearchVectorField())

@@ -1,5 +1,7 @@
 from datetime import timedelta
 
+import pytest
+from django.db import connection
 from django.utils import timezone
 
 from console.forms import SearchCriteria, SearchForm
@@ -116,3 +118,31 @@ def test_decision_filters_page_through_decided_items_window_by_window(lead, monk
     assert pages == removed
     only_text = SearchCriteria(decision="remove", text="windowed 3")  # matches one decided item, far down
     assert [r.pk for r in search_items(viewer=viewer_for(lead), criteria=only_text).rows] == [items[3].pk]
+
+
+def _search_vector(item) -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT search_vector::text FROM queues_item WHERE id = %s", [item.pk])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the search vector is PostgreSQL's")
+def test_the_search_vector_is_written_once_an_item_leaves_scoring_and_items_without_one_are_still_found(db):
+    # Console migration 0009: the scoring pipeline's updates carry no vector (each would re-index the whole
+    # text); routing or deciding the item fills it, a later change of text refreshes it.
+    admin = make_user(username="admin")
+    admin.is_superuser = True
+    admin.save()
+    item = make_item(text="a zebra sells followers")
+    for state in (Item.State.RECEIVED, Item.State.SCORING, Item.State.SCORED):
+        Item.objects.filter(pk=item.pk).update(state=state)
+        assert _search_vector(item) is None
+        assert _ids(admin, text="zebra") == [item.pk]  # found by its text all the same
+    Item.objects.filter(pk=item.pk).update(state=Item.State.QUEUED)
+    assert "'zebra'" in _search_vector(item)
+    assert _ids(admin, text="zebra") == [item.pk]
+    Item.objects.filter(pk=item.pk).update(text="a giraffe sells followers")
+    assert _ids(admin, text="zebra") == [] and _ids(admin, text="giraffe") == [item.pk]
+    decided = make_item(text="an okapi, decided on arrival", state=Item.State.DECIDED)
+    assert "'okapi'" in _search_vector(decided)
+    assert _ids(admin, text="okapi") == [decided.pk]

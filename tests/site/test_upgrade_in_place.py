@@ -62,8 +62,9 @@ def _schema() -> dict[str, dict]:
 
 def _without_later_migrations(schema: dict[str, dict]) -> dict[str, dict]:
     """``schema`` less what migrations after the move added to these tables (queues 0021: decisions on any
-    subject), which going back to before the move takes away like any later migration."""
-    later = {"decision_has_subject"}
+    subject; console 0009: the index of items without a search vector), which going back to before the move
+    takes away like any later migration."""
+    later = {"decision_has_subject", "console_item_without_search_vector"}
     return {
         table: {
             name: info
