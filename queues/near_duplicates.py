@@ -78,8 +78,9 @@ def _shingle_hashes(normalised: str) -> np.ndarray:
     """A 32-bit hash of each distinct character 5-gram, as uint32, computed for all 5-grams at once.
 
     Each 5-gram's code points are folded into a 64-bit polynomial (an odd multiplier, wrapping), mixed with
-    ``_fmix64``, and its top 32 bits kept. Whole-array numpy operations: the SHA-1 per 5-gram of datasketch's
-    default hash cost 0.7 ms of a 4,000-character mail in a Python loop (2 % of scoring it), this about 0.05.
+    ``_fmix64``, and its top 32 bits kept. Whole-array numpy operations: with the SHA-1 per 5-gram of datasketch's
+    default hash, in a Python loop, a signature of a 4,000-character mail took 0.7 ms (2 % of scoring it), now
+    0.27 (bench/RESULTS.md, session 12).
     """
     points = np.frombuffer(normalised.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
     count = len(points) - SHINGLE + 1
