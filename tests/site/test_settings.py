@@ -60,3 +60,16 @@ def test_the_embedded_mode_needs_no_configuration_and_keeps_its_secret_key(tmp_p
     assert len(key) >= 50
     run_manage("check", VAR_DIR=str(tmp_path))
     assert (tmp_path / "secret_key").read_text() == key
+
+
+def test_a_sqlite_database_url_works_and_gets_the_embedded_databases_options(tmp_path):
+    # It used to get PostgreSQL's prepare_threshold, which SQLite's connect() refuses: every command crashed.
+    url = f"sqlite:///{tmp_path / 'chosen.sqlite3'}"
+    result = run_manage("migrate", "-v0", VAR_DIR=str(tmp_path), DATABASE_URL=url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "chosen.sqlite3").exists() and not (tmp_path / "db.sqlite3").exists()
+    shown = run_manage(
+        "shell", "-c", "from django.db import connection; print(connection.settings_dict['OPTIONS'])",
+        VAR_DIR=str(tmp_path), DATABASE_URL=url,
+    )  # fmt: skip
+    assert "journal_mode=WAL" in shown.stdout and "prepare_threshold" not in shown.stdout, shown.stderr
