@@ -15,6 +15,8 @@ because only the search needs them:
 
 from django.db import migrations
 
+from console.migrations._postgresql import on_postgresql
+
 CREATE = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "ALTER TABLE queues_item ADD COLUMN IF NOT EXISTS search_vector tsvector "
@@ -36,18 +38,9 @@ DROP = [
 ]
 
 
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for statement in statements:
-                schema_editor.execute(statement)
-
-    return run
-
-
 class Migration(migrations.Migration):
     # The tables as they were before the domain-apps move (queues 0017): the move is state-only, so this holds
     # after it too, and moving back and forth across it (tests/site/test_upgrade_in_place.py) leaves these alone.
     dependencies = [("console", "0001_initial"), ("queues", "0017_queue_explore_rate_quarter")]
 
-    operations = [migrations.RunPython(_run(CREATE), _run(DROP))]
+    operations = [migrations.RunPython(on_postgresql(CREATE), on_postgresql(DROP))]

@@ -8,19 +8,12 @@ leave that table as it was; an extra index changes no result.
 
 from django.db import migrations
 
+from console.migrations._postgresql import on_postgresql
+
 CREATE = ["CREATE INDEX IF NOT EXISTS console_label_reviewer_item ON queues_label (reviewer_id, item_id)"]
-
-
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for statement in statements:
-                schema_editor.execute(statement)
-
-    return run
 
 
 class Migration(migrations.Migration):
     dependencies = [("console", "0006_bulk_rescore")]
 
-    operations = [migrations.RunPython(_run(CREATE), migrations.RunPython.noop)]
+    operations = [migrations.RunPython(on_postgresql(CREATE), migrations.RunPython.noop)]

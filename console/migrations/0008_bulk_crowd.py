@@ -4,21 +4,14 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from console.migrations._postgresql import on_postgresql
+
 CREATE = [
     "CREATE INDEX IF NOT EXISTS console_llmresult_labeler_item ON labeling_llmresult (labeler_id, item_id)",
 ]
 DROP = [
     "DROP INDEX IF EXISTS console_llmresult_labeler_item",
 ]
-
-
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for statement in statements:
-                schema_editor.execute(statement)
-
-    return run
 
 
 class Migration(migrations.Migration):
@@ -28,7 +21,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(_run(CREATE), _run(DROP)),
+        migrations.RunPython(on_postgresql(CREATE), on_postgresql(DROP)),
         migrations.AddField(
             model_name="bulkaction",
             name="target_task_set",

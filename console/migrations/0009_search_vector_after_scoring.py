@@ -13,6 +13,8 @@ items without a vector (``console.selectors._text_match``). Rows that already ha
 
 from django.db import migrations
 
+from console.migrations._postgresql import on_postgresql
+
 PIPELINE_STATES = "('received', 'scoring', 'scored')"
 VECTOR = "to_tsvector('simple'::regconfig, COALESCE(text, ''))"
 
@@ -46,16 +48,7 @@ DROP = [
 ]
 
 
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for statement in statements:
-                schema_editor.execute(statement)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("console", "0008_bulk_crowd")]
 
-    operations = [migrations.RunPython(_run(CREATE), _run(DROP))]
+    operations = [migrations.RunPython(on_postgresql(CREATE), on_postgresql(DROP))]
