@@ -77,8 +77,9 @@ def invisible_item_ids(viewer: Viewer, item_ids: Iterable[int]) -> list[int]:
     return sorted(wanted - seen)
 
 
-def _text_match(text: str) -> Q:
-    """Items whose text holds the words of ``text``, or whose identifiers equal it."""
+def _text_match(text: str, *, unrouted: bool) -> Q:
+    """Items whose text holds the words of ``text``, or whose identifiers equal it; ``unrouted``: items still being
+    scored too (only admins can see those: the others see items through the queues they were routed to)."""
     # Matching authors are looked up first, so each branch of the OR is a plain indexed condition on the
     # item table that PostgreSQL can combine in one bitmap scan (a join inside an OR cannot be).
     # Identifiers hold no spaces: a phrase skips the author lookup.
@@ -93,11 +94,8 @@ def _text_match(text: str) -> Q:
     if text.isdigit() and len(text) < 19:
         ids |= Q(pk=int(text))
     if connection.vendor == "postgresql":
-        return (
-            ids
-            | Q(search_vector=SearchQuery(text, config=TEXT_SEARCH_CONFIG, search_type="websearch"))
-            | Q(_unindexed_items_matching(text))
-        )
+        indexed = ids | Q(search_vector=SearchQuery(text, config=TEXT_SEARCH_CONFIG, search_type="websearch"))
+        return indexed | Q(_unindexed_items_matching(text)) if unrouted else indexed
     return ids | Q(text__icontains=text)
 
 
@@ -164,7 +162,7 @@ def filtered_items(viewer: Viewer, criteria, *, before: int | None = None) -> Qu
             items = items.annotate(
                 search_vector=RawSQL(f"{Item._meta.db_table}.search_vector", [], SearchVectorField())
             )
-        items = items.filter(_text_match(criteria.text))
+        items = items.filter(_text_match(criteria.text, unrouted=viewer.sees_every_queue))
     if criteria.state:
         items = items.filter(state=criteria.state)
     if criteria.author_id:

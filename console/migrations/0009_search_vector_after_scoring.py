@@ -4,8 +4,9 @@
 pipeline's updates of the row (claimed for scoring, scored, routed) wrote a new row version whose whole vector went
 into the GIN index again. Without the column the scoring benchmark's end-to-end throughput rose from 88 % to 91 % of
 the bare model, and its 500-mail ingest took half the time (bench/RESULTS.md, session 12). Now the column is a plain one
-that a trigger fills when the item is routed or decided (any state but received, scoring and scored), or when its
-text changes after that: the pipeline's updates carry a NULL vector, and the vector enters the index once.
+that a trigger fills when the item is routed or decided (any state but received, scoring and scored), and
+recomputes (or, during scoring, clears) when its text changes: the pipeline's updates carry a NULL vector, and the
+vector enters the index once.
 
 Until then the console's search tests the text of those few items directly, found through a partial index of the
 items without a vector (``console.selectors._text_match``). Rows that already have a vector keep it.
@@ -20,9 +21,15 @@ VECTOR = "to_tsvector('simple'::regconfig, COALESCE(text, ''))"
 
 CREATE = [
     "ALTER TABLE queues_item ALTER COLUMN search_vector DROP EXPRESSION",
-    """CREATE FUNCTION console_item_search_vector() RETURNS trigger LANGUAGE plpgsql AS $$
+    # An item being scored has no vector, whatever happened before: text changed mid-pipeline must not leave the
+    # old text's vector behind for the routing update to keep.
+    f"""CREATE FUNCTION console_item_search_vector() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            NEW.search_vector := to_tsvector('simple'::regconfig, COALESCE(NEW.text, ''));
+            IF NEW.state IN {PIPELINE_STATES} THEN
+                NEW.search_vector := NULL;
+            ELSE
+                NEW.search_vector := to_tsvector('simple'::regconfig, COALESCE(NEW.text, ''));
+            END IF;
             RETURN NEW;
         END $$""",
     f"""CREATE TRIGGER console_item_search_vector_insert BEFORE INSERT ON queues_item FOR EACH ROW
@@ -30,8 +37,7 @@ CREATE = [
     # OF state, text: Django's update() names only the columns it sets, and the WHEN clause is evaluated without
     # calling the function, so the pipeline's updates cost a comparison each.
     f"""CREATE TRIGGER console_item_search_vector_update BEFORE UPDATE OF state, text ON queues_item FOR EACH ROW
-        WHEN (NEW.state NOT IN {PIPELINE_STATES}
-              AND (NEW.search_vector IS NULL OR NEW.text IS DISTINCT FROM OLD.text))
+        WHEN ((NEW.state NOT IN {PIPELINE_STATES} AND NEW.search_vector IS NULL) OR NEW.text IS DISTINCT FROM OLD.text)
         EXECUTE FUNCTION console_item_search_vector()""",
     "CREATE INDEX console_item_without_search_vector ON queues_item (id) WHERE search_vector IS NULL",
 ]

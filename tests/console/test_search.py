@@ -143,6 +143,12 @@ def test_the_search_vector_is_written_once_an_item_leaves_scoring_and_items_with
     assert _ids(admin, text="zebra") == [item.pk]
     Item.objects.filter(pk=item.pk).update(text="a giraffe sells followers")
     assert _ids(admin, text="zebra") == [] and _ids(admin, text="giraffe") == [item.pk]
+    # Sent back to scoring with new text: the old text's vector goes, and routing writes the new one.
+    Item.objects.filter(pk=item.pk).update(state=Item.State.RECEIVED, text="a llama sells followers")
+    assert _search_vector(item) is None
+    assert _ids(admin, text="giraffe") == [] and _ids(admin, text="llama") == [item.pk]
+    Item.objects.filter(pk=item.pk).update(state=Item.State.QUEUED)
+    assert "'llama'" in _search_vector(item) and "'giraffe'" not in _search_vector(item)
     decided = make_item(text="an okapi, decided on arrival", state=Item.State.DECIDED)
     assert "'okapi'" in _search_vector(decided)
     assert _ids(admin, text="okapi") == [decided.pk]
