@@ -4,6 +4,7 @@ import pytest
 
 from classifiers.models import ModelVersion, PolicyCategory, Score
 from classifiers.runtime import ScoringReport, store_scores
+from tests.factories import make_item
 
 pytestmark = pytest.mark.django_db
 
@@ -36,22 +37,23 @@ def stored() -> dict[tuple[int, str], tuple[float, bool, str]]:
 
 
 def test_scoring_an_item_again_updates_its_scores_in_place_and_adds_new_ones():
-    first = report_of([(1, "spam", 0.25, True, "base rate"), (1, "harassment", 0.5, True, "insult words")])
+    one, two = make_item().pk, make_item().pk
+    first = report_of([(one, "spam", 0.25, True, "base rate"), (one, "harassment", 0.5, True, "insult words")])
     store_scores(first)
     assert first.scores_written == 2
     created = dict(Score.objects.values_list("category__slug", "created_at"))
 
-    again = report_of([(1, "spam", 0.75, False, ""), (2, "spam", 0.125, True, "base rate")])
+    again = report_of([(one, "spam", 0.75, False, ""), (two, "spam", 0.125, True, "base rate")])
     store_scores(again)
 
     assert again.scores_written == 2
     assert stored() == {
-        (1, "spam"): (0.75, False, ""),  # the new version of the score replaces the old
-        (1, "harassment"): (0.5, True, "insult words"),  # not scored again: left as it was
-        (2, "spam"): (0.125, True, "base rate"),
+        (one, "spam"): (0.75, False, ""),  # the new version of the score replaces the old
+        (one, "harassment"): (0.5, True, "insult words"),  # not scored again: left as it was
+        (two, "spam"): (0.125, True, "base rate"),
     }
-    assert Score.objects.get(item_id=1, category__slug="spam").created_at == created["spam"]
-    assert Score.objects.get(item_id=2).created_at is not None
+    assert Score.objects.get(item_id=one, category__slug="spam").created_at == created["spam"]
+    assert Score.objects.get(item_id=two).created_at is not None
 
 
 def test_storing_nothing_writes_nothing(django_assert_num_queries):
