@@ -267,7 +267,8 @@ def compute_scores(contents: list[Content]) -> ScoringReport:
     with_images = [c for c in contents if c.image_name]
     loaded_images = loaded_versions(image_versions, categories) if with_images and image_versions else []
     if loaded_images:
-        decoder = loaded_images[0][1]
+        # The versions share one decoded copy of each image: reduced no further than the largest network needs.
+        decoder = max((model for _, model in loaded_images), key=lambda model: model.decode_side)
         ids, images = [], []
         for content in with_images:
             try:

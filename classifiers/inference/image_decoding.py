@@ -21,6 +21,10 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 MAX_BYTES = 25 * 1024 * 1024
 # 40 megapixels covers any phone photo; a decoded RGB image of this size already takes 120 MB.
 MAX_PIXELS = 40_000_000
+# The shorter side an image is reduced to (never below) for the models: twice the 224-260 px the packaged
+# networks read, so their own resampling still shrinks it. A 12-megapixel phone photo decoded in full cost
+# ~84 ms and its resizes ~150 ms more, several times the models' own ~40 ms (bench/image_decoding.py).
+DECODE_MIN_SIDE = 512
 
 
 class ImageDecodeError(ValueError):
@@ -31,13 +35,17 @@ class ImageDecodeError(ValueError):
         self.reason = reason
 
 
-def decode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def decode_image(
+    data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS, min_side: int | None = DECODE_MIN_SIDE
+) -> Image.Image:
     """Decode untrusted bytes into an RGB ``PIL.Image`` (first frame, EXIF orientation applied).
 
     Only ``ALLOWED_FORMATS`` are opened, the byte and pixel limits are checked before the pixels are
     decoded, and truncated or corrupt data is refused rather than padded with grey. Transparent
     pixels are composited onto white, which is how a browser shows them on the review page.
-    Raises ``ImageDecodeError`` whose ``reason`` a reviewer can read.
+    An image whose sides are both at least twice ``min_side`` comes back reduced by a whole factor, its
+    shorter side still ``min_side`` or more (a JPEG is decoded at that scale, never in full); ``None``
+    keeps every pixel. Raises ``ImageDecodeError`` whose ``reason`` a reviewer can read.
     """
     if not data:
         raise ImageDecodeError("the file is empty.")
@@ -64,6 +72,8 @@ def decode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = M
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.seek(0)
+            if min_side:
+                image.draft(None, (min_side, min_side))  # JPEG only: 1/2 to 1/8 scale; a no-op for other formats
             image.load()
     except Exception as exc:  # noqa: BLE001 - truncated and corrupt data surface as OSError, SyntaxError, ...
         raise ImageDecodeError(f"the {image.format} data is truncated or corrupt ({describe_error(exc)}).") from None
@@ -72,10 +82,12 @@ def decode_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = M
     except Exception as exc:  # noqa: BLE001 - a broken EXIF block should not hide otherwise sound pixels
         logger.info("ignoring unreadable EXIF orientation: %s", describe_error(exc))
     try:
-        return _to_rgb(image)
+        rgb = _to_rgb(image)
     except Exception as exc:  # noqa: BLE001 - exotic modes (LAB, HSV, ...) Pillow cannot convert
         reason = f"the image's colour mode {image.mode} cannot be shown ({describe_error(exc)})."
         raise ImageDecodeError(reason) from None
+    factor = min(rgb.size) // min_side if min_side else 1
+    return rgb.reduce(factor) if factor >= 2 else rgb  # box average: what a JPEG's reduced decode gives
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

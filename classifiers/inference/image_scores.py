@@ -14,7 +14,7 @@ from PIL import Image
 
 from classifiers import image_priors, image_safety
 from classifiers.inference import CategoryInfo, CategoryScore
-from classifiers.inference.image_decoding import decode_image
+from classifiers.inference.image_decoding import DECODE_MIN_SIDE, decode_image
 
 
 class ImageScoring:
@@ -47,10 +47,14 @@ class ImageScoring:
     def dim(self) -> int:
         return self._backbone.dim
 
-    @staticmethod
-    def decode(data: bytes) -> Image.Image:
-        """Decode untrusted bytes to an RGB image; see ``decode_image``."""
-        return decode_image(data)
+    @property
+    def decode_side(self) -> int:
+        """The shorter side images are reduced to for this model: at least twice what its network reads."""
+        return max(DECODE_MIN_SIDE, 2 * self.input_size)
+
+    def decode(self, data: bytes) -> Image.Image:
+        """Decode untrusted bytes to an RGB image no larger than this model needs; see ``decode_image``."""
+        return decode_image(data, min_side=self.decode_side)
 
     def predict(
         self, embeddings: np.ndarray, images: Sequence[Image.Image], *, head: Any = None

@@ -130,6 +130,52 @@ def test_it_applies_the_exif_orientation():
     assert decode_image(data).size == (20, 40)
 
 
+def _photo_like(width: int, height: int) -> Image.Image:
+    """Smooth gradients with detail on top, so that a reduced decode has something to lose."""
+    y, x = np.mgrid[0:height, 0:width]
+    rng = np.random.default_rng(3)
+    pixels = np.stack([x * 255 // width, y * 255 // height, (x + y) % 256], axis=2) + rng.integers(
+        0, 24, (height, width, 3)
+    )
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "size", "reduced"), [("JPEG", (2400, 1800), (1200, 900)), ("PNG", (1600, 1200), (800, 600))]
+)
+def test_a_large_image_is_reduced_to_what_the_models_need_keeping_its_shorter_side_over_the_minimum(fmt, size, reduced):
+    data = _encode(_photo_like(*size), fmt)
+    decoded = decode_image(data, min_side=512)
+    assert decoded.size == reduced and decoded.mode == "RGB"
+    full = decode_image(data, min_side=None)
+    assert full.size == size
+    # The same picture, averaged: the reduction of the full decode is within JPEG noise of the reduced decode.
+    expected = np.asarray(full.resize(reduced, Image.Resampling.BOX), dtype=int)
+    assert np.abs(np.asarray(decoded, dtype=int) - expected).mean() < 3
+
+
+def test_an_image_not_twice_the_minimum_is_kept_whole():
+    assert decode_image(_encode(_photo_like(1000, 700), "JPEG"), min_side=512).size == (1000, 700)
+    assert decode_image(_encode(_photo_like(3000, 400), "PNG"), min_side=512).size == (3000, 400)  # a banner
+
+
+def test_a_reduced_decode_still_applies_the_exif_orientation():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _encode(_photo_like(2400, 1200), "JPEG", exif=exif)
+    assert decode_image(data, min_side=512).size == (600, 1200)
+
+
+def test_a_model_decodes_to_twice_its_input_side_at_least():
+    categories = CATEGORIES[:1]
+    small = ImageModel.load(None, ARCH, categories, input_size=SIZE)
+    large = ImageModel.load(None, ARCH, categories, input_size=320)
+    assert small.decode_side == 512 and large.decode_side == 640
+    data = _encode(_photo_like(2600, 1200), "JPEG")
+    assert small.decode(data).size == (1300, 600)
+    assert large.decode(data).size == (2600, 1200)  # halved, its shorter side would be under 640
+
+
 # ---- embeddings and checkpoints ---------------------------------------------------------------
 
 

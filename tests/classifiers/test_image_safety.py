@@ -59,3 +59,20 @@ def test_the_prior_rises_with_the_class_probability_up_to_the_cap():
 
     low, high = image_safety.category_prior(np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]), "sexual", 0.05)
     assert low == pytest.approx(0.05) and high == pytest.approx(image_safety.CAP)
+
+
+def test_a_phone_size_photo_decoded_reduced_gets_the_probabilities_of_the_full_decode():
+    import io
+
+    import numpy as np
+
+    from classifiers.inference.image_decoding import decode_image
+
+    buffer = io.BytesIO()
+    Image.open(PHOTOS / "astronaut.jpg").convert("RGB").resize((2304, 2304), Image.Resampling.BICUBIC).save(
+        buffer, format="JPEG", quality=90
+    )
+    reduced, full = decode_image(buffer.getvalue()), decode_image(buffer.getvalue(), min_side=None)
+    assert reduced.size == (576, 576) and full.size == (2304, 2304)
+    probabilities = image_safety.load().probabilities([reduced, full])
+    assert np.abs(probabilities[0] - probabilities[1]).max() < 0.01
