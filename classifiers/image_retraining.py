@@ -92,16 +92,18 @@ class FittedImageCandidate(FittedCandidate):
 
 
 class _Images:
-    """Decodes a snapshot's images when asked, keeping none: a snapshot's images need not fit in memory."""
+    """Decodes a snapshot's images when asked, keeping none: a snapshot's images need not fit in memory.
 
-    def __init__(self, directory: Path) -> None:
+    ``decode`` is the base model's, so training reads the pixels scoring reads (``ImageScoring.decode``).
+    """
+
+    def __init__(self, directory: Path, decode: Callable[[bytes], Any]) -> None:
         self.directory = directory
+        self.decode = decode
         self.failed: dict[str, str] = {}
 
     def get(self, relative: str) -> Any:
-        from classifiers.inference.image import decode_image
-
-        return decode_image((self.directory / relative).read_bytes())
+        return self.decode((self.directory / relative).read_bytes())
 
     def lazy(self, records: Sequence[TrainingRecord]) -> _LazyImages:
         return _LazyImages(self, [record.image for record in records])
@@ -138,28 +140,29 @@ class _LazyImages(SequenceABC):
 
 
 class StoredImages(SequenceABC):
-    """Stored images by storage name, decoded from ``default_storage`` when read (the unlabelled pool)."""
+    """Stored images by storage name, decoded by ``decode`` from ``default_storage`` when read (the unlabelled pool)."""
 
-    def __init__(self, names: Sequence[str]) -> None:
+    def __init__(self, names: Sequence[str], decode: Callable[[bytes], Any]) -> None:
         self.names = list(names)
+        self.decode = decode
 
     def __len__(self) -> int:
         return len(self.names)
 
     def __getitem__(self, index):  # noqa: ANN001, ANN204 - Sequence's int-or-slice protocol
-        from classifiers.inference.image import decode_image
-
         if isinstance(index, slice):
-            return StoredImages(self.names[index])
+            return StoredImages(self.names[index], self.decode)
         with default_storage.open(self.names[index], "rb") as handle:
-            return decode_image(handle.read())
+            return self.decode(handle.read())
 
 
-def _unlabelled_pool(pairs: Sequence[tuple[int, str]], snapshot: Snapshot) -> StoredImages | None:
+def _unlabelled_pool(
+    pairs: Sequence[tuple[int, str]], snapshot: Snapshot, decode: Callable[[bytes], Any]
+) -> StoredImages | None:
     """The pool's images whose item is not in the snapshot (a label exported since the pool was chosen)."""
     labelled = {record.item_id for record in snapshot.records}
     names = [name for item_id, name in pairs if item_id not in labelled and name]
-    return StoredImages(names) if names else None
+    return StoredImages(names, decode) if names else None
 
 
 def image_embeddings(
@@ -215,7 +218,6 @@ def fit_image_candidate(
     """
     from classifiers.inference.image import DEFAULT_ARCHITECTURE, ImageModel
 
-    images = _Images(snapshot.directory)
     with_image = [record for record in snapshot.records if record.image]
     if not with_image:
         raise RetrainingError("The snapshot has no labelled items with an image.")
@@ -223,6 +225,7 @@ def fit_image_candidate(
     architecture = active.architecture if active is not None else DEFAULT_ARCHITECTURE
     base_checkpoint = _backbone_path(active)
     base = ImageModel.load(base_checkpoint, architecture, [])
+    images = _Images(snapshot.directory, base.decode)
     # Pixels are needed for held-out rows (the active version's prior reads them), for rows without a stored
     # embedding, and for every row when fine-tuning; a training row with a stored embedding decoded when scored.
     fine_tuning = fine_tune_epochs > 0 or fine_tune_seconds > 0
@@ -247,7 +250,7 @@ def fit_image_candidate(
             tuned_path, fine_tune = _fine_tune_in_stages(
                 base, images.lazy(train), train_labels, scratch / "backbone.pt",
                 budget_seconds=fine_tune_seconds, epochs=fine_tune_epochs or 10, progress=on_fine_tune_progress,
-                unlabelled=_unlabelled_pool(unlabelled_images, snapshot),
+                unlabelled=_unlabelled_pool(unlabelled_images, snapshot, base.decode),
             )  # fmt: skip
             if tuned_path is not None:
                 backbone_path = tuned_path

@@ -2,13 +2,17 @@
 
 A near-limit image can cost a hundred megabytes or more to decode (a 38 KB PNG of 6,300 x 6,300 pixels is
 119 MB of RGB), and a page of them viewed at once ran web processes to a gigabyte. So a derivative is made
-once per image, by a worker (task ``intake.tasks.make_display_image`` on the ``default`` queue), and stored
+once per image, by a worker (on the ``default`` queue), and stored
 next to the original; web processes only ever stream stored derivatives.
 
 Memory bound in the worker: the headers are read first and an image over ``MODERATION_MAX_IMAGE_PIXELS`` is
 never decoded; only the first frame is decoded; JPEGs are decoded at 1/2 to 1/8 scale (``draft``); other
 formats are reduced in their own mode before any conversion, so at most one full frame (<= 4 bytes per
 pixel, 160 MB at the default 40-megapixel limit) is in memory at once, plus the small derivative.
+
+A submission asks for its images' derivatives in one message per ``REQUEST_BATCH`` images (task
+``intake.tasks.make_display_images``), not one per image: a message cost the worker about 1 ms of CPU,
+which for a small image is a quarter of making its derivative (bench/RESULTS.md, session 13).
 
 Derivatives are content-addressed like the originals (``display/<sha256 of the original>.jpg``): the same
 image is derived once, whichever items share it, and a derivative is never stale.
@@ -17,6 +21,7 @@ image is derived once, whichever items share it, and a derivative is never stale
 import contextlib
 import io
 import logging
+from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from celery import current_app
@@ -28,7 +33,9 @@ from PIL import Image
 
 logger = logging.getLogger(__name__)
 
-MAKE_DISPLAY_IMAGE_TASK = "intake.tasks.make_display_image"
+MAKE_DISPLAY_IMAGES_TASK = "intake.tasks.make_display_images"
+# Images per message: a submission's batch in one or a few, each short enough not to hold up the default queue.
+REQUEST_BATCH = 50
 JPEG_QUALITY = 85
 # EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose does), applied
 # to the small derivative rather than to the full frame, which would copy it.
@@ -62,21 +69,34 @@ def stored_display_image(image_name: str) -> str | None:
 
 
 def request_display_image(image_name: str) -> bool:
-    """Ask a worker to make the derivative (sent by task name; at most once a minute per image).
+    """Ask a worker to make one derivative; see ``request_display_images``."""
+    return request_display_images([image_name]) == 1
+
+
+def request_display_images(image_names: Iterable[str]) -> int:
+    """Ask a worker to make the derivatives of ``image_names`` (sent by task name, ``REQUEST_BATCH`` names per
+    message; each image at most once a minute). Returns how many were asked for.
 
     Never raises: a broker that is down costs only a placeholder until a later view asks again.
     """
-    key = f"display-image-requested:{display_name_for(image_name)}"
+    asked: list[str] = []
     try:
-        if not cache.add(key, 1, REQUEST_DEBOUNCE_SECONDS):
-            return False
-        current_app.signature(MAKE_DISPLAY_IMAGE_TASK, args=[image_name]).apply_async(retry=False)
+        for name in dict.fromkeys(image_names):
+            if cache.add(_request_key(name), 1, REQUEST_DEBOUNCE_SECONDS):
+                asked.append(name)
+        for start in range(0, len(asked), REQUEST_BATCH):
+            names = asked[start : start + REQUEST_BATCH]
+            current_app.signature(MAKE_DISPLAY_IMAGES_TASK, args=[names]).apply_async(retry=False)
     except Exception as exc:  # noqa: BLE001 - broker or cache down: the next view of the image asks again
         with contextlib.suppress(Exception):
-            cache.delete(key)
-        logger.warning("display image not requested (%s); a later view asks again", type(exc).__name__)
-        return False
-    return True
+            cache.delete_many([_request_key(name) for name in asked])
+        logger.warning("display images not requested (%s); a later view asks again", type(exc).__name__)
+        return 0
+    return len(asked)
+
+
+def _request_key(image_name: str) -> str:
+    return f"display-image-requested:{display_name_for(image_name)}"
 
 
 def make_display_image(image_name: str) -> str:

@@ -64,9 +64,10 @@ def submit_items(*, submissions: Sequence[ItemSubmission]) -> list[SubmissionRes
         if new_items:
             enqueue_scoring([item.pk for item in new_items])
             events.items_created(new_items)
-        for name in sorted(set(image_names.values())):
+        if image_names:
             # A worker makes what reviewers will see now, so no web process ever decodes the original.
-            transaction.on_commit(lambda name=name: display_images.request_display_image(name))
+            names = sorted(set(image_names.values()))
+            transaction.on_commit(lambda: display_images.request_display_images(names))
         reports = [
             _new_report(item_ids[submission.key], report) for submission in submissions for report in submission.reports
         ]

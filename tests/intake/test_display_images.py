@@ -98,9 +98,48 @@ def test_a_near_limit_jpeg_is_decoded_at_reduced_scale():
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_submitting_an_image_item_asks_a_worker_for_its_derivative(monkeypatch):
-    sent: list[str] = []
-    monkeypatch.setattr(display_images, "request_display_image", sent.append)
-    image = check_image(image_bytes("PNG", (64, 64)), max_bytes=10**7, max_pixels=10**7)
-    submit_items(submissions=[ItemSubmission(source="t", external_id="with-image", image=image)])
-    assert sent == [image.storage_name]
+def test_submitting_image_items_asks_a_worker_for_their_derivatives_at_once(monkeypatch):
+    sent: list[list[str]] = []
+    monkeypatch.setattr(display_images, "request_display_images", sent.append)
+    images = [
+        check_image(image_bytes("PNG", (64, 64), color=color), max_bytes=10**7, max_pixels=10**7)
+        for color in ("red", "blue", "red")
+    ]
+    submit_items(
+        submissions=[ItemSubmission(source="t", external_id=f"with-image-{n}", image=i) for n, i in enumerate(images)]
+    )
+    assert sent == [sorted({images[0].storage_name, images[1].storage_name})]  # one request, each image once
+
+
+def test_a_batch_of_derivatives_makes_every_image_it_can_and_fails_the_bad_ones_alone(settings):
+    from intake.tasks import make_display_images
+
+    good = [stored(image_bytes("PNG", (400, 300), color=color)) for color in ("red", "blue")]
+    huge = stored(image_bytes("PNG", (600, 600), color="green"))
+    settings.MODERATION_MAX_IMAGE_PIXELS = 500 * 500
+    assert make_display_images([good[0], huge, "images/ab/missing.png", good[1]]) == 2
+    assert [display_images.stored_display_image(name) is not None for name in good] == [True, True]
+    assert display_images.stored_display_image(huge) is None
+
+
+def test_requests_are_sent_in_batches_and_each_image_at_most_once_a_minute(monkeypatch):
+    from django.core.cache import cache
+
+    messages: list[list[str]] = []
+
+    class Signature:
+        def __init__(self, name, args):
+            assert name == display_images.MAKE_DISPLAY_IMAGES_TASK
+            self.args = args
+
+        def apply_async(self, retry):
+            messages.append(self.args[0])
+
+    monkeypatch.setattr(display_images.current_app, "signature", Signature)
+    monkeypatch.setattr(display_images, "REQUEST_BATCH", 2)
+    names = [f"images/ab/{n}.png" for n in range(5)]
+    cache.delete_many([display_images._request_key(name) for name in names])
+    assert display_images.request_display_images(names[:3]) == 3
+    assert display_images.request_display_images(names) == 2  # the first three were asked for a moment ago
+    assert messages == [names[:2], names[2:3], names[3:]]
+    assert display_images.request_display_image(names[0]) is False
