@@ -11,8 +11,8 @@ formats are reduced in their own mode before any conversion, so at most one full
 pixel, 160 MB at the default 40-megapixel limit) is in memory at once, plus the small derivative.
 
 A submission asks for its images' derivatives in one message per ``REQUEST_BATCH`` images (task
-``intake.tasks.make_display_images``), not one per image: a message cost the worker about 1 ms of CPU,
-which for a small image is a quarter of making its derivative (bench/RESULTS.md, session 13).
+``intake.tasks.make_display_images``), not one per image: a message cost the worker about 1.2 ms of CPU,
+as much as making a small image's derivative (bench/RESULTS.md, session 13).
 
 Derivatives are content-addressed like the originals (``display/<sha256 of the original>.jpg``): the same
 image is derived once, whichever items share it, and a derivative is never stale.

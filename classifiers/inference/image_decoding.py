@@ -23,7 +23,7 @@ MAX_BYTES = 25 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 # The shorter side an image is reduced to (never below) for the models: twice the 224-260 px the packaged
 # networks read, so their own resampling still shrinks it. A 12-megapixel phone photo decoded in full cost
-# ~84 ms and its resizes ~150 ms more, several times the models' own ~40 ms (bench/image_decoding.py).
+# ~97 ms and the models' resizes from full size ~230 ms more, against ~45 ms of networks (bench/image_decoding.py).
 DECODE_MIN_SIDE = 512
 
 
