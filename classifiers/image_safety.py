@@ -111,10 +111,13 @@ def _session(path: Path, threads: int) -> Any:
 def blurpad(image: Image.Image) -> np.ndarray:
     """``(3, 224, 224)`` float32 pixels 0..255: the image fitted into the square over a blurred copy of itself."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert() copies even an RGB image: 108 MB at 36 MP
-    background = rgb.resize((SIDE, SIDE), Image.Resampling.LANCZOS).filter(ImageFilter.GaussianBlur(10))
     scale = SIDE / max(rgb.size)
     fitted = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
     foreground = rgb.resize(fitted, Image.Resampling.LANCZOS)
+    # The blurred backdrop is stretched from the small foreground, not from the image again: under a 10-pixel blur
+    # the two are the same picture (probabilities within 0.0012), and the second pass over a large image was
+    # half the letterbox's cost (bench/RESULTS.md, session 13).
+    background = foreground.resize((SIDE, SIDE), Image.Resampling.LANCZOS).filter(ImageFilter.GaussianBlur(10))
     background.paste(foreground, ((SIDE - fitted[0]) // 2, (SIDE - fitted[1]) // 2))
     return np.asarray(background, dtype=np.float32).transpose(2, 0, 1).copy()
 

@@ -76,3 +76,17 @@ def test_a_phone_size_photo_decoded_reduced_gets_the_probabilities_of_the_full_d
     assert reduced.size == (576, 576) and full.size == (2304, 2304)
     probabilities = image_safety.load().probabilities([reduced, full])
     assert np.abs(probabilities[0] - probabilities[1]).max() < 0.01
+
+
+def test_the_letterbox_fits_the_image_in_the_square_over_a_blurred_stretch_of_itself():
+    import numpy as np
+
+    wide = Image.new("RGB", (400, 100), (200, 30, 30))
+    wide.paste((30, 30, 200), (0, 0, 200, 100))  # left half blue, right half red
+    pixels = image_safety.blurpad(wide)
+    assert pixels.shape == (3, 224, 224) and pixels.dtype == np.float32
+    band = slice(112 - 28 + 2, 112 + 28 - 2)  # the fitted image: 224 x 56, centred
+    assert pixels[2, band, 20].mean() > 190 and pixels[0, band, 200].mean() > 190
+    # Above and below it, the same picture stretched and blurred: blue on the left, red on the right, no hard edge.
+    assert pixels[2, 10, 20] > pixels[0, 10, 20] and pixels[0, 10, 200] > pixels[2, 10, 200]
+    assert abs(float(pixels[0, 10, 110]) - float(pixels[0, 10, 114])) < 60  # a hard edge would jump by 170
