@@ -2,7 +2,7 @@
 
 On PostgreSQL the text is matched with full-text search (``to_tsvector('simple', text)``, kept in a
 column ``search_vector`` with a GIN index, both added by the console's migrations and filled once the item
-is scored) and author handles with trigrams (``pg_trgm``); on SQLite, the embedded default, the same search
+is routed or decided) and author handles with trigrams (``pg_trgm``); on SQLite, the embedded default, the same search
 is a plain case-insensitive substring match.
 Identifiers (item id, external id, ticket id, author id or handle) match exactly, on either database.
 """

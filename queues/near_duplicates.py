@@ -55,8 +55,7 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
 
 def _fmix32(values: np.ndarray) -> np.ndarray:
     """MurmurHash3's 32-bit finalizer, which datasketch's affine32 scheme applies to every hash before permuting
-    (uint32 arithmetic wraps, as intended). tests/queues/test_near_duplicates.py checks the signatures are
-    byte-identical to datasketch's own."""
+    (uint32 arithmetic wraps, as intended). tests/queues/test_near_duplicates.py pins the resulting signatures."""
     values = values ^ (values >> np.uint32(16))
     values = values * np.uint32(0x85EBCA6B)
     values = values ^ (values >> np.uint32(13))
