@@ -267,8 +267,7 @@ def compute_scores(contents: list[Content]) -> ScoringReport:
     with_images = [c for c in contents if c.image_name]
     loaded_images = loaded_versions(image_versions, categories) if with_images and image_versions else []
     if loaded_images:
-        # The versions share one decoded copy of each image: reduced no further than the largest network needs.
-        decoder = max((model for _, model in loaded_images), key=lambda model: model.decode_side)
+        decoder = shared_decoder([model for _, model in loaded_images])
         ids, images = [], []
         for content in with_images:
             try:
@@ -283,6 +282,12 @@ def compute_scores(contents: list[Content]) -> ScoringReport:
             _score_with(loaded_images, ids, images, category_ids, scores, embeddings, imagenet_rows=rows)
 
     return report
+
+
+def shared_decoder(models: list[Any]) -> Any:
+    """The model whose ``decode`` the versions share: one decoded copy of each image, reduced no further than
+    the network that reads the largest images needs (a smaller one only resizes further down)."""
+    return max(models, key=lambda model: model.decode_side)
 
 
 def _score_with(

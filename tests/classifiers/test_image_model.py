@@ -176,6 +176,16 @@ def test_a_model_decodes_to_twice_its_input_side_at_least():
     assert large.decode(data).size == (2600, 1200)  # halved, its shorter side would be under 640
 
 
+def test_versions_scoring_together_share_the_decode_of_the_one_that_reads_the_largest_images():
+    from classifiers.runtime import shared_decoder
+
+    categories = CATEGORIES[:1]
+    small = ImageModel.load(None, ARCH, categories, input_size=SIZE)
+    large = ImageModel.load(None, ARCH, categories, input_size=320)
+    assert shared_decoder([small, large]) is large and shared_decoder([large, small]) is large
+    assert shared_decoder([small]) is small
+
+
 # ---- embeddings and checkpoints ---------------------------------------------------------------
 
 
