@@ -19,6 +19,7 @@ from classifiers import image_priors
 from classifiers.image_training import prepare_images, save_backbone, train_backbone
 from classifiers.inference import CategoryInfo
 from classifiers.inference.image import FORMAT, ImageDecodeError, ImageModel, clear_cache, decode_image
+from classifiers.runtime import shared_decoder
 
 ARCH = "mobilenetv3_small_050"
 OTHER_ARCH = "resnet10t"
@@ -177,8 +178,6 @@ def test_a_model_decodes_to_twice_its_input_side_at_least():
 
 
 def test_versions_scoring_together_share_the_decode_of_the_one_that_reads_the_largest_images():
-    from classifiers.runtime import shared_decoder
-
     categories = CATEGORIES[:1]
     small = ImageModel.load(None, ARCH, categories, input_size=SIZE)
     large = ImageModel.load(None, ARCH, categories, input_size=320)
