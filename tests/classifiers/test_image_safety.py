@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
@@ -55,16 +56,12 @@ def test_benign_photos_get_low_sexual_and_violence_priors_from_the_safety_model(
 
 
 def test_the_prior_rises_with_the_class_probability_up_to_the_cap():
-    import numpy as np
-
     low, high = image_safety.category_prior(np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]), "sexual", 0.05)
     assert low == pytest.approx(0.05) and high == pytest.approx(image_safety.CAP)
 
 
 def test_a_phone_size_photo_decoded_reduced_gets_the_probabilities_of_the_full_decode():
     import io
-
-    import numpy as np
 
     from classifiers.inference.image_decoding import decode_image
 
@@ -79,8 +76,6 @@ def test_a_phone_size_photo_decoded_reduced_gets_the_probabilities_of_the_full_d
 
 
 def test_the_letterbox_fits_the_image_in_the_square_over_a_blurred_stretch_of_itself():
-    import numpy as np
-
     wide = Image.new("RGB", (400, 100), (200, 30, 30))
     wide.paste((30, 30, 200), (0, 0, 200, 100))  # left half blue, right half red
     pixels = image_safety.blurpad(wide)
