@@ -19,19 +19,24 @@ Evaluation is on the snapshot's ``held_out`` rows only (how they are chosen, and
 the two sets of metrics can be compared directly. The candidate is registered with status
 ``candidate``: nothing here changes which version is active.
 
-The optional fine-tuning of the encoder is not implemented: heads only.
+With ``RETRAIN_TEXT_TUNE_MIN_LABELS`` labelled training items or more, the encoder's last layer is first
+trained on them (``classifiers.text_tuning``) and the heads read the tuned encoder's embeddings: a new space,
+registered with the candidate as its backbone file. The active version keeps its own space when it is
+evaluated on the same held-out rows.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 
 from classifiers.models import Embedding, ModelVersion, PolicyCategory
 from classifiers.services import register_model_version
@@ -138,18 +143,81 @@ def stored_or_computed_embeddings(
 
 
 def text_embeddings(
-    records: Sequence[TrainingRecord], *, progress: Callable[[int, int], None] | None = None
+    records: Sequence[TrainingRecord],
+    *,
+    backbone: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """float32 (n, 384) sentence embeddings of ``records``: stored rows first, the encoder for the rest."""
+    """float32 (n, 384) sentence embeddings of ``records`` in ``backbone``'s space (the configured encoder's by
+    default): stored rows first, the encoder for the rest."""
     from classifiers.inference.text import BACKBONE, EMBEDDING_DIM, embed_texts
 
+    space = backbone or BACKBONE
     return stored_or_computed_embeddings(
         records,
-        backbone=BACKBONE,
+        backbone=space,
         dim=EMBEDDING_DIM,
-        embed=lambda rows: embed_texts([records[row].text for row in rows]),
+        embed=lambda rows: embed_texts([records[row].text for row in rows], backbone=space),
         progress=progress,
     )
+
+
+@dataclass(frozen=True)
+class FittedTextCandidate(FittedCandidate):
+    """A trained text head, its metrics, and the tuned encoder it reads (None: the packaged encoder)."""
+
+    encoder_path: Path | None = None
+    scratch: Path | None = field(default=None, repr=False)  # holds the tuned encoder until registered
+
+    def cleanup(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def wants_tuned_encoder(train_labels: np.ndarray) -> bool:
+    """Whether a text run tunes the encoder's last layer: ``RETRAIN_TEXT_TUNE_MIN_LABELS`` > 0 and that many
+    training items with a known label, some positive and some negative."""
+    minimum = settings.RETRAIN_TEXT_TUNE_MIN_LABELS
+    known = train_labels != UNKNOWN
+    return (
+        minimum > 0
+        and int(known.any(axis=1).sum()) >= minimum
+        and bool((train_labels == 1).any())
+        and bool((train_labels == 0).any())
+    )
+
+
+def tune_text_encoder_for(
+    texts: list[str], train_labels: np.ndarray, scratch: Path, progress: Callable[[str], None] | None
+) -> Any:
+    """The tuned encoder (``classifiers.text_tuning``) for a retraining run, within the run's settings."""
+    from classifiers.inference.text import register_tuned_encoder
+    from classifiers.text_tuning import TuningConfig, tune_text_encoder
+
+    previous = torch_threads(settings.RETRAIN_TEXT_TUNE_THREADS)
+    try:
+        tuned = tune_text_encoder(
+            texts,
+            train_labels,
+            scratch,
+            config=TuningConfig(
+                epochs=settings.RETRAIN_TEXT_TUNE_EPOCHS, budget_seconds=settings.RETRAIN_TEXT_TUNE_SECONDS
+            ),
+            progress=(lambda line: progress(f"tuning the text encoder: {line}")) if progress else None,
+        )
+    finally:
+        torch_threads(previous)
+    register_tuned_encoder(tuned.backbone, tuned.path)
+    return tuned
+
+
+def torch_threads(threads: int) -> int:
+    """Set torch's intra-op threads; returns the previous count (to restore)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    return previous
 
 
 def fit_text_candidate(
@@ -158,50 +226,84 @@ def fit_text_candidate(
     config: Any = None,
     on_loss: Callable[[int, float], None] | None = None,
     on_embedding: Callable[[int, int], None] | None = None,
-) -> FittedCandidate:
+    on_stage: Callable[[str], None] | None = None,
+) -> FittedTextCandidate:
     """Train text heads on the snapshot's training rows; evaluate them and the active version on its held-out rows.
 
-    Raises RetrainingError when there is nothing to train or evaluate on. Writes nothing but the
-    embeddings of items that had none stored.
+    With enough labels (``wants_tuned_encoder``) the encoder's last layer is tuned on the training rows first
+    and the heads read its embeddings; ``on_stage`` receives a line per tuning step. Raises RetrainingError
+    when there is nothing to train or evaluate on. Writes nothing but the embeddings of items that had none
+    stored (in the tuned space too: a candidate that goes live finds its training items embedded).
     """
     from classifiers.heads import evaluate
-    from classifiers.inference.text import text_head_proba, train_text_head
+    from classifiers.inference.text import BACKBONE, DEFAULT_FEATURES, text_head_proba, train_text_head
 
     records = [record for record in snapshot.records if record.text.strip()]
     train, held_out, categories = split_records(records, what="items with text")
-
-    vectors = text_embeddings(records, progress=on_embedding)
+    train_labels = label_matrix(train, categories)
     is_train = np.array([record.split == Split.TRAIN for record in records])
-    losses, on_pass = loss_recorder(on_loss)
-    try:
-        head = train_text_head(
-            vectors[is_train],
-            [record.text for record in train],
-            label_matrix(train, categories),
-            categories=categories,
-            config=config,
-            progress=on_pass,
-        )
-    except ValueError as exc:  # e.g. no category with both a positive and a negative label
-        raise RetrainingError(f"Cannot train: {exc}.") from exc
 
-    trained = list(head.categories)
-    held_vectors = vectors[~is_train]
-    held_texts = [record.text for record in held_out]
-    held_labels = label_matrix(held_out, trained)
-    candidate_probs = text_head_proba(head, held_vectors, held_texts)
-    metrics = candidate_metrics(
-        head, candidate_probs, held_labels, snapshot=snapshot, losses=losses, train_rows=len(train)
-    )
-    active = ModelVersion.objects.filter(kind=ModelVersion.Kind.TEXT, status=ModelVersion.Status.ACTIVE).first()
-    if active is not None:
-        active_probs = version_probabilities(active, held_vectors, held_texts, trained)
-        metrics["active"] = {
-            "version": active.name,
-            "held_out": evaluate(active_probs, held_labels, categories=trained),
-        }
-    return FittedCandidate(
-        head=head, metrics=metrics, losses=losses, train_rows=len(train), held_out_rows=len(held_out)
+    tuned, scratch = None, None
+    if wants_tuned_encoder(train_labels):
+        scratch = Path(tempfile.mkdtemp(prefix="text-retrain-"))
+    try:
+        if scratch is not None:
+            tuned = tune_text_encoder_for([record.text for record in train], train_labels, scratch, on_stage)
+        backbone = tuned.backbone if tuned else BACKBONE
+        vectors = text_embeddings(records, backbone=backbone, progress=on_embedding)
+        losses, on_pass = loss_recorder(on_loss)
+        try:
+            head = train_text_head(
+                vectors[is_train],
+                [record.text for record in train],
+                train_labels,
+                categories=categories,
+                features=replace(DEFAULT_FEATURES, backbone=backbone),
+                config=config,
+                progress=on_pass,
+            )
+        except ValueError as exc:  # e.g. no category with both a positive and a negative label
+            raise RetrainingError(f"Cannot train: {exc}.") from exc
+
+        trained = list(head.categories)
+        held_vectors = vectors[~is_train]
+        held_texts = [record.text for record in held_out]
+        held_labels = label_matrix(held_out, trained)
+        candidate_probs = text_head_proba(head, held_vectors, held_texts)
+        metrics = candidate_metrics(
+            head, candidate_probs, held_labels, snapshot=snapshot, losses=losses, train_rows=len(train)
+        )
+        metrics["text_tuning"] = (
+            {
+                "backbone": tuned.backbone,
+                "epochs": round(tuned.epochs, 3),
+                "cpu_seconds": round(tuned.cpu_seconds, 1),
+                "losses": [round(loss, 6) for loss in tuned.losses],
+            }
+            if tuned
+            else None
+        )
+        active = ModelVersion.objects.filter(kind=ModelVersion.Kind.TEXT, status=ModelVersion.Status.ACTIVE).first()
+        if active is not None:
+            active_probs = version_probabilities(
+                active, held_vectors, held_texts, trained, embeddings_backbone=backbone
+            )
+            metrics["active"] = {
+                "version": active.name,
+                "held_out": evaluate(active_probs, held_labels, categories=trained),
+            }
+    except BaseException:
+        if scratch is not None:  # the tuned encoder is kept only for a candidate to register
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return FittedTextCandidate(
+        head=head,
+        metrics=metrics,
+        losses=losses,
+        train_rows=len(train),
+        held_out_rows=len(held_out),
+        encoder_path=tuned.path if tuned else None,
+        scratch=scratch,
     )
 
 
@@ -243,28 +345,42 @@ def candidate_metrics(
 def register_text_candidate(
     fitted: FittedCandidate, *, name: str, snapshot_label: str, notes: str = ""
 ) -> ModelVersion:
-    """Store the head and register it as a ``candidate`` with its metrics (the active version is untouched)."""
-    from classifiers.inference.text import BACKBONE
+    """Store the head (and a tuned encoder) and register them as a ``candidate`` (the active version is untouched)."""
+    from classifiers.inference.text import TextFeatures
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "head.npz"
-        fitted.head.save(path)
-        return register_model_version(
-            name=name,
-            kind=ModelVersion.Kind.TEXT,
-            architecture=BACKBONE.removeprefix("sentence:"),
-            artifact_path=path,
-            categories=list(fitted.head.categories),
-            metrics=fitted.metrics,
-            training_snapshot=snapshot_label,
-            notes=notes or f"Retrained heads on {fitted.train_rows} items; metrics on {fitted.held_out_rows} held out.",
-        )
+    encoder = getattr(fitted, "encoder_path", None)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "head.npz"
+            fitted.head.save(path)
+            what = "tuned encoder and heads" if encoder else "heads"
+            return register_model_version(
+                name=name,
+                kind=ModelVersion.Kind.TEXT,
+                architecture=TextFeatures.from_spec(fitted.head.features).backbone.removeprefix("sentence:"),
+                artifact_path=path,
+                backbone_path=encoder,
+                categories=list(fitted.head.categories),
+                metrics=fitted.metrics,
+                training_snapshot=snapshot_label,
+                notes=notes
+                or f"Retrained {what} on {fitted.train_rows} items; metrics on {fitted.held_out_rows} held out.",
+            )
+    finally:
+        if isinstance(fitted, FittedTextCandidate):
+            fitted.cleanup()
 
 
 def version_probabilities(
-    version: ModelVersion, embeddings: np.ndarray, texts: list[str], categories: Sequence[str]
+    version: ModelVersion,
+    embeddings: np.ndarray,
+    texts: list[str],
+    categories: Sequence[str],
+    *,
+    embeddings_backbone: str | None = None,
 ) -> np.ndarray:
-    """(n, C) probabilities that ``version`` (head where trained, prior elsewhere) gives ``texts``."""
+    """(n, C) probabilities that ``version`` (head where trained, prior elsewhere) gives ``texts``, whose
+    ``embeddings`` are in ``embeddings_backbone``'s space (the configured encoder's by default)."""
     from django.core.files.storage import default_storage
 
     from classifiers.heads import Head
@@ -276,12 +392,14 @@ def version_probabilities(
     # Loaded here rather than through the runtime's per-process cache, which is keyed by version only and
     # would keep this subset of categories for later scoring in the same process.
     artifact = default_storage.path(version.artifact.name) if version.artifact else None
+    encoder = Path(default_storage.path(version.backbone_file.name)) if version.backbone_file else None
     head = Head.load(artifact) if artifact else None
     if head is not None and set(categories) <= set(head.categories):
-        model = TextModel(head=head, categories=infos)  # no category left to the prior: no encoder to load
+        # No category left to the prior: no encoder to load unless the embeddings are in another space.
+        model = TextModel(head=head, categories=infos, encoder_file=encoder)
     else:
-        model = TextModel.load(artifact, infos)
-    if model.backbone != BACKBONE:
+        model = TextModel.load(artifact, infos, encoder_file=encoder)
+    if model.backbone != (embeddings_backbone or BACKBONE):
         # A head trained in another encoder's space (before the default encoder changed) reads its own embeddings.
         embeddings = model.embed(list(texts))
     rows = model.predict(np.asarray(embeddings, dtype=np.float32), list(texts))

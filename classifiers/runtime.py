@@ -107,7 +107,8 @@ def load_model(version: ModelVersion, categories: list[Any]) -> Any:
         if version.kind == ModelVersion.Kind.TEXT:
             from classifiers.inference.text import TextModel
 
-            model = TextModel.load(artifact, categories)
+            encoder = _verified_path(version, version.backbone_file.name, version.backbone_sha256, "encoder")
+            model = TextModel.load(artifact, categories, encoder_file=Path(encoder) if encoder else None)
         else:
             from classifiers.heads import Head
 

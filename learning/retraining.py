@@ -234,7 +234,7 @@ def _trainer(kind: str, heartbeat: _Heartbeat) -> tuple:
         return fit, register_image_candidate
     from classifiers.retraining import fit_text_candidate, register_text_candidate
 
-    return fit_text_candidate, register_text_candidate
+    return partial(fit_text_candidate, on_stage=lambda line: heartbeat.beat(line, force=True)), register_text_candidate
 
 
 def _fail(held: Q, run: RetrainingRun, message: str, losses: list[float]) -> None:
@@ -261,6 +261,7 @@ def _run_metrics(metrics: dict, candidate_name: str) -> dict:
         "held_out_source": metrics["held_out_source"],
         "candidate": {"version": candidate_name, "held_out": metrics["held_out"]},
         "active": metrics.get("active"),
+        "text_tuning": metrics.get("text_tuning"),  # the encoder's last layer, when the run tuned it
     }
 
 

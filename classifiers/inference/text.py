@@ -15,6 +15,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,16 +50,39 @@ MAX_CHARS = 4096
 # Hashed n-grams read the first 20,000 characters (the SpamAssassin reader keeps up to 19,000 of a body).
 LEXICAL_MAX_CHARS = 20_000
 
+# A tuned encoder (the packaged one with its last layer trained on labels, classifiers.text_tuning) is its own
+# space, named by its ONNX file's hash; the file comes with the model version that trained it.
+TUNED_PREFIX = "sentence:all-MiniLM-L6-v2@tuned-"
+
 _encoders: dict[str, Any] = {}
+_tuned_files: dict[str, Path] = {}
 _encoder_lock = threading.Lock()
 
 
 def encoder_runtime(backbone: str) -> str:
     """``"torch"`` or ``"onnx-int8"``: the runtime that embeds into ``backbone``; ValueError for an unknown space."""
+    if backbone.startswith(TUNED_PREFIX):
+        return "onnx-int8"
     runtime = _RUNTIME_OF.get(backbone)
     if runtime is None:
         raise ValueError(f"unknown text embedding space {backbone!r}; known: {', '.join(_RUNTIME_OF)}")
     return runtime
+
+
+def register_tuned_encoder(backbone: str, path: Path) -> None:
+    """Make the tuned encoder file ``path`` the one that embeds into ``backbone``, after checking they match.
+
+    ValueError naming the file if its sha256 is not the one the space is named by (a tampered or swapped file).
+    """
+    import hashlib
+
+    if not backbone.startswith(TUNED_PREFIX):
+        raise ValueError(f"{backbone!r} is not a tuned encoder's space")
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    if not backbone.endswith(digest[:16]):
+        raise ValueError(f"{path}: sha256 {digest[:16]}... is not the tuned encoder of space {backbone}")
+    with _encoder_lock:
+        _tuned_files[backbone] = Path(path)
 
 
 def load_encoder(backbone: str = BACKBONE) -> Any:
@@ -70,7 +94,14 @@ def load_encoder(backbone: str = BACKBONE) -> Any:
     runtime = encoder_runtime(backbone)
     with _encoder_lock:
         encoder = _encoders.get(backbone)
-        if encoder is None and runtime == "onnx-int8":
+        if encoder is None and backbone.startswith(TUNED_PREFIX):
+            from classifiers.inference import onnx_text
+
+            path = _tuned_files.get(backbone)
+            if path is None:
+                raise ValueError(f"no file for the tuned encoder {backbone}: load the model version that trained it")
+            encoder = onnx_text.OnnxEncoder(path, threads=inference_threads())
+        elif encoder is None and runtime == "onnx-int8":
             from classifiers.inference import onnx_text
 
             encoder = onnx_text.load_encoder("int8", onnx_cache_dir(), threads=inference_threads())
@@ -137,10 +168,14 @@ class TextFeatures:
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> TextFeatures:
-        if spec.get("kind") != "text" or spec.get("backbone") not in _RUNTIME_OF:
+        backbone = spec.get("backbone")
+        known = backbone in _RUNTIME_OF or (
+            isinstance(backbone, str) and re.fullmatch(re.escape(TUNED_PREFIX) + "[0-9a-f]{16}", backbone)
+        )
+        if spec.get("kind") != "text" or not known:
             raise ValueError(
-                f"the head was trained on {spec.get('kind')!r} features of {spec.get('backbone')!r}, "
-                f"not on text features of a known encoder ({', '.join(_RUNTIME_OF)})"
+                f"the head was trained on {spec.get('kind')!r} features of {backbone!r}, not on text features "
+                f"of a known encoder ({', '.join(_RUNTIME_OF)}, or {TUNED_PREFIX}<16 hex digits>)"
             )
         if spec.get("ngram_max_chars", LEXICAL_MAX_CHARS) != LEXICAL_MAX_CHARS:
             raise ValueError("the head was trained on n-grams of differently truncated texts")
@@ -384,7 +419,10 @@ class TextModel:
 
     dim = EMBEDDING_DIM
 
-    def __init__(self, *, head: Head | None, categories: Sequence[CategoryInfo]) -> None:
+    def __init__(
+        self, *, head: Head | None, categories: Sequence[CategoryInfo], encoder_file: Path | None = None
+    ) -> None:
+        """``encoder_file``: the tuned encoder of a head trained in a tuned space (its model version's backbone)."""
         self.head = head
         self.categories = list(categories)
         self.features = TextFeatures.from_spec(head.features) if head is not None else DEFAULT_FEATURES
@@ -396,6 +434,10 @@ class TextModel:
             checked_blend_weight(head)
         # A head reads the space it was trained in; the prior-only model reads the configured encoder's.
         self.backbone = self.features.backbone
+        if self.backbone.startswith(TUNED_PREFIX):
+            if encoder_file is None:
+                raise ValueError(f"the head reads the tuned space {self.backbone}, and no encoder file came with it")
+            register_tuned_encoder(self.backbone, encoder_file)
         self._head_slugs = [c.slug for c in self.categories if head is not None and c.slug in head.categories]
         self._prior_categories = [c for c in self.categories if c.slug not in self._head_slugs]
         # Descriptions and seed examples are few and short: embed them once per model.
@@ -410,10 +452,12 @@ class TextModel:
         self._neutral = self.embed(list(seed_examples.NEUTRAL)) if self._evidence else None
 
     @classmethod
-    def load(cls, head_path: Path | None, categories: list[CategoryInfo]) -> TextModel:
+    def load(
+        cls, head_path: Path | None, categories: list[CategoryInfo], *, encoder_file: Path | None = None
+    ) -> TextModel:
         """The model for ``categories``, with the head saved at ``head_path`` or, if None, prior only."""
         head = Head.load(head_path) if head_path is not None else None
-        model = cls(head=head, categories=categories)
+        model = cls(head=head, categories=categories, encoder_file=encoder_file)
         load_encoder(model.backbone)  # now, when the worker starts, not in its first batch
         return model
 

@@ -23,3 +23,16 @@ def test_the_ranking_bench_prints_head_and_baseline_side_by_side(tmp_path):
     assert any(line.startswith("all ") and line.count("±") == 4 for line in side), out  # model and baseline, mean ± sd
     assert "goal: head PR-AUC >= tfidf+lr on the mean over splits: 6 " in out
     assert "goal: head F1@0.5 with all labels >= 0.985: " in out
+
+
+def test_with_tuning_the_head_row_is_the_tuned_path_and_the_frozen_encoder_is_shown_beside_it(tmp_path):
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    out = run_bench("ranking_baseline.py", str(corpus), "--limit", "10", "--splits", "2", "--sizes", "6,0",
+                    "--tune-min-labels", "8")  # fmt: skip
+    assert "tuning from 8 labels; the first five layers' output for every mail: " in out
+    # Only the all-labels cells (8 training mails) tune; the 6-label ones keep the packaged encoder.
+    tuned = [line for line in out.splitlines() if line.startswith("  tuned on ")]
+    assert len(tuned) == 2 and all(line.startswith("  tuned on 8 labels: 2 epochs, losses ") for line in tuned), out
+    assert all("median cosine" in line for line in tuned)
+    for label in ("6 ", "all"):
+        assert any(line.startswith(label) and " frozen-enc " in line for line in out.splitlines()), out

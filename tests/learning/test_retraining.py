@@ -156,6 +156,63 @@ def test_items_without_a_stored_embedding_are_embedded_and_stored_and_the_prior_
     )
 
 
+@pytest.mark.timeout(900)  # tunes a layer and exports a network: seconds alone, minutes on a busy machine
+def test_with_enough_labels_the_encoder_is_tuned_and_the_candidate_scores_only_with_its_own_verified_encoder(
+    queue, mira, settings, monkeypatch
+):
+    import tempfile
+
+    from django.core.files.storage import default_storage
+
+    from classifiers.inference import CategoryInfo
+    from classifiers.inference.text import TUNED_PREFIX
+    from classifiers.runtime import ModelFileError, load_model
+    from classifiers.text_tuning import tuned_backbone
+
+    settings.RETRAIN_TEXT_TUNE_MIN_LABELS = 10
+    settings.RETRAIN_TEXT_TUNE_THREADS = 1
+    items = label_items(queue, mira, copies=2)
+    active = trained_active_version()
+    stages: list[str] = []
+    beat = retraining._Heartbeat.beat
+    monkeypatch.setattr(
+        retraining._Heartbeat, "beat", lambda self, stage, **kw: stages.append(stage) or beat(self, stage, **kw)
+    )
+    leftovers = set(Path(tempfile.gettempdir()).glob("text-retrain-*"))
+    run = new_run()
+
+    assert retraining.run_retraining(run_id=run.pk) == "succeeded"
+    run.refresh_from_db()
+    candidate = run.candidate
+    tuning = candidate.metrics["text_tuning"]
+    assert tuning["backbone"].startswith(TUNED_PREFIX) and tuning["epochs"] == 2 and len(tuning["losses"]) == 2
+    assert run.metrics["text_tuning"] == tuning  # shown on the run's page
+    assert any(stage.startswith("tuning the text encoder: epoch 2") for stage in stages), stages
+    # The tuned encoder is the candidate's backbone file, its space named by the file's hash.
+    assert candidate.backbone_file and tuned_backbone(candidate.backbone_sha256) == tuning["backbone"]
+    # Every item is embedded in the new space (stored for when the candidate goes live); the active version
+    # was compared on the same rows in its own space.
+    assert Embedding.objects.filter(backbone=tuning["backbone"]).count() == len(items)
+    assert run.metrics["active"]["version"] == active.name
+    assert (
+        run.metrics["active"]["held_out"]["spam"]["support"] == run.metrics["candidate"]["held_out"]["spam"]["support"]
+    )
+    assert set(Path(tempfile.gettempdir()).glob("text-retrain-*")) == leftovers  # the scratch folder is gone
+
+    forget_loaded_models()
+    model = load_model(candidate, [CategoryInfo(slug="spam", description="Unsolicited bulk messages.")])
+    assert model.backbone == tuning["backbone"]
+    texts = ["Cheap pills, best price online, click here now", "The meeting moved to 3pm, see you there"]
+    scores = model.predict(model.embed(texts), texts)
+    assert scores[0]["spam"].probability > scores[1]["spam"].probability
+
+    with open(default_storage.path(candidate.backbone_file.name), "ab") as handle:
+        handle.write(b"\0")
+    forget_loaded_models()
+    with pytest.raises(ModelFileError, match=f"the encoder file of model version {candidate.name} has sha256"):
+        load_model(candidate, [])
+
+
 def test_a_run_with_one_class_only_fails_with_its_error_and_leaves_the_active_version(queue, mira):
     label_items(queue, mira, spam=False)
     active = ModelVersion.objects.get(kind="text", status="active")
