@@ -85,7 +85,8 @@ class RetrainingRunAdmin(ReadOnlyAdmin):
     list_select_related = ["candidate"]
     fields = [
         "kind", "state", "trigger", "requested_by", "created_at", "started_at", "finished_at", "attempts", "stage",
-        "error", "snapshot", "candidate", "compared_with", "held_out_comparison", "loss_curve", "losses", "metrics",
+        "error", "snapshot", "candidate", "compared_with", "held_out_comparison", "text_encoder", "loss_curve",
+        "losses", "metrics",
     ]  # fmt: skip
     readonly_fields = fields
 
@@ -128,6 +129,20 @@ class RetrainingRunAdmin(ReadOnlyAdmin):
             run.metrics.get("held_out_source"),
             run.metrics.get("train_rows"),
             rows,
+        )
+
+    @admin.display(description="text encoder")
+    def text_encoder(self, run: RetrainingRun) -> str:
+        """Whether the run tuned the encoder's last layer (``RETRAIN_TEXT_TUNE_MIN_LABELS``), and how it went."""
+        if run.kind != ModelVersion.Kind.TEXT:
+            return "—"
+        tuning = run.metrics.get("text_tuning")
+        if not tuning:
+            return "packaged (not tuned)" if run.metrics else "—"
+        losses = ", ".join(f"{loss:.4f}" for loss in tuning.get("losses", []))
+        return (
+            f"last layer tuned: {tuning['epochs']:g} epochs, {tuning['cpu_seconds']:.0f} CPU s, loss per epoch "
+            f"{losses}; space {tuning['backbone']}"
         )
 
     @admin.display(description="training loss per pass")

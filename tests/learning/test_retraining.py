@@ -303,6 +303,13 @@ def test_the_admin_starts_a_run_and_shows_the_loss_curve_and_the_comparison(clie
     page = client.get(reverse("admin:classifiers_retrainingrun_change", args=[run.pk])).content.decode()
     assert "<polyline" in page and "0.9000, 0.5000, 0.2000" in page
     assert "<td>spam</td><td>0.960</td><td>0.930</td>" in page
+    assert "packaged (not tuned)" in page  # a text run below RETRAIN_TEXT_TUNE_MIN_LABELS
+    tuning = {"backbone": "sentence:all-MiniLM-L6-v2@tuned-0123456789abcdef", "epochs": 1.5, "cpu_seconds": 412.3,
+              "losses": [0.1373, 0.0696]}  # fmt: skip
+    run.refresh_from_db()
+    RetrainingRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "text_tuning": tuning})
+    page = client.get(reverse("admin:classifiers_retrainingrun_change", args=[run.pk])).content.decode()
+    assert "last layer tuned: 1.5 epochs, 412 CPU s, loss per epoch 0.1373, 0.0696; space " in page
     listing = client.get(reverse("admin:classifiers_retrainingrun_changelist")).content.decode()
     assert "spam 0.960 vs 0.930" in listing and "Start retraining" in listing
     assert "style=" not in page.split("<svg", 1)[1].split("</svg>", 1)[0]
