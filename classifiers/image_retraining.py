@@ -51,7 +51,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from collections.abc import Sequence as SequenceABC
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +65,10 @@ from classifiers.retraining import (
     candidate_metrics,
     label_matrix,
     loss_recorder,
+    register_candidate,
     split_records,
     stored_or_computed_embeddings,
 )
-from classifiers.services import register_model_version
 from classifiers.snapshots import Snapshot, Split, TrainingRecord
 
 logger = logging.getLogger(__name__)
@@ -84,11 +84,6 @@ class FittedImageCandidate(FittedCandidate):
     architecture: str = ""
     backbone_path: Path | None = None  # the checkpoint to register with the candidate; None: random init
     fine_tuned: bool = False
-    scratch: Path | None = field(default=None, repr=False)  # holds a fine-tuned checkpoint until registered
-
-    def cleanup(self) -> None:
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 class _Images:
@@ -478,22 +473,14 @@ def register_image_candidate(
     fitted: FittedImageCandidate, *, name: str, snapshot_label: str, notes: str = ""
 ) -> ModelVersion:
     """Store the head (and a fine-tuned backbone) and register them as a ``candidate``; the active one is untouched."""
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "head.npz"
-            fitted.head.save(path)
-            what = "fine-tuned backbone and heads" if fitted.fine_tuned else "heads"
-            return register_model_version(
-                name=name,
-                kind=ModelVersion.Kind.IMAGE,
-                architecture=fitted.architecture,
-                artifact_path=path,
-                backbone_path=fitted.backbone_path,
-                categories=list(fitted.head.categories),
-                metrics=fitted.metrics,
-                training_snapshot=snapshot_label,
-                notes=notes
-                or f"Retrained image {what} on {fitted.train_rows} items; metrics on {fitted.held_out_rows} held out.",
-            )
-    finally:
-        fitted.cleanup()
+    what = "fine-tuned backbone and heads" if fitted.fine_tuned else "heads"
+    return register_candidate(
+        fitted,
+        name=name,
+        kind=ModelVersion.Kind.IMAGE,
+        architecture=fitted.architecture,
+        backbone_path=fitted.backbone_path,
+        snapshot_label=snapshot_label,
+        notes=notes
+        or f"Retrained image {what} on {fitted.train_rows} items; metrics on {fitted.held_out_rows} held out.",
+    )

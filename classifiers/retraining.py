@@ -61,6 +61,11 @@ class FittedCandidate:
     losses: list[float]
     train_rows: int
     held_out_rows: int
+    scratch: Path | None = field(default=None, repr=False)  # holds a trained backbone until registered
+
+    def cleanup(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def label_matrix(records: Sequence[TrainingRecord], categories: Sequence[str]) -> np.ndarray:
@@ -167,11 +172,6 @@ class FittedTextCandidate(FittedCandidate):
     """A trained text head, its metrics, and the tuned encoder it reads (None: the packaged encoder)."""
 
     encoder_path: Path | None = None
-    scratch: Path | None = field(default=None, repr=False)  # holds the tuned encoder until registered
-
-    def cleanup(self) -> None:
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def wants_tuned_encoder(train_labels: np.ndarray) -> bool:
@@ -349,26 +349,47 @@ def register_text_candidate(
     from classifiers.inference.text import TextFeatures
 
     encoder = getattr(fitted, "encoder_path", None)
+    return register_candidate(
+        fitted,
+        name=name,
+        kind=ModelVersion.Kind.TEXT,
+        architecture=TextFeatures.from_spec(fitted.head.features).backbone.removeprefix("sentence:"),
+        backbone_path=encoder,
+        snapshot_label=snapshot_label,
+        notes=notes
+        or f"Retrained {'tuned encoder and heads' if encoder else 'heads'} on {fitted.train_rows} items; "
+        f"metrics on {fitted.held_out_rows} held out.",
+    )
+
+
+def register_candidate(
+    fitted: FittedCandidate,
+    *,
+    name: str,
+    kind: str,
+    architecture: str,
+    backbone_path: Path | None,
+    snapshot_label: str,
+    notes: str,
+) -> ModelVersion:
+    """Save the head, register it (and ``backbone_path``) as a ``candidate``, then drop the run's scratch folder."""
     try:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "head.npz"
             fitted.head.save(path)
-            what = "tuned encoder and heads" if encoder else "heads"
             return register_model_version(
                 name=name,
-                kind=ModelVersion.Kind.TEXT,
-                architecture=TextFeatures.from_spec(fitted.head.features).backbone.removeprefix("sentence:"),
+                kind=kind,
+                architecture=architecture,
                 artifact_path=path,
-                backbone_path=encoder,
+                backbone_path=backbone_path,
                 categories=list(fitted.head.categories),
                 metrics=fitted.metrics,
                 training_snapshot=snapshot_label,
-                notes=notes
-                or f"Retrained {what} on {fitted.train_rows} items; metrics on {fitted.held_out_rows} held out.",
+                notes=notes,
             )
     finally:
-        if isinstance(fitted, FittedTextCandidate):
-            fitted.cleanup()
+        fitted.cleanup()
 
 
 def version_probabilities(
