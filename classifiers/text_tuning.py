@@ -53,6 +53,7 @@ LOGIT_SCALE = 10.0
 @dataclass(frozen=True)
 class TuningConfig:
     epochs: int = 2
+    layers: int = 1  # how many of the last layers train (the rest run once, in inference mode)
     layer_lr: float = 3e-5
     head_lr: float = 1e-2
     weight_decay: float = 0.01
@@ -63,7 +64,8 @@ class TuningConfig:
 
 @dataclass(frozen=True)
 class LayerInputs:
-    """The input of the last layer for each text: word pieces x 384, float16, concatenated (``offsets`` bound row i)."""
+    """The input of the trained layers for each text: word pieces x 384, float16, concatenated (``offsets`` bound
+    row i)."""
 
     flat: np.ndarray
     offsets: np.ndarray
@@ -117,9 +119,14 @@ def load_bert() -> torch.nn.Module:
 
 
 def layer_inputs(
-    texts: Sequence[str], *, bert: torch.nn.Module | None = None, progress: Callable[[int, int], None] | None = None
+    texts: Sequence[str],
+    *,
+    layers: int = 1,
+    bert: torch.nn.Module | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> LayerInputs:
-    """The first five layers' output for each text, tokenised as the encoder does (256 word pieces)."""
+    """The output of all but the last ``layers`` layers for each text, tokenised as the encoder does (256 word
+    pieces)."""
     from tokenizers import Tokenizer
 
     bert = bert or load_bert()
@@ -134,7 +141,7 @@ def layer_inputs(
             encoded = tokenizer.encode_batch([texts[i][: onnx_text.MAX_CHARS] for i in rows])
             ids = torch.tensor([e.ids for e in encoded], dtype=torch.long)
             mask = torch.tensor([e.attention_mask for e in encoded], dtype=torch.long)
-            hidden = bert(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-2]
+            hidden = bert(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1 - layers]
             for k, i in enumerate(rows):
                 parts[i] = hidden[k, : int(mask[k].sum())].numpy().astype(np.float16)
             if progress:
@@ -144,16 +151,18 @@ def layer_inputs(
     return LayerInputs(flat=flat, offsets=offsets)
 
 
-def pooled(layer: torch.nn.Module, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The encoder's embedding from the last layer's input: the layer, masked mean pooling, L2 normalisation."""
+def pooled(layers: torch.nn.ModuleList, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The encoder's embedding from the trained layers' input: the layers, masked mean pooling, L2 normalisation."""
     additive = (1.0 - mask)[:, None, None, :] * torch.finfo(states.dtype).min
-    out = layer(states, attention_mask=additive)
-    out = out[0] if isinstance(out, tuple) else out
+    out = states
+    for layer in layers:
+        out = layer(out, attention_mask=additive)
+        out = out[0] if isinstance(out, tuple) else out
     mean = (out * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1e-9)
     return F.normalize(mean, dim=1)
 
 
-def tune_last_layer(
+def tune_last_layers(
     inputs: LayerInputs,
     labels: np.ndarray,
     *,
@@ -161,7 +170,8 @@ def tune_last_layer(
     config: TuningConfig = TuningConfig(),
     progress: Callable[[float, float], None] | None = None,
 ) -> tuple[torch.nn.Module, float, list[float]]:
-    """Train a copy of ``bert``'s last layer on ``labels`` (n, C of 1/0/-1); returns it, epochs done, epoch losses."""
+    """Train a copy of ``bert``'s last ``config.layers`` layers on ``labels`` (n, C of 1/0/-1), from ``inputs`` made
+    with as many (``layer_inputs``); returns them, the epochs done and the loss of each."""
     labels = np.asarray(labels)
     if labels.ndim != 2 or len(labels) != len(inputs):
         raise ValueError(f"need one row of labels per text: {labels.shape} for {len(inputs)} texts")
@@ -169,10 +179,10 @@ def tune_last_layer(
     if not known.any():
         raise ValueError("no known label to tune on")
     torch.manual_seed(config.seed)
-    layer = copy.deepcopy(bert.encoder.layer[-1]).train()
+    layers = copy.deepcopy(bert.encoder.layer[-config.layers :]).train()
     head = torch.nn.Linear(HIDDEN, labels.shape[1])
     optimiser = torch.optim.AdamW(
-        [{"params": layer.parameters(), "lr": config.layer_lr}, {"params": head.parameters(), "lr": config.head_lr}],
+        [{"params": layers.parameters(), "lr": config.layer_lr}, {"params": head.parameters(), "lr": config.head_lr}],
         weight_decay=config.weight_decay,
     )
     target = torch.from_numpy((labels == 1).astype(np.float32))
@@ -188,7 +198,7 @@ def tune_last_layer(
         total = 0.0
         for count, batch in enumerate(batches, start=1):
             states, mask = inputs.batch(batch)
-            logits = head(pooled(layer, states, mask) * LOGIT_SCALE)
+            logits = head(pooled(layers, states, mask) * LOGIT_SCALE)
             loss = (
                 F.binary_cross_entropy_with_logits(logits, target[batch], weight=weight[batch], reduction="sum")
                 / weight[batch].sum()
@@ -201,12 +211,12 @@ def tune_last_layer(
                 done += count / len(batches)
                 losses.append(total / max(sum(len(b) for b in batches[:count]), 1))
                 logger.info("text tuning: CPU budget spent after %.2f epochs", done)
-                return layer.eval(), done, losses
+                return layers.eval(), done, losses
         done += 1.0
         losses.append(total / len(rows))
         if progress:
             progress(done, losses[-1])
-    return layer.eval(), done, losses
+    return layers.eval(), done, losses
 
 
 def tune_text_encoder(
@@ -218,25 +228,30 @@ def tune_text_encoder(
     inputs: LayerInputs | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TunedEncoder:
-    """Tune the last layer on ``texts`` and ``labels`` and export the network as int8 ONNX into ``folder``.
+    """Tune the last layers on ``texts`` and ``labels`` and export the network as int8 ONNX into ``folder``.
 
-    ``inputs`` (``layer_inputs(texts)``) may be passed when already computed (the bench computes them once for
-    every split). ``progress`` receives a line for the admin after each step.
+    ``inputs`` (``layer_inputs(texts, layers=config.layers)``) may be passed when already computed (the bench
+    computes them once for every split). ``progress`` receives a line for the admin after each step.
     """
     started = time.process_time()
     bert = load_bert()
     if inputs is None:
         inputs = layer_inputs(
-            texts, bert=bert, progress=(lambda done, total: progress(f"encoding {done}/{total}")) if progress else None
+            texts,
+            layers=config.layers,
+            bert=bert,
+            progress=(lambda done, total: progress(f"encoding {done}/{total}")) if progress else None,
         )
-    layer, epochs, losses = tune_last_layer(
+    layers, epochs, losses = tune_last_layers(
         inputs,
         labels,
         bert=bert,
         config=config,
         progress=(lambda epoch, loss: progress(f"epoch {epoch:g}: loss {loss:.4f}")) if progress else None,
     )
-    bert.encoder.layer[-1] = layer
+    first = len(bert.encoder.layer) - len(layers)
+    for offset, layer in enumerate(layers):
+        bert.encoder.layer[first + offset] = layer
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as staging:
         fp32 = Path(staging) / "encoder.onnx"

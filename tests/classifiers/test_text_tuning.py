@@ -3,6 +3,7 @@ is named by its file and refused when the file does not match, and the tuning st
 
 import hashlib
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -70,14 +71,18 @@ def test_the_tuned_encoder_is_an_int8_file_named_by_its_hash_that_learned_the_la
     assert centroid_cosine(after) < centroid_cosine(before) - 0.02, (centroid_cosine(before), centroid_cosine(after))
 
 
-def test_what_training_optimises_is_what_the_exported_encoder_computes(tmp_path):
+@pytest.mark.parametrize("count", [1, 2])
+def test_what_training_optimises_is_what_the_exported_encoder_computes(tmp_path, count):
     torch.set_num_threads(1)
     bert = text_tuning.load_bert()
-    inputs = text_tuning.layer_inputs(TEXTS, bert=bert)
-    layer, _, _ = text_tuning.tune_last_layer(inputs, LABELS, bert=bert, config=CONFIG)
+    inputs = text_tuning.layer_inputs(TEXTS, layers=count, bert=bert)
+    config = replace(CONFIG, layers=count)
+    layers, _, _ = text_tuning.tune_last_layers(inputs, LABELS, bert=bert, config=config)
+    assert len(layers) == count
     with torch.inference_mode():
-        trained = text_tuning.pooled(layer, *inputs.batch(range(len(TEXTS)))).numpy()
-    bert.encoder.layer[-1] = layer
+        trained = text_tuning.pooled(layers, *inputs.batch(range(len(TEXTS)))).numpy()
+    for offset, layer in enumerate(layers):
+        bert.encoder.layer[6 - count + offset] = layer
     onnx_text.export(bert, tmp_path / "tuned.onnx", tmp_path / "tuned.int8.onnx")
     exported = onnx_text.OnnxEncoder(tmp_path / "tuned.onnx").embed(TEXTS)
     np.testing.assert_allclose(exported, trained, atol=2e-4)  # float32 on both sides: the same function
@@ -128,7 +133,7 @@ def test_the_cpu_budget_stops_tuning_within_the_first_epoch():
     bert = text_tuning.load_bert()
     inputs = text_tuning.layer_inputs(TEXTS, bert=bert)
     config = text_tuning.TuningConfig(epochs=50, batch_size=2, budget_seconds=1e-6)
-    _, epochs, losses = text_tuning.tune_last_layer(inputs, LABELS, bert=bert, config=config)
+    _, epochs, losses = text_tuning.tune_last_layers(inputs, LABELS, bert=bert, config=config)
     assert 0 < epochs < 1 and len(losses) == 1
 
 
@@ -136,10 +141,10 @@ def test_labels_nobody_decided_are_left_out_and_none_at_all_is_refused():
     bert = text_tuning.load_bert()
     inputs = text_tuning.layer_inputs(TEXTS[:4], bert=bert)
     with pytest.raises(ValueError, match="no known label"):
-        text_tuning.tune_last_layer(inputs, np.full((4, 1), -1), bert=bert)
+        text_tuning.tune_last_layers(inputs, np.full((4, 1), -1), bert=bert)
     with pytest.raises(ValueError, match="one row of labels per text"):
-        text_tuning.tune_last_layer(inputs, np.ones((3, 1)), bert=bert)
-    _, epochs, _ = text_tuning.tune_last_layer(
+        text_tuning.tune_last_layers(inputs, np.ones((3, 1)), bert=bert)
+    _, epochs, _ = text_tuning.tune_last_layers(
         inputs, np.array([[1], [-1], [0], [-1]]), bert=bert, config=text_tuning.TuningConfig(epochs=1)
     )
     assert epochs == 1
