@@ -19,10 +19,11 @@ trains:
   precision from {0.1, 1, 10, 100}.
 
 With ``--tune-min-labels N`` (the product's ``RETRAIN_TEXT_TUNE_MIN_LABELS``; 0, the default here, is off) a
-cell of N or more training labels does what a retraining run then does: it trains the encoder's last layer on
-them (``classifiers.text_tuning``; the first five layers' output is computed once for every mail, as the run
-computes it for its own), embeds the cell's mails with the tuned int8 ONNX encoder and trains the head on
-those. **head** is then that model, and **frozen-enc** the head on the packaged encoder, for comparison.
+cell of N or more training labels does what a retraining run then does: it trains the encoder's last
+``--tune-layers`` layers (default 1) on them (``classifiers.text_tuning``; the output of the layers before is
+computed once for every mail, as a run computes it for its own), embeds the cell's mails with the tuned int8
+ONNX encoder and trains the head on those. **head** is then that model, and **frozen-enc** the head on the
+packaged encoder, for comparison.
 
 Both are scored on the same held-out 20 % (about 1,185 mails): PR-AUC (average precision) and F1 at
 0.5, mean and standard deviation over splits, and the per-split difference. ``--limit`` samples N
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tune-min-labels", type=int, default=0, help="tune the encoder's last layer in cells of this many labels"
     )
+    parser.add_argument("--tune-layers", type=int, default=1, help="how many of the encoder's last layers tune")
     args = parser.parse_args(argv)
     texts, is_spam, vectors, _ = corpus_arrays(args.corpus, args.limit, 0)
     y = is_spam.astype(int)
@@ -86,9 +88,11 @@ def main(argv: list[str] | None = None) -> None:
         from classifiers import text_tuning
 
         started, wall = time.process_time(), time.perf_counter()
-        _DATA["inputs"] = text_tuning.layer_inputs(texts)
+        _DATA["inputs"] = text_tuning.layer_inputs(texts, layers=args.tune_layers)
+        _DATA["tuning"] = text_tuning.TuningConfig(layers=args.tune_layers)
         print(
-            f"tuning from {args.tune_min_labels} labels; the first five layers' output for every mail: "
+            f"tuning the last {args.tune_layers} layer(s) from {args.tune_min_labels} labels; the other layers' "
+            "output for every mail: "
             f"{time.process_time() - started:.0f} CPU s, {time.perf_counter() - wall:.0f} s",
             flush=True,
         )
@@ -174,7 +178,11 @@ def tuned_vectors(rows: np.ndarray, test: np.ndarray) -> types.SimpleNamespace:
     texts, y = _DATA["texts"], _DATA["y"]
     with tempfile.TemporaryDirectory() as folder:
         tuned = text_tuning.tune_text_encoder(
-            [texts[i] for i in rows], y[rows, None], Path(folder), inputs=_DATA["inputs"].subset(rows)
+            [texts[i] for i in rows],
+            y[rows, None],
+            Path(folder),
+            config=_DATA["tuning"],
+            inputs=_DATA["inputs"].subset(rows),
         )
         text_model.register_tuned_encoder(tuned.backbone, tuned.path)
         embedded = text_model.embed_texts([texts[i] for i in np.concatenate([rows, test])], backbone=tuned.backbone)

@@ -201,7 +201,9 @@ def tune_text_encoder_for(
             train_labels,
             scratch,
             config=TuningConfig(
-                epochs=settings.RETRAIN_TEXT_TUNE_EPOCHS, budget_seconds=settings.RETRAIN_TEXT_TUNE_SECONDS
+                epochs=settings.RETRAIN_TEXT_TUNE_EPOCHS,
+                layers=settings.RETRAIN_TEXT_TUNE_LAYERS,
+                budget_seconds=settings.RETRAIN_TEXT_TUNE_SECONDS,
             ),
             progress=(lambda line: progress(f"tuning the text encoder: {line}")) if progress else None,
         )

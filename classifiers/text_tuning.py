@@ -173,6 +173,8 @@ def tune_last_layers(
     """Train a copy of ``bert``'s last ``config.layers`` layers on ``labels`` (n, C of 1/0/-1), from ``inputs`` made
     with as many (``layer_inputs``); returns them, the epochs done and the loss of each."""
     labels = np.asarray(labels)
+    if not 1 <= config.layers <= len(bert.encoder.layer):
+        raise ValueError(f"can tune 1 to {len(bert.encoder.layer)} layers, not {config.layers}")
     if labels.ndim != 2 or len(labels) != len(inputs):
         raise ValueError(f"need one row of labels per text: {labels.shape} for {len(inputs)} texts")
     known = labels != UNKNOWN

@@ -404,9 +404,11 @@ RETRAIN_IMAGE_FINE_TUNE_THREADS = env_int("RETRAIN_IMAGE_FINE_TUNE_THREADS", 2)
 # Text runs with at least RETRAIN_TEXT_TUNE_MIN_LABELS labelled training items (0 = never) first train the sentence
 # encoder's last layer on them (classifiers.text_tuning): SpamAssassin with every label, 74 -> 63 errors over 5
 # splits (bench/RESULTS.md). At most RETRAIN_TEXT_TUNE_EPOCHS epochs and RETRAIN_TEXT_TUNE_SECONDS of process CPU
-# (0 = no limit; about 0.1 CPU-s per item for two epochs), on this many torch threads.
+# (0 = no limit; about 0.1 CPU-s per item for two epochs of one layer), on this many torch threads. LAYERS: how many of
+# the encoder's last layers train (1-6; each adds about the cost of the first).
 RETRAIN_TEXT_TUNE_MIN_LABELS = env_int("RETRAIN_TEXT_TUNE_MIN_LABELS", 1000)
 RETRAIN_TEXT_TUNE_EPOCHS = env_int("RETRAIN_TEXT_TUNE_EPOCHS", 2)
+RETRAIN_TEXT_TUNE_LAYERS = env_int("RETRAIN_TEXT_TUNE_LAYERS", 1)
 RETRAIN_TEXT_TUNE_SECONDS = env_int("RETRAIN_TEXT_TUNE_SECONDS", 1800)
 RETRAIN_TEXT_TUNE_THREADS = env_int("RETRAIN_TEXT_TUNE_THREADS", 2)
 # Regularisation of the staged schedule (bench/RESULTS.md measures them on Fashion-MNIST): the peak learning rate

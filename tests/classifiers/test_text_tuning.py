@@ -142,6 +142,8 @@ def test_labels_nobody_decided_are_left_out_and_none_at_all_is_refused():
     inputs = text_tuning.layer_inputs(TEXTS[:4], bert=bert)
     with pytest.raises(ValueError, match="no known label"):
         text_tuning.tune_last_layers(inputs, np.full((4, 1), -1), bert=bert)
+    with pytest.raises(ValueError, match="can tune 1 to 6 layers, not 7"):
+        text_tuning.tune_last_layers(inputs, np.ones((4, 1)), bert=bert, config=text_tuning.TuningConfig(layers=7))
     with pytest.raises(ValueError, match="one row of labels per text"):
         text_tuning.tune_last_layers(inputs, np.ones((3, 1)), bert=bert)
     _, epochs, _ = text_tuning.tune_last_layers(
