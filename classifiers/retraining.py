@@ -2,7 +2,7 @@
 
 Input is a snapshot directory (``classifiers.snapshots``): plain records of item id, text, labels per
 category and split. The sentence embeddings come from the ``Embedding`` rows that scoring stored;
-only items without one are embedded here, with the same frozen encoder, and stored for next time.
+only items without one are embedded here, with the same encoder, and stored for next time.
 The head is ``classifiers.heads``' linear head over the text model's default features (embedding +
 hashed character n-grams), trained with full-batch L-BFGS; every L-BFGS pass reports its loss, which
 is the "per-epoch loss" a retraining run shows.
