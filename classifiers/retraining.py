@@ -238,7 +238,13 @@ def fit_text_candidate(
     stored (in the tuned space too: a candidate that goes live finds its training items embedded).
     """
     from classifiers.heads import evaluate
-    from classifiers.inference.text import BACKBONE, DEFAULT_FEATURES, text_head_proba, train_text_head
+    from classifiers.inference.text import (
+        BACKBONE,
+        DEFAULT_FEATURES,
+        forget_tuned_encoder,
+        text_head_proba,
+        train_text_head,
+    )
 
     records = [record for record in snapshot.records if record.text.strip()]
     train, held_out, categories = split_records(records, what="items with text")
@@ -298,6 +304,9 @@ def fit_text_candidate(
         if scratch is not None:  # the tuned encoder is kept only for a candidate to register
             shutil.rmtree(scratch, ignore_errors=True)
         raise
+    finally:
+        if tuned is not None:  # scoring loads it again, from the registered copy, when the candidate is used
+            forget_tuned_encoder(tuned.backbone)
     return FittedTextCandidate(
         head=head,
         metrics=metrics,

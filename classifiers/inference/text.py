@@ -82,7 +82,17 @@ def register_tuned_encoder(backbone: str, path: Path) -> None:
     if not backbone.endswith(digest[:16]):
         raise ValueError(f"{path}: sha256 {digest[:16]}... is not the tuned encoder of space {backbone}")
     with _encoder_lock:
+        if _tuned_files.get(backbone) != Path(path):
+            _encoders.pop(backbone, None)  # a session of an earlier copy of the same file (now elsewhere)
         _tuned_files[backbone] = Path(path)
+
+
+def forget_tuned_encoder(backbone: str) -> None:
+    """Drop the file and the loaded session of a tuned encoder (a retraining run's, once it has embedded and
+    evaluated: a training worker that kept every run's session would grow by one per run)."""
+    with _encoder_lock:
+        _tuned_files.pop(backbone, None)
+        _encoders.pop(backbone, None)
 
 
 def load_encoder(backbone: str = BACKBONE) -> Any:

@@ -165,6 +165,7 @@ def test_with_enough_labels_the_encoder_is_tuned_and_the_candidate_scores_only_w
     from django.core.files.storage import default_storage
 
     from classifiers.inference import CategoryInfo
+    from classifiers.inference import text as text_model
     from classifiers.inference.text import TUNED_PREFIX
     from classifiers.runtime import ModelFileError, load_model
     from classifiers.text_tuning import tuned_backbone
@@ -198,6 +199,7 @@ def test_with_enough_labels_the_encoder_is_tuned_and_the_candidate_scores_only_w
         run.metrics["active"]["held_out"]["spam"]["support"] == run.metrics["candidate"]["held_out"]["spam"]["support"]
     )
     assert set(Path(tempfile.gettempdir()).glob("text-retrain-*")) == leftovers  # the scratch folder is gone
+    assert tuning["backbone"] not in text_model._encoders  # nor does the training worker keep its session
 
     forget_loaded_models()
     model = load_model(candidate, [CategoryInfo(slug="spam", description="Unsolicited bulk messages.")])
