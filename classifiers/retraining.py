@@ -194,32 +194,20 @@ def tune_text_encoder_for(
     from classifiers.inference.text import register_tuned_encoder
     from classifiers.text_tuning import TuningConfig, tune_text_encoder
 
-    previous = torch_threads(settings.RETRAIN_TEXT_TUNE_THREADS)
-    try:
-        tuned = tune_text_encoder(
-            texts,
-            train_labels,
-            scratch,
-            config=TuningConfig(
-                epochs=settings.RETRAIN_TEXT_TUNE_EPOCHS,
-                layers=settings.RETRAIN_TEXT_TUNE_LAYERS,
-                budget_seconds=settings.RETRAIN_TEXT_TUNE_SECONDS,
-            ),
-            progress=(lambda line: progress(f"tuning the text encoder: {line}")) if progress else None,
-        )
-    finally:
-        torch_threads(previous)
+    tuned = tune_text_encoder(
+        texts,
+        train_labels,
+        scratch,
+        config=TuningConfig(
+            epochs=settings.RETRAIN_TEXT_TUNE_EPOCHS,
+            layers=settings.RETRAIN_TEXT_TUNE_LAYERS,
+            budget_seconds=settings.RETRAIN_TEXT_TUNE_SECONDS,
+        ),
+        threads=settings.RETRAIN_TEXT_TUNE_THREADS,
+        progress=(lambda line: progress(f"tuning the text encoder: {line}")) if progress else None,
+    )
     register_tuned_encoder(tuned.backbone, tuned.path)
     return tuned
-
-
-def torch_threads(threads: int) -> int:
-    """Set torch's intra-op threads; returns the previous count (to restore)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads))
-    return previous
 
 
 def fit_text_candidate(

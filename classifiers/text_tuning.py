@@ -228,13 +228,33 @@ def tune_text_encoder(
     *,
     config: TuningConfig = TuningConfig(),
     inputs: LayerInputs | None = None,
+    threads: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TunedEncoder:
     """Tune the last layers on ``texts`` and ``labels`` and export the network as int8 ONNX into ``folder``.
 
     ``inputs`` (``layer_inputs(texts, layers=config.layers)``) may be passed when already computed (the bench
-    computes them once for every split). ``progress`` receives a line for the admin after each step.
+    computes them once for every split). ``threads``: torch's thread count while tuning (restored after; None
+    leaves it). ``progress`` receives a line for the admin after each step.
     """
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(max(1, threads))
+    try:
+        return _tune_and_export(texts, labels, folder, config=config, inputs=inputs, progress=progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _tune_and_export(
+    texts: Sequence[str],
+    labels: np.ndarray,
+    folder: Path,
+    *,
+    config: TuningConfig,
+    inputs: LayerInputs | None,
+    progress: Callable[[str], None] | None,
+) -> TunedEncoder:
     started = time.process_time()
     bert = load_bert()
     if inputs is None:
