@@ -272,6 +272,7 @@ def fit_text_candidate(
         metrics["text_tuning"] = (
             {
                 "backbone": tuned.backbone,
+                "layers": tuned.layers,
                 "epochs": round(tuned.epochs, 3),
                 "cpu_seconds": round(tuned.cpu_seconds, 1),
                 "losses": [round(loss, 6) for loss in tuned.losses],
@@ -281,9 +282,10 @@ def fit_text_candidate(
         )
         active = ModelVersion.objects.filter(kind=ModelVersion.Kind.TEXT, status=ModelVersion.Status.ACTIVE).first()
         if active is not None:
-            active_probs = version_probabilities(
-                active, held_vectors, held_texts, trained, embeddings_backbone=backbone
-            )
+            # The active version reads the packaged space (unless it was tuned itself): the stored vectors of the
+            # held-out items there, rather than embedding them again.
+            active_vectors = held_vectors if tuned is None else text_embeddings(held_out)
+            active_probs = version_probabilities(active, active_vectors, held_texts, trained)
             metrics["active"] = {
                 "version": active.name,
                 "held_out": evaluate(active_probs, held_labels, categories=trained),
@@ -396,11 +398,9 @@ def version_probabilities(
     embeddings: np.ndarray,
     texts: list[str],
     categories: Sequence[str],
-    *,
-    embeddings_backbone: str | None = None,
 ) -> np.ndarray:
     """(n, C) probabilities that ``version`` (head where trained, prior elsewhere) gives ``texts``, whose
-    ``embeddings`` are in ``embeddings_backbone``'s space (the configured encoder's by default)."""
+    ``embeddings`` are in the configured encoder's space."""
     from django.core.files.storage import default_storage
 
     from classifiers.heads import Head
@@ -419,7 +419,7 @@ def version_probabilities(
         model = TextModel(head=head, categories=infos, encoder_file=encoder)
     else:
         model = TextModel.load(artifact, infos, encoder_file=encoder)
-    if model.backbone != (embeddings_backbone or BACKBONE):
+    if model.backbone != BACKBONE:
         # A head trained in another encoder's space (before the default encoder changed) reads its own embeddings.
         embeddings = model.embed(list(texts))
     rows = model.predict(np.asarray(embeddings, dtype=np.float32), list(texts))

@@ -102,6 +102,7 @@ class TunedEncoder:
     path: Path
     backbone: str
     sha256: str
+    layers: int  # how many of the last layers were trained
     epochs: float  # epochs completed (fractional when the budget stopped one)
     cpu_seconds: float
     losses: list[float]
@@ -279,13 +280,15 @@ def _tune_and_export(
         fp32 = Path(staging) / "encoder.onnx"
         int8 = Path(staging) / "encoder.int8.onnx"
         onnx_text.export(bert, fp32, int8)
-        sha256 = hashlib.sha256(int8.read_bytes()).hexdigest()
+        with int8.open("rb") as handle:
+            sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
         path = folder / f"all-MiniLM-L6-v2-tuned-{sha256[:16]}.int8.onnx"
         int8.replace(path)
     return TunedEncoder(
         path=path,
         backbone=tuned_backbone(sha256),
         sha256=sha256,
+        layers=len(layers),
         epochs=epochs,
         cpu_seconds=time.process_time() - started,
         losses=losses,

@@ -140,8 +140,10 @@ class RetrainingRunAdmin(ReadOnlyAdmin):
         if not tuning:
             return "packaged (not tuned)" if run.metrics else "—"
         losses = ", ".join(f"{loss:.4f}" for loss in tuning.get("losses", []))
+        layers = tuning.get("layers", 1)
+        which = "last layer" if layers == 1 else f"last {layers} layers"
         return (
-            f"last layer tuned: {tuning['epochs']:g} epochs, {tuning['cpu_seconds']:.0f} CPU s, loss per epoch "
+            f"{which} tuned: {tuning['epochs']:g} epochs, {tuning['cpu_seconds']:.0f} CPU s, loss per epoch "
             f"{losses}; space {tuning['backbone']}"
         )
 

@@ -78,7 +78,8 @@ def register_tuned_encoder(backbone: str, path: Path) -> None:
 
     if not backbone.startswith(TUNED_PREFIX):
         raise ValueError(f"{backbone!r} is not a tuned encoder's space")
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    with Path(path).open("rb") as handle:  # streamed: the file is tens of megabytes
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
     if not backbone.endswith(digest[:16]):
         raise ValueError(f"{path}: sha256 {digest[:16]}... is not the tuned encoder of space {backbone}")
     with _encoder_lock:

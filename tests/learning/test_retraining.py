@@ -187,6 +187,7 @@ def test_with_enough_labels_the_encoder_is_tuned_and_the_candidate_scores_only_w
     candidate = run.candidate
     tuning = candidate.metrics["text_tuning"]
     assert tuning["backbone"].startswith(TUNED_PREFIX) and tuning["epochs"] == 2 and len(tuning["losses"]) == 2
+    assert tuning["layers"] == 1
     assert run.metrics["text_tuning"] == tuning  # shown on the run's page
     assert any(stage.startswith("tuning the text encoder: epoch 2") for stage in stages), stages
     # The tuned encoder is the candidate's backbone file, its space named by the file's hash.
