@@ -14,9 +14,15 @@ trains:
   its training labels, and the blend calibrated by Platt on out-of-fold blends), the model the workers run;
 * **head-only**: the same trained head's embedding half alone (its Platt-calibrated probabilities, no regression);
 * **blend-raw**: the same blend without its calibration (what heads trained before the calibration score);
+* **text-only**: the head trained and scored without the author tokens (see below), on the same embeddings;
 * **tfidf+lr**: TF-IDF of word 1-2-grams and character 3-5-grams (sublinear tf, fitted on the drawn
   training mails), logistic regression with C chosen by 3-fold cross-validation on average
-  precision from {0.1, 1, 10, 100}.
+  precision from {0.1, 1, 10, 100};
+* **tfidf+lr+author**: the same baseline reading the texts with the author tokens appended.
+
+The author of a mail is its sender, the key a platform sends with an item (``spamassassin:<From address>``):
+the head reads it as the product does (``text_model.with_author``: a token naming the author and one naming
+its mail domain, in its n-grams and regression, never in the embedding). ``--no-authors`` leaves it out.
 
 With ``--tune-min-labels N`` (the product's ``RETRAIN_TEXT_TUNE_MIN_LABELS``; 0, the default here, is off) a
 cell of N or more training labels does what a retraining run then does: it trains the encoder's last
@@ -60,7 +66,8 @@ from classifiers.inference import text as text_model  # noqa: E402
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 # The shipped head's parts, scored from the same trained head; "no-shift": the calibrated blend before its
 # decision point was moved to 0.5 (classifiers.inference.text.choose_decision), for F1 at 0.5 with and without.
-VARIANTS = ["head-only", "blend-raw", "no-shift"]  # + "frozen-enc" when tuning
+VARIANTS = ["head-only", "blend-raw", "no-shift"]  # + "text-only" and "tfidf+lr+author" with authors, "frozen-enc"
+# when tuning
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,13 +83,18 @@ def main(argv: list[str] | None = None) -> None:
         "--tune-min-labels", type=int, default=0, help="tune the encoder's last layer in cells of this many labels"
     )
     parser.add_argument("--tune-layers", type=int, default=1, help="how many of the encoder's last layers tune")
+    parser.add_argument("--no-authors", action="store_true", help="score the texts alone, without their senders")
     args = parser.parse_args(argv)
     texts, is_spam, vectors, _ = corpus_arrays(args.corpus, args.limit, 0)
+    authors = None if args.no_authors else mail_authors(args.corpus, texts)
+    if authors is not None:
+        VARIANTS.extend(["text-only", "tfidf+lr+author"])
+        print(f"authors: {len(set(authors))} distinct senders")
     y = is_spam.astype(int)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"mails: {len(texts)} ({int(y.sum())} spam); {args.splits} splits; sizes {sizes} (0 = all)")
     splitter = StratifiedShuffleSplit(n_splits=args.splits, test_size=0.2, random_state=0)
-    _DATA.update(texts=texts, y=y, vectors=vectors, splits=list(splitter.split(np.zeros(len(y)), y)))
+    _DATA.update(texts=texts, y=y, vectors=vectors, splits=list(splitter.split(np.zeros(len(y)), y)), authors=authors)
     _DATA["tune_min"] = args.tune_min_labels
     if args.tune_min_labels > 0:
         from classifiers import text_tuning
@@ -135,32 +147,47 @@ _DATA: dict = {}  # the corpus and splits, set before the worker processes fork
 def run_cell(cell: tuple[int, int]) -> tuple[int, int, dict[str, tuple[float, float]], float, dict[str, float]]:
     """One split and training size: train the head and the baseline on the same draw, score the split's held-out."""
     split, size = cell
-    texts, y, vectors = _DATA["texts"], _DATA["y"], _DATA["vectors"]
+    texts, y, vectors, authors = _DATA["texts"], _DATA["y"], _DATA["vectors"], _DATA["authors"]
     train, test = _DATA["splits"][split]
     rows = draw(train, y, size, np.random.default_rng([split, size]))
     started = time.process_time()
     train_texts, test_texts = [texts[i] for i in rows], [texts[i] for i in test]
+    train_authors = [authors[i] for i in rows] if authors else None
+    test_authors = [authors[i] for i in test] if authors else None
     features = text_model.DEFAULT_FEATURES
-    head = text_model.train_text_head(vectors[rows], train_texts, y[rows, None], categories=["spam"])
-    frozen = text_model.text_head_proba(head, vectors[test], test_texts)[:, 0]
-    test_vectors = vectors[test]
+    head = text_model.train_text_head(
+        vectors[rows], train_texts, y[rows, None], categories=["spam"], authors=train_authors
+    )
+    frozen = text_model.text_head_proba(head, vectors[test], test_texts, authors=test_authors)[:, 0]
+    train_vectors, test_vectors = vectors[rows], vectors[test]
     if 0 < _DATA["tune_min"] <= len(rows):
         tuned = tuned_vectors(rows, test)
         features = replace(features, backbone=tuned.backbone)
         head = text_model.train_text_head(
-            tuned.train, train_texts, y[rows, None], categories=["spam"], features=features
+            tuned.train, train_texts, y[rows, None], categories=["spam"], features=features, authors=train_authors
         )
-        test_vectors = tuned.test
-    head_scores = text_model.text_head_proba(head, test_vectors, test_texts)[:, 0]
+        train_vectors, test_vectors = tuned.train, tuned.test
+    head_scores = text_model.text_head_proba(head, test_vectors, test_texts, authors=test_authors)[:, 0]
     cpu = {"head": time.process_time() - started}
-    blend_raw = text_model.text_head_proba(head, test_vectors, test_texts, calibrate_blend=False)[:, 0]
+    blend_raw = text_model.text_head_proba(head, test_vectors, test_texts, calibrate_blend=False, authors=test_authors)[
+        :, 0
+    ]
+    read = text_model.lexical_texts(test_texts, test_authors, features)
     variants = {
-        "head-only": head.predict_proba(text_model.build_features(test_vectors, test_texts, features))[:, 0],
+        "head-only": head.predict_proba(text_model.build_features(test_vectors, read, features))[:, 0],
         "blend-raw": blend_raw,
         "no-shift": unshifted(head, blend_raw),
     }
     if _DATA["tune_min"] > 0:
         variants["frozen-enc"] = frozen
+    if authors:
+        text_only = text_model.train_text_head(
+            train_vectors, train_texts, y[rows, None], categories=["spam"], features=features
+        )
+        variants["text-only"] = text_model.text_head_proba(text_only, test_vectors, test_texts)[:, 0]
+        variants["tfidf+lr+author"] = tfidf_lr(
+            text_model.lexical_texts(train_texts, train_authors, features), y[rows], read
+        )
     started = time.process_time()
     baseline_scores = tfidf_lr([texts[i] for i in rows], y[rows], test_texts)
     cpu["tfidf+lr"] = time.process_time() - started
@@ -169,6 +196,17 @@ def run_cell(cell: tuple[int, int]) -> tuple[int, int, dict[str, tuple[float, fl
         for name, p in (("head", head_scores), *variants.items(), ("tfidf+lr", baseline_scores))
     }
     return split, size, scores, float(text_model.checked_blend_weight(head)[0]), cpu
+
+
+def mail_authors(corpus: Path, texts: list[str]) -> list[str]:
+    """Each text's author key as a platform would send it: ``spamassassin:<sender address>`` (the first mail with
+    that text, as the corpus keeps the first of exact re-sends)."""
+    from classifiers.corpora import read_spamassassin
+
+    sender_of: dict[str, str] = {}
+    for mail in read_spamassassin(corpus):
+        sender_of.setdefault(mail.text, mail.sender)
+    return [f"spamassassin:{sender_of.get(text, 'unknown')}" for text in texts]
 
 
 def tuned_vectors(rows: np.ndarray, test: np.ndarray) -> types.SimpleNamespace:

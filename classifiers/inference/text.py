@@ -158,6 +158,8 @@ class TextFeatures:
     lexical: bool = False
     # The embedding space (encoder) the head reads: new heads take the configured encoder's.
     backbone: str = BACKBONE
+    # The n-grams and the regression also read tokens naming the item's author (``with_author``).
+    author: bool = False
 
     @property
     def dim(self) -> int:
@@ -174,6 +176,7 @@ class TextFeatures:
             "ngram_max_chars": LEXICAL_MAX_CHARS,
             "profanity": self.profanity,
             "lexical": self.lexical,
+            "author": self.author,
             "dim": self.dim,
         }
 
@@ -197,6 +200,7 @@ class TextFeatures:
             profanity=bool(spec.get("profanity", False)),
             lexical=bool(spec.get("lexical", False)),
             backbone=str(spec["backbone"]),
+            author=bool(spec.get("author", False)),
         )
 
 
@@ -206,8 +210,42 @@ class TextFeatures:
 # 50 labels, 0.93 vs 0.91 at 200, over 10 draws), which is where a new category starts; they cost
 # about 3 ms of CPU per mail. The profanity score adds nothing measurable, so it is left out.
 # The lexical regression closes the ranking gap to TF-IDF + logistic regression (bench/ranking_baseline.py,
-# bench/RESULTS.md, issue 20).
-DEFAULT_FEATURES = TextFeatures(ngram_buckets=2048, ngram_analyzer="char_wb", ngram_range=(3, 5), lexical=True)
+# bench/RESULTS.md, issue 20). The author tokens: most of the head's remaining errors on SpamAssassin are
+# commercial mailings labelled by whether the recipient asked for them, which the text cannot tell and the
+# sender can (bench/RESULTS.md, sessions 13, 14 and 16).
+DEFAULT_FEATURES = TextFeatures(
+    ngram_buckets=2048, ngram_analyzer="char_wb", ngram_range=(3, 5), lexical=True, author=True
+)
+
+_NOT_WORD = re.compile(r"\W+")
+
+
+def with_author(text: str, author: str) -> str:
+    """What the n-grams and the lexical regression read: the text, then a token naming its author and, when the
+    author key is a mail address, one naming its domain (``zzauthor_src_jo_example_com zzdomain_example_com``).
+
+    Why: a platform's repeat senders are its strongest signal for spam and scams, and labels on an author's
+    earlier items carry over to the next one through these tokens (L2-regularised, so an author seen once moves
+    little). ``author`` is an opaque key of the sending platform's account (``source:external_id``); "" adds
+    nothing. The tokens go after the text cut to leave room for them, so a long text cannot push them out.
+    """
+    if not author:
+        return text
+    tokens = ["zzauthor_" + _NOT_WORD.sub("_", author.lower())]
+    if "@" in author:
+        domain = ".".join(author.rsplit("@", 1)[1].lower().split(".")[-2:])
+        tokens.append("zzdomain_" + _NOT_WORD.sub("_", domain))
+    suffix = "\n" + " ".join(tokens)[:500]
+    return text[: LEXICAL_MAX_CHARS - len(suffix)] + suffix
+
+
+def lexical_texts(texts: Sequence[str], authors: Sequence[str] | None, features: TextFeatures) -> list[str]:
+    """The texts as the head's n-grams and regression read them: with author tokens when the head takes them."""
+    if not features.author or authors is None:
+        return list(texts)
+    if len(authors) != len(texts):
+        raise ValueError(f"need one author key per text: {len(authors)} for {len(texts)} texts")
+    return [with_author(text, author) for text, author in zip(texts, authors, strict=True)]
 
 
 def build_features(
@@ -246,10 +284,16 @@ def train_text_head(
     config: HeadConfig | None = None,
     profanity: np.ndarray | None = None,
     progress: Callable[[int, float], None] | None = None,
+    authors: Sequence[str] | None = None,
 ) -> Head:
-    """Train a head on text embeddings and labels (n, C of 1/0/-1); the head records its feature spec."""
+    """Train a head on text embeddings and labels (n, C of 1/0/-1); the head records its feature spec.
+
+    ``authors``: each text's author key (``with_author``), or None when unknown."""
     from classifiers.head_training import train_head  # torch: training only, so scoring never imports it
 
+    if profanity is None and features.profanity:
+        profanity = priors.profanity_probability(texts)  # of the text alone, as at scoring time
+    texts = lexical_texts(texts, authors, features)
     matrix = build_features(embeddings, texts, features, profanity=profanity)
     head = train_head(
         matrix, labels, categories=categories, config=config, feature_spec=features.to_spec(), progress=progress
@@ -374,6 +418,7 @@ def text_head_proba(
     *,
     profanity: np.ndarray | None = None,
     calibrate_blend: bool = True,
+    authors: Sequence[str] | None = None,
 ) -> np.ndarray:
     """The head's probabilities ``(n, len(head.categories))``, blended with its lexical regression if it has one.
 
@@ -387,8 +432,12 @@ def text_head_proba(
     out-of-fold F1 to 0.5 (``choose_decision``, ``DECISION_THRESHOLD``). Why not isotonic: its flat steps tie scores,
     which changes the ranking, and it overfits the few dozen labels a new category starts with.
     A head saved before has no map and scores as it did; ``calibrate_blend=False`` skips it (for the bench).
+    ``authors``: each text's author key, read by a head trained with them (``with_author``).
     """
     features = TextFeatures.from_spec(head.features)
+    if profanity is None and features.profanity:
+        profanity = priors.profanity_probability(texts)
+    texts = lexical_texts(texts, authors, features)
     probs = head.predict_proba(build_features(embeddings, texts, features, profanity=profanity))
     if not features.lexical:
         return probs
@@ -476,8 +525,11 @@ class TextModel:
         """Normalised float32 embeddings ``(n, 384)`` of ``self.backbone``; texts are cut at 256 word pieces."""
         return embed_texts(texts, backbone=self.backbone)
 
-    def predict(self, embeddings: np.ndarray, texts: list[str]) -> list[dict[str, CategoryScore]]:
-        """One dict per text with a CategoryScore for every category the model was loaded for."""
+    def predict(
+        self, embeddings: np.ndarray, texts: list[str], *, authors: Sequence[str] | None = None
+    ) -> list[dict[str, CategoryScore]]:
+        """One dict per text with a CategoryScore for every category the model was loaded for; ``authors``: each
+        text's author key (``with_author``), read by the head only."""
         vectors = np.asarray(embeddings, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape != (len(texts), EMBEDDING_DIM):
             raise ValueError(f"need ({len(texts)}, {EMBEDDING_DIM}) embeddings, one per text; got {vectors.shape}")
@@ -489,7 +541,7 @@ class TextModel:
         results: list[dict[str, CategoryScore]] = [{} for _ in texts]
         head = self.head
         if head is not None and self._head_slugs and texts:
-            probs = text_head_proba(head, vectors, texts, profanity=profanity)
+            probs = text_head_proba(head, vectors, texts, profanity=profanity, authors=authors)
             for slug in self._head_slugs:
                 column = probs[:, head.categories.index(slug)]
                 for row, value in zip(results, column, strict=True):
