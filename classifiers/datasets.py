@@ -1,9 +1,12 @@
 """Labelled datasets for training: JSONL files, one example per line.
 
     {"text": "Win a free phone...", "labels": {"spam": 1, "harassment": 0}}
+    {"text": "Still on for Friday?", "author": "creatorhub:u-88", "labels": {"spam": 0}}
     {"image": "images/0001.png", "labels": {"sexual": 0}}
 
-Image paths are relative to the dataset file. A category missing from ``labels`` is unknown for
+Image paths are relative to the dataset file. ``author`` (optional) is the key of the account that posted the
+text, as the platform's items carry it (``source:external_id``): the text heads read it
+(``classifiers.inference.text.with_author``). A category missing from ``labels`` is unknown for
 that example (it neither helps nor hurts training), which is how partially labelled data is kept.
 """
 
@@ -25,6 +28,7 @@ class Example:
     text: str
     image_path: Path | None
     labels: dict[str, int]
+    author: str = ""
 
 
 def read_dataset(path: Path, *, kind: str, categories: set[str]) -> list[Example]:
@@ -50,7 +54,7 @@ def _example(record: object, *, path: Path, number: int, kind: str, categories: 
     where = f"{path}:{number}"
     if not isinstance(record, dict):
         raise DatasetError(f"{where}: each line must be a JSON object")
-    unknown_fields = set(record) - {"text", "image", "labels", "id"}
+    unknown_fields = set(record) - {"text", "image", "labels", "id", "author"}
     if unknown_fields:
         raise DatasetError(f"{where}: unknown fields {sorted(unknown_fields)}")
     labels = record.get("labels")
@@ -64,6 +68,9 @@ def _example(record: object, *, path: Path, number: int, kind: str, categories: 
     text = record.get("text", "")
     if not isinstance(text, str):
         raise DatasetError(f"{where}: 'text' must be a string")
+    author = record.get("author", "")
+    if not isinstance(author, str) or len(author) > 600:
+        raise DatasetError(f"{where}: 'author' must be a string of at most 600 characters")
     image = record.get("image")
     if kind == "text" and not text.strip():
         raise DatasetError(f"{where}: a text dataset needs non-empty 'text'")
@@ -74,7 +81,7 @@ def _example(record: object, *, path: Path, number: int, kind: str, categories: 
         if not image_path.is_file():
             raise DatasetError(f"{where}: image file {image_path} not found")
         return Example(text=text, image_path=image_path, labels=dict(labels))
-    return Example(text=text, image_path=None, labels=dict(labels))
+    return Example(text=text, image_path=None, labels=dict(labels), author=author)
 
 
 def label_matrix(examples: list[Example], categories: list[str]) -> np.ndarray:

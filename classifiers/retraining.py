@@ -257,6 +257,7 @@ def fit_text_candidate(
                 features=replace(DEFAULT_FEATURES, backbone=backbone),
                 config=config,
                 progress=on_pass,
+                authors=[record.author for record in train],
             )
         except ValueError as exc:  # e.g. no category with both a positive and a negative label
             raise RetrainingError(f"Cannot train: {exc}.") from exc
@@ -264,8 +265,9 @@ def fit_text_candidate(
         trained = list(head.categories)
         held_vectors = vectors[~is_train]
         held_texts = [record.text for record in held_out]
+        held_authors = [record.author for record in held_out]
         held_labels = label_matrix(held_out, trained)
-        candidate_probs = text_head_proba(head, held_vectors, held_texts)
+        candidate_probs = text_head_proba(head, held_vectors, held_texts, authors=held_authors)
         metrics = candidate_metrics(
             head, candidate_probs, held_labels, snapshot=snapshot, losses=losses, train_rows=len(train)
         )
@@ -285,7 +287,7 @@ def fit_text_candidate(
             # The active version reads the packaged space (unless it was tuned itself): the stored vectors of the
             # held-out items there, rather than embedding them again.
             active_vectors = held_vectors if tuned is None else text_embeddings(held_out)
-            active_probs = version_probabilities(active, active_vectors, held_texts, trained)
+            active_probs = version_probabilities(active, active_vectors, held_texts, trained, authors=held_authors)
             metrics["active"] = {
                 "version": active.name,
                 "held_out": evaluate(active_probs, held_labels, categories=trained),
@@ -398,9 +400,11 @@ def version_probabilities(
     embeddings: np.ndarray,
     texts: list[str],
     categories: Sequence[str],
+    *,
+    authors: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """(n, C) probabilities that ``version`` (head where trained, prior elsewhere) gives ``texts``, whose
-    ``embeddings`` are in the configured encoder's space."""
+    """(n, C) probabilities that ``version`` (head where trained, prior elsewhere) gives ``texts`` by ``authors``
+    (author keys, or None), whose ``embeddings`` are in the configured encoder's space."""
     from django.core.files.storage import default_storage
 
     from classifiers.heads import Head
@@ -422,7 +426,7 @@ def version_probabilities(
     if model.backbone != BACKBONE:
         # A head trained in another encoder's space (before the default encoder changed) reads its own embeddings.
         embeddings = model.embed(list(texts))
-    rows = model.predict(np.asarray(embeddings, dtype=np.float32), list(texts))
+    rows = model.predict(np.asarray(embeddings, dtype=np.float32), list(texts), authors=authors)
     return np.array([[row[slug].probability for slug in categories] for row in rows], dtype=np.float64).reshape(
         len(texts), len(categories)
     )

@@ -38,11 +38,13 @@ _threads_set = False
 
 @dataclass(frozen=True)
 class Content:
-    """What the models see of an item: its id, its text, and the storage name of its image."""
+    """What the models see of an item: its id, its text, the storage name of its image, and its author's key
+    (opaque, ``source:external_id``; the text heads read it, ``classifiers.inference.text.with_author``)."""
 
     item_id: int
     text: str = ""
     image_name: str = ""
+    author: str = ""
 
 
 @dataclass
@@ -249,10 +251,11 @@ def compute_scores(contents: list[Content]) -> ScoringReport:
     category_ids = {c.slug: c.id for c in all_categories}
     scores, embeddings = report.scores, report.embeddings
 
-    texts = {}
+    texts, authors = {}, {}
     for content in contents:
         if content.text and content.text.strip():
             texts[content.item_id] = content.text
+            authors[content.item_id] = content.author
         elif content.text or not content.image_name:
             report.failures[content.item_id] = (
                 "The text is empty or only whitespace; the text model has nothing to read."
@@ -263,7 +266,15 @@ def compute_scores(contents: list[Content]) -> ScoringReport:
     if texts and text_versions:
         ids = list(texts)
         inputs = [texts[i] for i in ids]
-        _score_with(loaded_versions(text_versions, categories), ids, inputs, category_ids, scores, embeddings)
+        _score_with(
+            loaded_versions(text_versions, categories),
+            ids,
+            inputs,
+            category_ids,
+            scores,
+            embeddings,
+            authors=[authors[i] for i in ids],
+        )
 
     with_images = [c for c in contents if c.image_name]
     loaded_images = loaded_versions(image_versions, categories) if with_images and image_versions else []
@@ -300,13 +311,18 @@ def _score_with(
     embeddings: list[Embedding],
     *,
     imagenet_rows: tuple[imagenet_table.PriorRow, ...] = (),
+    authors: list[str] | None = None,
 ) -> None:
-    """Embed once per backbone (reusing stored embeddings), then let each version predict."""
+    """Embed once per backbone (reusing stored embeddings), then let each version predict; ``authors`` (texts
+    only): each input's author key."""
     by_backbone: dict[str, np.ndarray] = {}
     for version, model in versions:
         if model.backbone not in by_backbone:
             by_backbone[model.backbone] = _embeddings_for(model, ids, inputs, embeddings)
-        predictions = model.predict(by_backbone[model.backbone], inputs)
+        if authors is not None:
+            predictions = model.predict(by_backbone[model.backbone], inputs, authors=authors)
+        else:
+            predictions = model.predict(by_backbone[model.backbone], inputs)
         if imagenet_rows and version.kind == ModelVersion.Kind.IMAGE:
             predictions = _with_imagenet_prior(version, by_backbone[model.backbone], predictions, imagenet_rows)
         for item_id, per_category in zip(ids, predictions, strict=True):

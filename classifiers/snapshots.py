@@ -9,7 +9,7 @@ A snapshot is a directory written once by ``learning.training_data`` and never c
 
 A line of ``items.jsonl``::
 
-    {"image": null, "item": 17, "labels": {"hate": 0, "spam": 1},
+    {"author": "creatorhub:u-88", "image": null, "item": 17, "labels": {"hate": 0, "spam": 1},
      "provenance": {"hate": {...}, "spam": {"at": "2026-11-26T05:01:02.123456Z", "decision": 40,
                     "qa_review": null, "queue": 3, "reviewer": 5, "selection": "routed"}},
      "split": "train", "text": "...", "weight": 1.0}
@@ -55,9 +55,11 @@ class TrainingRecord:
     provenance: dict[str, dict[str, Any]]
     split: str
     weight: float = 1.0
+    author: str = ""  # the author key the text models read (classifiers.inference.text.with_author); "" for none
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "author": self.author,
             "item": self.item_id,
             "text": self.text,
             "image": self.image,
@@ -118,6 +120,7 @@ def read_snapshot(directory: Path | str, *, verify: bool = True) -> Snapshot:
                     provenance=raw["provenance"],
                     split=raw["split"],
                     weight=float(raw["weight"]),
+                    author=str(raw.get("author") or ""),  # snapshots written before authors have none
                 )
             )
     return Snapshot(directory=directory, manifest=manifest, records=records)

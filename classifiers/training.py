@@ -68,6 +68,7 @@ def train_text_version(
 
     categories = _categories_in(examples)
     texts = [example.text for example in examples]
+    authors = [example.author for example in examples]
     labels = label_matrix(examples, categories)
     vectors = embeddings if embeddings is not None else embed_in_batches(embed_texts, texts, progress=progress)
     folds = stratified_folds(labels, folds=max(2, round(1 / held_out)), seed=seed)
@@ -76,8 +77,14 @@ def train_text_version(
         train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
         if progress:
             progress("cross-validation", fold, int(folds.max()) + 1)
-        head = train_text_head(vectors[train], [texts[i] for i in train], labels[train], categories=categories)
-        probs = text_head_proba(head, vectors[test], [texts[i] for i in test])
+        head = train_text_head(
+            vectors[train],
+            [texts[i] for i in train],
+            labels[train],
+            categories=categories,
+            authors=[authors[i] for i in train],
+        )
+        probs = text_head_proba(head, vectors[test], [texts[i] for i in test], authors=[authors[i] for i in test])
         for column, slug in enumerate(head.categories):
             out_of_fold[test, categories.index(slug)] = probs[:, column]
 
@@ -85,7 +92,7 @@ def train_text_version(
         if progress:
             progress(f"training on every label (loss {loss:.4f})", passes, HeadConfig().epochs)
 
-    head = train_text_head(vectors, texts, labels, categories=categories, progress=on_pass)
+    head = train_text_head(vectors, texts, labels, categories=categories, progress=on_pass, authors=authors)
     columns = [categories.index(slug) for slug in head.categories]
     scored = labels[:, columns].copy()
     scored[np.isnan(out_of_fold[:, columns])] = -1  # a category no fold head could train leaves its rows unscored

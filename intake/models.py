@@ -7,6 +7,12 @@ the models between apps changed no data (migration intake 0001).
 from django.db import models
 
 
+def author_key(source: str | None, external_id: str | None) -> str:
+    """The opaque key the text models know an item's author by (``classifiers.inference.text.with_author``):
+    ``source:external_id``, "" for an item without an author."""
+    return f"{source}:{external_id}" if source and external_id else ""
+
+
 class Author(models.Model):
     """The account that posted an item, as the sending platform knows it."""
 
@@ -26,6 +32,11 @@ class Author(models.Model):
 
     def __str__(self) -> str:
         return self.handle or f"{self.source}:{self.external_id}"
+
+    @property
+    def key(self) -> str:
+        """What the text models know this author by (``author_key``)."""
+        return author_key(self.source, self.external_id)
 
 
 class Item(models.Model):

@@ -79,7 +79,7 @@ from classifiers.snapshots import (
     canonical_line,
     sha256_of,
 )
-from intake.models import Item
+from intake.models import Item, author_key
 from queues.models import Queue, QueueEntry
 from review.models import Label
 
@@ -208,13 +208,13 @@ def build_records(
     for start in range(0, len(ids), 2_000):
         chunk = ids[start : start + 2_000]
         items = {
-            pk: (text, image, sha, fmt)
-            for pk, text, image, sha, fmt in Item.objects.filter(pk__in=chunk).values_list(
-                "pk", "text", "image", "image_sha256", "image_format"
+            pk: (text, image, sha, fmt, author_key(source, external_id))
+            for pk, text, image, sha, fmt, source, external_id in Item.objects.filter(pk__in=chunk).values_list(
+                "pk", "text", "image", "image_sha256", "image_format", "author__source", "author__external_id"
             )
         }
         for item_id in chunk:
-            text, image, sha, fmt = items[item_id]
+            text, image, sha, fmt, author = items[item_id]
             relative = None
             if image:
                 sha = sha or _storage_sha256(image)
@@ -243,6 +243,7 @@ def build_records(
                         },  # fmt: skip
                         split=Split.TRAIN,
                         weight=source.weight,
+                        author=author,
                     )
                 )
                 continue
@@ -266,6 +267,7 @@ def build_records(
                     },
                     split=Split.HELD_OUT if item_id in held_out else Split.TRAIN,
                     weight=1.0,
+                    author=author,
                 )
             )
     return records, images, mode

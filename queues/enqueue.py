@@ -603,7 +603,12 @@ def reroute_pending_items(*, batch_size: int = 500, item_ids: list[int] | None =
         )
         unscored = [i for i in items if i.pk not in scored]
         if unscored:
-            report = score_contents([Content(item_id=i.pk, text=i.text, image_name=i.image.name) for i in unscored])
+            report = score_contents(
+                [
+                    Content(item_id=i.pk, text=i.text, image_name=i.image.name, author=i.author.key if i.author else "")
+                    for i in unscored
+                ]
+            )
             recovered = [i.pk for i in unscored if i.failure_reason and i.pk not in report.failures]
             Item.objects.filter(id__in=recovered).update(failure_reason="", scored_at=timezone.now())
         arms = experiment_arms.assignments_from_entries(entries)

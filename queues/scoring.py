@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from intake import events as intake_events
 from intake.dispatch import enqueue_scoring
-from intake.models import Item
+from intake.models import Item, author_key
 from queues.retry_batches import retry_batch_size
 from queues.write_behind import WriteBehind
 
@@ -152,8 +152,22 @@ def _compute_batch(token: uuid.UUID) -> _Batch:
     # Imported here: the runtime pulls in numpy, and web processes (which only enqueue) never need it.
     from classifiers.runtime import Content, compute_scores
 
-    items = list(Item.objects.filter(scoring_token=token, state=Item.State.SCORING).values("id", "text", "image"))
-    report = compute_scores([Content(item_id=i["id"], text=i["text"], image_name=i["image"]) for i in items])
+    items = list(
+        Item.objects.filter(scoring_token=token, state=Item.State.SCORING).values(
+            "id", "text", "image", "author__source", "author__external_id"
+        )
+    )
+    report = compute_scores(
+        [
+            Content(
+                item_id=i["id"],
+                text=i["text"],
+                image_name=i["image"],
+                author=author_key(i["author__source"], i["author__external_id"]),
+            )
+            for i in items
+        ]
+    )
     return _Batch(token=token, item_ids=[item["id"] for item in items], report=report)
 
 

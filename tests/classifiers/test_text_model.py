@@ -8,7 +8,7 @@ import pytest
 from classifiers.head_training import train_head
 from classifiers.heads import HeadConfig
 from classifiers.inference import CategoryInfo
-from classifiers.inference.text import TextFeatures, TextModel, train_text_head
+from classifiers.inference.text import LEXICAL_MAX_CHARS, TextFeatures, TextModel, train_text_head, with_author
 
 SEEDED = importlib.import_module("classifiers.migrations.0002_seed_policy_categories").CATEGORIES
 CATEGORIES = [CategoryInfo(slug=slug, description=description) for slug, _, _, description in SEEDED]
@@ -151,3 +151,47 @@ def test_the_prior_ranks_an_insult_above_a_benign_text_for_harassment(model):
     )
     assert insult["harassment"] > benign["harassment"] + 0.3
     assert insult["harassment"] > insult["spam"]
+
+
+def test_author_tokens_name_the_author_and_a_mail_domain_and_survive_a_text_at_the_cut():
+    assert with_author("Hello", "") == "Hello"  # no author: the text as it is
+    assert with_author("Hello", "creatorhub:u-88") == "Hello\nzzauthor_creatorhub_u_88"
+    assert with_author("Hi", "mail:Jo.Doe@Example.com") == "Hi\nzzauthor_mail_jo_doe_example_com zzdomain_example_com"
+    long = "x" * (LEXICAL_MAX_CHARS + 50)
+    read = with_author(long, "mail:jo@example.com")
+    assert len(read) <= LEXICAL_MAX_CHARS and read.endswith("zzauthor_mail_jo_example_com zzdomain_example_com")
+    hostile = with_author("t", "src:" + "a" * 5000)
+    assert len(hostile) < 600  # a long key is capped, not a second text
+
+
+def test_a_head_trained_with_authors_carries_an_authors_labels_to_the_next_item(model):
+    # The same ordinary texts; only the author tells spam from ham, as with a sender whose mailings a
+    # recipient did or did not ask for.
+    texts = [f"{text} (post {n})" for n in range(3) for text in HAM]
+    authors = [f"platform:{'bulk-sender' if i % 2 else 'friend'}-{i % 4}" for i in range(len(texts))]
+    labels = np.array([[1 if author.startswith("platform:bulk") else 0] for author in authors], dtype=np.int8)
+    head = train_text_head(model.embed(texts), texts, labels, categories=["spam"], authors=authors,
+                           config=HeadConfig(epochs=50, calibration_folds=4))  # fmt: skip
+    assert head.features["author"] is True
+    spam_model = TextModel(head=head, categories=[CategoryInfo(slug="spam", description="spam")])
+    new = ["Loved the new episode, the ending surprised me.", "Loved the new episode, the ending surprised me."]
+    scored = spam_model.predict(model.embed(new), new, authors=["platform:bulk-sender-1", "platform:friend-0"])
+    assert scored[0]["spam"].probability > scored[1]["spam"].probability + 0.2
+    # Without authors (a caller that has none) both read the text alone and score alike.
+    alone = spam_model.predict(model.embed(new), new)
+    assert alone[0]["spam"].probability == pytest.approx(alone[1]["spam"].probability)
+    with pytest.raises(ValueError, match="one author key per text: 1 for 2 texts"):
+        spam_model.predict(model.embed(new), new, authors=["platform:friend-0"])
+
+
+def test_a_head_saved_before_authors_ignores_them(model, spam_head_path):
+    from classifiers.heads import Head
+
+    head = Head.load(spam_head_path)
+    head.features.pop("author")  # as a head file written before the option existed
+    old = TextModel(head=head, categories=CATEGORIES)
+    assert old.features.author is False
+    texts = SPAM[:2]
+    with_keys = old.predict(model.embed(texts), texts, authors=["a:1", "b:2"])
+    without = old.predict(model.embed(texts), texts)
+    assert [r["spam"].probability for r in with_keys] == [r["spam"].probability for r in without]

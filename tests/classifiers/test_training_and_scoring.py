@@ -1,5 +1,6 @@
 """Training a text version from a dataset, promoting it, and scoring items with it (shipped encoder, no download)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,7 @@ def test_train_classifier_registers_a_candidate_with_held_out_metrics_and_can_ac
         ('{"text": "", "labels": {"spam": 1}}', "needs non-empty 'text'"),
         ("not json", "not valid JSON"),
         ('{"text": "x"}', "'labels' must be"),
+        ('{"text": "x", "author": 7, "labels": {"spam": 1}}', "'author' must be a string"),
     ],
 )
 def test_a_bad_dataset_line_is_named(tmp_path, line, message):
@@ -86,3 +88,32 @@ def test_scoring_uses_the_trained_head_where_it_exists_and_the_prior_elsewhere()
     before = Score.objects.count()
     score_contents([Content(item_id=1, text="Cheap pills, limited offer, buy now and click here")])
     assert Score.objects.count() == before
+
+
+def test_an_item_is_scored_with_its_author_whose_earlier_labels_the_head_learned(tmp_path):
+    # Ordinary texts whose label only the author tells: a dataset's "author" and an item's author key meet.
+    texts = [
+        "See you at the game on Saturday",
+        "Thanks for the photos from the trip",
+        "The meeting moved to noon",
+        "Happy birthday, have a great day",
+        "Did you finish the book yet?",
+        "Lunch tomorrow at the usual place",
+    ]
+    bulk, friend = "mail:deals@bulk.example", "mail:ann@friends.example"
+    records = [
+        {"text": f"{text} ({n})", "author": author, "labels": {"spam": int(author == bulk)}}
+        for n in range(2) for text in texts for author in (bulk, friend)
+    ]  # fmt: skip
+    dataset = tmp_path / "authors.jsonl"
+    dataset.write_text("".join(json.dumps(record) + "\n" for record in records))
+    call_command("train_classifier", kind="text", dataset=dataset, name="text-authors", activate=True)
+    version = ModelVersion.objects.get(name="text-authors")
+    text = "Are you coming to the party tonight?"
+    score_contents([Content(item_id=1, text=text, author=bulk), Content(item_id=2, text=text, author=friend),
+                    Content(item_id=3, text=text)])  # fmt: skip
+    spam = dict(
+        Score.objects.filter(model_version=version, category__slug="spam").values_list("item_id", "probability")
+    )
+    assert spam[1] > 0.5 > spam[2]
+    assert spam[3] < 0.5  # no author: the text alone, which is ordinary

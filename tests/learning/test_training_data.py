@@ -234,3 +234,17 @@ def test_the_admin_lists_snapshots_read_only(client, queue, mira):
     page = client.get(f"/admin/classifiers/trainingsnapshot/{snapshot.pk}/change/")
     assert page.status_code == 200 and snapshot.items_sha256 in page.content.decode()
     assert 'name="_save"' not in page.content.decode()  # immutable: nothing to save
+
+
+def test_each_record_carries_its_authors_key_for_the_text_heads(queue, mira, tmp_path):
+    from intake.models import Author
+
+    author = Author.objects.create(source="creatorhub", external_id="u-88", handle="Bulk Deals")
+    posted = decide(queue, mira, make_item(text="deal of the day", author=author)).item_id
+    anonymous = decide(queue, mira, make_item(text="hello"), action="no_violation", categories=[]).item_id
+    snapshot = export_training_snapshot(cutoff=timezone.now(), out_dir=tmp_path / "s")
+
+    records = by_item(snapshot)
+    assert records[posted]["author"] == "creatorhub:u-88" and records[anonymous]["author"] == ""
+    read = {record.item_id: record for record in read_snapshot(snapshot.path).records}
+    assert read[posted].author == "creatorhub:u-88" and read[anonymous].author == ""
