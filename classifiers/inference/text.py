@@ -18,7 +18,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +293,8 @@ def train_text_head(
 
     if profanity is None and features.profanity:
         profanity = priors.profanity_probability(texts)  # of the text alone, as at scoring time
+    # A head that saw no author must not read one: its tokens would land in n-gram buckets it learned from text.
+    features = replace(features, author=features.author and authors is not None and any(authors))
     texts = lexical_texts(texts, authors, features)
     matrix = build_features(embeddings, texts, features, profanity=profanity)
     head = train_head(

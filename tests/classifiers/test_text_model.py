@@ -184,14 +184,16 @@ def test_a_head_trained_with_authors_carries_an_authors_labels_to_the_next_item(
         spam_model.predict(model.embed(new), new, authors=["platform:friend-0"])
 
 
-def test_a_head_saved_before_authors_ignores_them(model, spam_head_path):
+def test_a_head_trained_without_authors_ignores_them(model, spam_head_path):
     from classifiers.heads import Head
 
     head = Head.load(spam_head_path)
-    head.features.pop("author")  # as a head file written before the option existed
-    old = TextModel(head=head, categories=CATEGORIES)
-    assert old.features.author is False
+    assert head.features["author"] is False  # trained with none: its n-grams are the texts' alone
+    head.features.pop("author")  # as a head file written before authors existed: the same
+    assert TextModel(head=head, categories=CATEGORIES).features.author is False
+    untold = TextModel(head=head, categories=CATEGORIES)
     texts = SPAM[:2]
-    with_keys = old.predict(model.embed(texts), texts, authors=["a:1", "b:2"])
-    without = old.predict(model.embed(texts), texts)
-    assert [r["spam"].probability for r in with_keys] == [r["spam"].probability for r in without]
+    with_keys = untold.predict(model.embed(texts), texts, authors=["a:1", "b:2"])
+    assert [r["spam"].probability for r in with_keys] == [
+        r["spam"].probability for r in untold.predict(model.embed(texts), texts)
+    ]
