@@ -9,7 +9,9 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from classifiers.corpora import read_mail, spamassassin_files
 from classifiers.models import ModelVersion
-from intake.models import Item
+from intake.models import Item, author_key
+
+DEMO_SOURCE = "creatorhub.messages"  # intake's load_demo_content sends the demo's mails from this source
 
 
 class Command(BaseCommand):
@@ -30,7 +32,7 @@ class Command(BaseCommand):
             self.stderr.write("SpamAssassin corpus not found: the text model stays on its cold-start prior.")
             return
         # The demo items are the 'new' content: keep them out of training so their scores are honest.
-        demo_ids = set(Item.objects.filter(source="creatorhub.messages").values_list("external_id", flat=True))
+        demo_ids = set(Item.objects.filter(source=DEMO_SOURCE).values_list("external_id", flat=True))
         out.parent.mkdir(parents=True, exist_ok=True)
         files = spamassassin_files(spamassassin)
         random.Random(7).shuffle(files)  # every group, easy and hard ham alike, not just the first folder
@@ -40,7 +42,14 @@ class Command(BaseCommand):
                 mail = read_mail(path)
                 if mail.message_id in demo_ids or not mail.text.strip() or per_class[mail.is_spam] >= limit // 2:
                     continue
-                record = {"id": mail.message_id, "text": mail.text, "labels": {"spam": int(mail.is_spam)}}
+                record = {
+                    "id": mail.message_id,
+                    "text": mail.text,
+                    # The key the demo's items carry (their author is the mail's sender), so the demo model reads
+                    # senders as the product does.
+                    "author": author_key(DEMO_SOURCE, mail.sender),
+                    "labels": {"spam": int(mail.is_spam)},
+                }
                 handle.write(json.dumps(record) + "\n")
                 per_class[mail.is_spam] += 1
         written = sum(per_class.values())
