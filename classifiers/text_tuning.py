@@ -214,6 +214,8 @@ def tune_last_layers(
                 done += count / len(batches)
                 losses.append(total / max(sum(len(b) for b in batches[:count]), 1))
                 logger.info("text tuning: CPU budget spent after %.2f epochs", done)
+                if progress:  # the partial epoch too: the run's page shows where the budget stopped it
+                    progress(done, losses[-1])
                 return layers.eval(), done, losses
         done += 1.0
         losses.append(total / len(rows))
@@ -270,7 +272,7 @@ def _tune_and_export(
         labels,
         bert=bert,
         config=config,
-        progress=(lambda epoch, loss: progress(f"epoch {epoch:g}: loss {loss:.4f}")) if progress else None,
+        progress=(lambda epoch, loss: progress(f"epoch {epoch:.3g}: loss {loss:.4f}")) if progress else None,
     )
     first = len(bert.encoder.layer) - len(layers)
     for offset, layer in enumerate(layers):

@@ -133,8 +133,12 @@ def test_the_cpu_budget_stops_tuning_within_the_first_epoch():
     bert = text_tuning.load_bert()
     inputs = text_tuning.layer_inputs(TEXTS, bert=bert)
     config = text_tuning.TuningConfig(epochs=50, batch_size=2, budget_seconds=1e-6)
-    _, epochs, losses = text_tuning.tune_last_layers(inputs, LABELS, bert=bert, config=config)
+    seen = []
+    _, epochs, losses = text_tuning.tune_last_layers(
+        inputs, LABELS, bert=bert, config=config, progress=lambda done, loss: seen.append((done, loss))
+    )
     assert 0 < epochs < 1 and len(losses) == 1
+    assert seen == [(epochs, losses[0])]  # the heartbeat shows the partial epoch the budget stopped in
 
 
 def test_labels_nobody_decided_are_left_out_and_none_at_all_is_refused():
