@@ -15,9 +15,10 @@ def test_the_ranking_bench_prints_head_and_baseline_side_by_side(tmp_path):
     )
     for label in ("6 ", "all"):
         assert any(line.startswith(label) and " head " in line for line in out.splitlines()), out
-        for model in ("tfidf+lr", "head-only", "blend-raw"):  # blend-raw: the blend before its calibration
+        # blend-raw: the blend before its calibration; text-only: the head without the senders, the baseline with them
+        for model in ("tfidf+lr", "head-only", "blend-raw", "text-only", "tfidf+lr+author"):
             assert any(line.startswith(label) and f" {model} " in line for line in out.splitlines()), out
-    assert "CPU seconds" in out
+    assert "CPU seconds" in out and "authors: " in out and " distinct senders" in out
     assert "  split 1, all labels: head PR-AUC " in out and "; tfidf+lr PR-AUC " in out  # each cell as it finishes
     side = out.split("side by side", 1)[1].splitlines()
     assert any(line.startswith("all ") and line.count("±") == 4 for line in side), out  # model and baseline, mean ± sd
