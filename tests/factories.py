@@ -73,3 +73,30 @@ def enqueue(item, queue, *, sort_key: float = 0.0, **fields):
     )
     Item.objects.filter(pk=item.pk).update(state=Item.State.QUEUED)
     return entry
+
+
+def train_author_model(folder, *, bulk: str, friend: str, name: str = "text-authors"):
+    """Train and activate a text version on ordinary texts whose spam label only the author tells (``bulk`` posted
+    the spam, ``friend`` the rest), through ``train_classifier`` and a dataset's ``"author"`` field."""
+    import json
+
+    from django.core.management import call_command
+
+    from classifiers.models import ModelVersion
+
+    texts = [
+        "See you at the game on Saturday",
+        "Thanks for the photos from the trip",
+        "The meeting moved to noon",
+        "Happy birthday, have a great day",
+        "Did you finish the book yet?",
+        "Lunch tomorrow at the usual place",
+    ]
+    records = [
+        {"text": f"{text} ({n})", "author": author, "labels": {"spam": int(author == bulk)}}
+        for n in range(2) for text in texts for author in (bulk, friend)
+    ]  # fmt: skip
+    dataset = folder / "authors.jsonl"
+    dataset.write_text("".join(json.dumps(record) + "\n" for record in records))
+    call_command("train_classifier", kind="text", dataset=dataset, name=name, activate=True)
+    return ModelVersion.objects.get(name=name)

@@ -1,6 +1,5 @@
 """Training a text version from a dataset, promoting it, and scoring items with it (shipped encoder, no download)."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -8,6 +7,7 @@ from django.core.management import CommandError, call_command
 
 from classifiers.models import Embedding, ModelVersion, Score
 from classifiers.runtime import Content, forget_loaded_models, score_contents
+from tests.factories import train_author_model
 
 pytestmark = pytest.mark.django_db
 TINY = Path(__file__).with_name("tiny_text_dataset.jsonl")
@@ -92,23 +92,8 @@ def test_scoring_uses_the_trained_head_where_it_exists_and_the_prior_elsewhere()
 
 def test_an_item_is_scored_with_its_author_whose_earlier_labels_the_head_learned(tmp_path):
     # Ordinary texts whose label only the author tells: a dataset's "author" and an item's author key meet.
-    texts = [
-        "See you at the game on Saturday",
-        "Thanks for the photos from the trip",
-        "The meeting moved to noon",
-        "Happy birthday, have a great day",
-        "Did you finish the book yet?",
-        "Lunch tomorrow at the usual place",
-    ]
     bulk, friend = "mail:deals@bulk.example", "mail:ann@friends.example"
-    records = [
-        {"text": f"{text} ({n})", "author": author, "labels": {"spam": int(author == bulk)}}
-        for n in range(2) for text in texts for author in (bulk, friend)
-    ]  # fmt: skip
-    dataset = tmp_path / "authors.jsonl"
-    dataset.write_text("".join(json.dumps(record) + "\n" for record in records))
-    call_command("train_classifier", kind="text", dataset=dataset, name="text-authors", activate=True)
-    version = ModelVersion.objects.get(name="text-authors")
+    version = train_author_model(tmp_path, bulk=bulk, friend=friend)
     text = "Are you coming to the party tonight?"
     score_contents([Content(item_id=1, text=text, author=bulk), Content(item_id=2, text=text, author=friend),
                     Content(item_id=3, text=text)])  # fmt: skip
