@@ -66,8 +66,8 @@ from classifiers.inference import text as text_model  # noqa: E402
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 # The shipped head's parts, scored from the same trained head; "no-shift": the calibrated blend before its
 # decision point was moved to 0.5 (classifiers.inference.text.choose_decision), for F1 at 0.5 with and without.
-VARIANTS = ["head-only", "blend-raw", "no-shift"]  # + "text-only" and "tfidf+lr+author" with authors, "frozen-enc"
-# when tuning
+# With authors, also "text-only" and "tfidf+lr+author"; when tuning, "frozen-enc".
+VARIANTS = ["head-only", "blend-raw", "no-shift"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,12 +169,13 @@ def run_cell(cell: tuple[int, int]) -> tuple[int, int, dict[str, tuple[float, fl
         train_vectors, test_vectors = tuned.train, tuned.test
     head_scores = text_model.text_head_proba(head, test_vectors, test_texts, authors=test_authors)[:, 0]
     cpu = {"head": time.process_time() - started}
-    blend_raw = text_model.text_head_proba(head, test_vectors, test_texts, calibrate_blend=False, authors=test_authors)[
-        :, 0
-    ]
-    read = text_model.lexical_texts(test_texts, test_authors, features)
+    uncalibrated = text_model.text_head_proba(
+        head, test_vectors, test_texts, calibrate_blend=False, authors=test_authors
+    )
+    blend_raw = uncalibrated[:, 0]
+    matrix, read = text_model.head_inputs(test_vectors, test_texts, features, authors=test_authors)
     variants = {
-        "head-only": head.predict_proba(text_model.build_features(test_vectors, read, features))[:, 0],
+        "head-only": head.predict_proba(matrix)[:, 0],
         "blend-raw": blend_raw,
         "no-shift": unshifted(head, blend_raw),
     }

@@ -319,10 +319,8 @@ def _score_with(
     for version, model in versions:
         if model.backbone not in by_backbone:
             by_backbone[model.backbone] = _embeddings_for(model, ids, inputs, embeddings)
-        if authors is not None:
-            predictions = model.predict(by_backbone[model.backbone], inputs, authors=authors)
-        else:
-            predictions = model.predict(by_backbone[model.backbone], inputs)
+        told = {} if authors is None else {"authors": authors}  # image models take no authors
+        predictions = model.predict(by_backbone[model.backbone], inputs, **told)
         if imagenet_rows and version.kind == ModelVersion.Kind.IMAGE:
             predictions = _with_imagenet_prior(version, by_backbone[model.backbone], predictions, imagenet_rows)
         for item_id, per_category in zip(ids, predictions, strict=True):

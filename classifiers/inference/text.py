@@ -248,6 +248,22 @@ def lexical_texts(texts: Sequence[str], authors: Sequence[str] | None, features:
     return [with_author(text, author) for text, author in zip(texts, authors, strict=True)]
 
 
+def head_inputs(
+    embeddings: np.ndarray,
+    texts: Sequence[str],
+    features: TextFeatures,
+    *,
+    authors: Sequence[str] | None = None,
+    profanity: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """The head's input matrix and the texts its n-grams and regression read (``lexical_texts``); the profanity
+    score, when the head takes it, is of the text alone."""
+    if profanity is None and features.profanity:
+        profanity = priors.profanity_probability(texts)
+    read = lexical_texts(texts, authors, features)
+    return build_features(embeddings, read, features, profanity=profanity), read
+
+
 def build_features(
     embeddings: np.ndarray, texts: Sequence[str], features: TextFeatures, *, profanity: np.ndarray | None = None
 ) -> np.ndarray:
@@ -291,12 +307,9 @@ def train_text_head(
     ``authors``: each text's author key (``with_author``), or None when unknown."""
     from classifiers.head_training import train_head  # torch: training only, so scoring never imports it
 
-    if profanity is None and features.profanity:
-        profanity = priors.profanity_probability(texts)  # of the text alone, as at scoring time
     # A head that saw no author must not read one: its tokens would land in n-gram buckets it learned from text.
     features = replace(features, author=features.author and authors is not None and any(authors))
-    texts = lexical_texts(texts, authors, features)
-    matrix = build_features(embeddings, texts, features, profanity=profanity)
+    matrix, texts = head_inputs(embeddings, texts, features, authors=authors, profanity=profanity)
     head = train_head(
         matrix, labels, categories=categories, config=config, feature_spec=features.to_spec(), progress=progress
     )
@@ -437,10 +450,8 @@ def text_head_proba(
     ``authors``: each text's author key, read by a head trained with them (``with_author``).
     """
     features = TextFeatures.from_spec(head.features)
-    if profanity is None and features.profanity:
-        profanity = priors.profanity_probability(texts)
-    texts = lexical_texts(texts, authors, features)
-    probs = head.predict_proba(build_features(embeddings, texts, features, profanity=profanity))
+    matrix, texts = head_inputs(embeddings, texts, features, authors=authors, profanity=profanity)
+    probs = head.predict_proba(matrix)
     if not features.lexical:
         return probs
     model = lexical.LexicalModel.from_arrays(head.categories, head.extras)

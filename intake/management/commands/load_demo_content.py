@@ -19,6 +19,7 @@ from intake.payloads import AuthorSubmission, ItemSubmission, ReportSubmission
 from intake.submission import submit_items
 
 BATCH = 200
+MAIL_SOURCE = "creatorhub.messages"  # the demo's mails; prepare_demo_model keeps them out of its training set
 SPAM_REASONS = ["spam", "spam", "scam_fraud", "fake_account"]
 HAM_REASONS = ["spam", "harassment", "other"]
 IMAGE_POSTS = [
@@ -78,7 +79,7 @@ class Command(BaseCommand):
             reasons = SPAM_REASONS if mail.is_spam else HAM_REASONS
             items.append(
                 ItemSubmission(
-                    source="creatorhub.messages",
+                    source=MAIL_SOURCE,
                     external_id=mail.message_id,
                     text=mail.text or "(empty message)",
                     author=AuthorSubmission(

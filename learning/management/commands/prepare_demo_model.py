@@ -9,9 +9,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from classifiers.corpora import read_mail, spamassassin_files
 from classifiers.models import ModelVersion
+from intake.management.commands.load_demo_content import MAIL_SOURCE
 from intake.models import Item, author_key
-
-DEMO_SOURCE = "creatorhub.messages"  # intake's load_demo_content sends the demo's mails from this source
 
 
 class Command(BaseCommand):
@@ -32,7 +31,7 @@ class Command(BaseCommand):
             self.stderr.write("SpamAssassin corpus not found: the text model stays on its cold-start prior.")
             return
         # The demo items are the 'new' content: keep them out of training so their scores are honest.
-        demo_ids = set(Item.objects.filter(source=DEMO_SOURCE).values_list("external_id", flat=True))
+        demo_ids = set(Item.objects.filter(source=MAIL_SOURCE).values_list("external_id", flat=True))
         out.parent.mkdir(parents=True, exist_ok=True)
         files = spamassassin_files(spamassassin)
         random.Random(7).shuffle(files)  # every group, easy and hard ham alike, not just the first folder
@@ -47,7 +46,7 @@ class Command(BaseCommand):
                     "text": mail.text,
                     # The key the demo's items carry (their author is the mail's sender), so the demo model reads
                     # senders as the product does.
-                    "author": author_key(DEMO_SOURCE, mail.sender),
+                    "author": author_key(MAIL_SOURCE, mail.sender),
                     "labels": {"spam": int(mail.is_spam)},
                 }
                 handle.write(json.dumps(record) + "\n")
