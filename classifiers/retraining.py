@@ -39,6 +39,7 @@ import numpy as np
 from django.conf import settings
 
 from classifiers.models import Embedding, ModelVersion, PolicyCategory
+from classifiers.reading import head_record
 from classifiers.services import register_model_version
 from classifiers.snapshots import Snapshot, Split, TrainingRecord
 
@@ -342,6 +343,7 @@ def candidate_metrics(
         "passes": len(losses),
         "final_loss": losses[-1] if losses else None,
         "skipped_categories": list(head.summary.get("skipped", [])),
+        **head_record(head),
     }
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from classifiers.datasets import Example, label_matrix, stratified_split
 from classifiers.models import ModelVersion, PolicyCategory
+from classifiers.reading import head_record
 from classifiers.services import register_model_version
 
 
@@ -115,6 +116,7 @@ def train_text_version(
                 "train_rows": rows,
                 "held_out_rows": rows,
                 "evaluation": f"{int(folds.max()) + 1}-fold cross-validation, out-of-fold scores of all {rows} texts",
+                **head_record(head),
             },
             training_snapshot=snapshot,
             notes=(
@@ -204,7 +206,12 @@ def train_image_version(
             artifact_path=path,
             backbone_path=Path(checkpoint) if checkpoint else None,
             categories=list(head.categories),
-            metrics={"held_out": metrics, "train_rows": int(len(train)), "held_out_rows": int(len(test))},
+            metrics={
+                "held_out": metrics,
+                "train_rows": int(len(train)),
+                "held_out_rows": int(len(test)),
+                **head_record(head),
+            },
             training_snapshot=snapshot,
             notes=f"Policy head on {backbone.name}'s backbone; {len(train)} images, metrics on {len(test)} held out.",
         )

@@ -23,6 +23,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from charts import svg as charts
 from classifiers.models import Experiment, ModelVersion
+from classifiers.reading import version_reads
 from learning import experiments
 from learning.models import ModelHealth
 from review import qa
@@ -121,6 +122,7 @@ def model_monitor(request: HttpRequest, version_id: int) -> HttpResponse:
         "learning/model_monitor.html",
         {
             "version": version,
+            "reads": version_reads(version),
             "health": health,
             "report": health.details if health else None,
             "charts": _charts(health.details) if health and health.details else None,

@@ -102,3 +102,23 @@ def test_an_item_is_scored_with_its_author_whose_earlier_labels_the_head_learned
     )
     assert spam[1] > 0.5 > spam[2]
     assert spam[3] < 0.5  # no author: the text alone, which is ordinary
+
+
+def test_the_model_page_says_what_the_version_reads_and_whether_the_author_counts(tmp_path, client):
+    from django.contrib.auth.models import User
+
+    with_author = train_author_model(tmp_path, bulk="mail:deals@bulk.example", friend="mail:ann@friends.example")
+    call_command("train_classifier", kind="text", dataset=TINY, name="text-no-authors")
+    without = ModelVersion.objects.get(name="text-no-authors")
+    client.force_login(User.objects.create_user("lead", is_staff=True))
+
+    page = client.get(f"/models/{with_author.pk}/").content.decode()
+    assert "What it reads" in page and "packaged weights" in page
+    assert "Character 3-5-grams of the first 20,000 characters, hashed into 2,048 features" in page
+    assert "regression&#x27;s share: spam 0." in page  # the blend weight the head chose
+    assert "The item&#x27;s author" in page
+    assert "Not the author" in client.get(f"/models/{without.pk}/").content.decode()
+    # A version registered before the registry kept its head's inputs says so rather than guessing.
+    without.metrics.pop("features")
+    without.save()
+    assert "Not recorded" in client.get(f"/models/{without.pk}/").content.decode()

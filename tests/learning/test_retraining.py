@@ -167,6 +167,7 @@ def test_with_enough_labels_the_encoder_is_tuned_and_the_candidate_scores_only_w
     from classifiers.inference import CategoryInfo
     from classifiers.inference import text as text_model
     from classifiers.inference.text import TUNED_PREFIX
+    from classifiers.reading import version_reads
     from classifiers.runtime import ModelFileError, load_model
     from classifiers.text_tuning import tuned_backbone
 
@@ -189,6 +190,7 @@ def test_with_enough_labels_the_encoder_is_tuned_and_the_candidate_scores_only_w
     assert tuning["backbone"].startswith(TUNED_PREFIX) and tuning["epochs"] == 2 and len(tuning["losses"]) == 2
     assert tuning["layers"] == 1
     assert run.metrics["text_tuning"] == tuning  # shown on the run's page
+    assert version_reads(candidate)[0].startswith("Sentence embedding of all-MiniLM-L6-v2 with its last 1 layer(s)")
     assert any(stage.startswith("tuning the text encoder: epoch 2") for stage in stages), stages
     # The tuned encoder is the candidate's backbone file, its space named by the file's hash.
     assert candidate.backbone_file and tuned_backbone(candidate.backbone_sha256) == tuning["backbone"]
