@@ -28,6 +28,9 @@ class CategoryScore:
     from_prior: bool
     version: str
     prior_source: str = ""  # for a prior: the signal that raised it ("similarity", "structure", ...)
+    # The version's trained head reads the item's author (classifiers.reading): decisions on the author's earlier
+    # items count in this score, which the reviewer should know when the history beside it is long or one-sided.
+    reads_author: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,20 +40,35 @@ class AuthorHistoryRow:
 
 
 def category_scores(item: Item) -> list[CategoryScore]:
-    """One row per active category: the active models' probability, which version, and whether it is a prior."""
-    rows = (
-        Score.objects.filter(item_id=item.pk, model_version__status=ModelVersion.Status.ACTIVE)
-        .select_related("model_version")
-        .values_list("category_id", "probability", "from_prior", "model_version__name", "prior_source")
+    """One row per active category: the active models' probability, which version, whether it is a prior and
+    whether the version read the item's author."""
+    rows = Score.objects.filter(item_id=item.pk, model_version__status=ModelVersion.Status.ACTIVE).values_list(
+        "category_id",
+        "probability",
+        "from_prior",
+        "model_version__name",
+        "prior_source",
+        "model_version__metrics__features__author",
     )
-    best: dict[int, tuple[float, bool, str, str]] = {}
-    for category_id, probability, from_prior, version, source in rows:
+    best: dict[int, tuple[float, bool, str, str, bool]] = {}
+    for category_id, probability, from_prior, version, source, author in rows:
         if category_id not in best or probability > best[category_id][0]:
-            best[category_id] = (probability, from_prior, version, source)
+            best[category_id] = (probability, from_prior, version, source, bool(author) and not from_prior)
     result = []
     for shortcut, category in enumerate(PolicyCategory.objects.filter(is_active=True), start=1):
-        probability, from_prior, version, source = best.get(category.pk, (None, False, "", ""))
-        result.append(CategoryScore(category.slug, category.name, shortcut, probability, from_prior, version, source))
+        probability, from_prior, version, source, author = best.get(category.pk, (None, False, "", "", False))
+        result.append(
+            CategoryScore(
+                category.slug,
+                category.name,
+                shortcut,
+                probability,
+                from_prior,
+                version,
+                source,
+                reads_author=author and item.author_id is not None,
+            )
+        )
     return result
 
 

@@ -27,3 +27,33 @@ def test_the_home_page_reads_queue_deadlines_in_words(client, db):
     client.force_login(mira)
     body = client.get("/").content.decode()
     assert "1 day" in body and "1 day, 0:00:00" not in body
+
+
+def test_a_score_from_a_head_that_reads_the_author_says_so_and_a_prior_or_an_anonymous_item_does_not(client, db):
+    from classifiers.models import ModelVersion, PolicyCategory, Score
+    from intake.models import Author
+
+    mira = make_user()
+    queue = make_queue(members=[mira])
+    posted = make_item(text="Deals today", author=Author.objects.create(source="tests", external_id="deals@bulk"))
+    anonymous = make_item(text="Deals today")
+    ModelVersion.objects.filter(kind="text", status="active").update(status="retired")
+    version = ModelVersion.objects.create(
+        name="text-reads-author", kind="text", architecture="all-MiniLM-L6-v2", status="active",
+        metrics={"features": {"kind": "text", "author": True}},
+    )  # fmt: skip
+    spam, other = PolicyCategory.objects.get(slug="spam"), PolicyCategory.objects.exclude(slug="spam").first()
+    for item in (posted, anonymous):
+        Score.objects.create(item_id=item.pk, model_version=version, category=spam, probability=0.9, from_prior=False)
+        Score.objects.create(
+            item_id=item.pk, model_version=version, category=other, probability=0.1, from_prior=True,
+            prior_source="base rate",
+        )  # fmt: skip
+    client.force_login(mira)
+
+    enqueue(posted, queue, sort_key=0)
+    body = client.get(reverse("work", args=[queue.slug]), follow=True).content.decode()
+    assert body.count('class="badge author"') == 1  # the trained spam score, not the other category's prior
+    QueueEntry.objects.all().delete()
+    enqueue(anonymous, queue, sort_key=0)
+    assert 'class="badge author"' not in client.get(reverse("work", args=[queue.slug]), follow=True).content.decode()
