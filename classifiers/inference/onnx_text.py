@@ -95,7 +95,9 @@ def export(bert: Any, fp32: Path, int8: Path) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    model = _LastHidden(bert)
+    # eval(): torch.onnx.export puts the module back in the mode it found it in, and a fresh wrapper is in
+    # training mode, which would leave the caller's network with dropout on after the export.
+    model = _LastHidden(bert).eval()
     sample = torch.ones((2, 8), dtype=torch.long)
     with tempfile.TemporaryDirectory(dir=fp32.parent) as folder:
         staged = Path(folder) / "model.onnx"

@@ -84,6 +84,7 @@ def test_what_training_optimises_is_what_the_exported_encoder_computes(tmp_path,
     for offset, layer in enumerate(layers):
         bert.encoder.layer[6 - count + offset] = layer
     onnx_text.export(bert, tmp_path / "tuned.onnx", tmp_path / "tuned.int8.onnx")
+    assert not any(module.training for module in bert.modules())  # the export leaves no dropout on
     exported = onnx_text.OnnxEncoder(tmp_path / "tuned.onnx").embed(TEXTS)
     np.testing.assert_allclose(exported, trained, atol=2e-4)  # float32 on both sides: the same function
     quantised = onnx_text.OnnxEncoder(tmp_path / "tuned.int8.onnx").embed(TEXTS)
