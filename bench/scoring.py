@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
@@ -64,18 +64,64 @@ def setup_django(bench_url: str, var: Path, broker: str) -> None:
     django.setup()
 
 
-def texts(n: int) -> list[str]:
+def labelled_texts(n: int) -> tuple[list[str], list[int]]:
+    """``n`` texts and whether each is spam: SpamAssassin mails when the corpus is here, else synthetic ones."""
     from classifiers.corpora import read_mail, spamassassin_files
 
     corpus = ROOT / "var" / "datasets" / "spam-assassin"
     if corpus.exists():
         files = spamassassin_files(corpus)[:: max(1, len(spamassassin_files(corpus)) // n)][:n]
         print(f"texts: {len(files)} SpamAssassin mails from {corpus}, cut at 4,000 characters")
-        return [read_mail(path, max_body_chars=4000).text or "empty" for path in files]
+        mails = [read_mail(path, max_body_chars=4000) for path in files]
+        return [mail.text or "empty" for mail in mails], [int(mail.is_spam) for mail in mails]
     # Said out loud: these are ~70 characters each and near-duplicates of one another, so the model is cheap
     # and routing groups every one; figures from them are not figures on real mail.
     print(f"texts: {n} SYNTHETIC one-line texts (no corpus at {corpus}; scripts/fetch-datasets.sh fetches it)")
-    return [f"Limited offer number {i}: buy followers now, click the link in bio" for i in range(n)]
+    return [f"Limited offer number {i}: buy followers now, click the link in bio" for i in range(n)], [
+        i % 2 for i in range(n)
+    ]
+
+
+def install_tuned_text_versions(texts: list[str], labels: list[int], var: Path, *, shadow: bool) -> None:
+    """Make the active text version one with a tuned encoder (and, with ``shadow``, a second tuned one its shadow),
+    as retraining with enough labels leaves a worker: each reads its own int8 encoder file and head. A shadow is
+    scored beside the active version in the worker, not in the bare model: with one, compare memory, not the ratio.
+
+    Tuned for one epoch on ``texts``: the figures are of speed and memory, which the weights do not change.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from classifiers.inference import text as text_model
+    from classifiers.reading import head_record
+    from classifiers.services import register_model_version, set_model_version_status
+    from classifiers.text_tuning import TuningConfig, tune_text_encoder
+
+    y = np.array(labels)[:, None]
+    for seed, status in [(0, "active"), (1, "shadow")][: 2 if shadow else 1]:
+        started = time.process_time()
+        tuned = tune_text_encoder(texts, y, var / "tuned", config=TuningConfig(epochs=1, seed=seed))
+        text_model.register_tuned_encoder(tuned.backbone, tuned.path)
+        features = replace(text_model.DEFAULT_FEATURES, backbone=tuned.backbone)
+        vectors = text_model.embed_texts(texts, backbone=tuned.backbone)
+        head = text_model.train_text_head(vectors, texts, y, categories=["spam"], features=features)
+        with tempfile.TemporaryDirectory() as folder:
+            head.save(Path(folder) / "head.npz")
+            version = register_model_version(
+                name=f"bench-tuned-{seed}",
+                kind="text",
+                architecture=tuned.backbone.removeprefix("sentence:"),
+                artifact_path=Path(folder) / "head.npz",
+                backbone_path=tuned.path,
+                categories=list(head.categories),
+                metrics=head_record(head),
+            )
+        set_model_version_status(version=version, status=status, actor_label="bench")
+        print(
+            f"text version {version.name} ({status}): encoder tuned on {len(texts)} texts, "
+            f"{time.process_time() - started:.0f} CPU s to tune and train"
+        )
 
 
 def posters(n: int) -> list[bytes]:
@@ -335,6 +381,11 @@ def main() -> None:
     parser.add_argument(
         "--kinds", nargs="+", choices=["text", "image"], default=["text", "image"], help="measure only these kinds"
     )
+    parser.add_argument(
+        "--tuned-text",
+        choices=["active", "active+shadow"],
+        help="measure with a tuned-encoder text version active (and a second one in shadow: two encoders loaded)",
+    )
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--database", default=DB_NAME, help="PostgreSQL database of its own, dropped and recreated")
     parser.add_argument(
@@ -364,7 +415,9 @@ def main() -> None:
         f"TEXT_ENCODER={os.environ.get('TEXT_ENCODER', 'default')}, "
         f"IMAGE_RUNTIME={getattr(settings, 'IMAGE_RUNTIME', 'torch')}"
     )
-    largest_texts = texts(max(n for n, _ in sizes))
+    largest_texts, labels = labelled_texts(max(n for n, _ in sizes))
+    if args.tuned_text:
+        install_tuned_text_versions(largest_texts, labels, var, shadow=args.tuned_text == "active+shadow")
     log = var / "worker.log"
     worker = start_worker(bench_url, var, broker, log)
     try:

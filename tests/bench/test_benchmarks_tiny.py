@@ -90,6 +90,18 @@ def test_scoring_one_kind(bench_database, redis_url, bench_var):
     assert "size 8x4, image" not in output and " image " not in output.split("bare model:", 1)[1].split("\n")[0]
 
 
+def test_scoring_with_tuned_text_versions(bench_database, redis_url, bench_var):
+    output = run_bench(
+        "scoring.py", "--database", bench_database("scoring_tuned"), "--broker", redis_url,
+        "--kinds", "text", "--sizes", "8x4", "--rounds", "1", "--latency-seconds", "1", "--tuned-text", "active+shadow",
+        env={"SCORING_FILL_WAIT_MS": "0"}, timeout=600,
+    )  # fmt: skip
+    figure(r"^text version bench-tuned-0 \(active\): encoder tuned on 8 texts", output)
+    figure(r"^text version bench-tuned-1 \(shadow\): encoder tuned on 8 texts", output)
+    figure(rf"^  size 8x4, text: items/s {NUMBER}% of bare", output)
+    figure(rf"^worker pool process peak RSS with text and image models loaded: {NUMBER} MB", output)
+
+
 def test_webhooks(bench_database, redis_url):
     output = run_bench(
         "webhooks.py", "--database", bench_database("webhooks"), "--broker", redis_url,
