@@ -11,3 +11,11 @@ def test_the_cold_start_bench_prints_ham_shares_and_spam_ranking(tmp_path, capsy
     assert "worst category, new prior:" in out
     assert "new spam prior         PR-AUC" in out
     assert "spam: {" in out
+
+
+def test_the_cold_start_bench_measures_the_prior_in_a_tuned_space(tmp_path, capsys):
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    load_bench("text_cold_start").main([str(corpus), "--limit", "10", "--tuned-labels", "6"])
+    out = capsys.readouterr().out
+    assert "== In a tuned space: the last layer tuned on 6 spam/ham labels (2 epochs" in out
+    assert "worst category without a head (all but spam), tuned space:" in out
