@@ -26,9 +26,10 @@ def version_reads(version: ModelVersion) -> list[str]:
 def _text_reads(features: dict[str, Any], tuning: Any, weights: Any) -> list[str]:
     lines = []
     if isinstance(tuning, dict):
+        texts = f"{tuning['texts']:,} of " if isinstance(tuning.get("texts"), int) else ""
         lines.append(
             f"Sentence embedding of all-MiniLM-L6-v2 with its last {tuning.get('layers', 1)} layer(s) trained on "
-            f"these labels ({tuning.get('epochs', '?')} epochs, {tuning.get('cpu_seconds', '?')} CPU-seconds)"
+            f"{texts}these labels ({tuning.get('epochs', '?')} epochs, {tuning.get('cpu_seconds', '?')} CPU-seconds)"
         )
     else:
         lines.append("Sentence embedding of all-MiniLM-L6-v2, packaged weights")

@@ -103,6 +103,7 @@ class TunedEncoder:
     backbone: str
     sha256: str
     layers: int  # how many of the last layers were trained
+    texts: int  # how many texts it was tuned on
     epochs: float  # epochs completed (fractional when the budget stopped one)
     cpu_seconds: float
     losses: list[float]
@@ -125,30 +126,44 @@ def layer_inputs(
     layers: int = 1,
     bert: torch.nn.Module | None = None,
     progress: Callable[[int, int], None] | None = None,
+    folder: Path | None = None,
 ) -> LayerInputs:
     """The output of all but the last ``layers`` layers for each text, tokenised as the encoder does (256 word
-    pieces)."""
+    pieces).
+
+    About 150 KB per mail of SpamAssassin (float16): with ``folder``, they are written to a memory-mapped file
+    there instead of held in memory, so a run over many labels keeps them in the page cache, not in its heap.
+    """
     from tokenizers import Tokenizer
 
     bert = bert or load_bert()
     tokenizer = Tokenizer.from_file(str(onnx_text.model_dir() / "tokenizer.json"))
     tokenizer.enable_truncation(onnx_text.MAX_TOKENS)
+    cut = [text[: onnx_text.MAX_CHARS] for text in texts]
+    # Each text's word pieces first (cheap next to the network), so that the states go straight to their place.
+    # (The attention mask, not the ids: the package's tokenizer.json may pad to a fixed length.)
+    lengths = np.array([sum(e.attention_mask) for e in tokenizer.encode_batch(cut)], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    shape = (int(offsets[-1]), HIDDEN)
+    if folder is None:
+        flat = np.empty(shape, np.float16)
+    else:
+        file = tempfile.NamedTemporaryFile(dir=folder, prefix="layer-inputs-", suffix=".npy", delete=False)  # noqa: SIM115
+        file.close()
+        flat = np.lib.format.open_memmap(file.name, mode="w+", dtype=np.float16, shape=shape)
     tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token, not a secret
-    parts: list[np.ndarray | None] = [None] * len(texts)
-    order = np.argsort([len(text) for text in texts], kind="stable")  # similar lengths, little padding
+    order = np.argsort([len(text) for text in cut], kind="stable")  # similar lengths, little padding
     with torch.inference_mode():
-        for start in range(0, len(texts), 16):
+        for start in range(0, len(cut), 16):
             rows = order[start : start + 16]
-            encoded = tokenizer.encode_batch([texts[i][: onnx_text.MAX_CHARS] for i in rows])
+            encoded = tokenizer.encode_batch([cut[i] for i in rows])
             ids = torch.tensor([e.ids for e in encoded], dtype=torch.long)
             mask = torch.tensor([e.attention_mask for e in encoded], dtype=torch.long)
             hidden = bert(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1 - layers]
             for k, i in enumerate(rows):
-                parts[i] = hidden[k, : int(mask[k].sum())].numpy().astype(np.float16)
+                flat[offsets[i] : offsets[i + 1]] = hidden[k, : lengths[i]].numpy()
             if progress:
-                progress(min(start + 16, len(texts)), len(texts))
-    offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-    flat = np.concatenate(parts) if texts else np.zeros((0, HIDDEN), np.float16)
+                progress(min(start + 16, len(cut)), len(cut))
     return LayerInputs(flat=flat, offsets=offsets)
 
 
@@ -260,24 +275,28 @@ def _tune_and_export(
 ) -> TunedEncoder:
     started = time.process_time()
     bert = load_bert()
-    if inputs is None:
-        inputs = layer_inputs(
-            texts,
-            layers=config.layers,
+    folder.mkdir(parents=True, exist_ok=True)
+    # The layer inputs of a run go to a file under ``folder`` (memory-mapped; removed with the folder below).
+    with tempfile.TemporaryDirectory(dir=folder, prefix="states-") as states:
+        if inputs is None:
+            inputs = layer_inputs(
+                texts,
+                layers=config.layers,
+                bert=bert,
+                progress=(lambda done, total: progress(f"encoding {done}/{total}")) if progress else None,
+                folder=Path(states),
+            )
+        layers, epochs, losses = tune_last_layers(
+            inputs,
+            labels,
             bert=bert,
-            progress=(lambda done, total: progress(f"encoding {done}/{total}")) if progress else None,
+            config=config,
+            progress=(lambda epoch, loss: progress(f"epoch {epoch:.3g}: loss {loss:.4f}")) if progress else None,
         )
-    layers, epochs, losses = tune_last_layers(
-        inputs,
-        labels,
-        bert=bert,
-        config=config,
-        progress=(lambda epoch, loss: progress(f"epoch {epoch:.3g}: loss {loss:.4f}")) if progress else None,
-    )
+        del inputs  # unmaps the file before its folder goes
     first = len(bert.encoder.layer) - len(layers)
     for offset, layer in enumerate(layers):
         bert.encoder.layer[first + offset] = layer
-    folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as staging:
         fp32 = Path(staging) / "encoder.onnx"
         int8 = Path(staging) / "encoder.int8.onnx"
@@ -291,6 +310,7 @@ def _tune_and_export(
         backbone=tuned_backbone(sha256),
         sha256=sha256,
         layers=len(layers),
+        texts=len(texts),
         epochs=epochs,
         cpu_seconds=time.process_time() - started,
         losses=losses,

@@ -142,8 +142,9 @@ class RetrainingRunAdmin(ReadOnlyAdmin):
         losses = ", ".join(f"{loss:.4f}" for loss in tuning.get("losses", []))
         layers = tuning.get("layers", 1)
         which = "last layer" if layers == 1 else f"last {layers} layers"
+        texts = f" on {tuning['texts']:,} texts" if "texts" in tuning else ""  # recorded since session 17
         return (
-            f"{which} tuned: {tuning['epochs']:g} epochs, {tuning['cpu_seconds']:.0f} CPU s, loss per epoch "
+            f"{which} tuned{texts}: {tuning['epochs']:g} epochs, {tuning['cpu_seconds']:.0f} CPU s, loss per epoch "
             f"{losses}; space {tuning['backbone']}"
         )
 

@@ -91,6 +91,16 @@ def test_what_training_optimises_is_what_the_exported_encoder_computes(tmp_path,
     assert ((quantised * trained).sum(axis=1) > 0.97).all()
 
 
+def test_layer_inputs_written_to_a_folder_are_memory_mapped_and_the_same(tmp_path):
+    bert = text_tuning.load_bert()
+    in_memory = text_tuning.layer_inputs(TEXTS[:5], bert=bert)
+    mapped = text_tuning.layer_inputs(TEXTS[:5], bert=bert, folder=tmp_path)
+    assert isinstance(mapped.flat, np.memmap) and [p.suffix for p in tmp_path.iterdir()] == [".npy"]
+    np.testing.assert_array_equal(mapped.offsets, in_memory.offsets)
+    np.testing.assert_array_equal(mapped.flat, in_memory.flat)
+    assert (np.diff(mapped.offsets) > 2).all()  # every text's word pieces, [CLS] and [SEP] included
+
+
 def test_a_tampered_or_swapped_encoder_file_is_refused_naming_it(tuned, tmp_path):
     copy = tmp_path / "copy.int8.onnx"
     shutil.copyfile(tuned.path, copy)

@@ -173,6 +173,7 @@ def test_with_enough_labels_the_encoder_is_tuned_and_the_candidate_scores_only_w
 
     settings.RETRAIN_TEXT_TUNE_MIN_LABELS = 10
     settings.RETRAIN_TEXT_TUNE_THREADS = 1
+    settings.RETRAIN_TEXT_TUNE_MAX_TEXTS = 12  # a seeded draw of the training texts tunes the layer
     items = label_items(queue, mira, copies=2)
     active = trained_active_version()
     stages: list[str] = []
@@ -183,12 +184,14 @@ def test_with_enough_labels_the_encoder_is_tuned_and_the_candidate_scores_only_w
     leftovers = set(Path(tempfile.gettempdir()).glob("text-retrain-*"))
     run = new_run()
 
-    assert retraining.run_retraining(run_id=run.pk) == "succeeded"
+    state = retraining.run_retraining(run_id=run.pk)
     run.refresh_from_db()
+    assert state == "succeeded", run.error
     candidate = run.candidate
     tuning = candidate.metrics["text_tuning"]
     assert tuning["backbone"].startswith(TUNED_PREFIX) and tuning["epochs"] == 2 and len(tuning["losses"]) == 2
     assert tuning["layers"] == 1
+    assert tuning["texts"] == 12 < run.metrics["train_rows"]  # the heads still train on every text
     assert run.metrics["text_tuning"] == tuning  # shown on the run's page
     assert version_reads(candidate)[0].startswith("Sentence embedding of all-MiniLM-L6-v2 with its last 1 layer(s)")
     assert any(stage.startswith("tuning the text encoder: epoch 2") for stage in stages), stages
