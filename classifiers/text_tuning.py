@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -148,9 +149,9 @@ def layer_inputs(
     if folder is None:
         flat = np.empty(shape, np.float16)
     else:
-        file = tempfile.NamedTemporaryFile(dir=folder, prefix="layer-inputs-", suffix=".npy", delete=False)  # noqa: SIM115
-        file.close()
-        flat = np.lib.format.open_memmap(file.name, mode="w+", dtype=np.float16, shape=shape)
+        handle, name = tempfile.mkstemp(dir=folder, prefix="layer-inputs-", suffix=".npy")  # the caller's to remove
+        os.close(handle)
+        flat = np.lib.format.open_memmap(name, mode="w+", dtype=np.float16, shape=shape)
     tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token, not a secret
     order = np.argsort([len(text) for text in cut], kind="stable")  # similar lengths, little padding
     with torch.inference_mode():
