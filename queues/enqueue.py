@@ -585,6 +585,8 @@ def reroute_pending_items(*, batch_size: int = 500, item_ids: list[int] | None =
         pending = QueueEntry.objects.filter(
             status=QueueEntry.Status.PENDING,
             selection__in=[QueueEntry.Selection.ROUTED, QueueEntry.Selection.EXPLORE],
+            # Items only: an account case's entry has none, and content models do not order it (accounts does).
+            item__isnull=False,
             pk__gt=last_id,
         )
         if item_ids is not None:

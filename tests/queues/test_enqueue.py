@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from classifiers.models import ModelVersion, PolicyCategory, Score
 from intake.models import Item
@@ -178,7 +179,12 @@ def test_promoting_a_model_reroutes_pending_items_keeping_their_deadline_clock(d
         set_model_version_status(version=candidate, status="active")
     assert callbacks, "activation must announce itself after commit so pending items get re-routed"
 
+    # A pending account case (an entry without an item) in the same pass: it stays where it is, and the items
+    # are still rerouted (it used to fail the whole pass, so no item was rerouted after an activation).
+    now = timezone.now()
+    case = QueueEntry.objects.create(queue=spam_queue, sort_key=0, enqueued_at=now, deadline_at=now + timedelta(days=1))
     assert reroute_pending_items() == 1
+    assert QueueEntry.objects.get(pk=case.pk).status == "pending"
     after = QueueEntry.objects.get(item=item, status="pending")
     assert after.queue.is_default
     assert after.enqueued_at == before.enqueued_at
