@@ -19,7 +19,7 @@ def version_reads(version: ModelVersion) -> list[str]:
     if not isinstance(features, dict):
         return []
     if version.kind == ModelVersion.Kind.IMAGE:
-        return [f"Image backbone {features.get('backbone', version.architecture)}: pooled features, frozen"]
+        return [f"Image backbone {features.get('backbone', version.architecture)}: a head on its pooled features"]
     return _text_reads(features, metrics.get("text_tuning"), metrics.get("blend_weights"))
 
 
