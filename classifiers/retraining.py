@@ -194,7 +194,7 @@ def tune_text_encoder_for(
     """The tuned encoder (``classifiers.text_tuning``) for a retraining run, within the run's settings.
 
     At most ``RETRAIN_TEXT_TUNE_MAX_TEXTS`` of the training texts, drawn at random (seeded, so a run can be
-    repeated): their layer inputs cost about 0.12 CPU-seconds and 150 KB of disk each, and the CPU budget covers
+    repeated): their layer inputs cost about 0.12 CPU-seconds and 170 KB of disk each, and the CPU budget covers
     two epochs of about that many. The heads still train on every text.
     """
     from classifiers.inference.text import register_tuned_encoder

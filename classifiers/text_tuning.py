@@ -132,7 +132,7 @@ def layer_inputs(
     """The output of all but the last ``layers`` layers for each text, tokenised as the encoder does (256 word
     pieces).
 
-    About 150 KB per mail of SpamAssassin (float16): with ``folder``, they are written to a memory-mapped file
+    About 170 KB per mail of SpamAssassin (float16): with ``folder``, they are written to a memory-mapped file
     there instead of held in memory, so a run over many labels keeps them in the page cache, not in its heap.
     """
     from tokenizers import Tokenizer

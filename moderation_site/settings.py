@@ -412,7 +412,7 @@ RETRAIN_TEXT_TUNE_LAYERS = env_int("RETRAIN_TEXT_TUNE_LAYERS", 1)
 RETRAIN_TEXT_TUNE_SECONDS = env_int("RETRAIN_TEXT_TUNE_SECONDS", 1800)
 RETRAIN_TEXT_TUNE_THREADS = env_int("RETRAIN_TEXT_TUNE_THREADS", 2)
 # At most this many training texts (a seeded random draw; 0 = all) tune the layer: each costs about 0.12 CPU-s to
-# encode and 150 KB of disk for its layer inputs, and the CPU budget above covers two epochs of about 20,000.
+# encode and 170 KB of disk for its layer inputs, and the CPU budget above covers two epochs of about 20,000.
 RETRAIN_TEXT_TUNE_MAX_TEXTS = env_int("RETRAIN_TEXT_TUNE_MAX_TEXTS", 20_000)
 # Regularisation of the staged schedule (bench/RESULTS.md measures them on Fashion-MNIST): the peak learning rate
 # of the "all" stage (0: the same 1e-3 as the other stages), the share of training images with a random rectangle
