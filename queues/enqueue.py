@@ -565,15 +565,14 @@ def reroute_pending_items(*, batch_size: int = 500, item_ids: list[int] | None =
     """Route every pending, rule-routed item again under the active models; returns how many moved.
 
     Items without scores from an active version are scored first; a failed item that scores now loses its
-    failure reason (intake.rescoring sends the failed ones here). With ``item_ids``, only those items.
+    failure reason (intake.rescoring sends the failed ones here). Items a reviewer holds are scored too, not
+    rerouted (``score_held_items``). With ``item_ids``, only those items.
     An item whose destination is unchanged keeps its entry with a new risk and key; one that now belongs
     elsewhere moves there, keeping the time it first entered a queue, so its deadline does not restart.
     Whether an item is explored is decided again under the new scores, and each risk-ordered queue's
     explored entries are then spread through it at ``explore_rate`` of the service, most uncertain first
     (module docstring).
     """
-    from classifiers.runtime import Content, score_contents
-
     severities = dict(PolicyCategory.objects.filter(is_active=True).values_list("slug", "severity"))
     rules = load_rules()
     fallback = default_queue()
@@ -595,24 +594,11 @@ def reroute_pending_items(*, batch_size: int = 500, item_ids: list[int] | None =
         if not entries:
             for queue in queues.values():
                 interleave_explored_entries(queue, uncertainty)
+            score_held_items(active, item_ids=item_ids)
             return moved
         last_id = entries[-1].pk
         items = [entry.item for entry in entries]
-        scored = set(
-            Score.objects.filter(item_id__in=[i.pk for i in items], model_version__in=active).values_list(
-                "item_id", flat=True
-            )
-        )
-        unscored = [i for i in items if i.pk not in scored]
-        if unscored:
-            report = score_contents(
-                [
-                    Content(item_id=i.pk, text=i.text, image_name=i.image.name, author=i.author.key if i.author else "")
-                    for i in unscored
-                ]
-            )
-            recovered = [i.pk for i in unscored if i.failure_reason and i.pk not in report.failures]
-            Item.objects.filter(id__in=recovered).update(failure_reason="", scored_at=timezone.now())
+        score_unscored_items(items, active)
         arms = experiment_arms.assignments_from_entries(entries)
         ids = [i.pk for i in items]
         scores, risk_scores, learned = routing_scores(ids, arms)
@@ -652,6 +638,38 @@ def reroute_pending_items(*, batch_size: int = 500, item_ids: list[int] | None =
                     experiment_id=entry.experiment_id, arm=entry.arm,
                 ).save()  # fmt: skip
                 moved += 1
+
+
+def score_unscored_items(items: list[Item], active: list[int]) -> None:
+    """Score those of ``items`` (authors selected) that have no score from the ``active`` versions; a failed item
+    that scores now loses its failure reason."""
+    from classifiers.runtime import Content, score_contents
+
+    scored = set(
+        Score.objects.filter(item_id__in=[i.pk for i in items], model_version__in=active).values_list(
+            "item_id", flat=True
+        )
+    )
+    unscored = [i for i in items if i.pk not in scored]
+    if unscored:
+        report = score_contents(
+            [
+                Content(item_id=i.pk, text=i.text, image_name=i.image.name, author=i.author.key if i.author else "")
+                for i in unscored
+            ]
+        )
+        recovered = [i.pk for i in unscored if i.failure_reason and i.pk not in report.failures]
+        Item.objects.filter(id__in=recovered).update(failure_reason="", scored_at=timezone.now())
+
+
+def score_held_items(active: list[int], *, item_ids: list[int] | None = None) -> None:
+    """Give items a reviewer holds the active versions' scores. Their claim stands (they are not rerouted), but
+    the work view shows the active versions' scores only: without this an item held while a version went live
+    showed "no score" in every category until someone decided it."""
+    held = Item.objects.filter(entries__status=QueueEntry.Status.CLAIMED).select_related("author").distinct()
+    if item_ids is not None:
+        held = held.filter(id__in=item_ids)
+    score_unscored_items(list(held), active)
 
 
 def interleave_explored_entries(queue: Queue, uncertainty: dict[int, float | None]) -> int:

@@ -166,7 +166,9 @@ def test_promoting_a_model_reroutes_pending_items_keeping_their_deadline_clock(d
         name="spam", position=1, queue=spam_queue, conditions=[{"field": "score.spam", "op": ">=", "value": 0.8}]
     )
     item = score(ingest("a", "limited offer buy followers now"), spam=0.9)
-    route_items(item_ids=[item.pk])
+    held = score(ingest("h", "cheap followers, limited offer"), spam=0.9)
+    route_items(item_ids=[item.pk, held.pk])
+    QueueEntry.objects.filter(item=held).update(status="claimed")  # a reviewer has it open
     before = QueueEntry.objects.get(item=item)
     assert before.queue == spam_queue
 
@@ -185,6 +187,9 @@ def test_promoting_a_model_reroutes_pending_items_keeping_their_deadline_clock(d
     case = QueueEntry.objects.create(queue=spam_queue, sort_key=0, enqueued_at=now, deadline_at=now + timedelta(days=1))
     assert reroute_pending_items() == 1
     assert QueueEntry.objects.get(pk=case.pk).status == "pending"
+    # The held item keeps its claim and gets the new version's scores (the work view shows the active ones only).
+    assert QueueEntry.objects.get(item=held).status == "claimed"
+    assert Score.objects.filter(item_id=held.pk, model_version=candidate).count() == PolicyCategory.objects.count()
     after = QueueEntry.objects.get(item=item, status="pending")
     assert after.queue.is_default
     assert after.enqueued_at == before.enqueued_at
