@@ -24,15 +24,17 @@ def version_reads(version: ModelVersion) -> list[str]:
 
 
 def _text_reads(features: dict[str, Any], tuning: Any, weights: Any) -> list[str]:
-    lines = []
+    space = str(features.get("backbone", ""))  # e.g. sentence:all-MiniLM-L6-v2@onnx-int8, or its @tuned-<hash>
+    encoder = space.removeprefix("sentence:").split("@")[0] or "the sentence encoder"
     if isinstance(tuning, dict):
         texts = f"{tuning['texts']:,} of " if isinstance(tuning.get("texts"), int) else ""
-        lines.append(
-            f"Sentence embedding of all-MiniLM-L6-v2 with its last {tuning.get('layers', 1)} layer(s) trained on "
-            f"{texts}these labels ({tuning.get('epochs', '?')} epochs, {tuning.get('cpu_seconds', '?')} CPU-seconds)"
-        )
+        lines = [
+            f"Sentence embedding of {encoder} with its last {tuning.get('layers', 1)} layer(s) trained on {texts}"
+            f"these labels ({tuning.get('epochs', '?')} epochs, {tuning.get('cpu_seconds', '?')} CPU-seconds; "
+            f"space {space})"
+        ]
     else:
-        lines.append("Sentence embedding of all-MiniLM-L6-v2, packaged weights")
+        lines = [f"Sentence embedding of {encoder}, packaged weights (space {space})"]
     buckets = int(features.get("ngram_buckets", 0) or 0)
     if buckets:
         low, high = features.get("ngram_range", (1, 2))

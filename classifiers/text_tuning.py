@@ -140,10 +140,10 @@ def layer_inputs(
     bert = bert or load_bert()
     tokenizer = Tokenizer.from_file(str(onnx_text.model_dir() / "tokenizer.json"))
     tokenizer.enable_truncation(onnx_text.MAX_TOKENS)
-    cut = [text[: onnx_text.MAX_CHARS] for text in texts]
-    # Each text's word pieces first (cheap next to the network), so that the states go straight to their place.
-    # (The attention mask, not the ids: the package's tokenizer.json may pad to a fixed length.)
-    lengths = np.array([sum(e.attention_mask) for e in tokenizer.encode_batch(cut)], dtype=np.int64)
+    tokenizer.no_padding()  # the package's tokenizer.json pads to 128; each batch is padded to its longest below
+    # Every text tokenised once, first: its length places its states in ``flat`` before the network runs.
+    encodings = tokenizer.encode_batch([text[: onnx_text.MAX_CHARS] for text in texts])
+    lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     shape = (int(offsets[-1]), HIDDEN)
     if folder is None:
@@ -152,19 +152,20 @@ def layer_inputs(
         handle, name = tempfile.mkstemp(dir=folder, prefix="layer-inputs-", suffix=".npy")  # the caller's to remove
         os.close(handle)
         flat = np.lib.format.open_memmap(name, mode="w+", dtype=np.float16, shape=shape)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token, not a secret
-    order = np.argsort([len(text) for text in cut], kind="stable")  # similar lengths, little padding
+    order = np.argsort(lengths, kind="stable")  # similar lengths, little padding
     with torch.inference_mode():
-        for start in range(0, len(cut), 16):
+        for start in range(0, len(texts), 16):
             rows = order[start : start + 16]
-            encoded = tokenizer.encode_batch([cut[i] for i in rows])
-            ids = torch.tensor([e.ids for e in encoded], dtype=torch.long)
-            mask = torch.tensor([e.attention_mask for e in encoded], dtype=torch.long)
+            ids = torch.zeros((len(rows), int(lengths[rows].max())), dtype=torch.long)  # 0: [PAD]
+            mask = torch.zeros_like(ids)
+            for k, i in enumerate(rows):
+                ids[k, : lengths[i]] = torch.tensor(encodings[i].ids)
+                mask[k, : lengths[i]] = 1
             hidden = bert(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1 - layers]
             for k, i in enumerate(rows):
                 flat[offsets[i] : offsets[i + 1]] = hidden[k, : lengths[i]].numpy()
             if progress:
-                progress(min(start + 16, len(cut)), len(cut))
+                progress(min(start + 16, len(texts)), len(texts))
     return LayerInputs(flat=flat, offsets=offsets)
 
 
