@@ -31,6 +31,8 @@ class CategoryScore:
     # The version's trained head reads the item's author (classifiers.reading): decisions on the author's earlier
     # items count in this score, which the reviewer should know when the history beside it is long or one-sided.
     reads_author: bool = False
+    # False when no active version scored this category and the row shows an earlier active version's score.
+    current: bool = True
 
 
 @dataclass(frozen=True)
@@ -41,22 +43,37 @@ class AuthorHistoryRow:
 
 def category_scores(item: Item) -> list[CategoryScore]:
     """One row per active category: the active models' probability, which version, whether it is a prior and
-    whether the version read the item's author."""
-    rows = Score.objects.filter(item_id=item.pk, model_version__status=ModelVersion.Status.ACTIVE).values_list(
+    whether the version read the item's author.
+
+    A category the active models have not scored (an item decided, or claimed on another path, before the current
+    version went live) shows the score of the most recently active earlier version instead, marked not current:
+    a QA reviewer or a lead reading a decided item sees what the model said, not "no score". Shadow and candidate
+    versions never stand in: their scores never routed anything.
+    """
+    once_active = Q(model_version__status=ModelVersion.Status.ACTIVE) | Q(model_version__activated_at__isnull=False)
+    rows = Score.objects.filter(once_active, item_id=item.pk).values_list(
         "category_id",
         "probability",
         "from_prior",
         "model_version__name",
         "prior_source",
         "model_version__metrics__features__author",
+        "model_version__status",
+        "model_version__activated_at",
     )
-    best: dict[int, tuple[float, bool, str, str, bool]] = {}
-    for category_id, probability, from_prior, version, source, author in rows:
-        if category_id not in best or probability > best[category_id][0]:
-            best[category_id] = (probability, from_prior, version, source, bool(author) and not from_prior)
+    # Per category: active versions first (highest probability across kinds), then the latest activation.
+    best: dict[int, tuple] = {}
+    for category_id, probability, from_prior, version, source, author, status, activated_at in rows:
+        current = status == ModelVersion.Status.ACTIVE
+        rank = (current, activated_at.timestamp() if activated_at and not current else 0.0, probability)
+        if category_id not in best or rank > best[category_id][0]:
+            best[category_id] = (rank, probability, from_prior, version, source, bool(author) and not from_prior)
     result = []
     for shortcut, category in enumerate(PolicyCategory.objects.filter(is_active=True), start=1):
-        probability, from_prior, version, source, author = best.get(category.pk, (None, False, "", "", False))
+        if category.pk not in best:
+            result.append(CategoryScore(category.slug, category.name, shortcut, None, False, ""))
+            continue
+        (current, _, _), probability, from_prior, version, source, author = best[category.pk]
         result.append(
             CategoryScore(
                 category.slug,
@@ -67,9 +84,15 @@ def category_scores(item: Item) -> list[CategoryScore]:
                 version,
                 source,
                 reads_author=author and item.author_id is not None,
+                current=current,
             )
         )
     return result
+
+
+def score_versions(scores: list[CategoryScore]) -> list[str]:
+    """The active versions behind ``scores``, in first-seen order, for the panel's footer."""
+    return list(dict.fromkeys(score.version for score in scores if score.version and score.current))
 
 
 def author_history(item: Item, *, limit: int = 10, hide_copies_of: int | None = None) -> list[AuthorHistoryRow]:

@@ -250,3 +250,58 @@ def test_seniors_see_escalated_items_on_the_home_page_and_moderators_do_not(as_s
     assert "mira" in section and "from Scams &amp; spam" in section
     assert f'href="/queues/{escalations.slug}/"' in section and 'href="/qa/"' in html
     assert 'id="escalations"' not in as_mira.get("/").content.decode()
+
+
+def test_a_decided_item_keeps_the_score_it_was_decided_on_after_a_model_switch(as_sam, queue, mira):
+    """A version that went live after the decision never scored the item: the sample shows the earlier active
+    version's score, marked as an earlier model's, never a shadow's, and never "no score"."""
+    from classifiers.models import ModelVersion, PolicyCategory, Score
+
+    decision = decide(queue, mira)
+    item_id, spam = decision.item_id, PolicyCategory.objects.get(slug="spam")
+    ModelVersion.objects.filter(kind="text", status="active").update(status="retired")
+    earlier = ModelVersion.objects.create(
+        name="text-earlier", kind="text", architecture="minilm", status="retired",
+        activated_at=timezone.now() - timedelta(days=2),
+    )  # fmt: skip
+    older = ModelVersion.objects.create(
+        name="text-older", kind="text", architecture="minilm", status="retired",
+        activated_at=timezone.now() - timedelta(days=9),
+    )  # fmt: skip
+    shadow = ModelVersion.objects.create(name="text-shadow", kind="text", architecture="minilm", status="shadow")
+    ModelVersion.objects.create(
+        name="text-now", kind="text", architecture="minilm", status="active", activated_at=timezone.now()
+    )
+    for version, probability in ((earlier, 0.87), (older, 0.12), (shadow, 0.99)):
+        Score.objects.create(
+            item_id=item_id, model_version=version, category=spam, probability=probability, from_prior=False
+        )
+
+    html = as_sam.get(urls(decision)["sample"]).content.decode()
+    spam_row = re.search(r'<li[^>]*>\s*<span class="key">\d+</span> <label for="cat-spam".*?</li>', html, re.S)
+    assert spam_row is not None
+    assert "0.87" in spam_row.group(0) and 'class="badge earlier"' in spam_row.group(0)
+    assert "text-earlier" in spam_row.group(0) and "no score" not in spam_row.group(0)
+    assert "0.99" not in html  # the shadow's score never stands in
+    assert html.count('class="badge earlier"') == 1  # the other categories have no score from any version
+    assert "Model: text-earlier" not in html  # the footer names active versions only
+
+
+def test_a_score_from_the_active_version_wins_over_an_earlier_ones(as_sam, queue, mira):
+    from classifiers.models import ModelVersion, PolicyCategory, Score
+
+    decision = decide(queue, mira)
+    spam = PolicyCategory.objects.get(slug="spam")
+    ModelVersion.objects.filter(kind="text", status="active").update(status="retired")
+    earlier = ModelVersion.objects.create(
+        name="text-earlier", kind="text", architecture="minilm", status="retired", activated_at=timezone.now()
+    )
+    now = ModelVersion.objects.create(name="text-now", kind="text", architecture="minilm", status="active")
+    for version, probability in ((earlier, 0.95), (now, 0.31)):
+        Score.objects.create(
+            item_id=decision.item_id, model_version=version, category=spam, probability=probability, from_prior=False
+        )
+
+    html = as_sam.get(urls(decision)["sample"]).content.decode()
+    assert "0.31" in html and "0.95" not in html
+    assert 'class="badge earlier"' not in html and "Model: text-now" in html
