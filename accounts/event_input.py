@@ -50,7 +50,8 @@ _LOOKS_LIKE_A_CARD_NUMBER = re.compile(r"[0-9 -]{12,23}")
 # that schema-driven test generators (schemathesis) cannot produce strings for.
 AMOUNT_SCHEMA = {
     "anyOf": [
-        {"type": "number", "minimum": 0, "maximum": 999_999_999_999.99},
+        # In cents: a number with more decimals is refused (max_digits, decimal_places), so the schema says so.
+        {"type": "number", "minimum": 0, "maximum": 999_999_999_999.99, "multipleOf": 0.01},
         {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$"},
     ]
 }
