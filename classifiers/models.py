@@ -112,6 +112,13 @@ class Score(models.Model):
     prior_source = models.CharField(
         max_length=40, blank=True, help_text="For a prior: the signal that raised it, or 'base rate' when none did."
     )
+    author_shift = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="How far the author's earlier decisions moved this probability: it minus the same version's "
+        "probability for the same text with no author. Empty when the version does not read authors or the item "
+        "has none.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -236,7 +236,7 @@ def store_scores(report: ScoringReport) -> None:
         report.scores,
         update_conflicts=True,
         unique_fields=["item_id", "model_version", "category"],
-        update_fields=["probability", "from_prior", "prior_source"],
+        update_fields=["probability", "from_prior", "prior_source", "author_shift"],
     )
     report.scores_written = len(report.scores)
 
@@ -326,16 +326,23 @@ def _score_with(
         for item_id, per_category in zip(ids, predictions, strict=True):
             for slug, score in per_category.items():
                 if slug in category_ids:
+                    probability = _unit(score.probability)
+                    without = score.without_author
                     scores.append(
                         Score(
                             item_id=item_id,
                             model_version_id=version.pk,
                             category_id=category_ids[slug],
-                            probability=min(1.0, max(0.0, float(score.probability))),
+                            probability=probability,
                             from_prior=score.from_prior,
                             prior_source=score.source if score.from_prior else "",
+                            author_shift=None if without is None else probability - _unit(without),
                         )
                     )
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, float(value)))
 
 
 def _with_imagenet_prior(

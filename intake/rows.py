@@ -31,7 +31,7 @@ ITEM_TIMES = ("author__account_created_at", "created_at", "updated_at")
 @cache
 def _scores_sql() -> str:
     return (
-        "SELECT s.item_id, c.slug, s.probability, s.from_prior, s.prior_source, v.name, v.status"
+        "SELECT s.item_id, c.slug, s.probability, s.from_prior, s.prior_source, s.author_shift, v.name, v.status"
         f" FROM {Score._meta.db_table} s"
         f" JOIN {ModelVersion._meta.db_table} v ON v.id = s.model_version_id"
         f" JOIN {PolicyCategory._meta.db_table} c ON c.id = s.category_id"
@@ -54,13 +54,14 @@ def scores_of(item_ids: list[int]) -> dict[int, list[Row]]:
         cursor.execute(_scores_sql().replace("{ids}", condition), [*params, "active", "shadow"])
         rows = cursor.fetchall()
     by_item: dict[int, list[Row]] = {}
-    for item_id, category, probability, from_prior, prior_source, version, status in rows:
+    for item_id, category, probability, from_prior, prior_source, author_shift, version, status in rows:
         by_item.setdefault(item_id, []).append(
             {
                 "category": category,
                 "probability": probability,
                 "from_prior": bool(from_prior),
                 "prior_source": prior_source,
+                "author_shift": author_shift,
                 "model_version": version,
                 "status": status,
             }

@@ -229,6 +229,11 @@ class ScoreOutSerializer(serializers.Serializer):
         help_text="For a prior, the signal that set it (e.g. similarity, structure, image-safety model, base rate); "
         "empty for a trained model's score."
     )
+    author_shift = serializers.FloatField(
+        allow_null=True,
+        help_text="How far the author's earlier decisions moved this probability (it minus the same model's "
+        "probability without the author); null when the model does not read authors or the item has none.",
+    )
     model_version = serializers.CharField(source="model_version.name")
     status = serializers.CharField(source="model_version.status", help_text="active or shadow")
 

@@ -33,6 +33,12 @@ class CategoryScore:
     reads_author: bool = False
     # False when no active version scored this category and the row shows an earlier active version's score.
     current: bool = True
+    # How far the author's earlier decisions moved the probability (None: not measured for this score).
+    author_shift: float | None = None
+
+    @property
+    def without_author(self) -> float | None:
+        return None if self.author_shift is None or self.probability is None else self.probability - self.author_shift
 
 
 @dataclass(frozen=True)
@@ -60,20 +66,21 @@ def category_scores(item: Item) -> list[CategoryScore]:
         "model_version__metrics__features__author",
         "model_version__status",
         "model_version__activated_at",
+        "author_shift",
     )
     # Per category: active versions first (highest probability across kinds), then the latest activation.
     best: dict[int, tuple] = {}
-    for category_id, probability, from_prior, version, source, author, status, activated_at in rows:
+    for category_id, probability, from_prior, version, source, author, status, activated_at, shift in rows:
         current = status == ModelVersion.Status.ACTIVE
         rank = (current, activated_at.timestamp() if activated_at and not current else 0.0, probability)
         if category_id not in best or rank > best[category_id][0]:
-            best[category_id] = (rank, probability, from_prior, version, source, bool(author) and not from_prior)
+            best[category_id] = (rank, probability, from_prior, version, source, bool(author) and not from_prior, shift)
     result = []
     for shortcut, category in enumerate(PolicyCategory.objects.filter(is_active=True), start=1):
         if category.pk not in best:
             result.append(CategoryScore(category.slug, category.name, shortcut, None, False, ""))
             continue
-        (current, _, _), probability, from_prior, version, source, author = best[category.pk]
+        (current, _, _), probability, from_prior, version, source, author, shift = best[category.pk]
         result.append(
             CategoryScore(
                 category.slug,
@@ -85,6 +92,7 @@ def category_scores(item: Item) -> list[CategoryScore]:
                 source,
                 reads_author=author and item.author_id is not None,
                 current=current,
+                author_shift=shift if author and item.author_id is not None else None,
             )
         )
     return result

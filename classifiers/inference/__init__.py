@@ -34,6 +34,9 @@ class CategoryScore:
     # For a prior: the signal that raised it ("similarity", "structure", "profanity") or "base rate"
     # when none did, so a reviewer can see why a category with no labels scores what it does.
     source: str = ""
+    # For a trained score of a head that reads the author: the same head's probability for the same text with no
+    # author, so a reviewer can see how far the author's earlier decisions moved the score. None otherwise.
+    without_author: float | None = None
 
 
 @dataclass(frozen=True)

@@ -555,10 +555,12 @@ class TextModel:
         head = self.head
         if head is not None and self._head_slugs and texts:
             probs = text_head_proba(head, vectors, texts, profanity=profanity, authors=authors)
+            bare = self._without_authors(vectors, texts, authors, profanity)
             for slug in self._head_slugs:
-                column = probs[:, head.categories.index(slug)]
-                for row, value in zip(results, column, strict=True):
-                    row[slug] = CategoryScore(probability=float(value), from_prior=False)
+                j = head.categories.index(slug)
+                for n, (row, value) in enumerate(zip(results, probs[:, j], strict=True)):
+                    without = float(bare[n, j]) if bare is not None and authors[n] else None
+                    row[slug] = CategoryScore(probability=float(value), from_prior=False, without_author=without)
         if prior_slugs and texts:
             prior = cold_start.cold_start_prior(
                 vectors, self._evidence, self._neutral, texts=texts, profanity=profanity
@@ -568,3 +570,19 @@ class TextModel:
                     row[slug] = CategoryScore(probability=float(value), from_prior=True, source=sources[j])
         order = [c.slug for c in self.categories]
         return [{slug: row[slug] for slug in order} for row in results]
+
+    def _without_authors(
+        self, vectors: np.ndarray, texts: list[str], authors: Sequence[str] | None, profanity: np.ndarray | None
+    ) -> np.ndarray | None:
+        """The head's probabilities for the same texts with no author, or None when it reads none of them.
+
+        The same embedding, profanity and text cut as the scored input (``with_author`` shortens a long text to
+        make room for its tokens), minus the tokens: the difference is the author's part alone. Costs the
+        n-grams and the regression once more for a batch with authors, never the encoder."""
+        if self.head is None or not self.features.author or authors is None or not any(authors):
+            return None
+        cut = [
+            with_author(text, author).rsplit("\n", 1)[0] if author else text
+            for text, author in zip(texts, authors, strict=True)
+        ]
+        return text_head_proba(self.head, vectors, cut, profanity=profanity)

@@ -180,6 +180,12 @@ def test_a_head_trained_with_authors_carries_an_authors_labels_to_the_next_item(
     # Without authors (a caller that has none) both read the text alone and score alike.
     alone = spam_model.predict(model.embed(new), new)
     assert alone[0]["spam"].probability == pytest.approx(alone[1]["spam"].probability)
+    # Each scored item carries what it would score with no author: the author's part, shown to reviewers.
+    for row, bare in zip(scored, alone, strict=True):
+        assert row["spam"].without_author == pytest.approx(bare["spam"].probability)
+    assert alone[0]["spam"].without_author is None  # told no author: nothing to take out
+    mixed = spam_model.predict(model.embed(new), new, authors=["platform:bulk-sender-1", ""])
+    assert mixed[0]["spam"].without_author is not None and mixed[1]["spam"].without_author is None
     with pytest.raises(ValueError, match="one author key per text: 1 for 2 texts"):
         spam_model.predict(model.embed(new), new, authors=["platform:friend-0"])
 
@@ -197,3 +203,4 @@ def test_a_head_trained_without_authors_ignores_them(model, spam_head_path):
     assert [r["spam"].probability for r in with_keys] == [
         r["spam"].probability for r in untold.predict(model.embed(texts), texts)
     ]
+    assert all(r["spam"].without_author is None for r in with_keys)  # it read no author, so none moved it

@@ -169,5 +169,5 @@ def test_reading_an_item_shows_its_scores_and_which_come_from_a_prior(api_client
     [score] = api_client.get(f"{URL}/{item_id}").json()["scores"]
     assert score == {
         "category": "spam", "probability": 0.91, "from_prior": True, "prior_source": "structure",
-        "model_version": version.name, "status": "active",
+        "author_shift": None, "model_version": version.name, "status": "active",
     }  # fmt: skip

@@ -44,7 +44,10 @@ def test_a_score_from_a_head_that_reads_the_author_says_so_and_a_prior_or_an_ano
     )  # fmt: skip
     spam, other = PolicyCategory.objects.get(slug="spam"), PolicyCategory.objects.exclude(slug="spam").first()
     for item in (posted, anonymous):
-        Score.objects.create(item_id=item.pk, model_version=version, category=spam, probability=0.9, from_prior=False)
+        Score.objects.create(
+            item_id=item.pk, model_version=version, category=spam, probability=0.9, from_prior=False,
+            author_shift=0.42 if item is posted else None,
+        )  # fmt: skip
         Score.objects.create(
             item_id=item.pk, model_version=version, category=other, probability=0.1, from_prior=True,
             prior_source="base rate",
@@ -54,6 +57,7 @@ def test_a_score_from_a_head_that_reads_the_author_says_so_and_a_prior_or_an_ano
     enqueue(posted, queue, sort_key=0)
     body = client.get(reverse("work", args=[queue.slug]), follow=True).content.decode()
     assert body.count('class="badge author"') == 1  # the trained spam score, not the other category's prior
+    assert "author +0.42<" in body and "0.48 without the author" in body  # how far the author moved it
     QueueEntry.objects.all().delete()
     enqueue(anonymous, queue, sort_key=0)
     assert 'class="badge author"' not in client.get(reverse("work", args=[queue.slug]), follow=True).content.decode()
