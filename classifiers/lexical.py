@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
@@ -30,14 +31,74 @@ MIN_CLASS_FOR_CV = 10  # below this many positives or negatives, 3-fold CV of C 
 _ANALYZERS = (("word", (1, 2)), ("char_wb", (3, 5)))
 
 
-def hashed_counts(texts: Sequence[str]) -> sparse.csr_matrix:
+class Ngrams:
+    """Each text's n-grams per analyzer, worked out once and hashed into as many spaces as read them.
+
+    Why: analysing and hashing are most of a text head's CPU outside the encoder (a mail's character 3-5-grams:
+    ~1 ms each), and the head's hashed n-grams and the lexical regression read the same character n-grams of the
+    same texts. ``with_lines`` gives the texts with a line of tokens appended (an author's,
+    ``classifiers.inference.text.with_author``) without analysing or hashing the texts' character n-grams again.
+    """
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = [text[:MAX_CHARS] for text in texts]
+        self._lists: dict[tuple[str, tuple[int, int]], list[list[str]]] = {}
+        self._hashed: dict[tuple, sparse.csr_matrix] = {}
+        self._base: Ngrams | None = None  # for with_lines: the texts before their lines, and the lines
+        self._lines: list[str] = []
+
+    def with_lines(self, lines: Sequence[str]) -> Ngrams:
+        """The texts each followed by ``"\n" + lines[i]`` ("" adds nothing). The caller keeps the result under
+        ``MAX_CHARS`` (``with_author`` cuts the text to make room), so no n-gram is cut off."""
+        if len(lines) != len(self.texts):
+            raise ValueError(f"need one line per text: {len(lines)} for {len(self.texts)} texts")
+        joined = [text + "\n" + line if line else text for text, line in zip(self.texts, lines, strict=True)]
+        if any(len(text) > MAX_CHARS for text in joined):
+            raise ValueError(f"a text with its line is over {MAX_CHARS} characters; cut the text first")
+        result = Ngrams(joined)
+        result._base, result._lines = self, list(lines)
+        return result
+
+    def lists(self, analyzer: str, ngram_range: tuple[int, int]) -> list[list[str]]:
+        """Each text's n-grams as sklearn's ``HashingVectorizer(analyzer, ngram_range)`` reads them."""
+        key = (analyzer, tuple(ngram_range))
+        if key not in self._lists:
+            analyse = HashingVectorizer(analyzer=analyzer, ngram_range=key[1]).build_analyzer()
+            self._lists[key] = [analyse(text) for text in self.texts]
+        return self._lists[key]
+
+    def hashed(
+        self, analyzer: str, ngram_range: tuple[int, int], *, n_features: int, alternate_sign: bool, dtype: type
+    ) -> sparse.csr_matrix:
+        """What ``HashingVectorizer(..., norm=None).transform(texts)`` gives, from the cached n-grams.
+
+        Hashing costs about as much as analysing. For texts with lines, ``char_wb`` (n-grams within
+        whitespace-separated words) counts are exactly the texts' plus the lines', so only the lines are analysed
+        and hashed; a word analyzer's bigram spans the newline, so those texts are analysed whole (words are cheap).
+        """
+        key = (analyzer, tuple(ngram_range), n_features, alternate_sign, np.dtype(dtype).str)
+        if key not in self._hashed:
+            hasher = FeatureHasher(
+                n_features=n_features, input_type="string", alternate_sign=alternate_sign, dtype=dtype
+            )
+            if self._base is not None and analyzer == "char_wb":
+                analyse = HashingVectorizer(analyzer=analyzer, ngram_range=key[1]).build_analyzer()
+                lines = hasher.transform([analyse(line) if line else [] for line in self._lines])
+                texts = self._base.hashed(
+                    analyzer, ngram_range, n_features=n_features, alternate_sign=alternate_sign, dtype=dtype
+                )
+                self._hashed[key] = (texts + lines).tocsr()
+            else:
+                self._hashed[key] = hasher.transform(self.lists(analyzer, ngram_range))
+        return self._hashed[key]
+
+
+def hashed_counts(texts: Sequence[str] | Ngrams) -> sparse.csr_matrix:
     """Raw n-gram counts, word 1-2-grams then character 3-5-grams, ``(n, 2 * BUCKETS)`` float32."""
-    cut = [text[:MAX_CHARS] for text in texts]
+    ngrams = texts if isinstance(texts, Ngrams) else Ngrams(texts)
     blocks = [
-        HashingVectorizer(
-            analyzer=analyzer, ngram_range=ngrams, n_features=BUCKETS, alternate_sign=False, norm=None
-        ).transform(cut)
-        for analyzer, ngrams in _ANALYZERS
+        ngrams.hashed(analyzer, grams, n_features=BUCKETS, alternate_sign=False, dtype=np.float64)
+        for analyzer, grams in _ANALYZERS
     ]
     return sparse.hstack(blocks, format="csr", dtype=np.float32)
 
@@ -64,8 +125,8 @@ class LexicalModel:
     coef: np.ndarray  # (len(categories), 2 * BUCKETS)
     intercept: np.ndarray  # (len(categories),)
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Log-odds ``(n, len(categories))`` of the regressions."""
+    def logits(self, texts: Sequence[str] | Ngrams) -> np.ndarray:
+        """Log-odds ``(n, len(categories))`` of the regressions (of texts, or of their ``Ngrams``)."""
         x = tfidf(hashed_counts(texts), self.idf)
         return np.asarray(x @ self.coef.T, dtype=np.float64) + self.intercept
 

@@ -48,7 +48,7 @@ EMBEDDING_DIM = 384
 # left every truncated token sequence unchanged, and 4,096 leaves room for ~16 characters per token.
 MAX_CHARS = 4096
 # Hashed n-grams read the first 20,000 characters (the SpamAssassin reader keeps up to 19,000 of a body).
-LEXICAL_MAX_CHARS = 20_000
+LEXICAL_MAX_CHARS = lexical.MAX_CHARS
 
 # A tuned encoder (the packaged one with its last layer trained on labels, classifiers.text_tuning) is its own
 # space, named by its ONNX file's hash; the file comes with the model version that trained it.
@@ -229,14 +229,24 @@ def with_author(text: str, author: str) -> str:
     little). ``author`` is an opaque key of the sending platform's account (``source:external_id``); "" adds
     nothing. The tokens go after the text cut to leave room for them, so a long text cannot push them out.
     """
+    line = author_line(author)
+    return text if not line else _cut_for(text, line) + "\n" + line
+
+
+def author_line(author: str) -> str:
+    """The tokens ``with_author`` puts on a line after the text, "" for no author."""
     if not author:
-        return text
+        return ""
     tokens = ["zzauthor_" + _NOT_WORD.sub("_", author.lower())]
     if "@" in author:
         domain = ".".join(author.rsplit("@", 1)[1].lower().split(".")[-2:])
         tokens.append("zzdomain_" + _NOT_WORD.sub("_", domain))
-    suffix = "\n" + " ".join(tokens)[:500]
-    return text[: LEXICAL_MAX_CHARS - len(suffix)] + suffix
+    return " ".join(tokens)[:500]
+
+
+def _cut_for(text: str, line: str) -> str:
+    # The text as with_author keeps it: short enough for the newline and the line within LEXICAL_MAX_CHARS.
+    return text[: LEXICAL_MAX_CHARS - len(line) - 1] if line else text
 
 
 def lexical_texts(texts: Sequence[str], authors: Sequence[str] | None, features: TextFeatures) -> list[str]:
@@ -265,25 +275,31 @@ def head_inputs(
 
 
 def build_features(
-    embeddings: np.ndarray, texts: Sequence[str], features: TextFeatures, *, profanity: np.ndarray | None = None
+    embeddings: np.ndarray,
+    texts: Sequence[str],
+    features: TextFeatures,
+    *,
+    profanity: np.ndarray | None = None,
+    ngrams: lexical.Ngrams | None = None,
 ) -> np.ndarray:
-    """The head's input matrix, float32 ``(n, features.dim)``; pass ``profanity`` if already computed."""
+    """The head's input matrix, float32 ``(n, features.dim)``; pass ``profanity`` if already computed, and
+    ``ngrams`` (of ``texts``) to share the texts' n-grams with the lexical regression."""
     vectors = np.asarray(embeddings, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[1] != EMBEDDING_DIM or len(vectors) != len(texts):
         raise ValueError(f"need ({len(texts)}, {EMBEDDING_DIM}) embeddings, one per text; got {vectors.shape}")
     parts = [vectors]
     if features.ngram_buckets:
-        from sklearn.feature_extraction.text import HashingVectorizer
+        from sklearn.preprocessing import normalize
 
-        hasher = HashingVectorizer(
+        grams = ngrams if ngrams is not None else lexical.Ngrams(texts)
+        counts = grams.hashed(
+            features.ngram_analyzer,
+            features.ngram_range,
             n_features=features.ngram_buckets,
-            analyzer=features.ngram_analyzer,
-            ngram_range=features.ngram_range,
             alternate_sign=True,
-            norm="l2",
             dtype=np.float32,
-        )
-        parts.append(hasher.transform([text[:LEXICAL_MAX_CHARS] for text in texts]).toarray())
+        )  # what HashingVectorizer(norm="l2") gives, from n-grams the lexical regression reads too
+        parts.append(normalize(counts, norm="l2", copy=False).toarray())
     if features.profanity:
         scores = priors.profanity_probability(texts) if profanity is None else np.asarray(profanity, np.float32)
         parts.append(scores.reshape(-1, 1))
@@ -434,6 +450,7 @@ def text_head_proba(
     profanity: np.ndarray | None = None,
     calibrate_blend: bool = True,
     authors: Sequence[str] | None = None,
+    ngrams: lexical.Ngrams | None = None,
 ) -> np.ndarray:
     """The head's probabilities ``(n, len(head.categories))``, blended with its lexical regression if it has one.
 
@@ -447,15 +464,21 @@ def text_head_proba(
     out-of-fold F1 to 0.5 (``choose_decision``, ``DECISION_THRESHOLD``). Why not isotonic: its flat steps tie scores,
     which changes the ranking, and it overfits the few dozen labels a new category starts with.
     A head saved before has no map and scores as it did; ``calibrate_blend=False`` skips it (for the bench).
-    ``authors``: each text's author key, read by a head trained with them (``with_author``).
+    ``authors``: each text's author key, read by a head trained with them (``with_author``). ``ngrams``: the
+    n-grams of exactly what the head reads (``lexical_texts``), when the caller has them.
     """
     features = TextFeatures.from_spec(head.features)
-    matrix, texts = head_inputs(embeddings, texts, features, authors=authors, profanity=profanity)
-    probs = head.predict_proba(matrix)
+    if profanity is None and features.profanity:
+        profanity = priors.profanity_probability(texts)
+    if ngrams is None:
+        ngrams = lexical.Ngrams(lexical_texts(texts, authors, features))
+    elif len(ngrams.texts) != len(texts):
+        raise ValueError(f"need the n-grams of {len(texts)} texts, got {len(ngrams.texts)}")
+    probs = head.predict_proba(build_features(embeddings, ngrams.texts, features, profanity=profanity, ngrams=ngrams))
     if not features.lexical:
         return probs
     model = lexical.LexicalModel.from_arrays(head.categories, head.extras)
-    blended = blend_log_odds(probs, model.logits(texts), checked_blend_weight(head))
+    blended = blend_log_odds(probs, model.logits(ngrams), checked_blend_weight(head))
     calibration = checked_blend_calibration(head) if calibrate_blend else None
     if calibration is not None:
         blended = blended * calibration[:, 0] + calibration[:, 1]
@@ -554,13 +577,15 @@ class TextModel:
         results: list[dict[str, CategoryScore]] = [{} for _ in texts]
         head = self.head
         if head is not None and self._head_slugs and texts:
-            probs = text_head_proba(head, vectors, texts, profanity=profanity, authors=authors)
-            bare = self._without_authors(vectors, texts, authors, profanity)
+            scored, bare = self._head_ngrams(texts, authors)
+            probs = text_head_proba(head, vectors, texts, profanity=profanity, ngrams=scored)
+            # The same text with no author (n-grams and regression only; the embedding never reads the author).
+            without = None if bare is None else text_head_proba(head, vectors, texts, profanity=profanity, ngrams=bare)
             for slug in self._head_slugs:
                 j = head.categories.index(slug)
                 for n, (row, value) in enumerate(zip(results, probs[:, j], strict=True)):
-                    without = float(bare[n, j]) if bare is not None and authors[n] else None
-                    row[slug] = CategoryScore(probability=float(value), from_prior=False, without_author=without)
+                    unauthored = float(without[n, j]) if without is not None and authors[n] else None
+                    row[slug] = CategoryScore(probability=float(value), from_prior=False, without_author=unauthored)
         if prior_slugs and texts:
             prior = cold_start.cold_start_prior(
                 vectors, self._evidence, self._neutral, texts=texts, profanity=profanity
@@ -571,18 +596,21 @@ class TextModel:
         order = [c.slug for c in self.categories]
         return [{slug: row[slug] for slug in order} for row in results]
 
-    def _without_authors(
-        self, vectors: np.ndarray, texts: list[str], authors: Sequence[str] | None, profanity: np.ndarray | None
-    ) -> np.ndarray | None:
-        """The head's probabilities for the same texts with no author, or None when it reads none of them.
+    def _head_ngrams(
+        self, texts: list[str], authors: Sequence[str] | None
+    ) -> tuple[lexical.Ngrams, lexical.Ngrams | None]:
+        """The n-grams the head reads, and those of the same texts without their authors' tokens, or None when
+        the head reads no author here.
 
-        The same embedding, profanity and text cut as the scored input (``with_author`` shortens a long text to
-        make room for its tokens), minus the tokens: the difference is the author's part alone. Costs the
-        n-grams and the regression once more for a batch with authors, never the encoder."""
-        if self.head is None or not self.features.author or authors is None or not any(authors):
-            return None
-        cut = [
-            with_author(text, author).rsplit("\n", 1)[0] if author else text
-            for text, author in zip(texts, authors, strict=True)
-        ]
-        return text_head_proba(self.head, vectors, cut, profanity=profanity)
+        Both from one analysis of the texts (cut as ``with_author`` cuts them, so the difference of the two
+        scores is the author's part alone): the author's score costs the hashing and the regression once more,
+        not the analysis nor the encoder."""
+        if not self.features.author or authors is None:
+            return lexical.Ngrams(texts), None
+        if len(authors) != len(texts):
+            raise ValueError(f"need one author key per text: {len(authors)} for {len(texts)} texts")
+        lines = [author_line(author) for author in authors]
+        if not any(lines):
+            return lexical.Ngrams(texts), None
+        bare = lexical.Ngrams([_cut_for(text, line) for text, line in zip(texts, lines, strict=True)])
+        return bare.with_lines(lines), bare

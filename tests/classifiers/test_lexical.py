@@ -72,3 +72,38 @@ def test_a_head_whose_lexical_arrays_do_not_fit_is_refused_when_the_model_loads(
     head.extras["lexical_coef"] = head.extras["lexical_coef"][:, :100]
     with pytest.raises(ValueError, match="lexical model's arrays do not fit"):
         TextModel(head=head, categories=[CategoryInfo(slug="spam", description="Unsolicited advertising")])
+
+
+# Texts that test where a text ends and an author's line begins: trailing and Unicode whitespace, a final sigma
+# (lower-cased by context), a word at the cut, an empty text, and one at the length limit.
+AWKWARD = [
+    "Free prize!!", "ΟΔΟΣ", "ends in spaces   ", "tab\tand\u2003em space\u00a0nbsp", "", "word",
+    "x" * (lexical.MAX_CHARS + 30), "Cheap pills " * 3000,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("analyzer", "grams"), [("word", (1, 2)), ("char_wb", (3, 5)), ("char", (2, 4))])
+def test_ngrams_hash_as_sklearns_vectorizer_does_with_and_without_an_authors_line(analyzer, grams):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from classifiers.inference.text import _cut_for, author_line, with_author
+
+    def reference(texts: list[str]) -> np.ndarray:
+        vectorizer = HashingVectorizer(analyzer=analyzer, ngram_range=grams, n_features=2**12, norm=None)
+        return vectorizer.transform([text[: lexical.MAX_CHARS] for text in texts]).toarray()
+
+    def hashed(ngrams: lexical.Ngrams) -> np.ndarray:
+        return ngrams.hashed(analyzer, grams, n_features=2**12, alternate_sign=True, dtype=np.float64).toarray()
+
+    authors = ["mail:Jo@Example.com", "", "platform:u-1", "src:σ", "platform:u-2", "", "mail:a@b.org", "x:y"]
+    lines = [author_line(author) for author in authors]
+    bare = lexical.Ngrams([_cut_for(text, line) for text, line in zip(AWKWARD, lines, strict=True)])
+    np.testing.assert_array_equal(hashed(lexical.Ngrams(AWKWARD)), reference(AWKWARD))
+    # The texts with their authors' lines, from the texts' own n-grams, as if analysed whole.
+    np.testing.assert_array_equal(
+        hashed(bare.with_lines(lines)), reference([with_author(t, a) for t, a in zip(AWKWARD, authors, strict=True)])
+    )
+    with pytest.raises(ValueError, match="one line per text: 1 for 8"):
+        bare.with_lines(["zzauthor_x"])
+    with pytest.raises(ValueError, match="over 20000 characters"):
+        lexical.Ngrams(["y" * lexical.MAX_CHARS]).with_lines(["zzauthor_x"])
