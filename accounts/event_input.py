@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Annotated, Any
 
 import orjson
+from django.conf import settings
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -175,7 +176,13 @@ class EventBatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    events: list[EventIn] = Field(description="Up to `ACCOUNT_EVENT_BATCH_MAX` (1,000) events.")
+    # The schema's bounds (parse_events enforces them with its own messages): an empty batch is refused, and
+    # so is one over the operator's ACCOUNT_EVENT_BATCH_MAX, read when the schema is built.
+    events: list[EventIn] = Field(
+        min_length=1,
+        max_length=settings.ACCOUNT_EVENT_BATCH_MAX,
+        description="Up to `ACCOUNT_EVENT_BATCH_MAX` (1,000) events.",
+    )
 
 
 class EventInputError(Exception):

@@ -2,7 +2,7 @@
 and a FilterSet and backend that skip django-filter's per-request setup."""
 
 import copy
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters as filters
@@ -21,12 +21,26 @@ from api.errors import UnknownReference
 MAX_ID = 2**63 - 1
 
 
+def _present(field_class: type[forms.Field], message: str) -> type[forms.Field]:
+    """``field_class``, refusing a parameter that is present but empty (``item=``) with ``message``, where
+    Django's field reads it as 'no filter': the schema's number does not include ""."""
+
+    class Present(field_class):
+        def clean(self, value: Any) -> Any:
+            if value == "":
+                raise forms.ValidationError(message, code="invalid")
+            return super().clean(value)
+
+    Present.__name__ = f"Present{field_class.__name__}"
+    return Present
+
+
 # The schema states the bounds the filter enforces, so a client (and schemathesis) knows a 0 or a negative id is a 400.
 @extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(filters.NumberFilter):
     """An id: a whole number in the database's range (django-filter's NumberFilter takes decimals)."""
 
-    field_class = forms.IntegerField
+    field_class = _present(forms.IntegerField, "Give an id, or leave the parameter out.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
@@ -35,11 +49,14 @@ class IdFilter(filters.NumberFilter):
 
 
 class _StrictBooleanField(forms.Field):
-    """true/false (or 1/0); anything else is an error, where Django's field quietly reads it as 'no filter'."""
+    """true/false (or 1/0); anything else is an error, where Django's field quietly reads it as 'no filter'.
+    So is a parameter present but empty (``automatic=``): the schema's boolean does not include ""."""
 
     def to_python(self, value: Any) -> bool | None:
-        if value in (None, ""):
+        if value is None:
             return None
+        if value == "":
+            raise forms.ValidationError("Use true or false, or leave the parameter out.", code="invalid")
         if str(value).lower() in {"true", "1"}:
             return True
         if str(value).lower() in {"false", "0"}:
@@ -59,6 +76,8 @@ class BooleanFilter(filters.BooleanFilter):
 # A probability; the schema states the bounds the filter enforces.
 @extend_schema_field({"type": "number", "minimum": 0, "maximum": 1})
 class ProbabilityFilter(filters.NumberFilter):
+    field_class = _present(forms.DecimalField, "Give a number from 0 to 1, or leave the parameter out.")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, min_value=0, max_value=1, **kwargs)
 
@@ -75,7 +94,9 @@ class _PresentDateTimeField(IsoDateTimeField):
         try:
             return moment.astimezone(UTC) if moment is not None and moment.tzinfo else moment
         except OverflowError:
-            raise forms.ValidationError("The date-time is out of range.", code="invalid") from None
+            # Past the calendar's ends in UTC (0001-01-01T00:30+01:00, 9999-12-31T23:30-01:00): a well-formed
+            # time before (after) every stored one, so the calendar's first (last) moment filters alike.
+            return datetime.min.replace(tzinfo=UTC) if moment.year == 1 else datetime.max.replace(tzinfo=UTC)
 
 
 class DateTimeFilter(filters.IsoDateTimeFilter):

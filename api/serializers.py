@@ -49,6 +49,10 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
+    """A ModelSerializer that refuses fields it does not know (read-only ones sent back are still ignored)."""
+
+
 def _check_json_size(value: dict, field: str) -> dict:
     # Depth first: measuring the size serializes the value, which recurses once per level.
     depth, depth_limit = value_depth(value), settings.MODERATION_MAX_METADATA_DEPTH

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.schema import ERROR_SCHEMA
+from api.serializers import StrictModelSerializer
 from webhooks import services
 from webhooks.models import WebhookSubscription
 
@@ -23,7 +24,7 @@ INVALID = {400: OpenApiResponse(ERROR_SCHEMA, description="Invalid input; `error
 NOT_FOUND = {404: OpenApiResponse(ERROR_SCHEMA, description="No such subscription.")}
 
 
-class SubscriptionSerializer(serializers.ModelSerializer):
+class SubscriptionSerializer(StrictModelSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=settings.WEBHOOK_EVENT_TYPES), allow_empty=False, min_length=1
     )

@@ -138,6 +138,17 @@ def test_a_date_time_with_an_offset_postgresql_does_not_take_is_read_in_utc(read
     assert ids(reader.get(URL, {"created_before": "0034-09-27T15:38:42.2+20:29"})) == []
 
 
+def test_a_date_time_past_the_calendars_ends_in_utc_filters_as_before_or_after_everything(reader):
+    # 0001-01-01T00:07+01:00 is well formed, and before year 1 in UTC: a 400 "out of range" before (schemathesis).
+    item = make_item()
+    for early in ("0001-01-01T00:07:18+01:00", "0001-01-01T00:00:00+23:59"):
+        assert ids(reader.get(URL, {"updated_after": early})) == [item.pk]
+        assert ids(reader.get(URL, {"updated_before": early})) == []
+    late = "9999-12-31T23:30:00-01:00"
+    assert ids(reader.get(URL, {"created_before": late})) == [item.pk]
+    assert ids(reader.get(URL, {"created_after": late})) == []
+
+
 def test_any_cursor_of_the_stated_pattern_is_read_and_old_cursors_still_work(reader):
     first = make_item()
     old_style = base64.urlsafe_b64encode(json.dumps(["2000-01-01T00:00:00+00:00", 0]).encode()).decode().rstrip("=")
@@ -155,6 +166,7 @@ def test_any_cursor_of_the_stated_pattern_is_read_and_old_cursors_still_work(rea
         ({"category": "spam", "score_min": "1.5"}, "score_min"),
         ({"created_after": "yesterday"}, "created_after"),
         ({"created_after": ""}, "created_after"),  # not a date-time, though Django reads it as "no filter"
+        ({"category": "spam", "score_min": ""}, "score_min"),  # nor is "" a number
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"cursor": "WzEsMl0"}, "cursor"),  # base64 of [1,2]: decodes, but is no cursor
         ({"limit": "0"}, "limit"),

@@ -61,6 +61,12 @@ def test_the_schema_states_the_rules_the_server_enforces():
     event = components["EventIn"]["properties"]
     event_types = components[event["type"]["allOf"][0]["$ref"].rsplit("/", 1)[-1]]["enum"]
     assert "login_failed" in event_types and "ipv4" in str(event["ip"])
+    assert {"type": "number", "minimum": 0, "maximum": 999_999_999_999.99, "multipleOf": 0.01} in event["amount"][
+        "anyOf"
+    ]  # in cents, as the server takes it
+    batch = components["EventBatchInRequest"]["properties"]["events"]
+    assert (batch["minItems"], batch["maxItems"]) == (1, 1000)
+    assert components["SubscriptionRequest"]["additionalProperties"] is False
     # Bodies and query parameters.
     assert paths["/api/v1/events"]["post"]["requestBody"]["required"] is True
     items = {p["name"]: p["schema"] for p in paths["/api/v1/items"]["get"]["parameters"]}

@@ -57,6 +57,8 @@ def test_changes_and_deletion_through_the_api_are_audited_without_the_secret():
         ({"url": HOOK, "event_types": []}, "event_types"),
         ({"url": "http://169.254.169.254/latest", "event_types": ["item.created"]}, "url"),
         ({"url": "ftp://tickets.example.com/", "event_types": ["item.created"]}, "url"),
+        # A field the API does not know is a client's mistake (a typo of "is_active" would be lost): refused.
+        ({"url": HOOK, "event_types": ["item.created"], "is_enabled": False}, "is_enabled"),
     ],
 )
 def test_a_bad_subscription_is_a_400_naming_the_field(body, field):
