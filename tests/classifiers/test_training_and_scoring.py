@@ -45,6 +45,44 @@ def test_train_classifier_registers_a_candidate_with_held_out_metrics_and_can_ac
     assert ModelVersion.objects.get(name="text-prior").status == "retired"
 
 
+def test_train_classifier_can_tune_the_encoder_measuring_on_texts_neither_the_layer_nor_the_head_saw(
+    settings, capsys, tmp_path
+):
+    import tempfile
+
+    from classifiers.heads import Head
+    from classifiers.inference import CategoryInfo
+    from classifiers.inference import text as text_model
+    from classifiers.runtime import load_model
+    from classifiers.text_tuning import tuned_backbone
+
+    settings.RETRAIN_TEXT_TUNE_THREADS = 1
+    leftovers = set(Path(tempfile.gettempdir()).glob("train-tuned-*"))
+    call_command("train_classifier", kind="text", dataset=TINY, name="text-tuned", held_out=0.2, tune_encoder=True)
+    version = ModelVersion.objects.get(name="text-tuned")
+    tuning = version.metrics["text_tuning"]
+    # The registered version: its own tuned encoder (the backbone file names the space), trained on every text.
+    assert version.backbone_file and tuned_backbone(version.backbone_sha256) == tuning["backbone"]
+    assert tuning["texts"] == 10 and Head.load(version.artifact.path).summary["rows"] == 10
+    assert version.architecture == tuning["backbone"].removeprefix("sentence:")
+    # Its figures: one held-out fold of 2 texts (stratified: a spam and a ham) from a layer and head tuned on 8.
+    assert version.metrics["held_out_rows"] == 2 and version.metrics["train_rows"] == 10
+    assert version.metrics["held_out"]["spam"]["support"] == {"positives": 1, "negatives": 1}
+    assert "held out: 2 of 10 texts, which neither the tuned layer nor the head saw" in capsys.readouterr().out
+    assert set(Path(tempfile.gettempdir()).glob("train-tuned-*")) == leftovers  # nothing left behind
+    assert tuning["backbone"] not in text_model._encoders  # the command's process keeps no session
+
+    forget_loaded_models()
+    model = load_model(version, [CategoryInfo(slug="spam", description="Unsolicited bulk messages.")])
+    assert model.backbone == tuning["backbone"]
+    texts = ["Cheap pills, best price online, click here now", "The meeting moved to 3pm, see you there"]
+    scores = model.predict(model.embed(texts), texts)
+    assert scores[0]["spam"].probability > scores[1]["spam"].probability
+
+    with pytest.raises(CommandError, match="--tune-encoder is for text models"):
+        call_command("train_classifier", kind="image", dataset=tmp_path / "any.jsonl", tune_encoder=True)
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
