@@ -281,18 +281,7 @@ def fit_text_candidate(
         metrics = candidate_metrics(
             head, candidate_probs, held_labels, snapshot=snapshot, losses=losses, train_rows=len(train)
         )
-        metrics["text_tuning"] = (
-            {
-                "backbone": tuned.backbone,
-                "layers": tuned.layers,
-                "texts": tuned.texts,
-                "epochs": round(tuned.epochs, 3),
-                "cpu_seconds": round(tuned.cpu_seconds, 1),
-                "losses": [round(loss, 6) for loss in tuned.losses],
-            }
-            if tuned
-            else None
-        )
+        metrics["text_tuning"] = tuned.record() if tuned else None
         active = ModelVersion.objects.filter(kind=ModelVersion.Kind.TEXT, status=ModelVersion.Status.ACTIVE).first()
         if active is not None:
             # The active version reads the packaged space (unless it was tuned itself): the stored vectors of the

@@ -109,6 +109,17 @@ class TunedEncoder:
     cpu_seconds: float
     losses: list[float]
 
+    def record(self) -> dict:
+        """What a version's metrics keep of it (``text_tuning``: the run page and the model page read it)."""
+        return {
+            "backbone": self.backbone,
+            "layers": self.layers,
+            "texts": self.texts,
+            "epochs": round(self.epochs, 3),
+            "cpu_seconds": round(self.cpu_seconds, 1),
+            "losses": [round(loss, 6) for loss in self.losses],
+        }
+
 
 def load_bert() -> torch.nn.Module:
     """The packaged MiniLM network (transformers ``BertModel``), float32, eval mode, from the package's files."""
