@@ -23,7 +23,7 @@ MAX_ID = 2**63 - 1
 
 def _present(field_class: type[forms.Field], message: str) -> type[forms.Field]:
     """``field_class``, refusing a parameter that is present but empty (``item=``) with ``message``, where
-    Django's field reads it as 'no filter': the schema's number does not include ""."""
+    Django's field reads it as 'no filter': no number, boolean or date-time of the schema includes ""."""
 
     class Present(field_class):
         def clean(self, value: Any) -> Any:
@@ -49,14 +49,11 @@ class IdFilter(filters.NumberFilter):
 
 
 class _StrictBooleanField(forms.Field):
-    """true/false (or 1/0); anything else is an error, where Django's field quietly reads it as 'no filter'.
-    So is a parameter present but empty (``automatic=``): the schema's boolean does not include ""."""
+    """true/false (or 1/0); anything else is an error, where Django's field quietly reads it as 'no filter'."""
 
     def to_python(self, value: Any) -> bool | None:
-        if value is None:
+        if value in (None, ""):
             return None
-        if value == "":
-            raise forms.ValidationError("Use true or false, or leave the parameter out.", code="invalid")
         if str(value).lower() in {"true", "1"}:
             return True
         if str(value).lower() in {"false", "0"}:
@@ -66,7 +63,7 @@ class _StrictBooleanField(forms.Field):
 
 @extend_schema_field(OpenApiTypes.BOOL)
 class BooleanFilter(filters.BooleanFilter):
-    field_class = _StrictBooleanField
+    field_class = _present(_StrictBooleanField, "Use true or false, or leave the parameter out.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", forms.TextInput)
@@ -82,13 +79,10 @@ class ProbabilityFilter(filters.NumberFilter):
         super().__init__(*args, min_value=0, max_value=1, **kwargs)
 
 
-class _PresentDateTimeField(IsoDateTimeField):
-    """An ISO 8601 date-time; a parameter that is present but empty is an error (the schema's date-time
-    format does not include ""), where Django's field reads it as 'no filter'."""
+class _UtcDateTimeField(_present(IsoDateTimeField, "Give a date-time (ISO 8601), or leave the parameter out.")):
+    """An ISO 8601 date-time, read in UTC."""
 
     def clean(self, value: Any) -> Any:
-        if value == "":
-            raise forms.ValidationError("Give a date-time (ISO 8601), or leave the parameter out.", code="invalid")
         moment = super().clean(value)
         # In UTC: RFC 3339 allows offsets up to 23:59, PostgreSQL only to 15:59 (a 500 before, schemathesis).
         try:
@@ -100,7 +94,7 @@ class _PresentDateTimeField(IsoDateTimeField):
 
 
 class DateTimeFilter(filters.IsoDateTimeFilter):
-    field_class = _PresentDateTimeField
+    field_class = _UtcDateTimeField
 
 
 def _after(field: str) -> DateTimeFilter:

@@ -187,7 +187,7 @@ def run_cell(cell: tuple[int, int]) -> tuple[int, int, dict[str, tuple[float, fl
         )
         variants["text-only"] = text_model.text_head_proba(text_only, test_vectors, test_texts)[:, 0]
         variants["tfidf+lr+author"] = tfidf_lr(
-            text_model.lexical_texts(train_texts, train_authors, features), y[rows], read
+            text_model.lexical_texts(train_texts, train_authors, features), y[rows], read.texts
         )
     started = time.process_time()
     baseline_scores = tfidf_lr([texts[i] for i in rows], y[rows], test_texts)

@@ -11,7 +11,7 @@ arrays a head file can carry. ``classifiers.inference.text`` blends its logit wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,10 +38,15 @@ class Ngrams:
     ~1 ms each), and the head's hashed n-grams and the lexical regression read the same character n-grams of the
     same texts. ``with_lines`` gives the texts with a line of tokens appended (an author's,
     ``classifiers.inference.text.with_author``) without analysing or hashing the texts' character n-grams again.
+
+    ``keep``: hold the n-grams and counts for the next space, for a scoring batch (``SCORING_BATCH_SIZE`` texts).
+    Without it (training sets) each space analyses the texts again and streams them into the hasher, as sklearn's
+    vectorizer does: a mail's n-grams as strings take ~140 bytes per character (~200 KB for a typical mail).
     """
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str], *, keep: bool = False) -> None:
         self.texts = [text[:MAX_CHARS] for text in texts]
+        self._keeps = keep
         self._lists: dict[tuple[str, tuple[int, int]], list[list[str]]] = {}
         self._hashed: dict[tuple, sparse.csr_matrix] = {}
         self._base: Ngrams | None = None  # for with_lines: the texts before their lines, and the lines
@@ -55,16 +60,19 @@ class Ngrams:
         joined = [text + "\n" + line if line else text for text, line in zip(self.texts, lines, strict=True)]
         if any(len(text) > MAX_CHARS for text in joined):
             raise ValueError(f"a text with its line is over {MAX_CHARS} characters; cut the text first")
-        result = Ngrams(joined)
+        result = Ngrams(joined, keep=self._keeps)
         result._base, result._lines = self, list(lines)
         return result
 
-    def lists(self, analyzer: str, ngram_range: tuple[int, int]) -> list[list[str]]:
+    def _analysed(self, analyzer: str, ngram_range: tuple[int, int]) -> Iterable[list[str]]:
         """Each text's n-grams as sklearn's ``HashingVectorizer(analyzer, ngram_range)`` reads them."""
         key = (analyzer, tuple(ngram_range))
-        if key not in self._lists:
-            analyse = HashingVectorizer(analyzer=analyzer, ngram_range=key[1]).build_analyzer()
-            self._lists[key] = [analyse(text) for text in self.texts]
+        if key in self._lists:
+            return self._lists[key]
+        analyse = HashingVectorizer(analyzer=analyzer, ngram_range=key[1]).build_analyzer()
+        if not self._keeps:
+            return (analyse(text) for text in self.texts)
+        self._lists[key] = [analyse(text) for text in self.texts]
         return self._lists[key]
 
     def hashed(
@@ -77,20 +85,20 @@ class Ngrams:
         and hashed; a word analyzer's bigram spans the newline, so those texts are analysed whole (words are cheap).
         """
         key = (analyzer, tuple(ngram_range), n_features, alternate_sign, np.dtype(dtype).str)
-        if key not in self._hashed:
-            hasher = FeatureHasher(
-                n_features=n_features, input_type="string", alternate_sign=alternate_sign, dtype=dtype
+        if key in self._hashed:
+            return self._hashed[key]
+        hasher = FeatureHasher(n_features=n_features, input_type="string", alternate_sign=alternate_sign, dtype=dtype)
+        if self._base is not None and analyzer == "char_wb":
+            lines = Ngrams(self._lines)._analysed(analyzer, ngram_range)
+            texts = self._base.hashed(
+                analyzer, ngram_range, n_features=n_features, alternate_sign=alternate_sign, dtype=dtype
             )
-            if self._base is not None and analyzer == "char_wb":
-                analyse = HashingVectorizer(analyzer=analyzer, ngram_range=key[1]).build_analyzer()
-                lines = hasher.transform([analyse(line) if line else [] for line in self._lines])
-                texts = self._base.hashed(
-                    analyzer, ngram_range, n_features=n_features, alternate_sign=alternate_sign, dtype=dtype
-                )
-                self._hashed[key] = (texts + lines).tocsr()
-            else:
-                self._hashed[key] = hasher.transform(self.lists(analyzer, ngram_range))
-        return self._hashed[key]
+            counts = (texts + hasher.transform(lines)).tocsr()
+        else:
+            counts = hasher.transform(self._analysed(analyzer, ngram_range))
+        if self._keeps:
+            self._hashed[key] = counts
+        return counts
 
 
 def hashed_counts(texts: Sequence[str] | Ngrams) -> sparse.csr_matrix:
@@ -148,13 +156,13 @@ class LexicalModel:
         )
 
 
-def fit_lexical(texts: Sequence[str], labels: np.ndarray, *, categories: Sequence[str]) -> LexicalModel:
+def fit_lexical(texts: Sequence[str] | Ngrams, labels: np.ndarray, *, categories: Sequence[str]) -> LexicalModel:
     """One regression per category on its known labels (1/0; -1 is left out); idf from every text given."""
     return fit_lexical_out_of_fold(texts, labels, categories=categories, folds=None)[0]
 
 
 def fit_lexical_out_of_fold(
-    texts: Sequence[str], labels: np.ndarray, *, categories: Sequence[str], folds: np.ndarray | None
+    texts: Sequence[str] | Ngrams, labels: np.ndarray, *, categories: Sequence[str], folds: np.ndarray | None
 ) -> tuple[LexicalModel, np.ndarray | None]:
     """``fit_lexical``, and with ``folds`` (each row's fold, -1 for none) each row's out-of-fold log-odds too.
 

@@ -66,7 +66,7 @@ def train_text_version(
     pooled, and F1 and PR-AUC get 95 % bootstrap intervals over texts. The head that is registered is
     then trained on all of them: no label is kept out of the model to measure it.
     """
-    from classifiers.heads import HeadConfig, evaluate
+    from classifiers.heads import HeadConfig
     from classifiers.inference.text import BACKBONE, embed_texts, text_head_proba, train_text_head
 
     categories = _categories_in(examples)
@@ -100,9 +100,7 @@ def train_text_version(
     scored = labels[:, columns].copy()
     scored[np.isnan(out_of_fold[:, columns])] = -1  # a category no fold head could train leaves its rows unscored
     oof = np.nan_to_num(out_of_fold[:, columns])
-    metrics = evaluate(oof, scored, categories=head.categories)
-    for j, slug in enumerate(head.categories):
-        metrics[slug].update(bootstrap_intervals(oof[:, j], scored[:, j], seed=seed))
+    metrics = metrics_with_intervals(oof, scored, categories=head.categories, seed=seed)
     rows = int(len(texts))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "head.npz"
@@ -146,7 +144,6 @@ def train_tuned_text_version(
     and a layer tuned on every text would flatter out-of-fold heads. Then tuned and trained again on every label;
     that version is registered, with its encoder file.
     """
-    from classifiers.heads import evaluate
     from classifiers.inference.text import (
         DEFAULT_FEATURES,
         embed_texts,
@@ -192,9 +189,7 @@ def train_tuned_text_version(
             forget_tuned_encoder(tuned.backbone)
         columns = [categories.index(slug) for slug in head.categories]
         truth = labels[held][:, columns]
-        metrics = evaluate(probs, truth, categories=head.categories)
-        for j, slug in enumerate(head.categories):
-            metrics[slug].update(bootstrap_intervals(probs[:, j], truth[:, j], seed=seed))
+        metrics = metrics_with_intervals(probs, truth, categories=head.categories, seed=seed)
         evaluation = (
             f"held out: {len(held)} of {len(texts)} texts, which neither the tuned layer nor the head saw "
             f"(both from the other {int(train.sum())}); the registered version is tuned and trained on all {len(texts)}"
@@ -241,6 +236,16 @@ def stratified_folds(labels: np.ndarray, *, folds: int, seed: int) -> np.ndarray
         assignment[members] = (np.arange(len(members)) + offset) % folds
         offset += len(members)  # the next stratum starts where this one stopped, so folds stay even
     return assignment
+
+
+def metrics_with_intervals(scores: np.ndarray, truth: np.ndarray, *, categories: list[str], seed: int) -> dict:
+    """``heads.evaluate``'s figures per category, with 95 % bootstrap intervals of F1 and PR-AUC."""
+    from classifiers.heads import evaluate
+
+    metrics = evaluate(scores, truth, categories=categories)
+    for j, slug in enumerate(categories):
+        metrics[slug].update(bootstrap_intervals(scores[:, j], truth[:, j], seed=seed))
+    return metrics
 
 
 def bootstrap_intervals(scores: np.ndarray, truth: np.ndarray, *, seed: int, draws: int = 500) -> dict:

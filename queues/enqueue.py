@@ -663,9 +663,9 @@ def score_unscored_items(items: list[Item], active: list[int]) -> None:
 
 
 def score_held_items(active: list[int], *, item_ids: list[int] | None = None) -> None:
-    """Give items a reviewer holds the active versions' scores. Their claim stands (they are not rerouted), but
-    the work view shows the active versions' scores only: without this an item held while a version went live
-    showed "no score" in every category until someone decided it."""
+    """Give items a reviewer holds the active versions' scores. Their claim stands (they are not rerouted); without
+    this an item held while a version went live showed only the earlier version's scores (``review.selectors``)
+    to the reviewer deciding it."""
     held = Item.objects.filter(entries__status=QueueEntry.Status.CLAIMED).select_related("author").distinct()
     if item_ids is not None:
         held = held.filter(id__in=item_ids)

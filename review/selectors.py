@@ -64,23 +64,28 @@ def category_scores(item: Item) -> list[CategoryScore]:
         "model_version__name",
         "prior_source",
         "model_version__metrics__features__author",
+        "author_shift",
         "model_version__status",
         "model_version__activated_at",
-        "author_shift",
     )
-    # Per category: active versions first (highest probability across kinds), then the latest activation.
+
+    def preference(row: tuple) -> tuple:
+        # Active versions first (the highest probability across kinds), then the most recently activated.
+        probability, status, activated_at = row[1], row[7], row[8]
+        active = status == ModelVersion.Status.ACTIVE
+        return (active, 0.0 if active else activated_at.timestamp(), probability)
+
     best: dict[int, tuple] = {}
-    for category_id, probability, from_prior, version, source, author, status, activated_at, shift in rows:
-        current = status == ModelVersion.Status.ACTIVE
-        rank = (current, activated_at.timestamp() if activated_at and not current else 0.0, probability)
-        if category_id not in best or rank > best[category_id][0]:
-            best[category_id] = (rank, probability, from_prior, version, source, bool(author) and not from_prior, shift)
+    for row in rows:
+        if row[0] not in best or preference(row) > preference(best[row[0]]):
+            best[row[0]] = row
     result = []
     for shortcut, category in enumerate(PolicyCategory.objects.filter(is_active=True), start=1):
         if category.pk not in best:
             result.append(CategoryScore(category.slug, category.name, shortcut, None, False, ""))
             continue
-        (current, _, _), probability, from_prior, version, source, author, shift = best[category.pk]
+        _, probability, from_prior, version, source, author, shift, status, _ = best[category.pk]
+        reads_author = bool(author) and not from_prior and item.author_id is not None
         result.append(
             CategoryScore(
                 category.slug,
@@ -90,9 +95,9 @@ def category_scores(item: Item) -> list[CategoryScore]:
                 from_prior,
                 version,
                 source,
-                reads_author=author and item.author_id is not None,
-                current=current,
-                author_shift=shift if author and item.author_id is not None else None,
+                reads_author=reads_author,
+                current=status == ModelVersion.Status.ACTIVE,
+                author_shift=shift if reads_author else None,
             )
         )
     return result

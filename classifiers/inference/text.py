@@ -265,13 +265,17 @@ def head_inputs(
     *,
     authors: Sequence[str] | None = None,
     profanity: np.ndarray | None = None,
-) -> tuple[np.ndarray, list[str]]:
-    """The head's input matrix and the texts its n-grams and regression read (``lexical_texts``); the profanity
-    score, when the head takes it, is of the text alone."""
+    ngrams: lexical.Ngrams | None = None,
+) -> tuple[np.ndarray, lexical.Ngrams]:
+    """The head's input matrix and the n-grams of what its hashed n-grams and regression read (``lexical_texts``;
+    ``ngrams`` when the caller has them); the profanity score, when the head takes it, is of the text alone."""
     if profanity is None and features.profanity:
         profanity = priors.profanity_probability(texts)
-    read = lexical_texts(texts, authors, features)
-    return build_features(embeddings, read, features, profanity=profanity), read
+    if ngrams is None:
+        ngrams = lexical.Ngrams(lexical_texts(texts, authors, features))
+    elif len(ngrams.texts) != len(texts):
+        raise ValueError(f"need the n-grams of {len(texts)} texts, got {len(ngrams.texts)}")
+    return build_features(embeddings, ngrams.texts, features, profanity=profanity, ngrams=ngrams), ngrams
 
 
 def build_features(
@@ -325,7 +329,7 @@ def train_text_head(
 
     # A head that saw no author must not read one: its tokens would land in n-gram buckets it learned from text.
     features = replace(features, author=features.author and authors is not None and any(authors))
-    matrix, texts = head_inputs(embeddings, texts, features, authors=authors, profanity=profanity)
+    matrix, ngrams = head_inputs(embeddings, texts, features, authors=authors, profanity=profanity)
     head = train_head(
         matrix, labels, categories=categories, config=config, feature_spec=features.to_spec(), progress=progress
     )
@@ -333,7 +337,7 @@ def train_text_head(
         columns = [list(categories).index(slug) for slug in head.categories]
         known = np.asarray(labels)[:, columns]
         model, lexical_out_of_fold = lexical.fit_lexical_out_of_fold(
-            texts, known, categories=head.categories, folds=head.out_of_fold_folds
+            ngrams, known, categories=head.categories, folds=head.out_of_fold_folds
         )
         head.extras.update(model.to_arrays())
         if head.out_of_fold_proba is not None and lexical_out_of_fold is not None:
@@ -468,13 +472,8 @@ def text_head_proba(
     n-grams of exactly what the head reads (``lexical_texts``), when the caller has them.
     """
     features = TextFeatures.from_spec(head.features)
-    if profanity is None and features.profanity:
-        profanity = priors.profanity_probability(texts)
-    if ngrams is None:
-        ngrams = lexical.Ngrams(lexical_texts(texts, authors, features))
-    elif len(ngrams.texts) != len(texts):
-        raise ValueError(f"need the n-grams of {len(texts)} texts, got {len(ngrams.texts)}")
-    probs = head.predict_proba(build_features(embeddings, ngrams.texts, features, profanity=profanity, ngrams=ngrams))
+    matrix, ngrams = head_inputs(embeddings, texts, features, authors=authors, profanity=profanity, ngrams=ngrams)
+    probs = head.predict_proba(matrix)
     if not features.lexical:
         return probs
     model = lexical.LexicalModel.from_arrays(head.categories, head.extras)
@@ -605,12 +604,13 @@ class TextModel:
         Both from one analysis of the texts (cut as ``with_author`` cuts them, so the difference of the two
         scores is the author's part alone): the author's score costs the hashing and the regression once more,
         not the analysis nor the encoder."""
+        # keep: a scoring batch's n-grams serve the head's hashed n-grams, the regression and the shift.
         if not self.features.author or authors is None:
-            return lexical.Ngrams(texts), None
+            return lexical.Ngrams(texts, keep=True), None
         if len(authors) != len(texts):
             raise ValueError(f"need one author key per text: {len(authors)} for {len(texts)} texts")
         lines = [author_line(author) for author in authors]
         if not any(lines):
-            return lexical.Ngrams(texts), None
-        bare = lexical.Ngrams([_cut_for(text, line) for text, line in zip(texts, lines, strict=True)])
+            return lexical.Ngrams(texts, keep=True), None
+        bare = lexical.Ngrams([_cut_for(text, line) for text, line in zip(texts, lines, strict=True)], keep=True)
         return bare.with_lines(lines), bare

@@ -82,8 +82,9 @@ AWKWARD = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize("kept", [True, False])  # a scoring batch's n-grams are kept; a training set's streamed
 @pytest.mark.parametrize(("analyzer", "grams"), [("word", (1, 2)), ("char_wb", (3, 5)), ("char", (2, 4))])
-def test_ngrams_hash_as_sklearns_vectorizer_does_with_and_without_an_authors_line(analyzer, grams):
+def test_ngrams_hash_as_sklearns_vectorizer_does_with_and_without_an_authors_line(analyzer, grams, kept):
     from sklearn.feature_extraction.text import HashingVectorizer
 
     from classifiers.inference.text import _cut_for, author_line, with_author
@@ -97,8 +98,8 @@ def test_ngrams_hash_as_sklearns_vectorizer_does_with_and_without_an_authors_lin
 
     authors = ["mail:Jo@Example.com", "", "platform:u-1", "src:σ", "platform:u-2", "", "mail:a@b.org", "x:y"]
     lines = [author_line(author) for author in authors]
-    bare = lexical.Ngrams([_cut_for(text, line) for text, line in zip(AWKWARD, lines, strict=True)])
-    np.testing.assert_array_equal(hashed(lexical.Ngrams(AWKWARD)), reference(AWKWARD))
+    bare = lexical.Ngrams([_cut_for(text, line) for text, line in zip(AWKWARD, lines, strict=True)], keep=kept)
+    np.testing.assert_array_equal(hashed(lexical.Ngrams(AWKWARD, keep=kept)), reference(AWKWARD))
     # The texts with their authors' lines, from the texts' own n-grams, as if analysed whole.
     np.testing.assert_array_equal(
         hashed(bare.with_lines(lines)), reference([with_author(t, a) for t, a in zip(AWKWARD, authors, strict=True)])
